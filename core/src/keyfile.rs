@@ -1,0 +1,500 @@
+//! Key files: a 256-bit app secret bound to one app id.
+//!
+//! A key file is made once per app by `vodvault-keytool generate` and shipped with (or
+//! provisioned to) the app. Everything the vault encrypts is ultimately protected by the secret
+//! it holds, through the key hierarchy in [`crate::keys`]. The byte layout is specified in
+//! `docs/format.md`; in short (all integers big-endian):
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `89 56 56 4B 45 59 0D 0A` (`\x89VVKEY\r\n`) |
+//! | 8 | 2 | format version (1) |
+//! | 10 | 2 | total length of the file in bytes |
+//! | 12 | 8 | creation time, Unix seconds |
+//! | 20 | 8 | key id |
+//! | 28 | 1 | app id length *n* (1–255) |
+//! | 29 | *n* | app id, UTF-8 |
+//! | 29+*n* | 32 | secret |
+//! | 61+*n* | 32 | SHA-256 of bytes 0 .. 61+*n* |
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, RandomUnavailable};
+
+const MAGIC: [u8; 8] = *b"\x89VVKEY\r\n";
+/// The key file format version this build writes.
+pub const KEY_FILE_VERSION: u16 = 1;
+const SECRET_LEN: usize = 32;
+const CHECKSUM_LEN: usize = 32;
+const FIXED_LEN: usize = 29 + SECRET_LEN + CHECKSUM_LEN;
+/// Maximum length of an app id in bytes.
+pub const MAX_APP_ID_LEN: usize = 255;
+const KEY_ID_INFO: &[u8] = b"vodvault/v1/key-id";
+
+/// Why a key file could not be loaded. Every variant is safe to show: none carries key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyFileError {
+    /// The bytes are not a vodvault key file at all (wrong magic number).
+    #[error("not a vodvault key file")]
+    NotAKeyFile,
+    /// The file ends before the length its header declares.
+    #[error("key file is truncated ({found} of {expected} bytes)")]
+    Truncated {
+        /// Bytes present.
+        found: usize,
+        /// Bytes the header declares (or the minimum, when even the header is cut).
+        expected: usize,
+    },
+    /// The checksum does not match, or the contents are inconsistent: the file was damaged.
+    #[error("key file is corrupted (checksum or structure mismatch)")]
+    Corrupted,
+    /// A well-formed key file of a format version this build does not know.
+    #[error(
+        "key file format version {found} is not supported (this build reads version {KEY_FILE_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u16,
+    },
+    /// The key file is intact but bound to another app.
+    #[error("key file belongs to app id {found:?}, not {expected:?}")]
+    WrongApp {
+        /// The app id the caller asked for.
+        expected: String,
+        /// The app id the key file is bound to.
+        found: String,
+    },
+    /// The app id is not acceptable (empty, too long, or characters outside `[A-Za-z0-9._-]`).
+    #[error("invalid app id {app_id:?}: {reason}")]
+    InvalidAppId {
+        /// The rejected app id.
+        app_id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Reading or writing the file failed.
+    #[error("key file I/O failed: {0}")]
+    Io(String),
+    /// The file already exists and overwriting was not requested.
+    #[error("{0} already exists (pass --force to overwrite)")]
+    AlreadyExists(String),
+    /// The OS random generator failed.
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+}
+
+/// A key id: a fingerprint of a secret, derived one-way with HKDF, so it is safe to show, log and
+/// store beside the data it identifies. Displayed as 16 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 8]);
+
+impl KeyId {
+    /// The key id of `secret`, derived as `HKDF-SHA256(salt = "", ikm = secret, info)[..8]`.
+    pub(crate) fn derive(secret: &[u8], info: &[u8]) -> Self {
+        let mut id = [0u8; 8];
+        crypto::hkdf_sha256(&[], secret, &[info], &mut id);
+        Self(id)
+    }
+
+    /// Parses the 16-hex-digit form.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut id = [0u8; 8];
+        hex::decode_to_slice(s, &mut id).ok()?;
+        Some(Self(id))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// What a key file says about itself, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyFileInfo {
+    /// Format version.
+    pub version: u16,
+    /// The app id (Android package name / iOS bundle id) the key is bound to.
+    pub app_id: String,
+    /// Fingerprint of the secret.
+    #[serde(serialize_with = "serialize_display")]
+    pub key_id: KeyId,
+    /// Creation time, Unix seconds.
+    pub created_unix: u64,
+}
+
+fn serialize_display<S: serde::Serializer>(v: &KeyId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl KeyFileInfo {
+    /// The creation time as RFC 3339 in UTC, e.g. `2026-11-24T19:02:41Z`.
+    pub fn created_rfc3339(&self) -> String {
+        i64::try_from(self.created_unix)
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| format!("@{}", self.created_unix))
+    }
+}
+
+/// A loaded key file: the app secret and what it is bound to.
+///
+/// Not `Clone`; the secret is wiped when the value is dropped and never appears in `Debug`.
+pub struct KeyFile {
+    info: KeyFileInfo,
+    secret: Zeroizing<[u8; SECRET_LEN]>,
+}
+
+impl fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("version", &self.info.version)
+            .field("app_id", &self.info.app_id)
+            .field("key_id", &self.info.key_id)
+            .field("created_unix", &self.info.created_unix)
+            .field("secret", &format_args!(".."))
+            .finish()
+    }
+}
+
+/// Checks that `app_id` is an acceptable Android package name / iOS bundle id: 1–255 bytes of
+/// `[A-Za-z0-9._-]`.
+///
+/// # Errors
+/// [`KeyFileError::InvalidAppId`] saying what is wrong.
+pub fn validate_app_id(app_id: &str) -> Result<(), KeyFileError> {
+    let reason = if app_id.is_empty() {
+        Some("it is empty")
+    } else if app_id.len() > MAX_APP_ID_LEN {
+        Some("it is longer than 255 bytes")
+    } else if !app_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("only letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(KeyFileError::InvalidAppId {
+            app_id: app_id.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl KeyFile {
+    /// Makes a new key file for `app_id` with a fresh secret from the OS CSPRNG.
+    ///
+    /// # Errors
+    /// [`KeyFileError::InvalidAppId`], or [`KeyFileError::Random`] if the OS generator fails.
+    pub fn generate(app_id: &str) -> Result<Self, KeyFileError> {
+        let created = OffsetDateTime::now_utc().unix_timestamp();
+        Self::generate_at(app_id, u64::try_from(created).unwrap_or(0))
+    }
+
+    fn generate_at(app_id: &str, created_unix: u64) -> Result<Self, KeyFileError> {
+        validate_app_id(app_id)?;
+        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+        crypto::fill_random(&mut secret[..])?;
+        Ok(Self::from_parts(app_id.to_owned(), created_unix, secret))
+    }
+
+    fn from_parts(app_id: String, created_unix: u64, secret: Zeroizing<[u8; SECRET_LEN]>) -> Self {
+        let key_id = KeyId::derive(&secret[..], KEY_ID_INFO);
+        Self {
+            info: KeyFileInfo {
+                version: KEY_FILE_VERSION,
+                app_id,
+                key_id,
+                created_unix,
+            },
+            secret,
+        }
+    }
+
+    /// Loads a key file and checks that it is bound to `app_id`.
+    ///
+    /// # Errors
+    /// Each way the bytes can be wrong is its own variant: [`KeyFileError::NotAKeyFile`],
+    /// [`KeyFileError::Truncated`], [`KeyFileError::Corrupted`],
+    /// [`KeyFileError::UnsupportedVersion`], and [`KeyFileError::WrongApp`] when the file is
+    /// intact but made for another app.
+    pub fn from_bytes(bytes: &[u8], app_id: &str) -> Result<Self, KeyFileError> {
+        let key = Self::decode(bytes)?;
+        if key.info.app_id != app_id {
+            return Err(KeyFileError::WrongApp {
+                expected: app_id.to_owned(),
+                found: key.info.app_id.clone(),
+            });
+        }
+        Ok(key)
+    }
+
+    /// Reads and loads the key file at `path`; see [`KeyFile::from_bytes`].
+    ///
+    /// # Errors
+    /// [`KeyFileError::Io`] if the file cannot be read, else as [`KeyFile::from_bytes`].
+    pub fn load(path: &Path, app_id: &str) -> Result<Self, KeyFileError> {
+        let bytes = Zeroizing::new(read_file(path)?);
+        Self::from_bytes(&bytes, app_id)
+    }
+
+    /// Checks a key file's integrity and returns what it says about itself, for any app id.
+    ///
+    /// # Errors
+    /// As [`KeyFile::from_bytes`], except that it never returns [`KeyFileError::WrongApp`].
+    pub fn inspect(bytes: &[u8]) -> Result<KeyFileInfo, KeyFileError> {
+        Ok(Self::decode(bytes)?.info.clone())
+    }
+
+    /// Reads the key file at `path` and returns [`KeyFile::inspect`] of it.
+    ///
+    /// # Errors
+    /// As [`KeyFile::inspect`], or [`KeyFileError::Io`].
+    pub fn inspect_file(path: &Path) -> Result<KeyFileInfo, KeyFileError> {
+        let bytes = Zeroizing::new(read_file(path)?);
+        Self::inspect(&bytes)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, KeyFileError> {
+        if bytes.len() < MAGIC.len() {
+            return Err(if MAGIC.starts_with(bytes) {
+                KeyFileError::Truncated {
+                    found: bytes.len(),
+                    expected: FIXED_LEN + 1,
+                }
+            } else {
+                KeyFileError::NotAKeyFile
+            });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(KeyFileError::NotAKeyFile);
+        }
+        if bytes.len() < 12 {
+            return Err(KeyFileError::Truncated {
+                found: bytes.len(),
+                expected: FIXED_LEN + 1,
+            });
+        }
+        let declared = usize::from(u16::from_be_bytes([bytes[10], bytes[11]]));
+        if declared <= FIXED_LEN || declared > FIXED_LEN + MAX_APP_ID_LEN {
+            return Err(KeyFileError::Corrupted);
+        }
+        if bytes.len() < declared {
+            return Err(KeyFileError::Truncated {
+                found: bytes.len(),
+                expected: declared,
+            });
+        }
+        if bytes.len() > declared {
+            return Err(KeyFileError::Corrupted);
+        }
+        // Every version ends with a SHA-256 of everything before it, so damage is reported as
+        // such even for versions this build cannot otherwise read.
+        let (body, checksum) = bytes.split_at(declared - CHECKSUM_LEN);
+        if !constant_time_eq(&crypto::sha256(&[body]), checksum) {
+            return Err(KeyFileError::Corrupted);
+        }
+        let version = u16::from_be_bytes([bytes[8], bytes[9]]);
+        if version != KEY_FILE_VERSION {
+            return Err(KeyFileError::UnsupportedVersion { found: version });
+        }
+        let created_unix = u64::from_be_bytes(field(bytes, 12));
+        let stored_key_id = KeyId(field(bytes, 20));
+        let app_len = usize::from(bytes[28]);
+        if FIXED_LEN + app_len != declared {
+            return Err(KeyFileError::Corrupted);
+        }
+        let app_id =
+            std::str::from_utf8(&bytes[29..29 + app_len]).map_err(|_| KeyFileError::Corrupted)?;
+        validate_app_id(app_id).map_err(|_| KeyFileError::Corrupted)?;
+        let secret = Zeroizing::new(field::<SECRET_LEN>(bytes, 29 + app_len));
+        let key = Self::from_parts(app_id.to_owned(), created_unix, secret);
+        if key.info.key_id != stored_key_id {
+            return Err(KeyFileError::Corrupted);
+        }
+        Ok(key)
+    }
+
+    /// The key file's bytes, to store. The result holds the secret: keep it in memory no longer
+    /// than needed (it is wiped when dropped).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let app = self.info.app_id.as_bytes();
+        let total = FIXED_LEN + app.len();
+        let mut out = Zeroizing::new(Vec::with_capacity(total));
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.info.version.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(total).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(&self.info.created_unix.to_be_bytes());
+        out.extend_from_slice(&self.info.key_id.0);
+        out.push(u8::try_from(app.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(app);
+        out.extend_from_slice(&self.secret[..]);
+        let sum = crypto::sha256(&[&out[..]]);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// Writes the key file to `path` with owner-only permissions (0600 on Unix). The file appears
+    /// complete or not at all: it is written to a temporary file beside `path`, synced, then
+    /// moved into place. Without `overwrite`, an existing file is never replaced.
+    ///
+    /// # Errors
+    /// [`KeyFileError::AlreadyExists`] without `overwrite` when `path` exists;
+    /// [`KeyFileError::Io`] for any other failure (nothing is left behind).
+    pub fn write_to(&self, path: &Path, overwrite: bool) -> Result<(), KeyFileError> {
+        let io = |e: std::io::Error| KeyFileError::Io(format!("{}: {e}", path.display()));
+        if !overwrite && path.symlink_metadata().is_ok() {
+            return Err(KeyFileError::AlreadyExists(path.display().to_string()));
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".vvkey-").suffix(".tmp");
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+        let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+        tmp.write_all(&self.to_bytes()).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        if overwrite {
+            tmp.persist(path).map_err(|e| io(e.error))?;
+        } else {
+            // `persist_noclobber` links the file into place, failing if `path` appeared meanwhile.
+            tmp.persist_noclobber(path).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    KeyFileError::AlreadyExists(path.display().to_string())
+                } else {
+                    io(e.error)
+                }
+            })?;
+        }
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Make the rename durable; failure here does not make the written file wrong.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// What the key file says about itself.
+    pub fn info(&self) -> &KeyFileInfo {
+        &self.info
+    }
+
+    /// The fingerprint of the secret.
+    pub fn key_id(&self) -> KeyId {
+        self.info.key_id
+    }
+
+    /// The app id the key is bound to.
+    pub fn app_id(&self) -> &str {
+        &self.info.app_id
+    }
+
+    pub(crate) fn secret(&self) -> &[u8; SECRET_LEN] {
+        &self.secret
+    }
+}
+
+fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[at..at + N]);
+    out
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, KeyFileError> {
+    let io = |e: std::io::Error| KeyFileError::Io(format!("cannot read {}: {e}", path.display()));
+    // Key files are a few hundred bytes; anything large is not one and is not worth reading.
+    if std::fs::metadata(path).map_err(io)?.len() > 4096 {
+        return Err(KeyFileError::NotAKeyFile);
+    }
+    std::fs::read(path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> KeyFile {
+        KeyFile::from_parts(
+            "com.example.player".into(),
+            1_764_000_000,
+            Zeroizing::new([0x42; 32]),
+        )
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = KeyFile::generate("com.example.player").unwrap();
+        let bytes = key.to_bytes();
+        assert_eq!(bytes.len(), FIXED_LEN + "com.example.player".len());
+        let back = KeyFile::from_bytes(&bytes, "com.example.player").unwrap();
+        assert_eq!(back.info(), key.info());
+        assert_eq!(back.secret(), key.secret());
+    }
+
+    /// The v1 encoding of a fixed secret. If this changes, key files already shipped in apps
+    /// stop loading. Checked independently: the key id is HKDF-SHA256 (RFC 5869, empty salt) of
+    /// the secret with info "vodvault/v1/key-id", the last 32 bytes are SHA-256 of the rest.
+    const V1_VECTOR: &str = concat!(
+        "8956564b45590d0a",                                                 // magic
+        "0001",                                                             // version 1
+        "006f",                                                             // total length 111
+        "0000000069248100",                                                 // created 1764000000
+        "88329a760945ac9e",                                                 // key id
+        "12",                                                               // app id length 18
+        "636f6d2e6578616d706c652e706c61796572",                             // "com.example.player"
+        "4242424242424242424242424242424242424242424242424242424242424242", // secret
+        "328a9eb5b039e3a796d1ba3c5f233a33106a9e1487184e7c892a5eaff251bd2f", // SHA-256
+    );
+
+    #[test]
+    fn fixed_vector_never_changes() {
+        assert_eq!(hex::encode(&sample().to_bytes()[..]), V1_VECTOR);
+        let parsed = KeyFile::from_bytes(&hex::decode(V1_VECTOR).unwrap(), "com.example.player");
+        let parsed = parsed.unwrap();
+        assert_eq!(parsed.key_id().to_string(), "88329a760945ac9e");
+        assert_eq!(parsed.info().created_rfc3339(), "2025-11-24T16:00:00Z");
+        assert_eq!(parsed.secret(), &[0x42; 32]);
+    }
+
+    #[test]
+    fn generated_secrets_differ() {
+        let a = KeyFile::generate("a.b").unwrap();
+        let b = KeyFile::generate("a.b").unwrap();
+        assert_ne!(a.secret(), b.secret());
+        assert_ne!(a.key_id(), b.key_id());
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let key = sample();
+        let dbg = format!("{key:?}");
+        assert!(dbg.contains("com.example.player"));
+        assert!(!dbg.contains("42, 42") && !dbg.contains("4242"), "{dbg}");
+        assert!(dbg.contains("secret: .."));
+    }
+}
