@@ -77,12 +77,12 @@ pub enum KeyFileError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Reading or writing the file failed.
-    #[error("key file I/O failed: {0}")]
+    /// Reading or writing the file failed (the message names the OS error, not the path).
+    #[error("{0}")]
     Io(String),
     /// The file already exists and overwriting was not requested.
-    #[error("{0} already exists (pass --force to overwrite)")]
-    AlreadyExists(String),
+    #[error("file already exists; refusing to overwrite it")]
+    AlreadyExists,
     /// The OS random generator failed.
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
@@ -242,7 +242,7 @@ impl KeyFile {
         if key.info.app_id != app_id {
             return Err(KeyFileError::WrongApp {
                 expected: app_id.to_owned(),
-                found: key.info.app_id.clone(),
+                found: key.info.app_id,
             });
         }
         Ok(key)
@@ -262,7 +262,7 @@ impl KeyFile {
     /// # Errors
     /// As [`KeyFile::from_bytes`], except that it never returns [`KeyFileError::WrongApp`].
     pub fn inspect(bytes: &[u8]) -> Result<KeyFileInfo, KeyFileError> {
-        Ok(Self::decode(bytes)?.info.clone())
+        Ok(Self::decode(bytes)?.info)
     }
 
     /// Reads the key file at `path` and returns [`KeyFile::inspect`] of it.
@@ -361,9 +361,9 @@ impl KeyFile {
     /// [`KeyFileError::AlreadyExists`] without `overwrite` when `path` exists;
     /// [`KeyFileError::Io`] for any other failure (nothing is left behind).
     pub fn write_to(&self, path: &Path, overwrite: bool) -> Result<(), KeyFileError> {
-        let io = |e: std::io::Error| KeyFileError::Io(format!("{}: {e}", path.display()));
+        let io = |e: std::io::Error| KeyFileError::Io(format!("cannot write: {e}"));
         if !overwrite && path.symlink_metadata().is_ok() {
-            return Err(KeyFileError::AlreadyExists(path.display().to_string()));
+            return Err(KeyFileError::AlreadyExists);
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -382,7 +382,7 @@ impl KeyFile {
             // `persist_noclobber` links the file into place, failing if `path` appeared meanwhile.
             tmp.persist_noclobber(path).map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    KeyFileError::AlreadyExists(path.display().to_string())
+                    KeyFileError::AlreadyExists
                 } else {
                     io(e.error)
                 }
@@ -426,7 +426,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, KeyFileError> {
-    let io = |e: std::io::Error| KeyFileError::Io(format!("cannot read {}: {e}", path.display()));
+    let io = |e: std::io::Error| KeyFileError::Io(format!("cannot read: {e}"));
     // Key files are a few hundred bytes; anything large is not one and is not worth reading.
     if std::fs::metadata(path).map_err(io)?.len() > 4096 {
         return Err(KeyFileError::NotAKeyFile);

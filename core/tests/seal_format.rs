@@ -1,6 +1,8 @@
 //! The sealed format: fixed vectors checked by an independent decoder, round trips at arbitrary
 //! offsets, and detection of every kind of tampering as the one opaque error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
+
 use std::cell::RefCell;
 use std::io;
 
@@ -358,7 +360,7 @@ fn chunks_and_files_do_not_move_between_files_or_contexts() {
     t[48..48 + 1040].copy_from_slice(&a[48..48 + 1040]);
     assert!(is_integrity(open_all(&t, &key(1), b"segment/1")));
     // `a`'s header on `b`'s chunks.
-    let mut t = b.clone();
+    let mut t = b;
     t[..48].copy_from_slice(&a[..48]);
     assert!(is_integrity(open_all(&t, &key(1), b"segment/1")));
     // A whole file presented as another one of the same asset.

@@ -110,7 +110,7 @@ pub fn decrypt_blocks_in_place(
     iv: Iv,
     data: &mut [u8],
 ) -> Result<(), HlsCryptoError> {
-    if data.len() % BLOCK != 0 {
+    if !data.len().is_multiple_of(BLOCK) {
         return Err(HlsCryptoError::BadLength {
             len: data.len() as u64,
         });
