@@ -1,3 +1,6 @@
-//! HLS sources (RFC 8216). For now: `METHOD=AES-128` segment decryption.
+//! HLS sources (RFC 8216): media and master playlists, local playlists, `METHOD=AES-128`.
 
 pub mod aes128;
+pub mod attrs;
+pub mod master;
+pub mod media;

@@ -1,0 +1,722 @@
+//! Media playlists (RFC 8216 §4.3.2–4.3.3) with the semantics downloaders get wrong made explicit:
+//! the key and initialization section in force for every segment, its media sequence number,
+//! resolved byte ranges.
+//!
+//! This is our own parser rather than m3u8-rs's: m3u8-rs keeps one pending `EXT-X-KEY` per
+//! segment (a second KEYFORMAT overwrites the first) and attaches keys and maps only to the next
+//! segment, which is exactly what §4.3.2.4 and §4.3.2.5 forbid (see docs/design.md, D7).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::aes128::{HlsCryptoError, Iv};
+use super::attrs::Attrs;
+
+/// Why a media playlist cannot be downloaded.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PlaylistError {
+    /// Not an HLS playlist (no `#EXTM3U` header).
+    #[error("not an HLS playlist (missing #EXTM3U)")]
+    NotAPlaylist,
+    /// No `EXT-X-ENDLIST`: a live (or still growing) stream.
+    #[error("live playlist (no EXT-X-ENDLIST): only complete (VOD) streams can be downloaded")]
+    Live,
+    /// A feature we do not download, with the reason.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The playlist breaks RFC 8216 at `line`.
+    #[error("invalid playlist at line {line}: {reason}")]
+    Invalid {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(line: usize, reason: impl Into<String>) -> PlaylistError {
+    PlaylistError::Invalid {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// A byte range of a resource, offset resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub offset: u64,
+    /// Number of bytes.
+    pub length: u64,
+}
+
+impl ByteRange {
+    /// The value of an HTTP `Range` header for this range.
+    pub fn http_range(&self) -> String {
+        format!(
+            "bytes={}-{}",
+            self.offset,
+            self.offset + self.length.saturating_sub(1)
+        )
+    }
+}
+
+/// How a segment or initialization section is encrypted at the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// In the clear.
+    None,
+    /// `METHOD=AES-128`: AES-128-CBC of the whole resource with PKCS7 padding.
+    Aes128 {
+        /// Index into [`MediaPlaylist::keys`].
+        key: usize,
+        /// The IV in force (explicit, or the media sequence number for segments).
+        iv: Iv,
+    },
+}
+
+/// A media segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Media sequence number: `EXT-X-MEDIA-SEQUENCE` + position in the playlist.
+    pub msn: u64,
+    /// URI as written (relative to the playlist's URL, or absolute).
+    pub uri: String,
+    /// `EXTINF` duration, seconds.
+    pub duration: f64,
+    /// `EXTINF` title.
+    pub title: String,
+    /// `EXT-X-BYTERANGE`, resolved.
+    pub byte_range: Option<ByteRange>,
+    /// Preceded by `EXT-X-DISCONTINUITY`.
+    pub discontinuity: bool,
+    /// The key in force.
+    pub encryption: Encryption,
+    /// Index into [`MediaPlaylist::maps`] of the initialization section in force.
+    pub map: Option<usize>,
+    /// `EXT-X-GAP`: the source declares this segment unavailable.
+    pub gap: bool,
+    /// `EXT-X-PROGRAM-DATE-TIME`, verbatim.
+    pub program_date_time: Option<String>,
+}
+
+/// A media initialization section (`EXT-X-MAP`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitSection {
+    /// URI as written.
+    pub uri: String,
+    /// `BYTERANGE`, resolved (offset 0 when omitted).
+    pub byte_range: Option<ByteRange>,
+    /// The key in force where the tag appears (§4.3.2.4).
+    pub encryption: Encryption,
+}
+
+/// A source key (`METHOD=AES-128`, KEYFORMAT identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    /// URI as written.
+    pub uri: String,
+}
+
+/// A parsed media playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaPlaylist {
+    /// `EXT-X-VERSION` (1 when absent).
+    pub version: u32,
+    /// `EXT-X-TARGETDURATION`, seconds.
+    pub target_duration: u64,
+    /// `EXT-X-MEDIA-SEQUENCE`.
+    pub media_sequence: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`.
+    pub discontinuity_sequence: u64,
+    /// `EXT-X-PLAYLIST-TYPE`.
+    pub playlist_type: Option<String>,
+    /// `EXT-X-INDEPENDENT-SEGMENTS`.
+    pub independent_segments: bool,
+    /// `EXT-X-START`, attribute list verbatim.
+    pub start: Option<String>,
+    /// The segments in order.
+    pub segments: Vec<Segment>,
+    /// Initialization sections, in order of appearance.
+    pub maps: Vec<InitSection>,
+    /// Distinct AES-128 keys, in order of first use.
+    pub keys: Vec<KeyRef>,
+}
+
+#[derive(Debug, Clone)]
+enum KeyState {
+    None,
+    Aes128 { key: usize, iv: Option<Iv> },
+    Other { method: String },
+}
+
+const IDENTITY: &str = "identity";
+
+impl MediaPlaylist {
+    /// Parses a media playlist and checks that it can be downloaded: complete (`EXT-X-ENDLIST`),
+    /// no `SAMPLE-AES` or DRM-only key formats, explicit IVs for encrypted initialization
+    /// sections, byte ranges that can be resolved.
+    ///
+    /// # Errors
+    /// A [`PlaylistError`] naming the line and the reason.
+    pub fn parse(text: &str) -> Result<Self, PlaylistError> {
+        let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
+        match lines.next() {
+            Some((_, first)) if first.trim_end() == "#EXTM3U" => {}
+            _ => return Err(PlaylistError::NotAPlaylist),
+        }
+        let mut pl = MediaPlaylist {
+            version: 1,
+            target_duration: 0,
+            media_sequence: 0,
+            discontinuity_sequence: 0,
+            playlist_type: None,
+            independent_segments: false,
+            start: None,
+            segments: Vec::new(),
+            maps: Vec::new(),
+            keys: Vec::new(),
+        };
+        let mut end_list = false;
+        // KEYFORMAT → key in force.
+        let mut keys: BTreeMap<String, KeyState> = BTreeMap::new();
+        let mut current_map: Option<usize> = None;
+        // Pending per-segment tags.
+        let mut extinf: Option<(f64, String)> = None;
+        let mut pending_range: Option<(u64, Option<u64>, usize)> = None;
+        let mut discontinuity = false;
+        let mut gap = false;
+        let mut pdt: Option<String> = None;
+        // The end of the previous segment's sub-range and its URI, for `@o`-less byte ranges.
+        let mut last_range: Option<(String, u64)> = None;
+
+        for (i, raw) in lines {
+            let n = i + 1;
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if !line.starts_with('#') {
+                let (duration, title) = extinf
+                    .take()
+                    .ok_or_else(|| invalid(n, "segment URI without #EXTINF"))?;
+                let byte_range = match pending_range.take() {
+                    None => None,
+                    Some((length, Some(offset), _)) => Some(ByteRange { offset, length }),
+                    Some((length, None, tag_line)) => match &last_range {
+                        Some((uri, end)) if uri == line => Some(ByteRange {
+                            offset: *end,
+                            length,
+                        }),
+                        _ => {
+                            return Err(invalid(
+                                tag_line,
+                                "EXT-X-BYTERANGE without @offset must follow a sub-range of the same URI (§4.3.2.2)",
+                            ));
+                        }
+                    },
+                };
+                last_range = byte_range.map(|r| (line.to_owned(), r.offset + r.length));
+                let msn = pl.media_sequence + pl.segments.len() as u64;
+                let encryption = effective(&keys, n, msn, false)?;
+                pl.segments.push(Segment {
+                    msn,
+                    uri: line.to_owned(),
+                    duration,
+                    title,
+                    byte_range,
+                    discontinuity: std::mem::take(&mut discontinuity),
+                    encryption,
+                    map: current_map,
+                    gap: std::mem::take(&mut gap),
+                    program_date_time: pdt.take(),
+                });
+                continue;
+            }
+            let (tag, value) = match line.split_once(':') {
+                Some((t, v)) => (t, v),
+                None => (line, ""),
+            };
+            match tag {
+                "#EXT-X-VERSION" => {
+                    pl.version = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, "bad EXT-X-VERSION"))?;
+                }
+                "#EXT-X-TARGETDURATION" => {
+                    pl.target_duration = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, "bad EXT-X-TARGETDURATION"))?;
+                }
+                "#EXT-X-MEDIA-SEQUENCE" => {
+                    if !pl.segments.is_empty() {
+                        return Err(invalid(n, "EXT-X-MEDIA-SEQUENCE after the first segment"));
+                    }
+                    pl.media_sequence = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, "bad EXT-X-MEDIA-SEQUENCE"))?;
+                }
+                "#EXT-X-DISCONTINUITY-SEQUENCE" => {
+                    pl.discontinuity_sequence = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, "bad EXT-X-DISCONTINUITY-SEQUENCE"))?;
+                }
+                "#EXT-X-PLAYLIST-TYPE" => pl.playlist_type = Some(value.trim().to_owned()),
+                "#EXT-X-ENDLIST" => end_list = true,
+                "#EXT-X-INDEPENDENT-SEGMENTS" => pl.independent_segments = true,
+                "#EXT-X-START" => pl.start = Some(value.trim().to_owned()),
+                "#EXT-X-I-FRAMES-ONLY" => {
+                    return Err(PlaylistError::Unsupported(
+                        "I-frame-only playlists are trick-play tracks, not downloadable media"
+                            .into(),
+                    ));
+                }
+                "#EXT-X-DEFINE" => {
+                    return Err(PlaylistError::Unsupported(
+                        "EXT-X-DEFINE variable substitution".into(),
+                    ));
+                }
+                "#EXT-X-STREAM-INF" | "#EXT-X-MEDIA" | "#EXT-X-I-FRAME-STREAM-INF" => {
+                    return Err(invalid(n, format!("{tag} in a media playlist")));
+                }
+                "#EXTINF" => {
+                    let (d, title) = value.split_once(',').unwrap_or((value, ""));
+                    let duration: f64 = d
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, "bad #EXTINF duration"))?;
+                    if !duration.is_finite() || duration < 0.0 {
+                        return Err(invalid(n, "bad #EXTINF duration"));
+                    }
+                    extinf = Some((duration, title.trim().to_owned()));
+                }
+                "#EXT-X-BYTERANGE" => {
+                    let (len, off) =
+                        parse_byterange(value).ok_or_else(|| invalid(n, "bad EXT-X-BYTERANGE"))?;
+                    pending_range = Some((len, off, n));
+                }
+                "#EXT-X-DISCONTINUITY" => discontinuity = true,
+                "#EXT-X-GAP" => gap = true,
+                "#EXT-X-PROGRAM-DATE-TIME" => pdt = Some(value.trim().to_owned()),
+                "#EXT-X-KEY" => {
+                    let attrs = Attrs::parse(value)
+                        .ok_or_else(|| invalid(n, "bad EXT-X-KEY attributes"))?;
+                    let format = attrs.get("KEYFORMAT").unwrap_or(IDENTITY).to_owned();
+                    let method = attrs
+                        .get("METHOD")
+                        .ok_or_else(|| invalid(n, "EXT-X-KEY without METHOD"))?;
+                    let state = match method {
+                        "NONE" => KeyState::None,
+                        "AES-128" => {
+                            let uri = attrs
+                                .get("URI")
+                                .ok_or_else(|| invalid(n, "METHOD=AES-128 without URI"))?;
+                            let iv = attrs
+                                .get("IV")
+                                .map(Iv::parse)
+                                .transpose()
+                                .map_err(|e: HlsCryptoError| invalid(n, e.to_string()))?;
+                            let key = match pl.keys.iter().position(|k| k.uri == uri) {
+                                Some(k) => k,
+                                None => {
+                                    pl.keys.push(KeyRef {
+                                        uri: uri.to_owned(),
+                                    });
+                                    pl.keys.len() - 1
+                                }
+                            };
+                            KeyState::Aes128 { key, iv }
+                        }
+                        other => KeyState::Other {
+                            method: other.to_owned(),
+                        },
+                    };
+                    keys.insert(format, state);
+                }
+                "#EXT-X-MAP" => {
+                    let attrs = Attrs::parse(value)
+                        .ok_or_else(|| invalid(n, "bad EXT-X-MAP attributes"))?;
+                    let uri = attrs
+                        .get("URI")
+                        .ok_or_else(|| invalid(n, "EXT-X-MAP without URI"))?;
+                    let byte_range = attrs
+                        .get("BYTERANGE")
+                        .map(|v| {
+                            parse_byterange(v)
+                                .map(|(length, offset)| ByteRange {
+                                    offset: offset.unwrap_or(0),
+                                    length,
+                                })
+                                .ok_or_else(|| invalid(n, "bad EXT-X-MAP BYTERANGE"))
+                        })
+                        .transpose()?;
+                    let encryption = effective(&keys, n, 0, true)?;
+                    pl.maps.push(InitSection {
+                        uri: uri.to_owned(),
+                        byte_range,
+                        encryption,
+                    });
+                    current_map = Some(pl.maps.len() - 1);
+                }
+                // Unknown tags and comments are ignored (§4.1).
+                _ => {}
+            }
+        }
+        if !end_list {
+            return Err(PlaylistError::Live);
+        }
+        if pl.segments.is_empty() {
+            return Err(invalid(1, "no media segments"));
+        }
+        if pl.target_duration == 0 {
+            pl.target_duration = pl
+                .segments
+                .iter()
+                .map(|s| s.duration.round() as u64)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+        }
+        Ok(pl)
+    }
+
+    /// Total duration, seconds.
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration).sum()
+    }
+}
+
+/// `<n>[@<o>]`.
+fn parse_byterange(v: &str) -> Option<(u64, Option<u64>)> {
+    let v = v.trim();
+    match v.split_once('@') {
+        Some((n, o)) => Some((n.trim().parse().ok()?, Some(o.trim().parse().ok()?))),
+        None => Some((v.parse().ok()?, None)),
+    }
+}
+
+/// The encryption in force for a segment (with its MSN for the implicit IV) or a map.
+fn effective(
+    keys: &BTreeMap<String, KeyState>,
+    line: usize,
+    msn: u64,
+    is_map: bool,
+) -> Result<Encryption, PlaylistError> {
+    match keys.get(IDENTITY) {
+        Some(KeyState::Aes128 { key, iv }) => {
+            let iv = match (iv, is_map) {
+                (Some(iv), _) => *iv,
+                (None, false) => Iv::from_media_sequence(msn),
+                (None, true) => {
+                    return Err(invalid(
+                        line,
+                        "EXT-X-MAP encrypted with AES-128 needs an explicit IV (§4.3.2.5)",
+                    ));
+                }
+            };
+            Ok(Encryption::Aes128 { key: *key, iv })
+        }
+        Some(KeyState::Other { method }) => Err(PlaylistError::Unsupported(format!(
+            "METHOD={method} encryption (only METHOD=AES-128 is supported)"
+        ))),
+        Some(KeyState::None) | None => {
+            // A DRM key format in force with no identity key: the media is DRM-protected.
+            if let Some((format, _)) = keys
+                .iter()
+                .find(|(f, s)| f.as_str() != IDENTITY && !matches!(s, KeyState::None))
+            {
+                return Err(PlaylistError::Unsupported(format!(
+                    "DRM-protected media (KEYFORMAT \"{format}\"); only clear and METHOD=AES-128 media are supported"
+                )));
+            }
+            Ok(Encryption::None)
+        }
+    }
+}
+
+/// How [`write_local_playlist`] names the local copy of each resource.
+pub trait LocalNames {
+    /// The local URI of segment `index` (position in the playlist).
+    fn segment(&self, index: usize) -> String;
+    /// The local URI of initialization section `index`.
+    fn map(&self, index: usize) -> String;
+}
+
+/// Writes the playlist a player opens from local storage: the same segments, durations,
+/// discontinuities and initialization sections, every URI replaced by its local name, no
+/// `EXT-X-KEY` (the media is stored decrypted) and no `EXT-X-BYTERANGE` (each sub-range is stored
+/// as its own file).
+pub fn write_local_playlist(pl: &MediaPlaylist, names: &dyn LocalNames) -> String {
+    let mut out = String::with_capacity(64 + pl.segments.len() * 48);
+    // EXT-X-MAP outside I-frame playlists needs version 6; float durations need 3.
+    let version = pl
+        .version
+        .max(3)
+        .max(if pl.maps.is_empty() { 0 } else { 6 });
+    let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{version}");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", pl.target_duration);
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", pl.media_sequence);
+    if pl.discontinuity_sequence != 0 {
+        let _ = writeln!(
+            out,
+            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+            pl.discontinuity_sequence
+        );
+    }
+    out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+    if pl.independent_segments {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+    if let Some(start) = &pl.start {
+        let _ = writeln!(out, "#EXT-X-START:{start}");
+    }
+    let mut map = None;
+    for (i, s) in pl.segments.iter().enumerate() {
+        if s.discontinuity {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if let Some(pdt) = &s.program_date_time {
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
+        }
+        if s.map != map {
+            if let Some(m) = s.map {
+                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", names.map(m));
+            }
+            map = s.map;
+        }
+        let _ = writeln!(out, "#EXTINF:{},{}", fmt_duration(s.duration), s.title);
+        if s.gap {
+            out.push_str("#EXT-X-GAP\n");
+        }
+        let _ = writeln!(out, "{}", names.segment(i));
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+fn fmt_duration(d: f64) -> String {
+    let s = format!("{d:.6}");
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.').unwrap_or(s).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<MediaPlaylist, PlaylistError> {
+        MediaPlaylist::parse(s)
+    }
+
+    #[test]
+    fn implicit_iv_is_the_media_sequence_number_of_each_segment() {
+        // RFC 8216 §5.2: no IV attribute ⇒ IV = the segment's media sequence number.
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"k1\"\n#EXTINF:4,\na.ts\n#EXTINF:4,\nb.ts\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"k2\",IV=0x0000000000000000000000000000ABCD\n#EXTINF:4,\nc.ts\n\
+             #EXT-X-KEY:METHOD=NONE\n#EXTINF:4,\nd.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        let enc: Vec<_> = pl.segments.iter().map(|s| (s.msn, s.encryption)).collect();
+        assert_eq!(
+            enc[0],
+            (
+                7,
+                Encryption::Aes128 {
+                    key: 0,
+                    iv: Iv::from_media_sequence(7)
+                }
+            )
+        );
+        // §4.3.2.4: the key carries forward to the next segment too.
+        assert_eq!(
+            enc[1],
+            (
+                8,
+                Encryption::Aes128 {
+                    key: 0,
+                    iv: Iv::from_media_sequence(8)
+                }
+            )
+        );
+        assert_eq!(
+            enc[2],
+            (
+                9,
+                Encryption::Aes128 {
+                    key: 1,
+                    iv: Iv::from_media_sequence(0xABCD)
+                }
+            )
+        );
+        assert_eq!(enc[3], (10, Encryption::None));
+        assert_eq!(
+            pl.keys,
+            vec![KeyRef { uri: "k1".into() }, KeyRef { uri: "k2".into() }]
+        );
+    }
+
+    #[test]
+    fn a_drm_key_after_the_identity_key_does_not_hide_it() {
+        // m3u8-rs keeps only the last KEY before a segment; here that would be FairPlay.
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"identity\"\n\
+             #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n\
+             #EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            pl.segments[0].encryption,
+            Encryption::Aes128 { key: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn drm_only_sample_aes_and_unknown_methods_are_refused() {
+        let drm = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(matches!(parse(drm), Err(PlaylistError::Unsupported(m)) if m.contains("DRM")));
+        let sample = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\"\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(
+            matches!(parse(sample), Err(PlaylistError::Unsupported(m)) if m.contains("SAMPLE-AES"))
+        );
+    }
+
+    #[test]
+    fn live_playlists_are_refused() {
+        let live = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n";
+        assert_eq!(parse(live), Err(PlaylistError::Live));
+    }
+
+    #[test]
+    fn every_map_is_kept_and_encrypted_maps_need_an_iv() {
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"init1.mp4\"\n\
+             #EXTINF:4,\na.m4s\n#EXTINF:4,\nb.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init2.mp4\",BYTERANGE=\"700@0\"\n\
+             #EXTINF:4,\nc.m4s\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        assert_eq!(pl.maps.len(), 2);
+        assert_eq!(
+            pl.segments.iter().map(|s| s.map).collect::<Vec<_>>(),
+            vec![Some(0), Some(0), Some(1)]
+        );
+        assert_eq!(
+            pl.maps[1].byte_range,
+            Some(ByteRange {
+                offset: 0,
+                length: 700
+            })
+        );
+        assert!(pl.segments[2].discontinuity);
+
+        let no_iv = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:4,\na.m4s\n#EXT-X-ENDLIST\n";
+        assert!(matches!(
+            parse(no_iv),
+            Err(PlaylistError::Invalid { line: 4, .. })
+        ));
+        let with_iv = no_iv.replace("URI=\"k\"", "URI=\"k\",IV=0x1");
+        let pl = parse(&with_iv).unwrap();
+        assert_eq!(
+            pl.maps[0].encryption,
+            Encryption::Aes128 {
+                key: 0,
+                iv: Iv::from_media_sequence(1)
+            }
+        );
+    }
+
+    #[test]
+    fn byte_ranges_continue_after_the_previous_sub_range() {
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:100@0\n#EXTINF:4,\nall.ts\n\
+             #EXT-X-BYTERANGE:200\n#EXTINF:4,\nall.ts\n#EXT-X-BYTERANGE:50@1000\n#EXTINF:4,\nall.ts\n\
+             #EXT-X-BYTERANGE:10\n#EXTINF:4,\nall.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        let r: Vec<_> = pl.segments.iter().map(|s| s.byte_range.unwrap()).collect();
+        assert_eq!(
+            r[1],
+            ByteRange {
+                offset: 100,
+                length: 200
+            }
+        );
+        assert_eq!(
+            r[3],
+            ByteRange {
+                offset: 1050,
+                length: 10
+            }
+        );
+        assert_eq!(r[0].http_range(), "bytes=0-99");
+        // §4.3.2.2: no @o and no previous sub-range of the same URI → invalid.
+        let bad = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:100@0\n#EXTINF:4,\na.ts\n#EXT-X-BYTERANGE:100\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n";
+        assert!(matches!(
+            parse(bad),
+            Err(PlaylistError::Invalid { line: 6, .. })
+        ));
+    }
+
+    #[test]
+    fn structural_errors_name_the_line() {
+        assert_eq!(parse("<html>nope</html>"), Err(PlaylistError::NotAPlaylist));
+        assert!(matches!(
+            parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\na.ts\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::Invalid { line: 3, .. })
+        ));
+        assert!(matches!(
+            parse("#EXTM3U\n#EXTINF:abc,\na.ts\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::Invalid { line: 2, .. })
+        ));
+        assert!(matches!(
+            parse("#EXTM3U\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128\n#EXTINF:1,\na\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::Invalid { line: 2, .. })
+        ));
+    }
+
+    struct Names;
+    impl LocalNames for Names {
+        fn segment(&self, i: usize) -> String {
+            format!("seg-{i}.ts")
+        }
+        fn map(&self, i: usize) -> String {
+            format!("init-{i}.mp4")
+        }
+    }
+
+    #[test]
+    fn local_playlist_drops_keys_and_ranges_and_keeps_maps_and_discontinuities() {
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:3\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"https://k/key?token=1\",IV=0x1\n#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"10@0\"\n\
+             #EXT-X-BYTERANGE:100@10\n#EXTINF:3.5,first\nall.mp4\n#EXT-X-DISCONTINUITY\n#EXTINF:4.0,\nb.mp4\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        let local = write_local_playlist(&pl, &Names);
+        assert_eq!(
+            local,
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:3\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXTINF:3.5,first\nseg-0.ts\n\
+             #EXT-X-DISCONTINUITY\n#EXTINF:4,\nseg-1.ts\n#EXT-X-ENDLIST\n"
+        );
+        // And it parses back to the same timeline, in the clear.
+        let back = parse(&local).unwrap();
+        assert_eq!(back.segments.len(), 2);
+        assert!(
+            back.segments
+                .iter()
+                .all(|s| s.encryption == Encryption::None)
+        );
+        assert_eq!(back.segments[1].msn, 4);
+    }
+}
