@@ -71,6 +71,50 @@ impl Kek {
     pub fn key_id(&self) -> KeyId {
         self.key_id
     }
+
+    /// Encrypts a small record (e.g. an asset's request headers) under the KEK, bound to
+    /// `context`: `nonce (12) ‖ ciphertext ‖ tag (16)`, AAD = "vodvault/v1/blob" ‖ key id ‖
+    /// context.
+    ///
+    /// # Errors
+    /// [`KeyError::Random`] if the OS generator fails.
+    pub fn seal_blob(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut nonce = [0u8; AeadKey::NONCE_LEN];
+        crypto::fill_random(&mut nonce)?;
+        let mut out = Vec::with_capacity(AeadKey::NONCE_LEN + plaintext.len() + AeadKey::TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag = self.key.seal(
+            nonce,
+            &self.blob_aad(context),
+            &mut out[AeadKey::NONCE_LEN..],
+        );
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Decrypts a record made by [`Kek::seal_blob`] with the same `context`.
+    ///
+    /// # Errors
+    /// [`KeyError::Integrity`] if it was sealed under another key or context, or modified.
+    pub fn open_blob(&self, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if sealed.len() < AeadKey::NONCE_LEN + AeadKey::TAG_LEN {
+            return Err(KeyError::Integrity);
+        }
+        let (nonce, rest) = sealed.split_at(AeadKey::NONCE_LEN);
+        let (body, tag) = rest.split_at(rest.len() - AeadKey::TAG_LEN);
+        let nonce: [u8; AeadKey::NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Integrity)?;
+        let tag: [u8; AeadKey::TAG_LEN] = tag.try_into().map_err(|_| KeyError::Integrity)?;
+        let mut out = Zeroizing::new(body.to_vec());
+        self.key
+            .open(nonce, &self.blob_aad(context), &tag, &mut out)
+            .map_err(|_| KeyError::Integrity)?;
+        Ok(out)
+    }
+
+    fn blob_aad(&self, context: &[u8]) -> Vec<u8> {
+        [&b"vodvault/v1/blob"[..], &self.key_id.0, context].concat()
+    }
 }
 
 impl fmt::Debug for Kek {
@@ -304,6 +348,35 @@ mod tests {
             rewrapped.unwrap(&old, b"asset"),
             Err(KeyError::KeyMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn blobs_round_trip_and_bind_key_and_context() {
+        let kek = Kek::derive(&key_file("a.b"));
+        let other = Kek::derive(&key_file("a.b"));
+        let sealed = kek.seal_blob(b"asset-1", b"Referer: https://x").unwrap();
+        assert_eq!(
+            &kek.open_blob(b"asset-1", &sealed).unwrap()[..],
+            b"Referer: https://x"
+        );
+        assert_eq!(
+            kek.open_blob(b"asset-2", &sealed).unwrap_err(),
+            KeyError::Integrity
+        );
+        assert_eq!(
+            other.open_blob(b"asset-1", &sealed).unwrap_err(),
+            KeyError::Integrity
+        );
+        let mut t = sealed.clone();
+        t[14] ^= 1;
+        assert_eq!(
+            kek.open_blob(b"asset-1", &t).unwrap_err(),
+            KeyError::Integrity
+        );
+        assert_eq!(
+            kek.open_blob(b"asset-1", &sealed[..20]).unwrap_err(),
+            KeyError::Integrity
+        );
     }
 
     #[test]

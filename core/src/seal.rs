@@ -239,6 +239,54 @@ impl<W: Write> SealWriter<W> {
         })
     }
 
+    /// Continues a sealed file whose first `chunks` full chunks were written by an earlier
+    /// writer (e.g. before the process died), appending to `inner` positioned right after them.
+    /// `header` is the file's header as written. The plaintext of the next chunks must be the
+    /// same bytes the earlier writer would have sealed (the same resource): nonces depend only
+    /// on the chunk index, so different bytes at the same index would reuse a nonce. Callers
+    /// that cannot guarantee this start a new file instead.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] if `header` is not a header for `key`.
+    pub fn resume(
+        inner: W,
+        key: &ContentKey,
+        context: &[u8],
+        header: &[u8; HEADER_LEN],
+        chunks: u64,
+    ) -> Result<Self, SealError> {
+        let chunk_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        if header[..6] != MAGIC
+            || header[12..20] != key.id().0
+            || check_chunk_size(chunk_size).is_err()
+        {
+            return Err(SealError::Integrity);
+        }
+        let cipher = FileCipher::new(key, header, context);
+        Ok(Self {
+            inner,
+            cipher,
+            buf: Zeroizing::new(Vec::with_capacity(chunk_size as usize + TAG_LEN)),
+            index: chunks,
+            plaintext_len: chunks * u64::from(chunk_size),
+        })
+    }
+
+    /// Full chunks sealed and written so far.
+    pub fn chunks_written(&self) -> u64 {
+        self.index
+    }
+
+    /// Plaintext bytes per chunk.
+    pub fn chunk_size(&self) -> u32 {
+        self.cipher.chunk_size
+    }
+
+    /// The inner writer (e.g. to sync it).
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     fn seal_chunk(&mut self, last: bool) -> Result<(), SealError> {
         if self.index >= MAX_CHUNKS {
             return Err(SealError::TooLarge);
@@ -370,6 +418,11 @@ impl SealedFileWriter {
     /// Plaintext bytes accepted so far.
     pub fn plaintext_len(&self) -> u64 {
         self.writer.plaintext_len()
+    }
+
+    /// Where the file will appear.
+    pub fn dest(&self) -> &Path {
+        &self.dest
     }
 
     /// Seals the last chunk and moves the file to its destination (replacing any file there).
@@ -739,6 +792,74 @@ impl<S: ReadAt> SealedReader<S> {
     /// The underlying source.
     pub fn source(&self) -> &S {
         &self.source
+    }
+}
+
+/// The full chunks of a sealed file that is still being written (no last chunk yet), e.g. to
+/// verify what survived a crash before resuming with [`SealWriter::resume`].
+pub struct PartialReader<S> {
+    source: S,
+    cipher: FileCipher,
+}
+
+impl<S> fmt::Debug for PartialReader<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialReader")
+            .field("chunk_size", &self.cipher.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ReadAt> PartialReader<S> {
+    /// Reads the header of the partial file in `source`.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] unless it is a header for `key`.
+    pub fn new(source: S, key: &ContentKey, context: &[u8]) -> Result<Self, SealError> {
+        let mut header = [0u8; HEADER_LEN];
+        read_exact_or_integrity(&source, &mut header, 0)?;
+        let chunk_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        if header[..6] != MAGIC
+            || header[6] != FORMAT_VERSION
+            || header[12..20] != key.id().0
+            || check_chunk_size(chunk_size).is_err()
+        {
+            return Err(SealError::Integrity);
+        }
+        Ok(Self {
+            source,
+            cipher: FileCipher::new(key, &header, context),
+        })
+    }
+
+    /// The header of the file.
+    pub fn chunk_size(&self) -> u32 {
+        self.cipher.chunk_size
+    }
+
+    /// Decrypts full, non-last chunk `index` into `buf` (at least chunk size + 16 bytes) and
+    /// returns its plaintext.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] if the chunk is missing, cut or does not verify.
+    pub fn decrypt_chunk<'a>(&self, index: u64, buf: &'a mut [u8]) -> Result<&'a [u8], SealError> {
+        let chunk = self.cipher.chunk_size as usize;
+        if index >= MAX_CHUNKS || buf.len() < chunk + TAG_LEN {
+            return Err(SealError::Integrity);
+        }
+        let sealed = &mut buf[..chunk + TAG_LEN];
+        let start = HEADER_LEN as u64 + index * (chunk + TAG_LEN) as u64;
+        read_exact_or_integrity(&self.source, sealed, start)?;
+        let (body, tag) = sealed.split_at_mut(chunk);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| SealError::Integrity)?;
+        self.cipher
+            .key
+            .open(self.cipher.nonce(index, false), &[], &tag, body)
+            .map_err(|_| {
+                body.fill(0);
+                SealError::Integrity
+            })?;
+        Ok(body)
     }
 }
 

@@ -1,0 +1,416 @@
+//! Files on disk: where an asset's pieces live, writing them atomically in either mode, making
+//! batches of them durable, and free space.
+//!
+//! Layout under the vault directory:
+//!
+//! ```text
+//! catalog.sqlite               the catalog (+ -wal, -shm)
+//! locks/<asset>.lock           held while a process downloads the asset
+//! assets/<asset>/index.m3u8    HLS entry point (master playlist) — Normal mode
+//! assets/<asset>/video/index.m3u8, video/seg-00000.ts, video/init-0.mp4, audio-1/…, subtitles-2/…
+//! assets/<asset>/media.mp4     progressive file — Normal mode
+//! ```
+//!
+//! In Encrypted mode every file has the same logical name plus `.vvs` and is a sealed file
+//! (docs/format.md §3) whose context is `<asset id>/<logical name>`; the playlists are stored
+//! sealed too. Pieces are written to a temporary file beside their final name and renamed into
+//! place when complete, so a name on disk always holds a whole piece.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::catalog::Mode;
+use crate::keys::ContentKey;
+use crate::seal::{self, Durability, SealError, SealOptions, SealedFileWriter};
+
+/// Suffix of sealed files.
+pub const SEALED_SUFFIX: &str = ".vvs";
+
+/// The vault's directory layout.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `root` (an absolute path).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// The vault directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The catalog file.
+    pub fn catalog(&self) -> PathBuf {
+        self.root.join("catalog.sqlite")
+    }
+
+    /// An asset's directory.
+    pub fn asset_dir(&self, id: &str) -> PathBuf {
+        self.root.join("assets").join(id)
+    }
+
+    /// An asset's lock file.
+    pub fn lock_file(&self, id: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{id}.lock"))
+    }
+
+    /// Where the piece with logical name `name` of asset `id` is stored in `mode`.
+    pub fn file(&self, id: &str, name: &str, mode: Mode) -> PathBuf {
+        let dir = self.asset_dir(id);
+        match mode {
+            Mode::Normal => dir.join(name),
+            Mode::Encrypted => dir.join(format!("{name}{SEALED_SUFFIX}")),
+        }
+    }
+
+    /// Creates the vault's directories.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn create(&self) -> io::Result<()> {
+        std::fs::create_dir_all(self.root.join("assets"))?;
+        std::fs::create_dir_all(self.root.join("locks"))
+    }
+}
+
+/// The sealing context of a piece: binds a sealed file to its asset and its name.
+pub fn seal_context(asset_id: &str, name: &str) -> Vec<u8> {
+    format!("{asset_id}/{name}").into_bytes()
+}
+
+/// A storage failure, with "the disk is full" told apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No space left on the device (or quota exceeded).
+    #[error("no space left on device")]
+    Full,
+    /// Any other I/O failure.
+    #[error("storage I/O failed: {0}")]
+    Io(io::Error),
+    /// Sealing failed for another reason (never expected).
+    #[error(transparent)]
+    Seal(SealError),
+}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::StorageFull
+            || e.raw_os_error() == Some(28)
+            || e.raw_os_error() == Some(122)
+        {
+            StoreError::Full
+        } else {
+            StoreError::Io(e)
+        }
+    }
+}
+
+impl From<SealError> for StoreError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Io(e) => e.into(),
+            other => StoreError::Seal(other),
+        }
+    }
+}
+
+/// A piece being written: plain (with its SHA-256) or sealed.
+pub enum PieceWriter {
+    /// Normal mode.
+    Plain {
+        /// Temporary file, buffered.
+        file: BufWriter<tempfile::NamedTempFile>,
+        /// Running digest.
+        digest: ring::digest::Context,
+        /// Bytes written.
+        len: u64,
+        /// Final path.
+        dest: PathBuf,
+    },
+    /// Encrypted mode.
+    Sealed(SealedFileWriter),
+}
+
+impl std::fmt::Debug for PieceWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PieceWriter::Plain { len, dest, .. } => f
+                .debug_struct("PieceWriter::Plain")
+                .field("len", len)
+                .field("dest", dest)
+                .finish_non_exhaustive(),
+            PieceWriter::Sealed(w) => f.debug_tuple("PieceWriter::Sealed").field(w).finish(),
+        }
+    }
+}
+
+/// A piece renamed into place (not yet durable: see [`sync_files`]).
+#[derive(Debug, Clone)]
+pub struct StoredPiece {
+    /// Final path.
+    pub path: PathBuf,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Normal mode: hex SHA-256 of the stored bytes.
+    pub sha256: Option<String>,
+}
+
+impl PieceWriter {
+    /// Starts writing the piece with logical name `name` of asset `id`.
+    ///
+    /// # Errors
+    /// [`StoreError`] creating the directory or the temporary file.
+    pub fn create(
+        layout: &Layout,
+        id: &str,
+        name: &str,
+        mode: Mode,
+        key: Option<&ContentKey>,
+        options: SealOptions,
+    ) -> Result<Self, StoreError> {
+        let dest = layout.file(id, name, mode);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match (mode, key) {
+            (Mode::Encrypted, Some(key)) => Ok(PieceWriter::Sealed(SealedFileWriter::create(
+                &dest,
+                key,
+                &seal_context(id, name),
+                options,
+            )?)),
+            (Mode::Encrypted, None) => Err(StoreError::Io(io::Error::other(
+                "encrypted asset without content key",
+            ))),
+            (Mode::Normal, _) => {
+                let dir = dest.parent().unwrap_or(layout.root());
+                let tmp = temp_in(dir, &dest)?;
+                Ok(PieceWriter::Plain {
+                    file: BufWriter::with_capacity(64 * 1024, tmp),
+                    digest: ring::digest::Context::new(&ring::digest::SHA256),
+                    len: 0,
+                    dest,
+                })
+            }
+        }
+    }
+
+    /// Appends plaintext.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        match self {
+            PieceWriter::Plain {
+                file, digest, len, ..
+            } => {
+                file.write_all(data)?;
+                digest.update(data);
+                *len += data.len() as u64;
+                Ok(())
+            }
+            PieceWriter::Sealed(w) => Ok(w.append(data)?),
+        }
+    }
+
+    /// Completes the piece and renames it into place (durability is deferred to
+    /// [`sync_files`]).
+    ///
+    /// # Errors
+    /// [`StoreError`]; the temporary file is removed.
+    pub fn finish(self) -> Result<StoredPiece, StoreError> {
+        match self {
+            PieceWriter::Plain {
+                file,
+                digest,
+                len,
+                dest,
+            } => {
+                let tmp = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+                tmp.persist(&dest).map_err(|e| StoreError::from(e.error))?;
+                Ok(StoredPiece {
+                    path: dest,
+                    size: len,
+                    sha256: Some(hex::encode(digest.finish())),
+                })
+            }
+            PieceWriter::Sealed(w) => {
+                let dest = w.dest().to_owned();
+                let summary = w.finish(Durability::Deferred)?;
+                Ok(StoredPiece {
+                    path: dest,
+                    size: summary.plaintext_len,
+                    sha256: None,
+                })
+            }
+        }
+    }
+}
+
+fn temp_in(dir: &Path, dest: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
+/// Writes a small whole file (a playlist) in `mode`, atomically and durably.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn write_small(
+    layout: &Layout,
+    id: &str,
+    name: &str,
+    mode: Mode,
+    key: Option<&ContentKey>,
+    data: &[u8],
+) -> Result<StoredPiece, StoreError> {
+    let mut w = PieceWriter::create(layout, id, name, mode, key, SealOptions::default())?;
+    w.write(data)?;
+    let piece = w.finish()?;
+    sync_files(std::slice::from_ref(&piece.path))?;
+    Ok(piece)
+}
+
+/// Makes renamed files durable: fdatasync each, then fsync each distinct parent directory (so
+/// the renames survive power loss). Runs on the caller's thread: call it from a blocking pool.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn sync_files(paths: &[PathBuf]) -> Result<(), StoreError> {
+    let mut dirs: Vec<&Path> = Vec::new();
+    for p in paths {
+        File::open(p)?.sync_data()?;
+        if let Some(d) = p.parent()
+            && !dirs.contains(&d)
+        {
+            dirs.push(d);
+        }
+    }
+    for d in dirs {
+        seal::sync_parent_dir(&d.join("x"))?;
+    }
+    Ok(())
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `path`.
+///
+/// # Errors
+/// I/O errors from `statvfs`.
+pub fn available_space(path: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Removes leftover temporary files (`.<name>.<random>.tmp`) under `dir`, recursively: pieces
+/// whose writer was interrupted.
+pub fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => remove_temp_files(&path),
+            Ok(_) if name.starts_with('.') && name.ends_with(".tmp") => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_sealed_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_owned());
+        layout.create().unwrap();
+        let mut w = PieceWriter::create(
+            &layout,
+            "a1",
+            "video/seg-00000.ts",
+            Mode::Normal,
+            None,
+            SealOptions::default(),
+        )
+        .unwrap();
+        w.write(b"hello ").unwrap();
+        w.write(b"world").unwrap();
+        let p = w.finish().unwrap();
+        assert_eq!(std::fs::read(&p.path).unwrap(), b"hello world");
+        assert_eq!(
+            p.sha256.as_deref(),
+            Some(hex::encode(crate::crypto::sha256(&[b"hello world"])).as_str())
+        );
+
+        let key = ContentKey::generate().unwrap();
+        let mut w = PieceWriter::create(
+            &layout,
+            "a1",
+            "video/seg-00001.ts",
+            Mode::Encrypted,
+            Some(&key),
+            SealOptions::default(),
+        )
+        .unwrap();
+        w.write(b"secret media").unwrap();
+        let p = w.finish().unwrap();
+        assert!(p.path.to_string_lossy().ends_with("seg-00001.ts.vvs"));
+        sync_files(std::slice::from_ref(&p.path)).unwrap();
+        let r =
+            seal::SealedReader::open_path(&p.path, &key, &seal_context("a1", "video/seg-00001.ts"))
+                .unwrap();
+        assert_eq!(r.read_all().unwrap(), b"secret media");
+        // Only the two final files remain: no temporaries.
+        let names: Vec<_> = std::fs::read_dir(layout.asset_dir("a1").join("video"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(available_space(dir.path()).unwrap() > 0);
+    }
+
+    #[test]
+    fn unfinished_pieces_leave_nothing_and_leftovers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_owned());
+        let mut w = PieceWriter::create(
+            &layout,
+            "a1",
+            "seg.ts",
+            Mode::Normal,
+            None,
+            SealOptions::default(),
+        )
+        .unwrap();
+        w.write(&[0u8; 100_000]).unwrap();
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(layout.asset_dir("a1")).unwrap().count(),
+            0
+        );
+        std::fs::write(layout.asset_dir("a1").join(".seg.ts.abc.tmp"), b"x").unwrap();
+        std::fs::write(layout.asset_dir("a1").join("keep.ts"), b"x").unwrap();
+        remove_temp_files(dir.path());
+        let names: Vec<_> = std::fs::read_dir(layout.asset_dir("a1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("keep.ts")]);
+    }
+}
