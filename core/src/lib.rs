@@ -3,15 +3,32 @@
 //! - [`keyfile`]: key files, the per-app secret and what it is bound to.
 //! - [`keys`]: the key hierarchy (KEK, per-asset content keys, wrapping and rotation).
 //! - [`seal`]: the sealed file format (chunked, authenticated, random access).
-//! - [`hls`]: HLS sources; `METHOD=AES-128` decryption.
+//! - [`hls`]: HLS playlists (media and master) and `METHOD=AES-128` decryption.
+//! - [`fetch`]: HTTP with typed failures; [`identity`]: stable asset identities.
+//! - [`catalog`]: the SQLite catalog; [`store`]: files on disk; [`sniff`]: media checks.
+//! - [`vault`]: the vault API (open, prepare, download, pause/resume/cancel/remove, events).
 
+pub mod catalog;
 mod crypto;
+mod download;
+pub mod error;
+pub mod fetch;
 pub mod hls;
+pub mod identity;
 pub mod keyfile;
 pub mod keys;
 pub mod seal;
+pub mod sniff;
+pub mod store;
+pub mod vault;
 
+pub use catalog::{AssetKind, AssetState, Mode};
 pub use crypto::RandomUnavailable;
+pub use error::{Error, FailureReason, Result};
 pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId};
 pub use keys::{ContentKey, Kek, KeyError, WrappedKey};
 pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};
+pub use vault::{
+    AssetInfo, DownloadRequest, Event, Prepared, Progress, RefreshRequest, UrlRefresher, Vault,
+    VaultConfig,
+};

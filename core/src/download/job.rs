@@ -1,0 +1,1484 @@
+//! Running one asset's download.
+//!
+//! HLS: up to `parallel` workers take pending pieces from a queue; each piece is fetched,
+//! decrypted (AES-128) in memory as it arrives, checked (TS sync, MP4 boxes, padding, length),
+//! and written to a temporary file (plain or sealed) that is renamed into place. A committer
+//! makes finished pieces durable in batches (fdatasync off the download path, then one catalog
+//! transaction), so no fsync stalls a worker and no row says "done" before its file is durable.
+//!
+//! Failures by kind: transient ones back off and retry; 401/403/410 ask the refresh hook for a
+//! fresh URL, re-read the playlists and match segments by media sequence number; a piece whose
+//! content is bad is fetched again, then fetched again with its key fetched again, then fails the
+//! asset with a reason naming it. Nothing is ever skipped.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use url::Url;
+
+use super::progress::Tracker;
+use super::{
+    RenditionNames, choose, error_to_failure, fetch_failure, fetch_playlist, merged_headers,
+    open_headers, parse_url, plan, resolve,
+};
+use crate::catalog::{
+    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, SegmentKind, SegmentRow,
+};
+use crate::error::FailureReason;
+use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
+use crate::hls::aes128::{Aes128Key, CbcStreamDecryptor, HlsCryptoError};
+use crate::hls::master::{Rendition, Variant, write_local_master};
+use crate::hls::media::{ByteRange, Encryption, MediaPlaylist, write_local_playlist};
+use crate::keys::{ContentKey, KeyError, WrappedKey};
+use crate::seal::{self, HEADER_LEN, SealOptions, SealWriter, TAG_LEN};
+use crate::sniff::{SniffError, Sniffer};
+use crate::store::{self, PieceWriter, StoreError};
+use crate::vault::{DownloadRequest, Event, Inner, RefreshRequest};
+
+/// Why a job stopped before completing.
+#[derive(Debug)]
+enum Stop {
+    /// The asset fails with this reason.
+    Failed(FailureReason),
+    /// Someone else changed the asset's state (pause, cancel, remove — here or in another
+    /// process); leave the state alone.
+    External,
+    /// The source changed under the download: start over cleanly.
+    Restart(FailureReason),
+}
+
+impl From<FailureReason> for Stop {
+    fn from(r: FailureReason) -> Self {
+        Stop::Failed(r)
+    }
+}
+
+type JobResult<T = ()> = Result<T, Stop>;
+
+fn storage(what: &str, e: impl std::fmt::Display) -> Stop {
+    Stop::Failed(FailureReason::Storage {
+        message: format!("{what}: {e}"),
+    })
+}
+
+/// What an asset's job shares between its tasks.
+struct Ctx {
+    inner: Arc<Inner>,
+    id: String,
+    mode: Mode,
+    title: Option<String>,
+    request: DownloadRequest,
+    headers: HeaderMap,
+    key: Option<ContentKey>,
+    parallel: usize,
+    source_url: Mutex<String>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    /// Refreshes since the last committed piece.
+    fruitless: AtomicU32,
+}
+
+impl Ctx {
+    fn seal_options(&self) -> SealOptions {
+        SealOptions {
+            chunk_size: self.inner.config.chunk_size,
+        }
+    }
+
+    fn storage_full(&self, needed: u64) -> Stop {
+        let available = store::available_space(self.inner.layout.root()).unwrap_or(0);
+        Stop::Failed(FailureReason::StorageFull { needed, available })
+    }
+}
+
+/// Runs asset `id` to completion, failure or stop, and records the outcome.
+pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
+    let result = run(&inner, &id).await;
+    match result {
+        Ok(()) => {
+            if let Ok(true) = inner
+                .catalog
+                .transition(&id, &[AssetState::Downloading], AssetState::Completed, None)
+                .await
+            {
+                inner.emit_state(&id, AssetState::Completed, None);
+            }
+        }
+        Err(Stop::Failed(reason)) => {
+            let json = reason.to_json();
+            if let Ok(true) = inner
+                .catalog
+                .transition(
+                    &id,
+                    &[AssetState::Downloading],
+                    AssetState::Failed,
+                    Some(&json),
+                )
+                .await
+            {
+                tracing::warn!(asset = %id, "download failed: {reason}");
+                inner.emit_state(&id, AssetState::Failed, Some(reason));
+            }
+        }
+        Err(Stop::External | Stop::Restart(_)) => {}
+    }
+    inner
+        .jobs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+    inner.wake.notify_one();
+}
+
+async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
+    // One process per asset: the lock is held for the whole job.
+    let lock_path = inner.layout.lock_file(id);
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| storage("lock file", e))?;
+    if lock.try_lock().is_err() {
+        return Err(Stop::External);
+    }
+    match inner
+        .catalog
+        .transition(id, &[AssetState::Queued], AssetState::Downloading, None)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Err(Stop::External),
+        Err(e) => return Err(storage("catalog", e)),
+    }
+    inner.emit_state(id, AssetState::Downloading, None);
+    let row = inner
+        .catalog
+        .asset(id)
+        .await
+        .map_err(|e| storage("catalog", e))?
+        .ok_or(Stop::External)?;
+    let ctx = Arc::new(context(inner, row)?);
+    let result = loop {
+        let r = match ctx_kind(&ctx).await {
+            AssetKind::Hls => hls(&ctx).await,
+            AssetKind::Progressive => progressive(&ctx).await,
+        };
+        match r {
+            Err(Stop::Restart(reason)) => {
+                tracing::warn!(asset = %id, "restarting: {reason}");
+                restart(&ctx).await?;
+                inner.emit(Event::Restarted {
+                    id: id.to_owned(),
+                    reason,
+                });
+            }
+            other => break other,
+        }
+    };
+    drop(lock);
+    result
+}
+
+async fn ctx_kind(ctx: &Ctx) -> AssetKind {
+    match ctx.inner.catalog.asset(&ctx.id).await {
+        Ok(Some(r)) => r.kind,
+        _ => AssetKind::Hls,
+    }
+}
+
+fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
+    let request: DownloadRequest =
+        serde_json::from_str(&row.request).map_err(|_| FailureReason::Storage {
+            message: "unreadable request in catalog".into(),
+        })?;
+    let own = open_headers(inner, &row.id, row.headers.as_deref()).map_err(|e| {
+        FailureReason::KeyMismatch {
+            message: format!("stored headers: {e}"),
+        }
+    })?;
+    let headers = merged_headers(inner, &own).map_err(|e| FailureReason::Storage {
+        message: e.to_string(),
+    })?;
+    let key = match row.mode {
+        Mode::Normal => None,
+        Mode::Encrypted => {
+            let wrapped = row
+                .wrapped_key
+                .as_deref()
+                .ok_or_else(|| FailureReason::KeyMismatch {
+                    message: "encrypted asset without content key".into(),
+                })?;
+            let wrapped =
+                WrappedKey::from_bytes(wrapped).map_err(|e| FailureReason::KeyMismatch {
+                    message: e.to_string(),
+                })?;
+            Some(
+                wrapped
+                    .unwrap(&inner.kek, row.id.as_bytes())
+                    .map_err(|e| match e {
+                        KeyError::KeyMismatch { .. } => FailureReason::KeyMismatch {
+                            message: e.to_string(),
+                        },
+                        other => FailureReason::KeyMismatch {
+                            message: format!("content key: {other}"),
+                        },
+                    })?,
+            )
+        }
+    };
+    let parallel = request
+        .parallel
+        .unwrap_or(inner.config.max_parallel_requests)
+        .max(1);
+    Ok(Ctx {
+        inner: Arc::clone(inner),
+        id: row.id,
+        mode: row.mode,
+        title: row.title,
+        request,
+        headers,
+        key,
+        parallel,
+        source_url: Mutex::new(row.source_url),
+        refresh_lock: tokio::sync::Mutex::new(()),
+        generation: AtomicU64::new(0),
+        fruitless: AtomicU32::new(0),
+    })
+}
+
+/// Starts over: deletes stored pieces and plans again from the (current) source.
+async fn restart(ctx: &Ctx) -> JobResult {
+    let inner = &ctx.inner;
+    let url = parse_url(
+        &ctx.source_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    )
+    .map_err(|e| FailureReason::BadSource {
+        message: e.to_string(),
+    })?;
+    let new = plan(inner, &ctx.request, &url, &ctx.headers)
+        .await
+        .map_err(|e| error_to_failure("source", &e))?;
+    let dir = inner.layout.asset_dir(&ctx.id);
+    if let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(storage("removing old files", e));
+    }
+    inner
+        .catalog
+        .replace_plan(
+            &ctx.id,
+            &new.renditions,
+            &new.segments,
+            new.expected.0,
+            new.expected.1,
+            new.duration,
+        )
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// HLS
+
+struct RPlan {
+    idx: u32,
+    role: RenditionRole,
+    dir: String,
+    base: Url,
+    attrs: String,
+    playlist: MediaPlaylist,
+}
+
+type Plan = RwLock<Vec<RPlan>>;
+
+/// A piece stored (renamed into place), waiting to be made durable and committed.
+struct Finished {
+    done: DoneSegment,
+    path: std::path::PathBuf,
+}
+
+/// Keys fetched once per (rendition, key) and shared by the workers.
+#[derive(Default)]
+struct KeyCache {
+    cells: Mutex<HashMap<(u32, usize), Arc<tokio::sync::OnceCell<Aes128Key>>>>,
+}
+
+enum AttemptError {
+    Fetch(FetchError),
+    Content(String),
+    Store(StoreError),
+    /// The asset's state was changed by someone else.
+    Stopped,
+}
+
+impl From<FetchError> for AttemptError {
+    fn from(e: FetchError) -> Self {
+        AttemptError::Fetch(e)
+    }
+}
+
+impl From<StoreError> for AttemptError {
+    fn from(e: StoreError) -> Self {
+        AttemptError::Store(e)
+    }
+}
+
+impl KeyCache {
+    async fn get(
+        &self,
+        ctx: &Ctx,
+        plan: &Plan,
+        rendition: u32,
+        key: usize,
+    ) -> Result<Aes128Key, AttemptError> {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(cells.entry((rendition, key)).or_default())
+        };
+        let url = {
+            let p = plan.read().unwrap_or_else(PoisonError::into_inner);
+            let r = &p[rendition as usize];
+            let uri = &r.playlist.keys[key].uri;
+            r.base
+                .join(uri)
+                .map_err(|e| AttemptError::Content(format!("bad key URI: {e}")))?
+        };
+        let got = cell
+            .get_or_try_init(|| async {
+                let inner = &ctx.inner;
+                let (bytes, _) = inner
+                    .http
+                    .get_small(&url, &ctx.headers, 1024, &inner.config.retry)
+                    .await
+                    .map_err(|e| match e {
+                        FetchError::TooLarge { .. } => {
+                            AttemptError::Content("key response is longer than 16 bytes".into())
+                        }
+                        other => AttemptError::Fetch(other),
+                    })?;
+                Aes128Key::from_bytes(&bytes).map_err(|e| {
+                    let hint = if bytes.trim_ascii_start().starts_with(b"<") {
+                        " (an HTML page)"
+                    } else {
+                        ""
+                    };
+                    AttemptError::Content(format!("{e}{hint}"))
+                })
+            })
+            .await?;
+        Ok(got.clone())
+    }
+
+    fn invalidate(&self, rendition: u32, key: usize) {
+        self.cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(rendition, key));
+    }
+}
+
+fn load_plan(rows: &[crate::catalog::RenditionRow]) -> JobResult<Vec<RPlan>> {
+    rows.iter()
+        .map(|r| {
+            let text = r
+                .playlist
+                .as_deref()
+                .ok_or_else(|| FailureReason::Storage {
+                    message: "missing playlist".into(),
+                })?;
+            let playlist = MediaPlaylist::parse(text).map_err(|e| FailureReason::BadSource {
+                message: e.to_string(),
+            })?;
+            let base = Url::parse(&r.url).map_err(|e| FailureReason::Storage {
+                message: format!("bad URL in catalog: {e}"),
+            })?;
+            Ok(RPlan {
+                idx: r.idx,
+                role: r.kind,
+                dir: r.dir.clone(),
+                base,
+                attrs: r.attrs.clone(),
+                playlist,
+            })
+        })
+        .collect()
+}
+
+fn describe(seg: &SegmentRow, plan: &Plan) -> String {
+    let role = plan
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(seg.rendition as usize)
+        .map_or(RenditionRole::Video, |r| r.role);
+    match (seg.kind, seg.msn) {
+        (SegmentKind::Init, _) => format!("{role} init section {}", seg.idx),
+        (_, Some(msn)) => format!("{role} segment {} (media sequence {msn})", seg.idx),
+        _ => format!("{role} segment {}", seg.idx),
+    }
+}
+
+async fn hls(ctx: &Arc<Ctx>) -> JobResult {
+    let inner = &ctx.inner;
+    let rows = inner
+        .catalog
+        .renditions(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let segs = inner
+        .catalog
+        .segments(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let asset = inner
+        .catalog
+        .asset(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?
+        .ok_or(Stop::External)?;
+    let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
+    let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
+    let done_count = segs.iter().filter(|s| s.done).count() as u64;
+    let tracker = Arc::new(Tracker::new(
+        Arc::clone(inner),
+        ctx.id.clone(),
+        segs.len() as u64,
+        (done_bytes, done_count),
+        (asset.bytes_expected, asset.expected_exact),
+    ));
+    let pending: VecDeque<SegmentRow> = segs.iter().filter(|s| !s.done).cloned().collect();
+    if !pending.is_empty() {
+        // Check free space against what is still expected, before fetching anything.
+        let (expected, _) = tracker.expected();
+        let remaining = expected.map_or(0, |e| e.saturating_sub(done_bytes));
+        let needed = remaining + remaining / 20;
+        let available =
+            store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
+        if needed > available {
+            return Err(Stop::Failed(FailureReason::StorageFull {
+                needed,
+                available,
+            }));
+        }
+        run_workers(ctx, &plan, &tracker, pending).await?;
+    }
+    finish_hls(ctx, &plan, &tracker).await
+}
+
+async fn run_workers(
+    ctx: &Arc<Ctx>,
+    plan: &Arc<Plan>,
+    tracker: &Arc<Tracker>,
+    pending: VecDeque<SegmentRow>,
+) -> JobResult {
+    let workers_n = ctx.parallel.min(pending.len()).max(1);
+    let queue = Arc::new(Mutex::new(pending));
+    let keys = Arc::new(KeyCache::default());
+    let (tx, rx) = mpsc::channel::<Finished>(256);
+    let mut committer = tokio::spawn(committer(Arc::clone(ctx), Arc::clone(tracker), rx));
+    let mut workers = JoinSet::new();
+    for _ in 0..workers_n {
+        let (ctx, plan, tracker, queue, keys, tx) = (
+            Arc::clone(ctx),
+            Arc::clone(plan),
+            Arc::clone(tracker),
+            Arc::clone(&queue),
+            Arc::clone(&keys),
+            tx.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let Some(seg) = queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop_front()
+                else {
+                    return Ok(());
+                };
+                let finished = fetch_piece(&ctx, &plan, &keys, &tracker, &seg).await?;
+                if tx.send(finished).await.is_err() {
+                    return Err(Stop::External);
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut failure: Option<Stop> = None;
+    let mut committer_result = None;
+    while failure.is_none() {
+        tokio::select! {
+            next = workers.join_next() => match next {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(stop))) => failure = Some(stop),
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => failure = Some(storage("internal error", e)),
+            },
+            res = &mut committer, if committer_result.is_none() => {
+                let r = res.unwrap_or_else(|e| Err(storage("internal error", e)));
+                if let Err(stop) = r {
+                    failure = Some(stop);
+                }
+                committer_result = Some(());
+            }
+        }
+    }
+    workers.abort_all();
+    while workers.join_next().await.is_some() {}
+    // Commit what finished before the failure: nothing stored is lost.
+    if committer_result.is_none() {
+        let r = committer
+            .await
+            .unwrap_or_else(|e| Err(storage("internal error", e)));
+        if failure.is_none() {
+            r?;
+        }
+    }
+    match failure {
+        Some(stop) => Err(stop),
+        None => Ok(()),
+    }
+}
+
+/// Makes finished pieces durable and commits them in batches; watches for the asset's state
+/// being changed by someone else.
+async fn committer(
+    ctx: Arc<Ctx>,
+    tracker: Arc<Tracker>,
+    mut rx: mpsc::Receiver<Finished>,
+) -> JobResult {
+    let mut batch: Vec<Finished> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut last_check = Instant::now();
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(f) => {
+                    batch.push(f);
+                    if batch.len() >= 64 {
+                        flush(&ctx, &tracker, &mut batch).await?;
+                    }
+                }
+                None => return flush(&ctx, &tracker, &mut batch).await,
+            },
+            _ = tick.tick() => {
+                flush(&ctx, &tracker, &mut batch).await?;
+                if last_check.elapsed() >= Duration::from_millis(500) {
+                    last_check = Instant::now();
+                    check_still_downloading(&ctx).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn check_still_downloading(ctx: &Ctx) -> JobResult {
+    match ctx.inner.catalog.state(&ctx.id).await {
+        Ok(Some(AssetState::Downloading)) => Ok(()),
+        Ok(_) => Err(Stop::External),
+        Err(e) => Err(storage("catalog", e)),
+    }
+}
+
+async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>) -> JobResult {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<_> = batch.iter().map(|f| f.path.clone()).collect();
+    match tokio::task::spawn_blocking(move || store::sync_files(&paths)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(StoreError::Full)) => return Err(ctx.storage_full(0)),
+        Ok(Err(e)) => return Err(storage("syncing files", e)),
+        Err(e) => return Err(storage("internal error", e)),
+    }
+    let done: Vec<DoneSegment> = batch.iter().map(|f| f.done.clone()).collect();
+    ctx.inner
+        .catalog
+        .commit_segments(&ctx.id, &done)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let bytes: u64 = done.iter().map(|d| d.size).sum();
+    tracker.committed(bytes, done.len() as u64, bytes);
+    ctx.fruitless.store(0, Ordering::Relaxed);
+    batch.clear();
+    Ok(())
+}
+
+/// Where a piece comes from.
+fn piece_source(
+    plan: &Plan,
+    seg: &SegmentRow,
+) -> Result<(Url, Option<ByteRange>, Encryption, RenditionRole), AttemptError> {
+    let p = plan.read().unwrap_or_else(PoisonError::into_inner);
+    let r = p
+        .get(seg.rendition as usize)
+        .ok_or_else(|| AttemptError::Content("unknown rendition".into()))?;
+    let (uri, range, enc) = match seg.kind {
+        SegmentKind::Init => {
+            let m = r
+                .playlist
+                .maps
+                .get(seg.idx as usize)
+                .ok_or_else(|| AttemptError::Content("unknown init section".into()))?;
+            (&m.uri, m.byte_range, m.encryption)
+        }
+        _ => {
+            let s = r
+                .playlist
+                .segments
+                .get(seg.idx as usize)
+                .ok_or_else(|| AttemptError::Content("unknown segment".into()))?;
+            (&s.uri, s.byte_range, s.encryption)
+        }
+    };
+    let url = r
+        .base
+        .join(uri)
+        .map_err(|e| AttemptError::Content(format!("bad URI: {e}")))?;
+    Ok((url, range, enc, r.role))
+}
+
+async fn fetch_piece(
+    ctx: &Arc<Ctx>,
+    plan: &Arc<Plan>,
+    keys: &KeyCache,
+    tracker: &Tracker,
+    seg: &SegmentRow,
+) -> JobResult<Finished> {
+    let policy = &ctx.inner.config.retry;
+    let mut transient = 0u32;
+    let mut content_failures = 0u32;
+    loop {
+        let generation = ctx.generation.load(Ordering::SeqCst);
+        let err = match attempt(ctx, plan, keys, tracker, seg).await {
+            Ok(f) => return Ok(f),
+            Err(e) => e,
+        };
+        match err {
+            AttemptError::Fetch(e) => match e.class() {
+                ErrorClass::Transient { retry_after } if transient + 1 < policy.attempts => {
+                    tracing::debug!(asset = %ctx.id, "{}: {e}; retrying", describe(seg, plan));
+                    tokio::time::sleep(retry_delay(policy, transient, retry_after)).await;
+                    transient += 1;
+                }
+                ErrorClass::Expired => {
+                    let status = match e {
+                        FetchError::Status { status, .. } => status,
+                        _ => 403,
+                    };
+                    refresh(ctx, Some(plan), generation, status).await?;
+                }
+                _ => return Err(Stop::Failed(fetch_failure(&describe(seg, plan), &e))),
+            },
+            AttemptError::Content(msg) => {
+                content_failures += 1;
+                let key = match piece_source(plan, seg) {
+                    Ok((_, _, Encryption::Aes128 { key, .. }, _)) => Some(key),
+                    _ => None,
+                };
+                match (content_failures, key) {
+                    (1, _) => {}
+                    (2, Some(k)) => keys.invalidate(seg.rendition, k),
+                    (2, None) => {}
+                    _ => {
+                        let again = if key.is_some() {
+                            "the segment and its key again"
+                        } else {
+                            "the segment again"
+                        };
+                        return Err(Stop::Failed(FailureReason::BadSource {
+                            message: format!(
+                                "{}: {msg} (after fetching {again})",
+                                describe(seg, plan)
+                            ),
+                        }));
+                    }
+                }
+                tracing::debug!(asset = %ctx.id, "{}: {msg}; fetching again", describe(seg, plan));
+            }
+            AttemptError::Store(StoreError::Full) => {
+                let (expected, _) = ctx_expected(ctx).await;
+                return Err(ctx.storage_full(expected));
+            }
+            AttemptError::Store(e) => return Err(storage(&describe(seg, plan), e)),
+            AttemptError::Stopped => return Err(Stop::External),
+        }
+    }
+}
+
+async fn ctx_expected(ctx: &Ctx) -> (u64, u64) {
+    match ctx.inner.catalog.asset(&ctx.id).await {
+        Ok(Some(a)) => (
+            a.bytes_expected.unwrap_or(0).saturating_sub(a.bytes_done),
+            a.bytes_done,
+        ),
+        _ => (0, 0),
+    }
+}
+
+async fn attempt(
+    ctx: &Ctx,
+    plan: &Plan,
+    keys: &KeyCache,
+    tracker: &Tracker,
+    seg: &SegmentRow,
+) -> Result<Finished, AttemptError> {
+    let (url, range, enc, role) = piece_source(plan, seg)?;
+    let mut dec = match enc {
+        Encryption::Aes128 { key, iv } => Some(CbcStreamDecryptor::new(
+            &keys.get(ctx, plan, seg.rendition, key).await?,
+            iv,
+        )),
+        Encryption::None => None,
+    };
+    let inner = &ctx.inner;
+    let request = Request {
+        range,
+        ..Request::get(&url, &ctx.headers)
+    };
+    let mut body = inner.http.open(request).await?;
+    let mut writer = PieceWriter::create(
+        &inner.layout,
+        &ctx.id,
+        &seg.file,
+        ctx.mode,
+        ctx.key.as_ref(),
+        ctx.seal_options(),
+    )?;
+    let mut sniff = Sniffer::new();
+    let mut plain = Vec::with_capacity(64 * 1024);
+    let mut written = 0u64;
+    let result: Result<(), AttemptError> = async {
+        while let Some(chunk) = body.chunk().await? {
+            let data: &[u8] = match &mut dec {
+                Some(d) => {
+                    plain.clear();
+                    d.update(&chunk, &mut plain);
+                    &plain
+                }
+                None => &chunk,
+            };
+            writer.write(data)?;
+            sniff.update(data);
+            written += data.len() as u64;
+            tracker.written(data.len() as u64);
+        }
+        if let Some(d) = dec.take() {
+            plain.clear();
+            d.finish(&mut plain)
+                .map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
+            writer.write(&plain)?;
+            sniff.update(&plain);
+            written += plain.len() as u64;
+            tracker.written(plain.len() as u64);
+        }
+        check_content(role, &sniff).map_err(|e| AttemptError::Content(e.to_string()))
+    }
+    .await;
+    if let Err(e) = result {
+        tracker.abandoned(written);
+        return Err(e);
+    }
+    let piece = match writer.finish() {
+        Ok(p) => p,
+        Err(e) => {
+            tracker.abandoned(written);
+            return Err(e.into());
+        }
+    };
+    Ok(Finished {
+        done: DoneSegment {
+            rendition: seg.rendition,
+            kind: seg.kind,
+            idx: seg.idx,
+            size: piece.size,
+            sha256: piece.sha256,
+        },
+        path: piece.path,
+    })
+}
+
+/// Video and audio must be recognisable media; subtitles only must not be an error page.
+fn check_content(role: RenditionRole, sniff: &Sniffer) -> Result<(), SniffError> {
+    match (role, sniff.finish()) {
+        (_, Ok(_)) => Ok(()),
+        (RenditionRole::Subtitles, Err(SniffError::Unknown(_))) => Ok(()),
+        (_, Err(e)) => Err(e),
+    }
+}
+
+/// Gets a fresh source URL from the app and re-reads the playlists. Only one refresh runs at a
+/// time; workers that saw the same expired generation share it.
+async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobResult {
+    let _guard = ctx.refresh_lock.lock().await;
+    if ctx.generation.load(Ordering::SeqCst) != seen {
+        return Ok(());
+    }
+    if ctx.fruitless.fetch_add(1, Ordering::SeqCst) >= 3 {
+        return Err(Stop::Failed(FailureReason::UrlExpired {
+            message: format!("HTTP {status} again after 3 fresh URLs without progress"),
+        }));
+    }
+    let expired = |m: &str| {
+        Stop::Failed(FailureReason::UrlExpired {
+            message: format!("HTTP {status}; {m}"),
+        })
+    };
+    let hook = ctx
+        .inner
+        .refresher()
+        .ok_or_else(|| expired("no refresh hook is set"))?;
+    let current = ctx
+        .source_url
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let fresh = hook
+        .refresh(RefreshRequest {
+            asset_id: ctx.id.clone(),
+            source_url: current,
+            status,
+            title: ctx.title.clone(),
+        })
+        .await
+        .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
+    let url = parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?;
+    tracing::info!(asset = %ctx.id, "source refreshed");
+    if let Some(plan) = plan {
+        refresh_plan(ctx, plan, &url).await?;
+    } else {
+        ctx.inner
+            .catalog
+            .update_rendition_source(&ctx.id, 0, url.as_str(), None)
+            .await
+            .map_err(|e| storage("catalog", e))?;
+    }
+    ctx.inner
+        .catalog
+        .set_source_url(&ctx.id, url.as_str())
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    *ctx.source_url
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = url.to_string();
+    ctx.generation.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Re-reads the playlists from a fresh source and matches them to the plan by media sequence
+/// number; a different timeline restarts the download.
+async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
+    let inner = &ctx.inner;
+    let resolved = resolve(inner, url, &ctx.headers)
+        .await
+        .map_err(|e| error_to_failure("refreshed source", &e))?;
+    let choice =
+        choose(&resolved, &ctx.request).map_err(|e| error_to_failure("refreshed source", &e))?;
+    let mut updates = Vec::new();
+    {
+        let p = plan.read().unwrap_or_else(PoisonError::into_inner);
+        if choice.renditions.len() != p.len() {
+            return Err(Stop::Restart(FailureReason::SourceChanged {
+                message: "the refreshed source offers different renditions".into(),
+            }));
+        }
+        for (old, new) in p.iter().zip(&choice.renditions) {
+            let same = old.role == new.role
+                && (crate::identity::strip_signature(&new.url)
+                    == crate::identity::strip_signature(&old.base)
+                    || new.attrs.to_string() == old.attrs);
+            if !same {
+                return Err(Stop::Restart(FailureReason::SourceChanged {
+                    message: format!("the refreshed source's {} rendition is different", old.role),
+                }));
+            }
+            updates.push((old.idx, new.url.clone()));
+        }
+    }
+    let mut fetched = Vec::new();
+    for (idx, purl) in updates {
+        let (text, base) = match (&resolved, idx) {
+            (super::Resolved::Media { text, base, .. }, 0) => (text.clone(), base.clone()),
+            _ => fetch_playlist(inner, &purl, &ctx.headers)
+                .await
+                .map_err(|e| error_to_failure("refreshed playlist", &e))?,
+        };
+        let pl = MediaPlaylist::parse(&text).map_err(|e| FailureReason::BadSource {
+            message: format!("refreshed playlist: {e}"),
+        })?;
+        fetched.push((idx, text, base, pl));
+    }
+    {
+        let p = plan.read().unwrap_or_else(PoisonError::into_inner);
+        for (idx, _, _, pl) in &fetched {
+            let old = &p[*idx as usize].playlist;
+            if let Some(why) = timeline_difference(old, pl) {
+                return Err(Stop::Restart(FailureReason::SourceChanged {
+                    message: format!("{} playlist: {why}", p[*idx as usize].role),
+                }));
+            }
+        }
+    }
+    for (idx, text, base, pl) in fetched {
+        inner
+            .catalog
+            .update_rendition_source(&ctx.id, idx, base.as_str(), Some(&text))
+            .await
+            .map_err(|e| storage("catalog", e))?;
+        let mut p = plan.write().unwrap_or_else(PoisonError::into_inner);
+        p[idx as usize].base = base;
+        p[idx as usize].playlist = pl;
+    }
+    Ok(())
+}
+
+/// Whether two versions of a media playlist describe the same pieces, matched by media sequence
+/// number.
+fn timeline_difference(old: &MediaPlaylist, new: &MediaPlaylist) -> Option<String> {
+    if old.maps.len() != new.maps.len() {
+        return Some("initialization sections differ".into());
+    }
+    let by_msn: HashMap<u64, &crate::hls::media::Segment> =
+        new.segments.iter().map(|s| (s.msn, s)).collect();
+    if new.segments.len() != old.segments.len() {
+        return Some(format!(
+            "{} segments instead of {}",
+            new.segments.len(),
+            old.segments.len()
+        ));
+    }
+    for s in &old.segments {
+        let Some(n) = by_msn.get(&s.msn) else {
+            return Some(format!("media sequence {} is gone", s.msn));
+        };
+        if n.byte_range != s.byte_range || (n.duration - s.duration).abs() > 0.01 || n.map != s.map
+        {
+            return Some(format!("media sequence {} differs", s.msn));
+        }
+    }
+    None
+}
+
+async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
+    let inner = &ctx.inner;
+    let key = ctx.key.as_ref();
+    let (rendition_playlists, master) = {
+        let p = plan.read().unwrap_or_else(PoisonError::into_inner);
+        let mut lists = Vec::new();
+        for r in p.iter() {
+            let names = RenditionNames {
+                playlist: &r.playlist,
+                role: r.role,
+            };
+            lists.push((
+                format!("{}/index.m3u8", r.dir),
+                write_local_playlist(&r.playlist, &names),
+            ));
+        }
+        (lists, local_master(&p, tracker))
+    };
+    for (name, text) in rendition_playlists
+        .iter()
+        .chain(std::iter::once(&("index.m3u8".to_owned(), master)))
+    {
+        store::write_small(&inner.layout, &ctx.id, name, ctx.mode, key, text.as_bytes()).map_err(
+            |e| match e {
+                StoreError::Full => ctx.storage_full(text.len() as u64),
+                other => storage("writing playlists", other),
+            },
+        )?;
+    }
+    verify_stored(ctx).await?;
+    inner
+        .catalog
+        .set_entry(&ctx.id, "index.m3u8")
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let (bytes, _) = tracker.committed_totals();
+    inner
+        .catalog
+        .set_expected(&ctx.id, Some(bytes), true)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    tracker.set_expected(Some(bytes), true);
+    tracker.emit(true);
+    Ok(())
+}
+
+fn local_master(p: &[RPlan], tracker: &Tracker) -> String {
+    let video = &p[0];
+    let variant: Variant = serde_json::from_str(&video.attrs).unwrap_or_else(|_| {
+        let (bytes, _) = tracker.committed_totals();
+        let secs = video.playlist.duration().max(0.001);
+        Variant {
+            uri: String::new(),
+            bandwidth: ((bytes as f64 * 8.0 / secs) as u64).max(1),
+            average_bandwidth: None,
+            codecs: None,
+            width: None,
+            height: None,
+            frame_rate: None,
+            audio_group: None,
+            subtitles_group: None,
+            closed_captions: None,
+        }
+    });
+    let renditions: Vec<(Rendition, Option<String>)> = p[1..]
+        .iter()
+        .filter_map(|r| {
+            serde_json::from_str::<Rendition>(&r.attrs)
+                .ok()
+                .map(|rend| (rend, Some(format!("{}/index.m3u8", r.dir))))
+        })
+        .collect();
+    let refs: Vec<(&Rendition, Option<String>)> =
+        renditions.iter().map(|(r, u)| (r, u.clone())).collect();
+    let version = p.iter().map(|r| r.playlist.version).max().unwrap_or(3);
+    let independent = p.iter().all(|r| r.playlist.independent_segments);
+    write_local_master(
+        version,
+        independent,
+        &variant,
+        &format!("{}/index.m3u8", video.dir),
+        &refs,
+    )
+}
+
+/// Completed means verified: every piece is committed and its file on disk has the size the
+/// catalog records.
+async fn verify_stored(ctx: &Ctx) -> JobResult {
+    let segs = ctx
+        .inner
+        .catalog
+        .segments(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    for s in &segs {
+        if !s.done {
+            return Err(Stop::Failed(FailureReason::Storage {
+                message: format!("{} is not stored", s.file),
+            }));
+        }
+        let size = s.size.unwrap_or(0);
+        if s.kind == SegmentKind::Media && size == 0 {
+            continue; // a gap
+        }
+        let path = ctx.inner.layout.file(&ctx.id, &s.file, ctx.mode);
+        let expected = match ctx.mode {
+            Mode::Normal => size,
+            Mode::Encrypted => seal::sealed_len(size, ctx.inner.config.chunk_size),
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == expected => {}
+            Ok(m) => {
+                return Err(Stop::Failed(FailureReason::Storage {
+                    message: format!(
+                        "{} has {} bytes on disk, expected {expected}",
+                        s.file,
+                        m.len()
+                    ),
+                }));
+            }
+            Err(e) => return Err(storage(&s.file, e)),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progressive
+
+/// Bytes between durable checkpoints of a progressive download.
+const CHECKPOINT_BYTES: u64 = 8 << 20;
+
+enum FileWriter {
+    Plain {
+        file: std::io::BufWriter<std::fs::File>,
+        digest: ring::digest::Context,
+        len: u64,
+    },
+    Sealed(SealWriter<std::fs::File>),
+}
+
+impl FileWriter {
+    fn len(&self) -> u64 {
+        match self {
+            FileWriter::Plain { len, .. } => *len,
+            FileWriter::Sealed(w) => w.plaintext_len(),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        match self {
+            FileWriter::Plain { file, digest, len } => {
+                file.write_all(data)?;
+                digest.update(data);
+                *len += data.len() as u64;
+                Ok(())
+            }
+            FileWriter::Sealed(w) => Ok(w.append(data)?),
+        }
+    }
+
+    /// Flushes and syncs what is on disk; returns the plaintext bytes that are durable.
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        match self {
+            FileWriter::Plain { file, len, .. } => {
+                file.flush()?;
+                file.get_ref().sync_data()?;
+                Ok(*len)
+            }
+            FileWriter::Sealed(w) => {
+                w.get_ref().sync_data()?;
+                Ok(w.chunks_written() * u64::from(w.chunk_size()))
+            }
+        }
+    }
+}
+
+fn open_part(
+    ctx: &Ctx,
+    part: &std::path::Path,
+    resume_at: u64,
+    sniff: &mut Sniffer,
+) -> Result<FileWriter, StoreError> {
+    if let Some(dir) = part.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let context = store::seal_context(&ctx.id, &progressive_name(part, ctx.mode));
+    match (ctx.mode, ctx.key.as_ref()) {
+        (Mode::Normal, _) => {
+            let mut file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(part)?;
+            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+            let keep = resume_at.min(file.metadata()?.len());
+            file.set_len(keep)?;
+            // Re-read what is kept: for the digest and the content check.
+            file.seek(SeekFrom::Start(0))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = keep;
+            while left > 0 {
+                let n = file.read(&mut buf[..(left.min(1 << 20)) as usize])?;
+                if n == 0 {
+                    break;
+                }
+                digest.update(&buf[..n]);
+                sniff.update(&buf[..n]);
+                left -= n as u64;
+            }
+            file.seek(SeekFrom::End(0))?;
+            Ok(FileWriter::Plain {
+                file: std::io::BufWriter::with_capacity(256 * 1024, file),
+                digest,
+                len: keep,
+            })
+        }
+        (Mode::Encrypted, Some(key)) => {
+            let chunk = u64::from(ctx.inner.config.chunk_size);
+            let chunks = resume_at / chunk;
+            if chunks > 0
+                && let Ok(mut file) = std::fs::File::options().read(true).write(true).open(part)
+            {
+                let mut header = [0u8; HEADER_LEN];
+                let sealed_keep = HEADER_LEN as u64 + chunks * (chunk + TAG_LEN as u64);
+                if file.metadata()?.len() >= sealed_keep && file.read_exact(&mut header).is_ok() {
+                    // Verify what is kept (it was written before a crash) and feed the checker.
+                    if verify_sealed_prefix(part, key, &context, chunks, sniff).is_ok() {
+                        file.set_len(sealed_keep)?;
+                        file.seek(SeekFrom::End(0))?;
+                        if let Ok(w) = SealWriter::resume(file, key, &context, &header, chunks) {
+                            return Ok(FileWriter::Sealed(w));
+                        }
+                    }
+                }
+            }
+            *sniff = Sniffer::new();
+            let file = std::fs::File::create(part)?;
+            Ok(FileWriter::Sealed(SealWriter::new(
+                file,
+                key,
+                &context,
+                ctx.seal_options(),
+            )?))
+        }
+        (Mode::Encrypted, None) => Err(StoreError::Io(std::io::Error::other(
+            "encrypted asset without content key",
+        ))),
+    }
+}
+
+/// Decrypts and verifies the first `chunks` chunks of a partial sealed file, feeding their
+/// plaintext to the content checker.
+fn verify_sealed_prefix(
+    part: &std::path::Path,
+    key: &ContentKey,
+    context: &[u8],
+    chunks: u64,
+    sniff: &mut Sniffer,
+) -> Result<(), StoreError> {
+    let file = std::fs::File::open(part)?;
+    let reader = seal::PartialReader::new(&file, key, context)?;
+    let mut buf = vec![0u8; reader.chunk_size() as usize + TAG_LEN];
+    for i in 0..chunks {
+        sniff.update(reader.decrypt_chunk(i, &mut buf)?);
+    }
+    Ok(())
+}
+
+fn progressive_name(part: &std::path::Path, mode: Mode) -> String {
+    let name = part
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".part").unwrap_or(&name).to_owned();
+    match mode {
+        Mode::Encrypted => name
+            .strip_suffix(store::SEALED_SUFFIX)
+            .unwrap_or(&name)
+            .to_owned(),
+        Mode::Normal => name,
+    }
+}
+
+async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
+    let inner = &ctx.inner;
+    let segs = inner
+        .catalog
+        .segments(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let rends = inner
+        .catalog
+        .renditions(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    let asset = inner
+        .catalog
+        .asset(&ctx.id)
+        .await
+        .map_err(|e| storage("catalog", e))?
+        .ok_or(Stop::External)?;
+    let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
+        return Err(Stop::Failed(FailureReason::Storage {
+            message: "progressive asset without a file row".into(),
+        }));
+    };
+    let tracker = Tracker::new(
+        Arc::clone(inner),
+        ctx.id.clone(),
+        1,
+        (seg.resume_offset, 0),
+        (asset.bytes_expected, asset.expected_exact),
+    );
+    if !seg.done {
+        download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?;
+    }
+    inner
+        .catalog
+        .set_entry(&ctx.id, &seg.file)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    verify_stored(ctx).await?;
+    let (bytes, _) = tracker.committed_totals();
+    inner
+        .catalog
+        .set_expected(&ctx.id, Some(bytes), true)
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    tracker.set_expected(Some(bytes), true);
+    tracker.emit(true);
+    Ok(())
+}
+
+async fn download_file(
+    ctx: &Arc<Ctx>,
+    seg: &SegmentRow,
+    rend: &crate::catalog::RenditionRow,
+    tracker: &Tracker,
+    expected: Option<u64>,
+) -> JobResult {
+    let inner = &ctx.inner;
+    let dest = inner.layout.file(&ctx.id, &seg.file, ctx.mode);
+    let part = dest.with_file_name(format!(
+        "{}.part",
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let mut validator = rend.validator.clone();
+    let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog", e))?;
+    if let Some(needed) = expected {
+        let needed = needed.saturating_sub(seg.resume_offset);
+        let available =
+            store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
+        if needed + needed / 20 > available {
+            return Err(Stop::Failed(FailureReason::StorageFull {
+                needed,
+                available,
+            }));
+        }
+    }
+    // Resume only with a validator: without one, a changed file could not be detected.
+    let resume_at = if validator.is_some() {
+        seg.resume_offset
+    } else {
+        0
+    };
+    let mut sniff = Sniffer::new();
+    let mut writer = open_part(ctx, &part, resume_at, &mut sniff)
+        .map_err(|e| store_stop(ctx, "opening the file", e))?;
+    tracker.set_committed(writer.len(), 0);
+    let policy = &inner.config.retry;
+    let mut transient = 0u32;
+    let mut last_checkpoint = (Instant::now(), writer.len());
+    loop {
+        let generation = ctx.generation.load(Ordering::SeqCst);
+        let start = writer.len();
+        let if_range = validator.clone().filter(|_| start > 0);
+        let request = Request {
+            from: (start > 0).then_some(start),
+            if_range: if_range.as_deref(),
+            ..Request::get(&url, &ctx.headers)
+        };
+        let result: Result<(), AttemptError> = async {
+            let mut body = inner.http.open(request).await?;
+            if start > 0 && !body.partial {
+                // The file changed (If-Range failed) or the server ignores ranges: start over
+                // cleanly with what this response carries.
+                tracing::info!(asset = %ctx.id, "source file changed or cannot resume; starting over");
+                sniff = Sniffer::new();
+                writer = open_part(ctx, &part, 0, &mut sniff)?;
+                tracker.set_committed(0, 0);
+                inner.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
+                inner.emit(Event::Restarted {
+                    id: ctx.id.clone(),
+                    reason: FailureReason::SourceChanged { message: "the file changed on the server".into() },
+                });
+            }
+            if body.validator.is_some() {
+                validator = body.validator.clone();
+            }
+            if let Some(total) = body.total_size {
+                tracker.set_expected(Some(total), true);
+            }
+            while let Some(chunk) = body.chunk().await? {
+                writer.write(&chunk)?;
+                sniff.update(&chunk);
+                tracker.written(chunk.len() as u64);
+                if writer.len() - last_checkpoint.1 >= CHECKPOINT_BYTES && last_checkpoint.0.elapsed() >= Duration::from_secs(1) {
+                    let durable = writer.checkpoint()?;
+                    inner
+                        .catalog
+                        .set_resume_point(&ctx.id, durable, validator.as_deref())
+                        .await
+                        .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
+                    tracker.set_committed(durable, writer.len() - durable);
+                    last_checkpoint = (Instant::now(), writer.len());
+                    check_still_downloading(ctx).await.map_err(|_| AttemptError::Stopped)?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(AttemptError::Fetch(e)) => match e.class() {
+                ErrorClass::Transient { retry_after } if transient + 1 < policy.attempts => {
+                    tokio::time::sleep(retry_delay(policy, transient, retry_after)).await;
+                    transient += 1;
+                }
+                ErrorClass::Expired => {
+                    refresh(ctx, None, generation, status_of(&e)).await?;
+                    let fresh = ctx
+                        .source_url
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    url = Url::parse(&fresh).map_err(|e| storage("refreshed URL", e))?;
+                }
+                _ => return Err(Stop::Failed(fetch_failure("the file", &e))),
+            },
+            Err(AttemptError::Stopped) => return Err(Stop::External),
+            Err(AttemptError::Content(m)) => {
+                return Err(Stop::Failed(FailureReason::BadSource {
+                    message: format!("the file: {m}"),
+                }));
+            }
+            Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
+        }
+    }
+    // Any file type is accepted, but what looks like TS or MP4 must be well formed, and an
+    // error page is never stored as media.
+    match sniff.finish() {
+        Ok(_) | Err(SniffError::Unknown(_)) => {}
+        Err(e) => {
+            return Err(Stop::Failed(FailureReason::BadSource {
+                message: format!("the file: {e}"),
+            }));
+        }
+    }
+    // Complete: seal the last chunk, make it durable, move it into place, commit.
+    let (size, sha256) = match writer {
+        FileWriter::Plain { file, digest, len } => {
+            let file = file
+                .into_inner()
+                .map_err(|e| storage("the file", e.into_error()))?;
+            file.sync_data()
+                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            (len, Some(hex::encode(digest.finish())))
+        }
+        FileWriter::Sealed(w) => {
+            let (file, summary) = w
+                .finish()
+                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            file.sync_data()
+                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            (summary.plaintext_len, None)
+        }
+    };
+    std::fs::rename(&part, &dest).map_err(|e| storage("the file", e))?;
+    seal::sync_parent_dir(&dest).map_err(|e| storage("the file", e))?;
+    let done = DoneSegment {
+        rendition: 0,
+        kind: SegmentKind::File,
+        idx: 0,
+        size,
+        sha256,
+    };
+    inner
+        .catalog
+        .commit_segments(&ctx.id, &[done])
+        .await
+        .map_err(|e| storage("catalog", e))?;
+    tracker.set_committed(size, 0);
+    tracker.committed(0, 1, 0);
+    Ok(())
+}
+
+fn status_of(e: &FetchError) -> u16 {
+    match e {
+        FetchError::Status { status, .. } => *status,
+        _ => 0,
+    }
+}
+
+fn store_stop(ctx: &Ctx, what: &str, e: StoreError) -> Stop {
+    match e {
+        StoreError::Full => ctx.storage_full(0),
+        other => storage(what, other),
+    }
+}

@@ -1,0 +1,158 @@
+//! Progress of one asset: monotonic, throttled to ~10 events a second, exact when the size is
+//! known and marked as an estimate otherwise.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::vault::{Event, Inner, Progress};
+
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+const SPEED_WINDOW: Duration = Duration::from_secs(3);
+
+struct State {
+    last_emit: Option<Instant>,
+    last_bytes: u64,
+    samples: VecDeque<(Instant, u64)>,
+    expected: Option<u64>,
+    exact: bool,
+}
+
+/// Counts bytes as they are stored and committed, and emits [`Event::Progress`].
+pub(crate) struct Tracker {
+    inner: Arc<Inner>,
+    id: String,
+    total_segments: u64,
+    committed_bytes: AtomicU64,
+    committed_segments: AtomicU64,
+    /// Plaintext bytes written for pieces not yet committed.
+    in_flight: AtomicU64,
+    state: Mutex<State>,
+}
+
+impl Tracker {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        id: String,
+        total_segments: u64,
+        committed: (u64, u64),
+        expected: (Option<u64>, bool),
+    ) -> Self {
+        Self {
+            inner,
+            id,
+            total_segments,
+            committed_bytes: AtomicU64::new(committed.0),
+            committed_segments: AtomicU64::new(committed.1),
+            in_flight: AtomicU64::new(0),
+            state: Mutex::new(State {
+                last_emit: None,
+                last_bytes: committed.0,
+                samples: VecDeque::new(),
+                expected: expected.0,
+                exact: expected.1,
+            }),
+        }
+    }
+
+    /// Bytes of a piece were written.
+    pub(crate) fn written(&self, n: u64) {
+        self.in_flight.fetch_add(n, Ordering::Relaxed);
+        self.emit(false);
+    }
+
+    /// A piece attempt was abandoned after writing `n` bytes (they will be written again).
+    pub(crate) fn abandoned(&self, n: u64) {
+        self.in_flight.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Pieces were committed: `stored` plaintext bytes in `count` pieces, of which `written` had
+    /// been counted as in flight.
+    pub(crate) fn committed(&self, stored: u64, count: u64, written: u64) {
+        self.committed_bytes.fetch_add(stored, Ordering::Relaxed);
+        self.committed_segments.fetch_add(count, Ordering::Relaxed);
+        self.in_flight.fetch_sub(written, Ordering::Relaxed);
+        self.emit(false);
+    }
+
+    /// Replaces the committed totals (a progressive checkpoint).
+    pub(crate) fn set_committed(&self, bytes: u64, written_since: u64) {
+        self.committed_bytes.store(bytes, Ordering::Relaxed);
+        self.in_flight.store(written_since, Ordering::Relaxed);
+    }
+
+    /// Sets the expected size.
+    pub(crate) fn set_expected(&self, expected: Option<u64>, exact: bool) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.expected = expected;
+        s.exact = exact;
+    }
+
+    /// Committed bytes and pieces.
+    pub(crate) fn committed_totals(&self) -> (u64, u64) {
+        (
+            self.committed_bytes.load(Ordering::Relaxed),
+            self.committed_segments.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The expected size as currently estimated.
+    pub(crate) fn expected(&self) -> (Option<u64>, bool) {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        (s.expected, s.exact)
+    }
+
+    /// Emits a progress event now (`force`) or if the last one is old enough.
+    pub(crate) fn emit(&self, force: bool) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !force
+            && s.last_emit
+                .is_some_and(|t| now.duration_since(t) < MIN_INTERVAL)
+        {
+            return;
+        }
+        let committed = self.committed_bytes.load(Ordering::Relaxed);
+        let segments_done = self.committed_segments.load(Ordering::Relaxed);
+        let bytes = (committed + self.in_flight.load(Ordering::Relaxed)).max(s.last_bytes);
+        s.last_bytes = bytes;
+        s.last_emit = Some(now);
+        s.samples.push_back((now, bytes));
+        while s
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > SPEED_WINDOW)
+        {
+            s.samples.pop_front();
+        }
+        // Refine an estimate from the pieces done so far.
+        if !s.exact && segments_done > 0 && self.total_segments > 0 {
+            let per = committed as f64 / segments_done as f64;
+            s.expected = Some(((per * self.total_segments as f64) as u64).max(bytes));
+        }
+        let expected = s.expected.map(|e| e.max(bytes));
+        let speed = match (s.samples.front(), s.samples.back()) {
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
+                (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let eta = match expected {
+            Some(e) if speed > 0.0 => Some(e.saturating_sub(bytes) as f64 / speed),
+            _ => None,
+        };
+        let event = Progress {
+            id: self.id.clone(),
+            bytes_done: bytes,
+            bytes_expected: expected,
+            expected_exact: s.exact,
+            segments_done,
+            segments_total: self.total_segments,
+            speed_bps: speed,
+            eta_secs: eta,
+        };
+        drop(s);
+        self.inner.emit(Event::Progress(event));
+    }
+}
