@@ -1,25 +1,120 @@
 //! `vodvault`: download, store and play back HLS and MP4 streams for offline viewing.
 //!
-//! This build has the `bench` command; the download and playback commands arrive with the
-//! download engine.
+//! Exit status: 0 success; 1 failure (one line on stderr says why); 2 usage error; 3 the
+//! download was paused or interrupted (Ctrl-C, or paused from elsewhere) and can be resumed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod commands;
 
 /// Download, store and play back HLS and MP4 streams for offline viewing.
 #[derive(Parser, Debug)]
 #[command(name = "vodvault", version, about, long_about = None)]
-struct Cli {
+pub struct Cli {
+    /// The vault directory [default: $XDG_DATA_HOME/vodvault or ~/.local/share/vodvault].
+    #[arg(long, global = true, env = "VODVAULT_HOME")]
+    home: Option<PathBuf>,
+    /// The app's key file (make one with `vodvault-keytool generate`).
+    #[arg(long, global = true, env = "VODVAULT_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// The app id the key file must be bound to [default: the key file's own].
+    #[arg(long, global = true, env = "VODVAULT_APP_ID")]
+    app_id: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The commands.
 #[derive(Subcommand, Debug)]
-enum Command {
+pub enum Command {
+    /// Show what a source offers: variants, renditions, sizes.
+    Prepare {
+        /// HLS playlist or progressive file URL.
+        url: String,
+        /// Request headers ("Name: value"), repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Referer header.
+        #[arg(long)]
+        referer: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a source into the vault and wait until it is complete.
+    Download {
+        /// HLS playlist or progressive file URL.
+        url: String,
+        /// normal (plain files any player opens) or encrypted (sealed for this app only).
+        #[arg(long, default_value = "normal")]
+        mode: String,
+        /// best, worst, a height (720p) or a bandwidth ceiling (800k).
+        #[arg(long, default_value = "best")]
+        quality: String,
+        /// Request headers ("Name: value"), repeatable; sent with every request.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Referer header.
+        #[arg(long)]
+        referer: Option<String>,
+        /// Title to store with the asset.
+        #[arg(long)]
+        title: Option<String>,
+        /// Concurrent requests for this asset.
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Shell command printing a fresh URL when the current one expires.
+        #[arg(long)]
+        refresh_cmd: Option<String>,
+        /// Print one JSON object instead of the id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue interrupted, paused or failed downloads (one, or all) and wait for them.
+    Resume {
+        /// The asset [default: every unfinished asset].
+        id: Option<String>,
+        /// Shell command printing a fresh URL when the current one expires.
+        #[arg(long)]
+        refresh_cmd: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a download (keeps what is stored).
+    Pause {
+        /// The asset.
+        id: String,
+    },
+    /// Stop a download for good and delete its files (keeps its record).
+    Cancel {
+        /// The asset.
+        id: String,
+    },
+    /// Delete an asset: files and record.
+    Remove {
+        /// The asset.
+        id: String,
+    },
+    /// List the assets.
+    List {
+        /// Print JSON (the same fields as `show --json`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one asset.
+    Show {
+        /// The asset.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the vault's decrypt+verify throughput on one core.
     Bench {
         /// Plaintext bytes to seal and open (e.g. 64M, 1G, 1048576).
@@ -59,58 +154,75 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+fn run_bench(size: u64, chunk_size: u64, rounds: usize, seconds: f64, json: bool) -> ExitCode {
+    let Ok(chunk_size) = u32::try_from(chunk_size) else {
+        eprintln!("vodvault: --chunk-size {chunk_size} is too large");
+        return ExitCode::from(2);
+    };
+    if rounds == 0 || !seconds.is_finite() || seconds <= 0.0 {
+        eprintln!("vodvault: --rounds and --seconds must be positive");
+        return ExitCode::from(2);
+    }
+    let report = match bench::run(size, chunk_size, rounds, Duration::from_secs_f64(seconds)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vodvault: bench failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("vodvault: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!(
+            "{} · chunk {} B · {} B · median of {} rounds · 1 thread",
+            report.suite, report.chunk_size, report.size, report.rounds
+        );
+        println!(
+            "decrypt+verify (in place)   {:6.2} GB/s",
+            report.decrypt_verify_gbps
+        );
+        println!(
+            "read_at (copy+decrypt)      {:6.2} GB/s",
+            report.read_at_gbps
+        );
+        println!("seal                        {:6.2} GB/s", report.seal_gbps);
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Bench {
-            size,
-            chunk_size,
-            rounds,
-            seconds,
-            json,
-        } => {
-            let Ok(chunk_size) = u32::try_from(chunk_size) else {
-                eprintln!("vodvault: --chunk-size {chunk_size} is too large");
-                return ExitCode::from(2);
-            };
-            if rounds == 0 || !seconds.is_finite() || seconds <= 0.0 {
-                eprintln!("vodvault: --rounds and --seconds must be positive");
-                return ExitCode::from(2);
-            }
-            let report =
-                match bench::run(size, chunk_size, rounds, Duration::from_secs_f64(seconds)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("vodvault: bench failed: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-            if json {
-                match serde_json::to_string(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("vodvault: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                println!(
-                    "{} · chunk {} B · {} B · median of {} rounds · 1 thread",
-                    report.suite, report.chunk_size, report.size, report.rounds
-                );
-                println!(
-                    "decrypt+verify (in place)   {:6.2} GB/s",
-                    report.decrypt_verify_gbps
-                );
-                println!(
-                    "read_at (copy+decrypt)      {:6.2} GB/s",
-                    report.read_at_gbps
-                );
-                println!("seal                        {:6.2} GB/s", report.seal_gbps);
-            }
-            ExitCode::SUCCESS
-        }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("VODVAULT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Bench {
+        size,
+        chunk_size,
+        rounds,
+        seconds,
+        json,
+    } = cli.command
+    {
+        return run_bench(size, chunk_size, rounds, seconds, json);
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vodvault: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(commands::run(cli))
 }
 
 #[cfg(test)]

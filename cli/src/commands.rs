@@ -1,0 +1,498 @@
+//! The vault commands of the CLI.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vodvault_core::hls::master::Quality;
+use vodvault_core::keyfile::KeyFile;
+use vodvault_core::{
+    AssetInfo, AssetState, DownloadRequest, Error, Event, Mode, Prepared, RefreshRequest,
+    UrlRefresher, Vault, VaultConfig,
+};
+
+use crate::{Cli, Command};
+
+/// Exit status for a download that was paused or interrupted and can be resumed.
+const EXIT_PAUSED: u8 = 3;
+
+type CmdResult = Result<ExitCode, String>;
+
+/// Runs a vault command.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("vodvault: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_home() -> Result<PathBuf, String> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("vodvault"));
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/vodvault")),
+        None => Err("no vault directory: pass --home or set VODVAULT_HOME".into()),
+    }
+}
+
+async fn open_vault(cli: &Cli) -> Result<Vault, String> {
+    let home = match &cli.home {
+        Some(h) => h.clone(),
+        None => default_home()?,
+    };
+    let home = std::path::absolute(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let key_path = cli.key_file.as_ref().ok_or(
+        "no key file: pass --key-file or set VODVAULT_KEY_FILE (make one with `vodvault-keytool generate`)",
+    )?;
+    let bytes =
+        std::fs::read(key_path).map_err(|e| format!("{}: cannot read: {e}", key_path.display()))?;
+    let app_id = match &cli.app_id {
+        Some(a) => a.clone(),
+        None => {
+            KeyFile::inspect(&bytes)
+                .map_err(|e| format!("{}: {e}", key_path.display()))?
+                .app_id
+        }
+    };
+    let config = VaultConfig::new(home, bytes, &app_id);
+    Vault::open(config).await.map_err(|e| match e {
+        Error::KeyFile(k) => format!("{}: {k}", key_path.display()),
+        other => other.to_string(),
+    })
+}
+
+fn parse_headers(
+    headers: &[String],
+    referer: Option<&String>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
+        out.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    if let Some(r) = referer {
+        out.push(("Referer".into(), r.clone()));
+    }
+    Ok(out)
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "normal" => Ok(Mode::Normal),
+        "encrypted" => Ok(Mode::Encrypted),
+        _ => Err(format!("--mode {s:?}: use normal or encrypted")),
+    }
+}
+
+async fn dispatch(cli: Cli) -> CmdResult {
+    let vault = open_vault(&cli).await?;
+    let result = command(&vault, cli.command).await;
+    vault.close().await;
+    result
+}
+
+async fn command(vault: &Vault, command: Command) -> CmdResult {
+    match command {
+        Command::Prepare {
+            url,
+            headers,
+            referer,
+            json,
+        } => {
+            let headers = parse_headers(&headers, referer.as_ref())?;
+            let p = vault
+                .prepare(&url, &headers)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_prepared(&p, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Download {
+            url,
+            mode,
+            quality,
+            headers,
+            referer,
+            title,
+            parallel,
+            refresh_cmd,
+            json,
+        } => {
+            let mut request = DownloadRequest::new(&url);
+            request.mode = parse_mode(&mode)?;
+            request.quality = quality
+                .parse::<Quality>()
+                .map_err(|e| format!("--quality: {e}"))?;
+            request.headers = parse_headers(&headers, referer.as_ref())?;
+            request.title = title;
+            request.parallel = parallel;
+            if parallel == Some(0) {
+                return Err("--parallel must be at least 1".into());
+            }
+            set_refresher(vault, refresh_cmd);
+            let id = vault.download(request).await.map_err(|e| e.to_string())?;
+            follow(vault, vec![id], json).await
+        }
+        Command::Resume {
+            id,
+            refresh_cmd,
+            json,
+        } => {
+            set_refresher(vault, refresh_cmd);
+            let ids = match id {
+                Some(id) => {
+                    vault.resume(&id).await.map_err(|e| e.to_string())?;
+                    vec![id]
+                }
+                None => vault.resume_all().await.map_err(|e| e.to_string())?,
+            };
+            if ids.is_empty() {
+                eprintln!("nothing to resume");
+                return Ok(ExitCode::SUCCESS);
+            }
+            follow(vault, ids, json).await
+        }
+        Command::Pause { id } => {
+            vault.pause(&id).await.map_err(|e| e.to_string())?;
+            eprintln!("paused {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id } => {
+            vault.cancel(&id).await.map_err(|e| e.to_string())?;
+            eprintln!("cancelled {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { id } => {
+            vault.remove(&id).await.map_err(|e| e.to_string())?;
+            eprintln!("removed {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => {
+            let assets = vault.assets().await.map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&assets).map_err(|e| e.to_string())?
+                );
+            } else if assets.is_empty() {
+                eprintln!("no assets in {}", vault.dir().display());
+            } else {
+                println!(
+                    "{:<16}  {:<11}  {:<9}  {:>19}  TITLE / SOURCE",
+                    "ID", "STATE", "MODE", "STORED"
+                );
+                for a in &assets {
+                    println!(
+                        "{:<16}  {:<11}  {:<9}  {:>19}  {}",
+                        a.id,
+                        a.state.as_str(),
+                        a.mode.as_str(),
+                        sizes(a),
+                        a.title.clone().unwrap_or_else(|| a.source.clone())
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json } => {
+            let a = vault.asset(&id).await.map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string(&a).map_err(|e| e.to_string())?);
+            } else {
+                print_asset(&a);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { .. } => Err("bench runs without a vault".into()),
+    }
+}
+
+/// Runs `sh -c CMD` for a fresh URL when the current one expires.
+struct CmdRefresher {
+    cmd: String,
+}
+
+impl UrlRefresher for CmdRefresher {
+    fn refresh(
+        &self,
+        request: RefreshRequest,
+    ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(async move {
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&self.cmd)
+                .env("VODVAULT_ASSET_ID", &request.asset_id)
+                .env("VODVAULT_SOURCE_URL", &request.source_url)
+                .env("VODVAULT_STATUS", request.status.to_string())
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .kill_on_drop(true)
+                .output();
+            let out = tokio::time::timeout(Duration::from_secs(60), child)
+                .await
+                .ok()?
+                .ok()?;
+            if !out.status.success() {
+                return None;
+            }
+            String::from_utf8(out.stdout)
+                .ok()?
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+    }
+}
+
+fn set_refresher(vault: &Vault, cmd: Option<String>) {
+    if let Some(cmd) = cmd {
+        vault.set_refresher(Some(Arc::new(CmdRefresher { cmd })));
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn sizes(a: &AssetInfo) -> String {
+    match a.bytes_expected {
+        Some(e) => format!(
+            "{} / {}{}",
+            human(a.bytes_done),
+            if a.expected_exact { "" } else { "~" },
+            human(e)
+        ),
+        None => human(a.bytes_done),
+    }
+}
+
+fn print_asset(a: &AssetInfo) {
+    println!("id:        {}", a.id);
+    if let Some(t) = &a.title {
+        println!("title:     {t}");
+    }
+    println!("state:     {}", a.state);
+    println!("mode:      {}", a.mode);
+    println!("kind:      {}", a.kind);
+    println!("source:    {}", a.source);
+    println!(
+        "stored:    {}{}",
+        sizes(a),
+        if a.expected_exact { "" } else { " (estimate)" }
+    );
+    println!("segments:  {} / {}", a.segments_done, a.segments_total);
+    if let Some(d) = a.duration_secs {
+        println!("duration:  {d:.1} s");
+    }
+    if let Some(k) = &a.key_id {
+        println!("key id:    {k}");
+    }
+    println!("dir:       {}", a.dir.display());
+    if let Some(p) = &a.path {
+        println!("path:      {}", p.display());
+    }
+    if let Some(f) = &a.failure {
+        println!("failure:   {f}");
+    }
+}
+
+fn print_prepared(p: &Prepared, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(p).unwrap_or_default());
+        return;
+    }
+    match p {
+        Prepared::Hls {
+            master,
+            variants,
+            renditions,
+            duration_secs,
+            segments,
+        } => {
+            println!("HLS {} playlist", if *master { "master" } else { "media" });
+            for (i, v) in variants.iter().enumerate() {
+                let res = match (v.width, v.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    _ => "-".into(),
+                };
+                println!(
+                    "  variant {i}: {:>9} bit/s  {:>9}  {}{}",
+                    v.bandwidth,
+                    res,
+                    v.codecs.clone().unwrap_or_default(),
+                    v.frame_rate
+                        .map(|f| format!("  {f} fps"))
+                        .unwrap_or_default()
+                );
+            }
+            for r in renditions {
+                println!(
+                    "  {:?} {:?} \"{}\" lang={} default={}",
+                    r.kind,
+                    r.group_id,
+                    r.name,
+                    r.language.clone().unwrap_or_else(|| "-".into()),
+                    r.default
+                );
+            }
+            if let (Some(d), Some(n)) = (duration_secs, segments) {
+                println!("  {n} segments, {d:.1} s");
+            }
+        }
+        Prepared::File {
+            size,
+            content_type,
+            accept_ranges,
+        } => {
+            println!(
+                "file: {} bytes, {}, {}",
+                size.map_or("unknown".into(), |s| s.to_string()),
+                content_type
+                    .clone()
+                    .unwrap_or_else(|| "unknown type".into()),
+                if *accept_ranges {
+                    "resumable"
+                } else {
+                    "not resumable (no range support)"
+                }
+            );
+        }
+    }
+}
+
+/// Waits for `ids`, drawing progress on a terminal; Ctrl-C pauses them.
+async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
+    let mut events = vault.subscribe();
+    let draw = std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if draw {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style =
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("█▉▊▋▌▍▎▏ ");
+    let bars: HashMap<String, ProgressBar> = ids
+        .iter()
+        .map(|id| {
+            let bar = multi.add(ProgressBar::new(1000));
+            bar.set_style(style.clone());
+            bar.set_prefix(id.clone());
+            (id.clone(), bar)
+        })
+        .collect();
+    let waits = futures_wait(vault, &ids);
+    tokio::pin!(waits);
+    let results = loop {
+        tokio::select! {
+            r = &mut waits => break r,
+            _ = tokio::signal::ctrl_c() => {
+                for id in &ids {
+                    let _ = vault.pause(id).await;
+                }
+                multi.clear().ok();
+                for id in &ids {
+                    eprintln!("vodvault: paused {id}; continue with `vodvault resume {id}`");
+                }
+                return Ok(ExitCode::from(EXIT_PAUSED));
+            }
+            ev = events.recv() => {
+                if let Ok(Event::Progress(p)) = ev
+                    && let Some(bar) = bars.get(&p.id)
+                {
+                    if let Some(e) = p.bytes_expected.filter(|e| *e > 0) {
+                        bar.set_position(p.bytes_done.min(e) * 1000 / e);
+                    }
+                    let expected = p.bytes_expected.map_or(String::from("?"), |e| format!("{}{}", if p.expected_exact { "" } else { "~" }, human(e)));
+                    let eta = p.eta_secs.map_or(String::new(), |s| format!(" · eta {s:.0}s"));
+                    bar.set_message(format!(
+                        "{} / {expected} · {}/s{eta} · {}/{} pieces",
+                        human(p.bytes_done),
+                        human(p.speed_bps as u64),
+                        p.segments_done,
+                        p.segments_total
+                    ));
+                }
+            }
+        }
+    };
+    multi.clear().ok();
+    let mut code = ExitCode::SUCCESS;
+    for (id, result) in ids.iter().zip(results) {
+        match result {
+            Ok(info) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&info).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    println!("{}", info.id);
+                }
+            }
+            Err(Error::Failed(reason)) => {
+                eprintln!("vodvault: {id}: download failed: {reason}");
+                print_state_json(vault, id, json).await;
+                code = ExitCode::FAILURE;
+            }
+            Err(Error::InvalidState { state, .. }) if state == AssetState::Paused => {
+                eprintln!("vodvault: {id} was paused; continue with `vodvault resume {id}`");
+                print_state_json(vault, id, json).await;
+                code = ExitCode::from(EXIT_PAUSED);
+            }
+            Err(e) => {
+                eprintln!("vodvault: {id}: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+async fn print_state_json(vault: &Vault, id: &str, json: bool) {
+    if json && let Ok(info) = vault.asset(id).await {
+        println!("{}", serde_json::to_string(&info).unwrap_or_default());
+    }
+}
+
+async fn futures_wait(vault: &Vault, ids: &[String]) -> Vec<Result<AssetInfo, Error>> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (v, id) = (vault.clone(), id.clone());
+        set.spawn(async move { (i, v.wait(&id).await) });
+    }
+    let mut out: Vec<Option<Result<AssetInfo, Error>>> = ids.iter().map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, res)) = r {
+            out[i] = Some(res);
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or(Err(Error::Closed)))
+        .collect()
+}
