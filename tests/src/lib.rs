@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+pub mod origin;
+
 /// Path of the workspace binary `name` (e.g. `vodvault`, `vodvault-keytool`) of the profile the
 /// tests were built with.
 ///
@@ -27,4 +29,9 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The committed test media (`tests/fixtures`).
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }

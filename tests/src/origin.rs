@@ -1,0 +1,566 @@
+//! A real HTTP origin on 127.0.0.1 for the end-to-end tests: serves a directory with HTTP/1.1,
+//! and can misbehave on purpose.
+//!
+//! - `Range` (single ranges: `a-b`, `a-`, `-n`), `HEAD`, `If-Range`, `206`/`416`, strong ETags.
+//! - Referer enforcement: requests without the expected `Referer` get 403.
+//! - Signed URLs in the style of a CDN's type-A `auth_key` (`?auth_key=<expiry>-<signature>`):
+//!   unsigned or expired requests get 403; playlists are rewritten on the way out so that every
+//!   URI in them carries the same signature (as CDNs' "M3U8 rewrite" features do).
+//! - Faults, applied to the next N matching requests: an error status (with `Retry-After`),
+//!   a reset before the response, a body cut short of its `Content-Length`, a stall, an HTML
+//!   page instead of the content, a flipped byte.
+//! - Throttling per connection, redirects (`/redirect/<path>`), and a log of every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A way to misbehave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After` seconds, if given).
+    Status(u16, Option<u64>),
+    /// Close the connection without answering.
+    Reset,
+    /// Send the headers (full `Content-Length`) and only this many body bytes, then close.
+    Truncate(usize),
+    /// Send the headers, then nothing for this long, then the body.
+    Stall(Duration),
+    /// Answer 200 with an HTML error page.
+    HtmlPage,
+    /// Flip one byte in the middle of the body.
+    Corrupt,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    path_contains: String,
+    fault: Fault,
+    remaining: u32,
+}
+
+/// One request as the origin saw it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Path without query.
+    pub path: String,
+    /// Full query string.
+    pub query: Option<String>,
+    /// `GET` or `HEAD`.
+    pub method: String,
+    /// `Range` header.
+    pub range: Option<String>,
+    /// `Referer` header.
+    pub referer: Option<String>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// Every header, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Status sent (0 for a reset).
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    log: Vec<Logged>,
+    referer: Option<String>,
+    sign_secret: Option<String>,
+    /// Signatures valid until this Unix time are accepted; later ones are "expired".
+    not_before_expiry: u64,
+}
+
+/// A running origin; stops when dropped.
+pub struct Origin {
+    addr: SocketAddr,
+    root: PathBuf,
+    state: Arc<Mutex<State>>,
+    rate: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.abort();
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Origin {
+    /// Serves `root` on an ephemeral port of 127.0.0.1.
+    pub async fn start(root: impl Into<PathBuf>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let root = root.into();
+        let state = Arc::new(Mutex::new(State::default()));
+        let rate = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s, rt, st) = (
+            root.clone(),
+            Arc::clone(&state),
+            Arc::clone(&rate),
+            Arc::clone(&stop),
+        );
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let _ = tcp.set_nodelay(true);
+                let (r, s, rt) = (r.clone(), Arc::clone(&s), Arc::clone(&rt));
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        handle(req, r.clone(), Arc::clone(&s), rt.load(Ordering::SeqCst))
+                    });
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            root,
+            state,
+            rate,
+            stop,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// The served directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requires this `Referer` on every request.
+    pub fn require_referer(&self, referer: &str) {
+        self.state.lock().unwrap().referer = Some(referer.to_owned());
+    }
+
+    /// Requires a valid, unexpired `auth_key` on every request.
+    pub fn require_signature(&self, secret: &str) {
+        self.state.lock().unwrap().sign_secret = Some(secret.to_owned());
+    }
+
+    /// A signed URL for `path`, valid for `ttl`.
+    pub fn signed_url(&self, path: &str, ttl: Duration) -> String {
+        let secret = self
+            .state
+            .lock()
+            .unwrap()
+            .sign_secret
+            .clone()
+            .unwrap_or_default();
+        let expiry = now() + ttl.as_secs();
+        format!("{}?auth_key={}", self.url(path), sign(&secret, expiry))
+    }
+
+    /// Expires every signature issued so far (as if their time had passed).
+    pub fn expire_signatures(&self) {
+        self.state.lock().unwrap().not_before_expiry = now() + 3600 * 24 * 365;
+    }
+
+    /// Throttles every connection to `bytes_per_sec` (0 = unlimited).
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// Misbehaves on the next `times` requests whose path contains `path_contains`.
+    pub fn fault(&self, path_contains: &str, fault: Fault, times: u32) {
+        self.state.lock().unwrap().rules.push(Rule {
+            path_contains: path_contains.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Every request so far.
+    pub fn log(&self) -> Vec<Logged> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// Forgets the log.
+    pub fn clear_log(&self) {
+        self.state.lock().unwrap().log.clear();
+    }
+
+    /// How many GET requests reached `path` (exact path, no query) and got a 2xx.
+    pub fn served(&self, path: &str) -> usize {
+        let p = format!("/{}", path.trim_start_matches('/'));
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| l.path == p && l.method == "GET" && (200..300).contains(&l.status))
+            .count()
+    }
+
+    /// How many requests reached `path`, whatever their outcome.
+    pub fn requests_to(&self, path: &str) -> usize {
+        let p = format!("/{}", path.trim_start_matches('/'));
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| l.path == p)
+            .count()
+    }
+}
+
+fn sign(secret: &str, expiry: u64) -> String {
+    let mac = Sha256::digest(format!("{secret}:{expiry}").as_bytes());
+    format!("{expiry}-{}", hex::encode(&mac[..8]))
+}
+
+fn check_signature(secret: &str, not_before: u64, query: Option<&str>) -> bool {
+    let Some(key) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
+    else {
+        return false;
+    };
+    let Some((exp, _)) = key.split_once('-') else {
+        return false;
+    };
+    let Ok(expiry) = exp.parse::<u64>() else {
+        return false;
+    };
+    expiry >= now() && expiry >= not_before && sign(secret, expiry) == key
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        Some("mp4" | "m4s") => "video/mp4",
+        Some("vtt") => "text/vtt",
+        Some("key") => "application/octet-stream",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Appends `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
+fn rewrite_playlist(text: &str, auth: &str) -> String {
+    let add = |uri: &str| {
+        if uri.contains('?') {
+            format!("{uri}&auth_key={auth}")
+        } else {
+            format!("{uri}?auth_key={auth}")
+        }
+    };
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.starts_with('#') {
+            if let Some(start) = line.find("URI=\"") {
+                let rest = &line[start + 5..];
+                if let Some(end) = rest.find('"') {
+                    out.push_str(&line[..start + 5]);
+                    out.push_str(&add(&rest[..end]));
+                    out.push_str(&rest[end..]);
+                    out.push('\n');
+                    continue;
+                }
+            }
+            out.push_str(line);
+        } else if !line.trim().is_empty() {
+            out.push_str(&add(line.trim()));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn parse_range(v: &str, len: u64) -> Option<Option<(u64, u64)>> {
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // multiple ranges: serve the whole file
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (len.saturating_sub(n), len.checked_sub(1)?)
+        }
+        (s, "") => (s.parse().ok()?, len.checked_sub(1)?),
+        (s, e) => (
+            s.parse().ok()?,
+            e.parse::<u64>().ok()?.min(len.saturating_sub(1)),
+        ),
+    };
+    if start >= len || start > end {
+        return Some(None); // unsatisfiable
+    }
+    Some(Some((start, end)))
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    root: PathBuf,
+    state: Arc<Mutex<State>>,
+    rate: u64,
+) -> Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let h = |n: header::HeaderName| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let logged = Logged {
+        path: path.clone(),
+        query: query.clone(),
+        method: req.method().to_string(),
+        range: h(header::RANGE),
+        referer: h(header::REFERER),
+        user_agent: h(header::USER_AGENT),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        status: 0,
+    };
+    let (fault, referer, secret, not_before) = {
+        let mut s = state.lock().unwrap();
+        let mut fault = None;
+        if let Some(rule) = s
+            .rules
+            .iter_mut()
+            .find(|r| r.remaining > 0 && path.contains(&r.path_contains))
+        {
+            rule.remaining -= 1;
+            fault = Some(rule.fault.clone());
+        }
+        (
+            fault,
+            s.referer.clone(),
+            s.sign_secret.clone(),
+            s.not_before_expiry,
+        )
+    };
+    let finish = |resp: Response<Body>, mut logged: Logged| {
+        logged.status = resp.status().as_u16();
+        state.lock().unwrap().log.push(logged);
+        Ok(resp)
+    };
+
+    if let Some(rest) = path.strip_prefix("/redirect/") {
+        let mut r = full(StatusCode::FOUND, "");
+        let loc = match &query {
+            Some(q) => format!("/{rest}?{q}"),
+            None => format!("/{rest}"),
+        };
+        r.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_str(&loc).unwrap());
+        return finish(r, logged);
+    }
+    if let Some(want) = &referer
+        && logged.referer.as_deref() != Some(want.as_str())
+    {
+        return finish(full(StatusCode::FORBIDDEN, "referer required"), logged);
+    }
+    if let Some(secret) = &secret
+        && !check_signature(secret, not_before, query.as_deref())
+    {
+        return finish(
+            full(StatusCode::FORBIDDEN, "signature missing or expired"),
+            logged,
+        );
+    }
+    match &fault {
+        Some(Fault::Status(code, retry_after)) => {
+            let mut r = full(StatusCode::from_u16(*code).unwrap(), "injected");
+            if let Some(s) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*s));
+            }
+            return finish(r, logged);
+        }
+        Some(Fault::Reset) => {
+            state.lock().unwrap().log.push(logged);
+            // An error from the service makes hyper drop the connection unanswered.
+            return Err(std::io::Error::other("injected reset"));
+        }
+        Some(Fault::HtmlPage) => {
+            let mut r = full(
+                StatusCode::OK,
+                "<!DOCTYPE html><html><body><h1>403 Forbidden</h1></body></html>",
+            );
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            return finish(r, logged);
+        }
+        _ => {}
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return finish(full(StatusCode::METHOD_NOT_ALLOWED, ""), logged);
+    }
+    let rel = path.trim_start_matches('/');
+    if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return finish(full(StatusCode::NOT_FOUND, "not found"), logged);
+    }
+    let file = root.join(rel);
+    let Ok(mut data) = tokio::fs::read(&file).await else {
+        return finish(full(StatusCode::NOT_FOUND, "not found"), logged);
+    };
+    let meta = tokio::fs::metadata(&file).await.ok();
+    let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
+    if secret.is_some()
+        && rel.ends_with(".m3u8")
+        && let Some(auth) = query
+            .as_deref()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
+    {
+        data = rewrite_playlist(&String::from_utf8_lossy(&data), auth).into_bytes();
+    }
+    if fault == Some(Fault::Corrupt) && !data.is_empty() {
+        let mid = data.len() / 2;
+        data[mid] ^= 0x5A;
+    }
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&data)[..8]));
+    let len = data.len() as u64;
+    let if_range_ok = match h(header::IF_RANGE) {
+        None => true,
+        Some(v) => v == etag || v == httpdate::fmt_http_date(mtime),
+    };
+    let mut status = StatusCode::OK;
+    let mut window = (0u64, len);
+    if let (Some(rv), true) = (logged.range.clone(), if_range_ok) {
+        match parse_range(&rv, len) {
+            Some(Some((a, b))) => {
+                status = StatusCode::PARTIAL_CONTENT;
+                window = (a, b + 1);
+            }
+            Some(None) => {
+                let mut r = full(StatusCode::RANGE_NOT_SATISFIABLE, "");
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}")).unwrap(),
+                );
+                return finish(r, logged);
+            }
+            None => {}
+        }
+    }
+    let body_bytes = Bytes::from(data).slice(window.0 as usize..window.1 as usize);
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, body_bytes.len())
+        .header(header::CONTENT_TYPE, content_type(rel))
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag)
+        .header(header::LAST_MODIFIED, httpdate::fmt_http_date(mtime));
+    if status == StatusCode::PARTIAL_CONTENT {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{len}", window.0, window.1 - 1),
+        );
+    }
+    let body: Body = if req.method() == Method::HEAD {
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed()
+    } else {
+        paced_body(body_bytes, rate, fault)
+    };
+    finish(builder.body(body).unwrap(), logged)
+}
+
+/// The body in 16 KiB pieces, throttled to `rate` bytes/s, with the fault's truncation or stall.
+fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>) -> Body {
+    const PIECE: usize = 16 * 1024;
+    let limit = match fault {
+        Some(Fault::Truncate(n)) => n.min(data.len()),
+        _ => data.len(),
+    };
+    let truncated = limit < data.len();
+    let stall = match fault {
+        Some(Fault::Stall(d)) => Some(d),
+        _ => None,
+    };
+    let pieces: Vec<Bytes> = (0..limit)
+        .step_by(PIECE)
+        .map(|i| data.slice(i..(i + PIECE).min(limit)))
+        .collect();
+    let s = stream::iter(pieces.into_iter().enumerate())
+        .then(move |(i, piece)| async move {
+            if i == 0
+                && let Some(d) = stall
+            {
+                tokio::time::sleep(d).await;
+            }
+            if rate > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
+            }
+            Ok::<_, std::io::Error>(Frame::data(piece))
+        })
+        .chain(stream::iter(
+            truncated.then(|| Err(std::io::Error::other("injected truncation"))),
+        ));
+    BodyExt::boxed(StreamBody::new(s))
+}
+
+/// Per-path counts of successful GETs, for "nothing fetched twice" checks.
+pub fn counts(log: &[Logged]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for l in log
+        .iter()
+        .filter(|l| l.method == "GET" && (200..300).contains(&l.status))
+    {
+        *m.entry(l.path.clone()).or_insert(0) += 1;
+    }
+    m
+}
