@@ -460,7 +460,10 @@ async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
                 print_state_json(vault, id, json).await;
                 code = ExitCode::FAILURE;
             }
-            Err(Error::InvalidState { state, .. }) if state == AssetState::Paused => {
+            Err(Error::InvalidState {
+                state: AssetState::Paused,
+                ..
+            }) => {
                 eprintln!("vodvault: {id} was paused; continue with `vodvault resume {id}`");
                 print_state_json(vault, id, json).await;
                 code = ExitCode::from(EXIT_PAUSED);

@@ -40,6 +40,20 @@ pub enum CatalogError {
 
 type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
+impl CatalogError {
+    /// Whether SQLite failed because the disk is full (`SQLITE_FULL`).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            CatalogError::Db(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|c| c == "13" || c.ends_with("FULL"))
+                    || e.message().contains("disk is full")
+            }
+            CatalogError::Db(sqlx::Error::Io(e)) => e.raw_os_error() == Some(28),
+            _ => false,
+        }
+    }
+}
+
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*

@@ -37,9 +37,9 @@ pub enum FailureReason {
         message: String,
     },
     /// Not enough free space.
-    #[error("storage full: {needed} bytes needed, {available} available")]
+    #[error("{}", storage_full_message(*needed, *available))]
     StorageFull {
-        /// Bytes still to store (an estimate before the download).
+        /// Bytes still to store (an estimate; 0 when unknown).
         needed: u64,
         /// Bytes free.
         available: u64,
@@ -75,6 +75,14 @@ pub enum FailureReason {
         /// Which key ids.
         message: String,
     },
+}
+
+fn storage_full_message(needed: u64, available: u64) -> String {
+    if needed == 0 {
+        format!("storage full: no space left ({available} bytes available)")
+    } else {
+        format!("storage full: about {needed} more bytes needed, {available} available")
+    }
 }
 
 impl FailureReason {
@@ -125,7 +133,10 @@ pub enum Error {
     Key(#[from] KeyError),
     /// The catalog failed.
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Catalog(CatalogError),
+    /// The device is full (even the catalog cannot grow).
+    #[error("storage full: no space left on the device")]
+    StorageFull,
     /// Local storage failed.
     #[error("storage: {0}")]
     Io(#[from] std::io::Error),
@@ -157,6 +168,16 @@ pub enum Error {
     /// The vault is closed.
     #[error("the vault is closed")]
     Closed,
+}
+
+impl From<CatalogError> for Error {
+    fn from(e: CatalogError) -> Self {
+        if e.is_storage_full() {
+            Error::StorageFull
+        } else {
+            Error::Catalog(e)
+        }
+    }
 }
 
 /// Result with [`Error`].

@@ -433,7 +433,7 @@ fn transport(e: reqwest::Error) -> FetchError {
 
 /// The error and its sources on one line, without URLs (they may carry signatures).
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut msg = e.without_url_ref().to_string();
+    let mut msg = e.without_url_ref();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         let text = s.to_string();

@@ -120,6 +120,7 @@ impl From<SealError> for StoreError {
 }
 
 /// A piece being written: plain (with its SHA-256) or sealed.
+#[allow(clippy::large_enum_variant)] // a handful alive at a time (one per worker)
 pub enum PieceWriter {
     /// Normal mode.
     Plain {
@@ -133,7 +134,7 @@ pub enum PieceWriter {
         dest: PathBuf,
     },
     /// Encrypted mode.
-    Sealed(SealedFileWriter),
+    Sealed(Box<SealedFileWriter>),
 }
 
 impl std::fmt::Debug for PieceWriter {
@@ -178,12 +179,9 @@ impl PieceWriter {
             std::fs::create_dir_all(dir)?;
         }
         match (mode, key) {
-            (Mode::Encrypted, Some(key)) => Ok(PieceWriter::Sealed(SealedFileWriter::create(
-                &dest,
-                key,
-                &seal_context(id, name),
-                options,
-            )?)),
+            (Mode::Encrypted, Some(key)) => Ok(PieceWriter::Sealed(Box::new(
+                SealedFileWriter::create(&dest, key, &seal_context(id, name), options)?,
+            ))),
             (Mode::Encrypted, None) => Err(StoreError::Io(io::Error::other(
                 "encrypted asset without content key",
             ))),

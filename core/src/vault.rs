@@ -59,6 +59,9 @@ pub struct VaultConfig {
     pub autostart: bool,
     /// Plaintext bytes per sealed chunk in Encrypted mode.
     pub chunk_size: u32,
+    /// A progressive download makes its progress durable (a resume point) every this many
+    /// bytes.
+    pub checkpoint_bytes: u64,
 }
 
 impl fmt::Debug for VaultConfig {
@@ -93,6 +96,7 @@ impl VaultConfig {
             retry: RetryPolicy::default(),
             autostart: false,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            checkpoint_bytes: 8 << 20,
         }
     }
 }
@@ -810,7 +814,18 @@ impl Vault {
                 tokio::select! {
                     () = &mut deadline => break,
                     ev = rx.recv() => match ev {
-                        Ok(Event::State { id: eid, .. } | Event::Removed { id: eid }) if eid == id => break,
+                        // The event itself is authoritative: its state may not have reached the
+                        // catalog (a full disk).
+                        Ok(Event::State { id: eid, state, failure }) if eid == id => match state {
+                            AssetState::Failed => {
+                                return Err(Error::Failed(failure.unwrap_or(FailureReason::Storage { message: "unknown".into() })));
+                            }
+                            AssetState::Paused | AssetState::Cancelled => {
+                                return Err(Error::InvalidState { id: id.to_owned(), state, action: "finish" });
+                            }
+                            _ => break,
+                        },
+                        Ok(Event::Removed { id: eid }) if eid == id => return Err(Error::NotFound(id.to_owned())),
                         Err(broadcast::error::RecvError::Closed) => return Err(Error::Closed),
                         _ => {}
                     }

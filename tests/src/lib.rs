@@ -35,3 +35,181 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
+
+/// A vault in a temporary directory with a fresh key file, fast retries and short timeouts.
+pub struct TestVault {
+    /// The vault directory (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// The open vault.
+    pub vault: vodvault_core::Vault,
+    /// The key file's bytes.
+    pub key_file: Vec<u8>,
+}
+
+/// The app id of test vaults.
+pub const APP_ID: &str = "com.example.vodvault.tests";
+
+/// Opens a test vault; `tune` adjusts the configuration first.
+pub async fn test_vault(tune: impl FnOnce(&mut vodvault_core::VaultConfig)) -> TestVault {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = vodvault_core::KeyFile::generate(APP_ID).expect("key file");
+    let key_file = key.to_bytes().to_vec();
+    let mut config =
+        vodvault_core::VaultConfig::new(dir.path().to_owned(), key_file.clone(), APP_ID);
+    config.retry = vodvault_core::fetch::RetryPolicy {
+        attempts: 5,
+        base_delay: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(200),
+        max_retry_after: std::time::Duration::from_secs(2),
+    };
+    config.http.read_timeout = std::time::Duration::from_secs(2);
+    config.http.connect_timeout = std::time::Duration::from_secs(2);
+    tune(&mut config);
+    let vault = vodvault_core::Vault::open(config)
+        .await
+        .expect("open vault");
+    TestVault {
+        dir,
+        vault,
+        key_file,
+    }
+}
+
+impl TestVault {
+    /// The plaintext of stored piece `name` of asset `id` (reading and verifying a sealed file
+    /// in Encrypted mode).
+    pub async fn read_piece(&self, id: &str, name: &str, mode: vodvault_core::Mode) -> Vec<u8> {
+        read_piece(self.dir.path(), &self.key_file, id, name, mode).await
+    }
+
+    /// Every file under the asset's directory, relative names.
+    pub fn files(&self, id: &str) -> Vec<String> {
+        files(self.dir.path(), id)
+    }
+}
+
+/// The content key of an Encrypted asset in the vault at `vault_dir`, unwrapped from the catalog
+/// the way the vault does it.
+pub async fn content_key(
+    vault_dir: &std::path::Path,
+    key_file: &[u8],
+    id: &str,
+) -> vodvault_core::ContentKey {
+    let catalog = vodvault_core::catalog::Catalog::open(&vault_dir.join("catalog.sqlite"))
+        .await
+        .expect("catalog");
+    let row = catalog.asset(id).await.expect("query").expect("asset row");
+    catalog.close().await;
+    let key = vodvault_core::KeyFile::from_bytes(key_file, APP_ID).expect("key file");
+    let kek = vodvault_core::Kek::derive(&key);
+    let wrapped = vodvault_core::WrappedKey::from_bytes(&row.wrapped_key.expect("wrapped key"))
+        .expect("wrapped");
+    wrapped.unwrap(&kek, id.as_bytes()).expect("unwrap")
+}
+
+/// The plaintext of stored piece `name` of asset `id` in the vault at `vault_dir`.
+pub async fn read_piece(
+    vault_dir: &std::path::Path,
+    key_file: &[u8],
+    id: &str,
+    name: &str,
+    mode: vodvault_core::Mode,
+) -> Vec<u8> {
+    let dir = vault_dir.join("assets").join(id);
+    match mode {
+        vodvault_core::Mode::Normal => {
+            std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+        }
+        vodvault_core::Mode::Encrypted => {
+            let key = content_key(vault_dir, key_file, id).await;
+            let path = dir.join(format!("{name}.vvs"));
+            let context = vodvault_core::store::seal_context(id, name);
+            let reader = vodvault_core::SealedReader::open_path(&path, &key, &context)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            reader.read_all().expect("read sealed")
+        }
+    }
+}
+
+/// Every file under an asset's directory, relative names, sorted.
+pub fn files(vault_dir: &std::path::Path, id: &str) -> Vec<String> {
+    let root = vault_dir.join("assets").join(id);
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// Waits (at most a minute) for an asset to finish.
+pub async fn wait(
+    vault: &vodvault_core::Vault,
+    id: &str,
+) -> vodvault_core::Result<vodvault_core::AssetInfo> {
+    tokio::time::timeout(std::time::Duration::from_secs(60), vault.wait(id))
+        .await
+        .expect("download did not finish within 60 s")
+}
+
+/// Whether `tool` runs here; prints why a test is skipped when not.
+pub fn have(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install ffmpeg)");
+    }
+    ok
+}
+
+/// Files of the pieces the catalog at `vault_dir` has as done (stored and durable) for `id`,
+/// read straight from SQLite without opening the vault.
+pub async fn done_files(vault_dir: &std::path::Path, id: &str) -> Vec<String> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(vault_dir.join("catalog.sqlite"))
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("catalog");
+    let files = sqlx::query_scalar(
+        "SELECT file FROM segments WHERE asset_id = ? AND state = 'done' AND size > 0",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .expect("query");
+    pool.close().await;
+    files
+}
+
+/// For a best-quality download of `hls-aes/master.m3u8`: the fixture plaintext a stored piece
+/// came from, and the origin path it was fetched from.
+pub fn hls_aes_source(file: &str) -> (String, String) {
+    let (dir, name) = file.split_once('/').expect("rendition/file");
+    let n: usize = name
+        .trim_start_matches("seg-")
+        .split('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("segment number");
+    let plain = match dir {
+        "video" => format!("hls-aes/plain/high/seg-{n}.ts"),
+        "audio-1" => format!("hls-aes/plain/audio-en/seg-{n}.ts"),
+        "subtitles-2" => format!("hls-aes/subs-en/sub-{n}.vtt"),
+        other => panic!("unexpected rendition {other}"),
+    };
+    let origin = format!("/{}", plain.replace("/plain/", "/"));
+    (plain, origin)
+}

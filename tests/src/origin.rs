@@ -45,7 +45,8 @@ pub enum Fault {
     Stall(Duration),
     /// Answer 200 with an HTML error page.
     HtmlPage,
-    /// Flip one byte in the middle of the body.
+    /// Flip the high bit of the byte 17 from the end: in an AES-128-CBC resource that flips
+    /// the last plaintext byte (the PKCS7 pad length), so the padding is always invalid.
     Corrupt,
 }
 
@@ -83,8 +84,8 @@ struct State {
     log: Vec<Logged>,
     referer: Option<String>,
     sign_secret: Option<String>,
-    /// Signatures valid until this Unix time are accepted; later ones are "expired".
-    not_before_expiry: u64,
+    /// Signatures of an earlier generation are "expired".
+    generation: u64,
 }
 
 /// A running origin; stops when dropped.
@@ -186,20 +187,21 @@ impl Origin {
 
     /// A signed URL for `path`, valid for `ttl`.
     pub fn signed_url(&self, path: &str, ttl: Duration) -> String {
-        let secret = self
-            .state
-            .lock()
-            .unwrap()
-            .sign_secret
-            .clone()
-            .unwrap_or_default();
+        let (secret, generation) = {
+            let s = self.state.lock().unwrap();
+            (s.sign_secret.clone().unwrap_or_default(), s.generation)
+        };
         let expiry = now() + ttl.as_secs();
-        format!("{}?auth_key={}", self.url(path), sign(&secret, expiry))
+        format!(
+            "{}?auth_key={}",
+            self.url(path),
+            sign(&secret, expiry, generation)
+        )
     }
 
-    /// Expires every signature issued so far (as if their time had passed).
+    /// Expires every signature issued so far (as if their time had passed); new ones work.
     pub fn expire_signatures(&self) {
-        self.state.lock().unwrap().not_before_expiry = now() + 3600 * 24 * 365;
+        self.state.lock().unwrap().generation += 1;
     }
 
     /// Throttles every connection to `bytes_per_sec` (0 = unlimited).
@@ -251,23 +253,25 @@ impl Origin {
     }
 }
 
-fn sign(secret: &str, expiry: u64) -> String {
-    let mac = Sha256::digest(format!("{secret}:{expiry}").as_bytes());
-    format!("{expiry}-{}", hex::encode(&mac[..8]))
+/// `<expiry>-<generation>-<mac>`, in the shape of a CDN's type-A `auth_key`.
+fn sign(secret: &str, expiry: u64, generation: u64) -> String {
+    let mac = Sha256::digest(format!("{secret}:{expiry}:{generation}").as_bytes());
+    format!("{expiry}-{generation}-{}", hex::encode(&mac[..8]))
 }
 
-fn check_signature(secret: &str, not_before: u64, query: Option<&str>) -> bool {
+fn check_signature(secret: &str, generation: u64, query: Option<&str>) -> bool {
     let Some(key) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
     else {
         return false;
     };
-    let Some((exp, _)) = key.split_once('-') else {
+    let mut parts = key.splitn(3, '-');
+    let (Some(exp), Some(g)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let Ok(expiry) = exp.parse::<u64>() else {
+    let (Ok(expiry), Ok(g)) = (exp.parse::<u64>(), g.parse::<u64>()) else {
         return false;
     };
-    expiry >= now() && expiry >= not_before && sign(secret, expiry) == key
+    expiry >= now() && g >= generation && sign(secret, expiry, g) == key
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -373,7 +377,7 @@ async fn handle(
             .collect(),
         status: 0,
     };
-    let (fault, referer, secret, not_before) = {
+    let (fault, referer, secret, generation) = {
         let mut s = state.lock().unwrap();
         let mut fault = None;
         if let Some(rule) = s
@@ -388,7 +392,7 @@ async fn handle(
             fault,
             s.referer.clone(),
             s.sign_secret.clone(),
-            s.not_before_expiry,
+            s.generation,
         )
     };
     let finish = |resp: Response<Body>, mut logged: Logged| {
@@ -413,7 +417,7 @@ async fn handle(
         return finish(full(StatusCode::FORBIDDEN, "referer required"), logged);
     }
     if let Some(secret) = &secret
-        && !check_signature(secret, not_before, query.as_deref())
+        && !check_signature(secret, generation, query.as_deref())
     {
         return finish(
             full(StatusCode::FORBIDDEN, "signature missing or expired"),
@@ -466,9 +470,9 @@ async fn handle(
     {
         data = rewrite_playlist(&String::from_utf8_lossy(&data), auth).into_bytes();
     }
-    if fault == Some(Fault::Corrupt) && !data.is_empty() {
-        let mid = data.len() / 2;
-        data[mid] ^= 0x5A;
+    if fault == Some(Fault::Corrupt) && data.len() >= 17 {
+        let at = data.len() - 17;
+        data[at] ^= 0x80;
     }
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&data)[..8]));
     let len = data.len() as u64;

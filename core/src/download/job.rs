@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -61,6 +62,18 @@ impl From<FailureReason> for Stop {
 
 type JobResult<T = ()> = Result<T, Stop>;
 
+/// A catalog failure; a full disk is reported as such (`available` is filled in by `run_job`).
+fn catalog_stop(e: crate::catalog::CatalogError) -> Stop {
+    if e.is_storage_full() {
+        Stop::Failed(FailureReason::StorageFull {
+            needed: 0,
+            available: 0,
+        })
+    } else {
+        storage("catalog", e)
+    }
+}
+
 fn storage(what: &str, e: impl std::fmt::Display) -> Stop {
     Stop::Failed(FailureReason::Storage {
         message: format!("{what}: {e}"),
@@ -99,20 +112,42 @@ impl Ctx {
 
 /// Runs asset `id` to completion, failure or stop, and records the outcome.
 pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
-    let result = run(&inner, &id).await;
+    // A bug must not leave the asset "downloading" forever: a panic fails it, typed.
+    let result = match std::panic::AssertUnwindSafe(run(&inner, &id))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Stop::Failed(FailureReason::Storage {
+            message: "internal error (a bug in vodvault); the download can be resumed".into(),
+        })),
+    };
     match result {
         Ok(()) => {
-            if let Ok(true) = inner
+            match inner
                 .catalog
                 .transition(&id, &[AssetState::Downloading], AssetState::Completed, None)
                 .await
             {
-                inner.emit_state(&id, AssetState::Completed, None);
+                Ok(true) => inner.emit_state(&id, AssetState::Completed, None),
+                Ok(false) => {}
+                // Not recorded, so not complete: it finishes (quickly) next time it runs.
+                Err(e) => {
+                    let reason = FailureReason::Storage {
+                        message: format!("recording completion: {e}"),
+                    };
+                    inner.emit_state(&id, AssetState::Failed, Some(reason));
+                }
             }
         }
-        Err(Stop::Failed(reason)) => {
+        Err(Stop::Failed(mut reason)) => {
+            if let FailureReason::StorageFull { available, .. } = &mut reason
+                && *available == 0
+            {
+                *available = store::available_space(inner.layout.root()).unwrap_or(0);
+            }
             let json = reason.to_json();
-            if let Ok(true) = inner
+            match inner
                 .catalog
                 .transition(
                     &id,
@@ -122,8 +157,16 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
                 )
                 .await
             {
-                tracing::warn!(asset = %id, "download failed: {reason}");
-                inner.emit_state(&id, AssetState::Failed, Some(reason));
+                Ok(true) => {
+                    tracing::warn!(asset = %id, "download failed: {reason}");
+                    inner.emit_state(&id, AssetState::Failed, Some(reason));
+                }
+                Ok(false) => {}
+                // The failure could not be recorded (a full disk, say): still tell this process.
+                Err(e) => {
+                    tracing::error!(asset = %id, "download failed: {reason}; recording it failed too: {e}");
+                    inner.emit_state(&id, AssetState::Failed, Some(reason));
+                }
             }
         }
         Err(Stop::External | Stop::Restart(_)) => {}
@@ -162,7 +205,7 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
         .catalog
         .asset(id)
         .await
-        .map_err(|e| storage("catalog", e))?
+        .map_err(catalog_stop)?
         .ok_or(Stop::External)?;
     let ctx = Arc::new(context(inner, row)?);
     let result = loop {
@@ -284,7 +327,7 @@ async fn restart(ctx: &Ctx) -> JobResult {
             new.duration,
         )
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     Ok(())
 }
 
@@ -308,10 +351,12 @@ struct Finished {
     path: std::path::PathBuf,
 }
 
+type KeyCell = Arc<tokio::sync::OnceCell<Aes128Key>>;
+
 /// Keys fetched once per (rendition, key) and shared by the workers.
 #[derive(Default)]
 struct KeyCache {
-    cells: Mutex<HashMap<(u32, usize), Arc<tokio::sync::OnceCell<Aes128Key>>>>,
+    cells: Mutex<HashMap<(u32, usize), KeyCell>>,
 }
 
 enum AttemptError {
@@ -434,17 +479,17 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
         .catalog
         .renditions(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let segs = inner
         .catalog
         .segments(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let asset = inner
         .catalog
         .asset(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?
+        .map_err(catalog_stop)?
         .ok_or(Stop::External)?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
     let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
@@ -606,7 +651,7 @@ async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>) -> JobRe
         .catalog
         .commit_segments(&ctx.id, &done)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let bytes: u64 = done.iter().map(|d| d.size).sum();
     tracker.committed(bytes, done.len() as u64, bytes);
     ctx.fruitless.store(0, Ordering::Relaxed);
@@ -707,22 +752,14 @@ async fn fetch_piece(
                 tracing::debug!(asset = %ctx.id, "{}: {msg}; fetching again", describe(seg, plan));
             }
             AttemptError::Store(StoreError::Full) => {
-                let (expected, _) = ctx_expected(ctx).await;
-                return Err(ctx.storage_full(expected));
+                // What is still to store, as best known now (refined from the pieces done).
+                let (expected, _) = tracker.expected();
+                let (done, _) = tracker.committed_totals();
+                return Err(ctx.storage_full(expected.map_or(0, |e| e.saturating_sub(done))));
             }
             AttemptError::Store(e) => return Err(storage(&describe(seg, plan), e)),
             AttemptError::Stopped => return Err(Stop::External),
         }
-    }
-}
-
-async fn ctx_expected(ctx: &Ctx) -> (u64, u64) {
-    match ctx.inner.catalog.asset(&ctx.id).await {
-        Ok(Some(a)) => (
-            a.bytes_expected.unwrap_or(0).saturating_sub(a.bytes_done),
-            a.bytes_done,
-        ),
-        _ => (0, 0),
     }
 }
 
@@ -855,19 +892,32 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
     let url = parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?;
     tracing::info!(asset = %ctx.id, "source refreshed");
     if let Some(plan) = plan {
-        refresh_plan(ctx, plan, &url).await?;
+        if let Err(stop) = refresh_plan(ctx, plan, &url).await {
+            if matches!(stop, Stop::Restart(_)) {
+                // Start over from the fresh source, not the expired one.
+                ctx.inner
+                    .catalog
+                    .set_source_url(&ctx.id, url.as_str())
+                    .await
+                    .map_err(catalog_stop)?;
+                *ctx.source_url
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = url.to_string();
+            }
+            return Err(stop);
+        }
     } else {
         ctx.inner
             .catalog
             .update_rendition_source(&ctx.id, 0, url.as_str(), None)
             .await
-            .map_err(|e| storage("catalog", e))?;
+            .map_err(catalog_stop)?;
     }
     ctx.inner
         .catalog
         .set_source_url(&ctx.id, url.as_str())
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     *ctx.source_url
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = url.to_string();
@@ -896,7 +946,8 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
             let same = old.role == new.role
                 && (crate::identity::strip_signature(&new.url)
                     == crate::identity::strip_signature(&old.base)
-                    || new.attrs.to_string() == old.attrs);
+                    || serde_json::from_str::<serde_json::Value>(&old.attrs)
+                        .is_ok_and(|a| a == new.attrs));
             if !same {
                 return Err(Stop::Restart(FailureReason::SourceChanged {
                     message: format!("the refreshed source's {} rendition is different", old.role),
@@ -934,7 +985,7 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
             .catalog
             .update_rendition_source(&ctx.id, idx, base.as_str(), Some(&text))
             .await
-            .map_err(|e| storage("catalog", e))?;
+            .map_err(catalog_stop)?;
         let mut p = plan.write().unwrap_or_else(PoisonError::into_inner);
         p[idx as usize].base = base;
         p[idx as usize].playlist = pl;
@@ -1003,13 +1054,13 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
         .catalog
         .set_entry(&ctx.id, "index.m3u8")
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let (bytes, _) = tracker.committed_totals();
     inner
         .catalog
         .set_expected(&ctx.id, Some(bytes), true)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
@@ -1062,7 +1113,7 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
         .catalog
         .segments(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     for s in &segs {
         if !s.done {
             return Err(Stop::Failed(FailureReason::Storage {
@@ -1098,16 +1149,14 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
 // ---------------------------------------------------------------------------------------------
 // Progressive
 
-/// Bytes between durable checkpoints of a progressive download.
-const CHECKPOINT_BYTES: u64 = 8 << 20;
-
+#[allow(clippy::large_enum_variant)] // one per progressive download
 enum FileWriter {
     Plain {
         file: std::io::BufWriter<std::fs::File>,
         digest: ring::digest::Context,
         len: u64,
     },
-    Sealed(SealWriter<std::fs::File>),
+    Sealed(Box<SealWriter<std::fs::File>>),
 }
 
 impl FileWriter {
@@ -1201,19 +1250,19 @@ fn open_part(
                         file.set_len(sealed_keep)?;
                         file.seek(SeekFrom::End(0))?;
                         if let Ok(w) = SealWriter::resume(file, key, &context, &header, chunks) {
-                            return Ok(FileWriter::Sealed(w));
+                            return Ok(FileWriter::Sealed(Box::new(w)));
                         }
                     }
                 }
             }
             *sniff = Sniffer::new();
             let file = std::fs::File::create(part)?;
-            Ok(FileWriter::Sealed(SealWriter::new(
+            Ok(FileWriter::Sealed(Box::new(SealWriter::new(
                 file,
                 key,
                 &context,
                 ctx.seal_options(),
-            )?))
+            )?)))
         }
         (Mode::Encrypted, None) => Err(StoreError::Io(std::io::Error::other(
             "encrypted asset without content key",
@@ -1260,17 +1309,17 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
         .catalog
         .segments(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let rends = inner
         .catalog
         .renditions(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     let asset = inner
         .catalog
         .asset(&ctx.id)
         .await
-        .map_err(|e| storage("catalog", e))?
+        .map_err(catalog_stop)?
         .ok_or(Stop::External)?;
     let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
         return Err(Stop::Failed(FailureReason::Storage {
@@ -1291,14 +1340,14 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
         .catalog
         .set_entry(&ctx.id, &seg.file)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     verify_stored(ctx).await?;
     let (bytes, _) = tracker.committed_totals();
     inner
         .catalog
         .set_expected(&ctx.id, Some(bytes), true)
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
@@ -1320,7 +1369,7 @@ async fn download_file(
             .unwrap_or_default()
     ));
     let mut validator = rend.validator.clone();
-    let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog", e))?;
+    let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
     if let Some(needed) = expected {
         let needed = needed.saturating_sub(seg.resume_offset);
         let available =
@@ -1344,7 +1393,7 @@ async fn download_file(
     tracker.set_committed(writer.len(), 0);
     let policy = &inner.config.retry;
     let mut transient = 0u32;
-    let mut last_checkpoint = (Instant::now(), writer.len());
+    let mut last_checkpoint = writer.len();
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
         let start = writer.len();
@@ -1362,6 +1411,7 @@ async fn download_file(
                 tracing::info!(asset = %ctx.id, "source file changed or cannot resume; starting over");
                 sniff = Sniffer::new();
                 writer = open_part(ctx, &part, 0, &mut sniff)?;
+                last_checkpoint = 0;
                 tracker.set_committed(0, 0);
                 inner.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
                 inner.emit(Event::Restarted {
@@ -1379,7 +1429,7 @@ async fn download_file(
                 writer.write(&chunk)?;
                 sniff.update(&chunk);
                 tracker.written(chunk.len() as u64);
-                if writer.len() - last_checkpoint.1 >= CHECKPOINT_BYTES && last_checkpoint.0.elapsed() >= Duration::from_secs(1) {
+                if writer.len().saturating_sub(last_checkpoint) >= inner.config.checkpoint_bytes {
                     let durable = writer.checkpoint()?;
                     inner
                         .catalog
@@ -1387,7 +1437,7 @@ async fn download_file(
                         .await
                         .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
                     tracker.set_committed(durable, writer.len() - durable);
-                    last_checkpoint = (Instant::now(), writer.len());
+                    last_checkpoint = writer.len();
                     check_still_downloading(ctx).await.map_err(|_| AttemptError::Stopped)?;
                 }
             }
@@ -1463,7 +1513,7 @@ async fn download_file(
         .catalog
         .commit_segments(&ctx.id, &[done])
         .await
-        .map_err(|e| storage("catalog", e))?;
+        .map_err(catalog_stop)?;
     tracker.set_committed(size, 0);
     tracker.committed(0, 1, 0);
     Ok(())

@@ -102,12 +102,7 @@ async fn resolve_once(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<R
     }
     let kind = classify(&head);
     if kind == ContentKind::Other {
-        if head.trim_ascii_start().starts_with(b"<")
-            && body
-                .content_type
-                .as_deref()
-                .is_some_and(|t| t.contains("html"))
-        {
+        if looks_like_html(&head) {
             return Err(Error::Playlist(
                 crate::hls::media::PlaylistError::Unsupported(
                     "the URL returned an HTML page, not media or a playlist".into(),
@@ -150,6 +145,15 @@ async fn resolve_once(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<R
             base,
         })
     }
+}
+
+/// An HTML document (an error or login page), told by its first bytes.
+fn looks_like_html(head: &[u8]) -> bool {
+    let t = head.trim_ascii_start().to_ascii_lowercase();
+    t.starts_with(b"<!doctype html")
+        || t.starts_with(b"<html")
+        || t.starts_with(b"<head")
+        || t.starts_with(b"<body")
 }
 
 pub(crate) async fn prepare(

@@ -1,0 +1,547 @@
+//! The `vodvault` command as other tools and tests rely on it, run as real processes: its output
+//! contract, kill -9 at several points and resuming from the catalog alone, Ctrl-C, the refresh
+//! command, and a real full disk (a small tmpfs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Row;
+use vodvault_core::Mode;
+use vodvault_tests::origin::{Origin, counts};
+use vodvault_tests::{APP_ID, bin, done_files, fixtures, hls_aes_source, read_piece};
+
+/// A child process that is killed and reaped whatever happens to the test.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL, then reap.
+    fn kill9(mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn wait_with_output(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Home {
+    dir: tempfile::TempDir,
+    key_path: PathBuf,
+    key: Vec<u8>,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("app.vvkey");
+        let out = Command::new(bin("vodvault-keytool"))
+            .args(["generate", "--app-id", APP_ID, "--out"])
+            .arg(&key_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let key = std::fs::read(&key_path).unwrap();
+        Self { dir, key_path, key }
+    }
+
+    fn vault(&self) -> PathBuf {
+        self.dir.path().join("vault")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("vodvault"));
+        c.arg("--home")
+            .arg(self.vault())
+            .arg("--key-file")
+            .arg(&self.key_path);
+        c.env_remove("VODVAULT_HOME")
+            .env_remove("VODVAULT_KEY_FILE")
+            .env_remove("VODVAULT_APP_ID");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "vodvault {args:?} did not finish in 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Proc {
+        Proc(Some(
+            self.cmd()
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    /// (id, state, segments done, segments total) of every asset, read straight from SQLite.
+    async fn rows(&self) -> Vec<(String, String, i64, i64)> {
+        let path = self.vault().join("catalog.sqlite");
+        if !path.exists() {
+            return Vec::new();
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true);
+        let Ok(pool) = sqlx::SqlitePool::connect_with(opts).await else {
+            return Vec::new();
+        };
+        let rows = sqlx::query("SELECT id, state, segments_done, segments_total FROM assets")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        pool.close().await;
+        rows
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+fn source_of(file: &str) -> String {
+    hls_aes_source(file).0
+}
+
+fn origin_path(file: &str) -> String {
+    hls_aes_source(file).1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_list_show_contract() {
+    let origin = Origin::start(fixtures()).await;
+    let home = Home::new();
+    // prepare
+    let out = home.run(&["prepare", &origin.url("hls-aes/master.m3u8"), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p = json(&out);
+    assert_eq!(p["kind"], "hls");
+    assert_eq!(p["variants"].as_array().unwrap().len(), 3);
+    assert_eq!(p["renditions"].as_array().unwrap().len(), 3);
+    let out = home.run(&["prepare", &origin.url("progressive/sample.mp4"), "--json"]);
+    assert_eq!(json(&out)["size"], 280_476u64);
+
+    // download: the id on stdout, nothing else.
+    let out = home.run(&[
+        "download",
+        &origin.url("hls-byterange/ts.m3u8"),
+        "--title",
+        "Ranges",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_owned();
+    assert_eq!(id.len(), 16, "{id:?}");
+    // --json: one object with at least id, state, mode, path.
+    let out = home.run(&[
+        "download",
+        &origin.url("hls-fmp4/index.m3u8"),
+        "--mode",
+        "encrypted",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d = json(&out);
+    assert_eq!(d["state"], "completed");
+    assert_eq!(d["mode"], "encrypted");
+    assert!(d["path"].is_null(), "no plain path for sealed media");
+    assert!(d["id"].is_string());
+
+    // list --json and show --json use the same fields.
+    let list = json(&home.run(&["list", "--json"]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let show = json(&home.run(&["show", &id, "--json"]));
+    let first = list.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(show, *first);
+    assert_eq!(show["title"], "Ranges");
+    assert_eq!(show["mode"], "normal");
+    let path = PathBuf::from(show["path"].as_str().unwrap());
+    assert!(path.ends_with("index.m3u8") && path.exists());
+    assert_eq!(show["segments_done"], show["segments_total"]);
+    assert!(show["key_id"].is_null());
+    assert!(d["key_id"].as_str().unwrap().len() == 16, "{d}");
+    let human = text(&home.run(&["show", &id]).stdout);
+    assert!(
+        human.contains("state:     completed") && human.contains("path:"),
+        "{human}"
+    );
+
+    // Errors: one line, non-zero.
+    let out = home.run(&["download", &origin.url("nope.m3u8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("404"), "{err}");
+    let out = home.run(&["show", "0000000000000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no asset"));
+    let out = home.run(&[
+        "download",
+        &origin.url("hls-aes/master.m3u8"),
+        "--quality",
+        "fast",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--quality"));
+
+    // remove
+    let out = home.run(&["remove", &id]);
+    assert!(out.status.success());
+    assert_eq!(
+        json(&home.run(&["list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!path.exists());
+
+    // Without a key file: a clear error.
+    let out = Command::new(bin("vodvault"))
+        .args(["--home"])
+        .arg(home.vault())
+        .arg("list")
+        .env_remove("VODVAULT_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no key file"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Kills a real `vodvault download` with SIGKILL once the catalog shows `after` pieces done,
+/// checks the catalog is consistent, and resumes.
+async fn kill_and_resume(after: i64) {
+    let origin = Origin::start(fixtures()).await;
+    origin.throttle(60_000);
+    let home = Home::new();
+    let mut child = Some(home.spawn(&[
+        "download",
+        &origin.url("hls-aes/master.m3u8"),
+        "--mode",
+        "encrypted",
+        "--parallel",
+        "2",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (id, done_at_kill) = loop {
+        assert!(Instant::now() < deadline, "no progress");
+        if let Some((id, _, done, _)) = home.rows().await.into_iter().next()
+            && done >= after
+        {
+            child.take().unwrap().kill9();
+            break (id, done);
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    };
+    let log_at_kill = origin.log().len();
+    // The catalog reopens consistent: every piece it calls done is on disk, whole and right.
+    let rows = home.rows().await;
+    assert_eq!(
+        rows[0].1, "downloading",
+        "the killed process could not record anything"
+    );
+    let done = done_files(&home.vault(), &id).await;
+    assert!(
+        done.len() as i64 >= done_at_kill,
+        "nothing committed is lost"
+    );
+    for f in &done {
+        let got = read_piece(&home.vault(), &home.key, &id, f, Mode::Encrypted).await;
+        assert!(
+            got == std::fs::read(fixtures().join(source_of(f))).unwrap(),
+            "{f} after kill at {after}"
+        );
+    }
+    // Resume from the catalog alone: no URL, no options.
+    origin.throttle(0);
+    let out = home.run(&["resume", &id]);
+    assert!(
+        out.status.success(),
+        "kill at {after}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).trim(), id);
+    let show = json(&home.run(&["show", &id, "--json"]));
+    assert_eq!(show["state"], "completed");
+    for f in done_files(&home.vault(), &id).await {
+        let got = read_piece(&home.vault(), &home.key, &id, &f, Mode::Encrypted).await;
+        assert!(
+            got == std::fs::read(fixtures().join(source_of(&f))).unwrap(),
+            "{f}"
+        );
+    }
+    // Nothing the catalog had as done was fetched again.
+    let after_kill = counts(&origin.log()[log_at_kill..]);
+    for f in &done {
+        let path = format!("/{}", origin_path(f));
+        assert_eq!(
+            after_kill.get(&path),
+            None,
+            "{path} was fetched again after the kill"
+        );
+    }
+    // No temporary files survive.
+    assert!(
+        vodvault_tests::files(&home.vault(), &id)
+            .iter()
+            .all(|f| !f.ends_with(".tmp"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_before_any_piece_is_stored() {
+    kill_and_resume(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_midway() {
+    kill_and_resume(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_near_the_end() {
+    kill_and_resume(9).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_progressive_download_resumes_with_range() {
+    let root = tempfile::tempdir().unwrap();
+    // A bigger file: the sample repeated, so there is time to kill it.
+    let sample = std::fs::read(fixtures().join("progressive/sample.mp4")).unwrap();
+    std::fs::write(root.path().join("big.bin"), sample.repeat(8)).unwrap();
+    let origin = Origin::start(root.path()).await;
+    origin.throttle(400_000);
+    let home = Home::new();
+    let child = home.spawn(&["download", &origin.url("big.bin"), "--mode", "encrypted"]);
+    // Default checkpoints are every 8 MiB; this file is 2.2 MB, so the kill lands before any
+    // checkpoint and the resume must start over cleanly.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill9();
+    let id = home.rows().await[0].0.clone();
+    origin.throttle(0);
+    let out = home.run(&["resume", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = read_piece(&home.vault(), &home.key, &id, "media.bin", Mode::Encrypted).await;
+    assert!(got == sample.repeat(8));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_pauses_cleanly() {
+    let origin = Origin::start(fixtures()).await;
+    origin.throttle(50_000);
+    let home = Home::new();
+    let child = home.spawn(&["download", &origin.url("hls-aes/master.m3u8")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while home.rows().await.first().is_none_or(|r| r.2 < 2) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("vodvault resume"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows = home.rows().await;
+    assert_eq!(rows[0].1, "paused");
+    origin.throttle(0);
+    let out = home.run(&["resume"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(home.rows().await[0].1, "completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_cmd_supplies_fresh_urls() {
+    let origin = Origin::start(fixtures()).await;
+    origin.require_signature("cdn-secret");
+    origin.throttle(100_000);
+    let home = Home::new();
+    let fresh = home.dir.path().join("fresh-url");
+    let cmd = format!("cat '{}'", fresh.display());
+    let url = origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600));
+    let child = home.spawn(&["download", &url, "--refresh-cmd", &cmd, "--json"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while home.rows().await.first().is_none_or(|r| r.2 < 2) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    origin.expire_signatures();
+    std::fs::write(
+        &fresh,
+        origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600)),
+    )
+    .unwrap();
+    origin.throttle(0);
+    let out = child.wait_with_output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["state"], "completed");
+    assert!(
+        origin.log().iter().any(|l| l.status == 403),
+        "the old URL did expire"
+    );
+}
+
+/// Runs `script` in a private mount namespace (so it may mount a tmpfs) with `$VV` set to the
+/// vodvault command for `home`; `None` when namespaces are not available here.
+fn in_namespace(home: &Home, script: &str) -> Option<Output> {
+    let probe = Command::new("unshare").args(["-rm", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "SKIPPED: unshare -rm is not available (no user namespaces): cannot mount a small tmpfs"
+        );
+        return None;
+    }
+    let vv = format!(
+        "{} --home {} --key-file {}",
+        bin("vodvault").display(),
+        home.vault().display(),
+        home.key_path.display()
+    );
+    Some(
+        Command::new("unshare")
+            .args(["-rm", "sh", "-c", script])
+            .env("VV", vv)
+            .env("HOME_DIR", home.vault())
+            .output()
+            .unwrap(),
+    )
+}
+
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out
+        .find(&format!("=={name}=="))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+        + name.len()
+        + 4;
+    let end = out[start..].find("==").map_or(out.len(), |e| start + e);
+    out[start..end].trim()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_full_before_and_during_a_download() {
+    let origin = Origin::start(fixtures()).await;
+    let home = Home::new();
+    std::fs::create_dir_all(home.vault()).unwrap();
+    let master = origin.url("hls-aes/master.m3u8");
+    let media = origin.url("hls-aes/high/index.m3u8");
+    // 1. The estimate (380 kbit/s × 8 s) does not fit: refused before fetching anything.
+    // 2. The high variant's media playlist alone has no size estimate (370 KB of segments):
+    //    it runs out of space midway, keeps what it stored, and completes once there is room.
+    let script = format!(
+        "set -u
+         mount -t tmpfs -o size=320k tmpfs \"$HOME_DIR\" || exit 97
+         $VV download {master} >/dev/null 2>err1; echo \"==first==$?\"; cat err1
+         id=$($VV list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"id\"])')
+         echo \"==first-show==\"; $VV show $id --json
+         $VV remove $id 2>/dev/null
+         $VV download {media} --parallel 1 >/dev/null 2>err2; echo \"==second==$?\"; cat err2
+         id=$($VV list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"id\"])')
+         echo \"==second-show==\"; $VV show $id --json
+         mount -o remount,size=8m \"$HOME_DIR\"
+         $VV resume $id >/dev/null 2>err3; echo \"==resumed==$?\"; cat err3
+         echo \"==final==\"; $VV show $id --json
+         echo \"==end==\""
+    );
+    let Some(out) = in_namespace(&home, &script) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    assert_ne!(
+        out.status.code(),
+        Some(97),
+        "mount failed: {}",
+        text(&out.stderr)
+    );
+    let first = section(&stdout, "first");
+    assert!(
+        first.starts_with('1') && first.contains("storage full"),
+        "{stdout}"
+    );
+    let show: serde_json::Value = serde_json::from_str(section(&stdout, "first-show")).unwrap();
+    assert_eq!(show["state"], "failed");
+    assert_eq!(show["failure"]["kind"], "storage_full");
+    assert_eq!(show["segments_done"], 0);
+    // Only the refused master download has audio: none of it was fetched.
+    assert_eq!(
+        origin
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("/audio-") && l.path.ends_with(".ts"))
+            .count(),
+        0,
+        "no media fetched"
+    );
+
+    let second = section(&stdout, "second");
+    assert!(
+        second.starts_with('1') && second.contains("storage full"),
+        "{stdout}"
+    );
+    let show: serde_json::Value = serde_json::from_str(section(&stdout, "second-show")).unwrap();
+    assert_eq!(show["failure"]["kind"], "storage_full", "{show}");
+    assert!(
+        show["bytes_expected"].is_null(),
+        "no estimate for this source: {show}"
+    );
+    let stored_before = show["segments_done"].as_u64().unwrap();
+    assert!(stored_before >= 1, "what fit was kept: {show}");
+    assert!(section(&stdout, "resumed").starts_with('0'), "{stdout}");
+    let fin: serde_json::Value = serde_json::from_str(section(&stdout, "final")).unwrap();
+    assert_eq!(fin["state"], "completed");
+}
