@@ -362,6 +362,10 @@ pub enum Durability {
     /// fsync the file before the rename and the directory after it: when `finish` returns, the
     /// file is on stable storage.
     Synced,
+    /// fsync the file (data and size) before the rename, but not the directory: the caller
+    /// syncs the directories of many files at once ([`sync_parent_dir`]) before relying on the
+    /// renames.
+    FileSynced,
     /// Rename without fsync: the file is complete for every reader at once, but a power loss
     /// may lose it. For callers that sync many files together later.
     Deferred,
@@ -434,8 +438,8 @@ impl SealedFileWriter {
         let tmp = buffered
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
-        if durability == Durability::Synced {
-            tmp.as_file().sync_all()?;
+        if durability != Durability::Deferred {
+            tmp.as_file().sync_data()?;
         }
         tmp.persist(&self.dest)
             .map_err(|e| SealError::Io(e.error))?;

@@ -68,6 +68,11 @@ impl Layout {
         }
     }
 
+    /// Space set aside for the catalog (see [`ensure_reserve`]).
+    pub fn reserve(&self) -> PathBuf {
+        self.root.join("catalog.reserve")
+    }
+
     /// Creates the vault's directories.
     ///
     /// # Errors
@@ -150,7 +155,7 @@ impl std::fmt::Debug for PieceWriter {
     }
 }
 
-/// A piece renamed into place (not yet durable: see [`sync_files`]).
+/// A piece renamed into place (see [`PieceWriter::finish`] for how durable).
 #[derive(Debug, Clone)]
 pub struct StoredPiece {
     /// Final path.
@@ -216,12 +221,12 @@ impl PieceWriter {
         }
     }
 
-    /// Completes the piece and renames it into place (durability is deferred to
-    /// [`sync_files`]).
+    /// Completes the piece and renames it into place, making it as durable as `durability`
+    /// says first (blocking: run it on a blocking pool).
     ///
     /// # Errors
     /// [`StoreError`]; the temporary file is removed.
-    pub fn finish(self) -> Result<StoredPiece, StoreError> {
+    pub fn finish(self, durability: Durability) -> Result<StoredPiece, StoreError> {
         match self {
             PieceWriter::Plain {
                 file,
@@ -230,7 +235,13 @@ impl PieceWriter {
                 dest,
             } => {
                 let tmp = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+                if durability != Durability::Deferred {
+                    tmp.as_file().sync_data()?;
+                }
                 tmp.persist(&dest).map_err(|e| StoreError::from(e.error))?;
+                if durability == Durability::Synced {
+                    seal::sync_parent_dir(&dest)?;
+                }
                 Ok(StoredPiece {
                     path: dest,
                     size: len,
@@ -239,7 +250,7 @@ impl PieceWriter {
             }
             PieceWriter::Sealed(w) => {
                 let dest = w.dest().to_owned();
-                let summary = w.finish(Durability::Deferred)?;
+                let summary = w.finish(durability)?;
                 Ok(StoredPiece {
                     path: dest,
                     size: summary.plaintext_len,
@@ -275,20 +286,17 @@ pub fn write_small(
 ) -> Result<StoredPiece, StoreError> {
     let mut w = PieceWriter::create(layout, id, name, mode, key, SealOptions::default())?;
     w.write(data)?;
-    let piece = w.finish()?;
-    sync_files(std::slice::from_ref(&piece.path))?;
-    Ok(piece)
+    w.finish(Durability::Synced)
 }
 
-/// Makes renamed files durable: fdatasync each, then fsync each distinct parent directory (so
-/// the renames survive power loss). Runs on the caller's thread: call it from a blocking pool.
+/// Makes the renames of files already synced ([`Durability::FileSynced`]) durable: fsyncs each
+/// distinct parent directory once. Blocking: call it from a blocking pool.
 ///
 /// # Errors
 /// [`StoreError`].
-pub fn sync_files(paths: &[PathBuf]) -> Result<(), StoreError> {
+pub fn sync_dirs(paths: &[PathBuf]) -> Result<(), StoreError> {
     let mut dirs: Vec<&Path> = Vec::new();
     for p in paths {
-        File::open(p)?.sync_data()?;
         if let Some(d) = p.parent()
             && !dirs.contains(&d)
         {
@@ -296,9 +304,37 @@ pub fn sync_files(paths: &[PathBuf]) -> Result<(), StoreError> {
         }
     }
     for d in dirs {
-        seal::sync_parent_dir(&d.join("x"))?;
+        File::open(d)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Size of the catalog's reserve.
+pub const RESERVE_BYTES: u64 = 128 * 1024;
+
+/// Sets aside [`RESERVE_BYTES`] of real disk blocks (a preallocated file) so that when a
+/// download fills the disk, releasing them lets the catalog still record what was stored and why
+/// it stopped. Best effort: without room for it, nothing is reserved (and nothing is left half
+/// made).
+pub fn ensure_reserve(layout: &Layout) {
+    let path = layout.reserve();
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES) {
+        return;
+    }
+    let made = (|| -> io::Result<()> {
+        let f = File::create(&path)?;
+        rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES)
+            .map_err(io::Error::from)?;
+        f.sync_all()
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Frees the catalog's reserve (the disk is full). Returns whether there was one.
+pub fn release_reserve(layout: &Layout) -> bool {
+    std::fs::remove_file(layout.reserve()).is_ok()
 }
 
 /// Bytes available to an unprivileged writer on the filesystem holding `path`.
@@ -349,7 +385,7 @@ mod tests {
         .unwrap();
         w.write(b"hello ").unwrap();
         w.write(b"world").unwrap();
-        let p = w.finish().unwrap();
+        let p = w.finish(Durability::Synced).unwrap();
         assert_eq!(std::fs::read(&p.path).unwrap(), b"hello world");
         assert_eq!(
             p.sha256.as_deref(),
@@ -367,9 +403,9 @@ mod tests {
         )
         .unwrap();
         w.write(b"secret media").unwrap();
-        let p = w.finish().unwrap();
+        let p = w.finish(Durability::FileSynced).unwrap();
         assert!(p.path.to_string_lossy().ends_with("seg-00001.ts.vvs"));
-        sync_files(std::slice::from_ref(&p.path)).unwrap();
+        sync_dirs(std::slice::from_ref(&p.path)).unwrap();
         let r =
             seal::SealedReader::open_path(&p.path, &key, &seal_context("a1", "video/seg-00001.ts"))
                 .unwrap();

@@ -471,6 +471,7 @@ impl Vault {
                 store::remove_temp_files(&inner.layout.asset_dir(&id));
             }
         }
+        store::ensure_reserve(&inner.layout);
         tokio::spawn(scheduler(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
@@ -571,23 +572,30 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::InvalidState`] if it is not queued or downloading.
     pub async fn pause(&self, id: &str) -> Result<()> {
-        let row = self.row(id).await?;
         let from = [AssetState::Queued, AssetState::Downloading];
-        if !from.contains(&row.state) {
+        // Mark first: the job, wherever it runs, sees the state and stops. The state may change
+        // under us (the download completing or failing at this instant): then say what it is.
+        loop {
+            let row = self.row(id).await?;
             if row.state == AssetState::Paused {
                 return Ok(());
             }
-            return Err(Error::InvalidState {
-                id: id.to_owned(),
-                state: row.state,
-                action: "pause",
-            });
+            if !from.contains(&row.state) {
+                let (id, state) = (id.to_owned(), row.state);
+                return Err(Error::InvalidState {
+                    id,
+                    state,
+                    action: "pause",
+                });
+            }
+            let catalog = &self.inner.catalog;
+            if catalog
+                .transition(id, &from, AssetState::Paused, None)
+                .await?
+            {
+                break;
+            }
         }
-        // Mark first: the job, wherever it runs, sees the state and stops.
-        self.inner
-            .catalog
-            .transition(id, &from, AssetState::Paused, None)
-            .await?;
         self.stop_job(id).await;
         download::wait_unlocked(&self.inner, id).await;
         store::remove_temp_files(&self.inner.layout.asset_dir(id));

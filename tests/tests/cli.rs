@@ -282,9 +282,11 @@ async fn kill_and_resume(after: i64) {
     let log_at_kill = origin.log().len();
     // The catalog reopens consistent: every piece it calls done is on disk, whole and right.
     let rows = home.rows().await;
-    assert_eq!(
-        rows[0].1, "downloading",
-        "the killed process could not record anything"
+    // The killed process recorded nothing more: the asset is where it was at the kill.
+    assert!(
+        matches!(rows[0].1.as_str(), "queued" | "downloading"),
+        "{}",
+        rows[0].1
     );
     let done = done_files(&home.vault(), &id).await;
     assert!(
@@ -485,7 +487,7 @@ async fn storage_full_before_and_during_a_download() {
     //    it runs out of space midway, keeps what it stored, and completes once there is room.
     let script = format!(
         "set -u
-         mount -t tmpfs -o size=320k tmpfs \"$HOME_DIR\" || exit 97
+         mount -t tmpfs -o size=400k tmpfs \"$HOME_DIR\" || exit 97
          $VV download {master} >/dev/null 2>err1; echo \"==first==$?\"; cat err1
          id=$($VV list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"id\"])')
          echo \"==first-show==\"; $VV show $id --json

@@ -483,7 +483,7 @@ async fn pause_resume_cancel_and_remove() {
     }
     tv.vault.pause(&id).await.unwrap();
     let paused = tv.vault.asset(&id).await.unwrap();
-    assert_eq!(paused.state, AssetState::Paused);
+    assert_eq!(paused.state, AssetState::Paused, "{paused:?}");
     assert!(paused.segments_done >= 3 && paused.segments_done < paused.segments_total);
     assert!(matches!(
         tv.vault.wait(&id).await,

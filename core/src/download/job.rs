@@ -37,7 +37,7 @@ use crate::hls::aes128::{Aes128Key, CbcStreamDecryptor, HlsCryptoError};
 use crate::hls::master::{Rendition, Variant, write_local_master};
 use crate::hls::media::{ByteRange, Encryption, MediaPlaylist, write_local_playlist};
 use crate::keys::{ContentKey, KeyError, WrappedKey};
-use crate::seal::{self, HEADER_LEN, SealOptions, SealWriter, TAG_LEN};
+use crate::seal::{self, Durability, HEADER_LEN, SealOptions, SealWriter, TAG_LEN};
 use crate::sniff::{SniffError, Sniffer};
 use crate::store::{self, PieceWriter, StoreError};
 use crate::vault::{DownloadRequest, Event, Inner, RefreshRequest};
@@ -88,7 +88,7 @@ struct Ctx {
     title: Option<String>,
     request: DownloadRequest,
     headers: HeaderMap,
-    key: Option<ContentKey>,
+    key: Option<Arc<ContentKey>>,
     parallel: usize,
     source_url: Mutex<String>,
     refresh_lock: tokio::sync::Mutex<()>,
@@ -129,7 +129,11 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
                 .transition(&id, &[AssetState::Downloading], AssetState::Completed, None)
                 .await
             {
-                Ok(true) => inner.emit_state(&id, AssetState::Completed, None),
+                Ok(true) => {
+                    // If a full disk used up the catalog's reserve, there may be room again.
+                    store::ensure_reserve(&inner.layout);
+                    inner.emit_state(&id, AssetState::Completed, None);
+                }
                 Ok(false) => {}
                 // Not recorded, so not complete: it finishes (quickly) next time it runs.
                 Err(e) => {
@@ -141,6 +145,10 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
             }
         }
         Err(Stop::Failed(mut reason)) => {
+            if matches!(reason, FailureReason::StorageFull { .. }) {
+                // Room to record the failure (see `store::ensure_reserve`).
+                store::release_reserve(&inner.layout);
+            }
             if let FailureReason::StorageFull { available, .. } = &mut reason
                 && *available == 0
             {
@@ -287,7 +295,7 @@ fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
         title: row.title,
         request,
         headers,
-        key,
+        key: key.map(Arc::new),
         parallel,
         source_url: Mutex::new(row.source_url),
         refresh_lock: tokio::sync::Mutex::new(()),
@@ -345,10 +353,13 @@ struct RPlan {
 
 type Plan = RwLock<Vec<RPlan>>;
 
-/// A piece stored (renamed into place), waiting to be made durable and committed.
+/// A piece fully received and checked, being made durable (fdatasync, rename), waiting to be
+/// committed.
 struct Finished {
-    done: DoneSegment,
-    path: std::path::PathBuf,
+    rendition: u32,
+    kind: SegmentKind,
+    idx: u32,
+    durable: tokio::task::JoinHandle<Result<store::StoredPiece, StoreError>>,
 }
 
 type KeyCell = Arc<tokio::sync::OnceCell<Aes128Key>>;
@@ -515,7 +526,9 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
                 available,
             }));
         }
+        tracing::debug!(asset = %ctx.id, pieces = pending.len(), "fetching");
         run_workers(ctx, &plan, &tracker, pending).await?;
+        tracing::debug!(asset = %ctx.id, "every piece committed");
     }
     finish_hls(ctx, &plan, &tracker).await
 }
@@ -530,7 +543,15 @@ async fn run_workers(
     let queue = Arc::new(Mutex::new(pending));
     let keys = Arc::new(KeyCache::default());
     let (tx, rx) = mpsc::channel::<Finished>(256);
-    let mut committer = tokio::spawn(committer(Arc::clone(ctx), Arc::clone(tracker), rx));
+    // Pieces that are durable but whose rows are not committed yet (the commit failed, e.g.
+    // SQLite found the disk full): committed once more after the workers stop.
+    let uncommitted: Uncommitted = Arc::new(Mutex::new(Vec::new()));
+    let mut committer = tokio::spawn(committer(
+        Arc::clone(ctx),
+        Arc::clone(tracker),
+        rx,
+        Arc::clone(&uncommitted),
+    ));
     let mut workers = JoinSet::new();
     for _ in 0..workers_n {
         let (ctx, plan, tracker, queue, keys, tx) = (
@@ -558,12 +579,16 @@ async fn run_workers(
         });
     }
     drop(tx);
+
     let mut failure: Option<Stop> = None;
     let mut committer_result = None;
     while failure.is_none() {
         tokio::select! {
             next = workers.join_next() => match next {
-                None => break,
+                None => {
+                    tracing::debug!(asset = %ctx.id, "every piece received");
+                    break;
+                }
                 Some(Ok(Ok(()))) => {}
                 Some(Ok(Err(stop))) => failure = Some(stop),
                 Some(Err(e)) if e.is_cancelled() => {}
@@ -589,6 +614,27 @@ async fn run_workers(
             r?;
         }
     }
+    // The workers are stopped and their partial files deleted; on a full disk the catalog's
+    // reserve is released too: that space is what lets these rows (and the failure) be recorded.
+    // Nothing durable is forgotten.
+    if matches!(
+        failure,
+        Some(Stop::Failed(FailureReason::StorageFull { .. }))
+    ) {
+        store::release_reserve(&ctx.inner.layout);
+    }
+    let pending = std::mem::take(&mut *uncommitted.lock().unwrap_or_else(PoisonError::into_inner));
+    if !pending.is_empty() {
+        match ctx.inner.catalog.commit_segments(&ctx.id, &pending).await {
+            Ok(()) => {
+                let bytes: u64 = pending.iter().map(|d| d.size).sum();
+                tracker.committed(bytes, pending.len() as u64, bytes);
+            }
+            Err(e) => {
+                tracing::warn!(asset = %ctx.id, "{} stored pieces could not be recorded: {e}", pending.len())
+            }
+        }
+    }
     match failure {
         Some(stop) => Err(stop),
         None => Ok(()),
@@ -597,10 +643,13 @@ async fn run_workers(
 
 /// Makes finished pieces durable and commits them in batches; watches for the asset's state
 /// being changed by someone else.
+type Uncommitted = Arc<Mutex<Vec<DoneSegment>>>;
+
 async fn committer(
     ctx: Arc<Ctx>,
     tracker: Arc<Tracker>,
     mut rx: mpsc::Receiver<Finished>,
+    uncommitted: Uncommitted,
 ) -> JobResult {
     let mut batch: Vec<Finished> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -611,13 +660,13 @@ async fn committer(
                 Some(f) => {
                     batch.push(f);
                     if batch.len() >= 64 {
-                        flush(&ctx, &tracker, &mut batch).await?;
+                        flush(&ctx, &tracker, &mut batch, &uncommitted).await?;
                     }
                 }
-                None => return flush(&ctx, &tracker, &mut batch).await,
+                None => return flush(&ctx, &tracker, &mut batch, &uncommitted).await,
             },
             _ = tick.tick() => {
-                flush(&ctx, &tracker, &mut batch).await?;
+                flush(&ctx, &tracker, &mut batch, &uncommitted).await?;
                 if last_check.elapsed() >= Duration::from_millis(500) {
                     last_check = Instant::now();
                     check_still_downloading(&ctx).await?;
@@ -635,28 +684,76 @@ async fn check_still_downloading(ctx: &Ctx) -> JobResult {
     }
 }
 
-async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>) -> JobResult {
+/// Waits for the batch's pieces to be durable, makes their renames durable, and commits them in
+/// one transaction. A piece that failed does not stop the others from being recorded: the
+/// failure is returned after they are.
+async fn flush(
+    ctx: &Ctx,
+    tracker: &Tracker,
+    batch: &mut Vec<Finished>,
+    uncommitted: &Uncommitted,
+) -> JobResult {
     if batch.is_empty() {
         return Ok(());
     }
-    let paths: Vec<_> = batch.iter().map(|f| f.path.clone()).collect();
-    match tokio::task::spawn_blocking(move || store::sync_files(&paths)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(StoreError::Full)) => return Err(ctx.storage_full(0)),
-        Ok(Err(e)) => return Err(storage("syncing files", e)),
-        Err(e) => return Err(storage("internal error", e)),
+    let mut done = Vec::with_capacity(batch.len());
+    let mut paths = Vec::with_capacity(batch.len());
+    let mut failed = None;
+    for f in batch.drain(..) {
+        match f.durable.await {
+            Ok(Ok(piece)) => {
+                paths.push(piece.path);
+                done.push(DoneSegment {
+                    rendition: f.rendition,
+                    kind: f.kind,
+                    idx: f.idx,
+                    size: piece.size,
+                    sha256: piece.sha256,
+                });
+            }
+            Ok(Err(StoreError::Full)) => {
+                failed.get_or_insert_with(|| ctx.storage_full(0));
+            }
+            Ok(Err(e)) => {
+                failed.get_or_insert_with(|| storage("storing a piece", e));
+            }
+            Err(e) => {
+                failed.get_or_insert_with(|| storage("internal error", e));
+            }
+        }
     }
-    let done: Vec<DoneSegment> = batch.iter().map(|f| f.done.clone()).collect();
-    ctx.inner
-        .catalog
-        .commit_segments(&ctx.id, &done)
-        .await
-        .map_err(catalog_stop)?;
-    let bytes: u64 = done.iter().map(|d| d.size).sum();
-    tracker.committed(bytes, done.len() as u64, bytes);
-    ctx.fruitless.store(0, Ordering::Relaxed);
-    batch.clear();
-    Ok(())
+    if !paths.is_empty() {
+        // One fsync per directory makes the batch's renames durable.
+        match tokio::task::spawn_blocking(move || store::sync_dirs(&paths)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(StoreError::Full)) => return Err(ctx.storage_full(0)),
+            Ok(Err(e)) => return Err(storage("syncing directories", e)),
+            Err(e) => return Err(storage("internal error", e)),
+        }
+    }
+    let done = {
+        let mut u = uncommitted.lock().unwrap_or_else(PoisonError::into_inner);
+        u.extend(done);
+        u.clone()
+    };
+    if !done.is_empty() {
+        ctx.inner
+            .catalog
+            .commit_segments(&ctx.id, &done)
+            .await
+            .map_err(catalog_stop)?;
+        uncommitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let bytes: u64 = done.iter().map(|d| d.size).sum();
+        tracker.committed(bytes, done.len() as u64, bytes);
+        ctx.fruitless.store(0, Ordering::Relaxed);
+    }
+    match failed {
+        Some(stop) => Err(stop),
+        None => Ok(()),
+    }
 }
 
 /// Where a piece comes from.
@@ -697,7 +794,7 @@ async fn fetch_piece(
     ctx: &Arc<Ctx>,
     plan: &Arc<Plan>,
     keys: &KeyCache,
-    tracker: &Tracker,
+    tracker: &Arc<Tracker>,
     seg: &SegmentRow,
 ) -> JobResult<Finished> {
     let policy = &ctx.inner.config.retry;
@@ -752,6 +849,7 @@ async fn fetch_piece(
                 tracing::debug!(asset = %ctx.id, "{}: {msg}; fetching again", describe(seg, plan));
             }
             AttemptError::Store(StoreError::Full) => {
+                tracing::debug!(asset = %ctx.id, "{}: no space left", describe(seg, plan));
                 // What is still to store, as best known now (refined from the pieces done).
                 let (expected, _) = tracker.expected();
                 let (done, _) = tracker.committed_totals();
@@ -763,15 +861,106 @@ async fn fetch_piece(
     }
 }
 
+/// What the network side hands the piece's writer.
+enum Feed {
+    Data(bytes::Bytes),
+    /// The body is complete.
+    End,
+}
+
+/// Chunks buffered between a piece's network side and its writer: bounded, so memory does not
+/// grow with segment size.
+const FEED_DEPTH: usize = 16;
+
+/// Writes one piece off the async runtime: creates its file, decrypts, checks and seals or
+/// hashes what the network side feeds it, tells the network side the verdict as soon as the
+/// content checks are done, then makes the piece durable (fdatasync, rename) while the network
+/// side moves on. File creation, page-cache writes (which can sleep when flash is slow) and the
+/// cipher work never block the threads that read sockets.
+#[allow(clippy::too_many_arguments)]
+fn write_piece(
+    writer: PieceWriter,
+    mut dec: Option<CbcStreamDecryptor>,
+    role: RenditionRole,
+    mut feed: mpsc::Receiver<Feed>,
+    verdict: tokio::sync::oneshot::Sender<Result<(), AttemptError>>,
+    tracker: Arc<Tracker>,
+) -> Result<store::StoredPiece, StoreError> {
+    struct Sink {
+        writer: PieceWriter,
+        sniff: Sniffer,
+        written: u64,
+        tracker: Arc<Tracker>,
+    }
+    impl Sink {
+        fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+            self.writer.write(data)?;
+            self.sniff.update(data);
+            self.written += data.len() as u64;
+            self.tracker.written(data.len() as u64);
+            Ok(())
+        }
+    }
+    let mut sink = Sink {
+        writer,
+        sniff: Sniffer::new(),
+        written: 0,
+        tracker,
+    };
+    let mut plain = Vec::with_capacity(64 * 1024);
+    let checked: Result<(), AttemptError> = (|| {
+        loop {
+            match feed.blocking_recv() {
+                Some(Feed::Data(chunk)) => match &mut dec {
+                    Some(d) => {
+                        plain.clear();
+                        d.update(&chunk, &mut plain);
+                        sink.write(&plain)?;
+                    }
+                    None => sink.write(&chunk)?,
+                },
+                Some(Feed::End) => break,
+                // The network side gave up (its error is the one reported).
+                None => return Err(AttemptError::Stopped),
+            }
+        }
+        if let Some(d) = dec.take() {
+            plain.clear();
+            d.finish(&mut plain)
+                .map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
+            sink.write(&plain)?;
+        }
+        check_content(role, &sink.sniff).map_err(|e| AttemptError::Content(e.to_string()))
+    })();
+    let Sink {
+        writer,
+        written,
+        tracker,
+        ..
+    } = sink;
+    if let Err(e) = checked {
+        // Delete the partial file before reporting: on a full disk its space is what lets the
+        // catalog record the pieces that did complete.
+        drop(writer);
+        tracker.abandoned(written);
+        let _ = verdict.send(Err(e));
+        return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
+    }
+    let _ = verdict.send(Ok(()));
+    writer
+        .finish(Durability::FileSynced)
+        .inspect_err(|_| tracker.abandoned(written))
+}
+
 async fn attempt(
     ctx: &Ctx,
     plan: &Plan,
     keys: &KeyCache,
-    tracker: &Tracker,
+    tracker: &Arc<Tracker>,
     seg: &SegmentRow,
 ) -> Result<Finished, AttemptError> {
     let (url, range, enc, role) = piece_source(plan, seg)?;
-    let mut dec = match enc {
+    let dec = match enc {
         Encryption::Aes128 { key, iv } => Some(CbcStreamDecryptor::new(
             &keys.get(ctx, plan, seg.rendition, key).await?,
             iv,
@@ -784,65 +973,58 @@ async fn attempt(
         ..Request::get(&url, &ctx.headers)
     };
     let mut body = inner.http.open(request).await?;
-    let mut writer = PieceWriter::create(
-        &inner.layout,
-        &ctx.id,
-        &seg.file,
+    let (layout, id, file, mode, key, options) = (
+        inner.layout.clone(),
+        ctx.id.clone(),
+        seg.file.clone(),
         ctx.mode,
-        ctx.key.as_ref(),
+        ctx.key.clone(),
         ctx.seal_options(),
-    )?;
-    let mut sniff = Sniffer::new();
-    let mut plain = Vec::with_capacity(64 * 1024);
-    let mut written = 0u64;
-    let result: Result<(), AttemptError> = async {
+    );
+    let (feed, fed) = mpsc::channel(FEED_DEPTH);
+    let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel();
+    let tracker = Arc::clone(tracker);
+    let durable = tokio::task::spawn_blocking(move || {
+        let writer = match PieceWriter::create(&layout, &id, &file, mode, key.as_deref(), options) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = verdict_tx.send(Err(AttemptError::Store(e)));
+                return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
+            }
+        };
+        write_piece(writer, dec, role, fed, verdict_tx, tracker)
+    });
+    let received: Result<(), FetchError> = async {
         while let Some(chunk) = body.chunk().await? {
-            let data: &[u8] = match &mut dec {
-                Some(d) => {
-                    plain.clear();
-                    d.update(&chunk, &mut plain);
-                    &plain
-                }
-                None => &chunk,
-            };
-            writer.write(data)?;
-            sniff.update(data);
-            written += data.len() as u64;
-            tracker.written(data.len() as u64);
+            if feed.send(Feed::Data(chunk)).await.is_err() {
+                break; // the writer stopped; its verdict says why
+            }
         }
-        if let Some(d) = dec.take() {
-            plain.clear();
-            d.finish(&mut plain)
-                .map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
-            writer.write(&plain)?;
-            sniff.update(&plain);
-            written += plain.len() as u64;
-            tracker.written(plain.len() as u64);
-        }
-        check_content(role, &sniff).map_err(|e| AttemptError::Content(e.to_string()))
+        let _ = feed.send(Feed::End).await;
+        Ok(())
     }
     .await;
-    if let Err(e) = result {
-        tracker.abandoned(written);
-        return Err(e);
+    if let Err(e) = received {
+        drop(feed); // the writer sees the feed close and abandons the piece
+        let _ = durable.await;
+        return Err(AttemptError::Fetch(e));
     }
-    let piece = match writer.finish() {
-        Ok(p) => p,
-        Err(e) => {
-            tracker.abandoned(written);
-            return Err(e.into());
-        }
-    };
-    Ok(Finished {
-        done: DoneSegment {
+    drop(feed);
+    match verdict_rx.await {
+        Ok(Ok(())) => Ok(Finished {
             rendition: seg.rendition,
             kind: seg.kind,
             idx: seg.idx,
-            size: piece.size,
-            sha256: piece.sha256,
-        },
-        path: piece.path,
-    })
+            durable,
+        }),
+        Ok(Err(e)) => {
+            let _ = durable.await;
+            Err(e)
+        }
+        Err(_) => Err(AttemptError::Store(StoreError::Io(std::io::Error::other(
+            "piece writer failed",
+        )))),
+    }
 }
 
 /// Video and audio must be recognisable media; subtitles only must not be an error page.
@@ -1022,7 +1204,7 @@ fn timeline_difference(old: &MediaPlaylist, new: &MediaPlaylist) -> Option<Strin
 
 async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
     let inner = &ctx.inner;
-    let key = ctx.key.as_ref();
+    let key = ctx.key.as_deref();
     let (rendition_playlists, master) = {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
         let mut lists = Vec::new();
@@ -1205,7 +1387,7 @@ fn open_part(
         std::fs::create_dir_all(dir)?;
     }
     let context = store::seal_context(&ctx.id, &progressive_name(part, ctx.mode));
-    match (ctx.mode, ctx.key.as_ref()) {
+    match (ctx.mode, ctx.key.as_deref()) {
         (Mode::Normal, _) => {
             let mut file = std::fs::File::options()
                 .create(true)
