@@ -327,15 +327,7 @@ impl Http {
         };
         if let Some(r) = req.range {
             if status == 206 {
-                let cr = body
-                    .resp
-                    .as_ref()
-                    .and_then(|r| r.headers().get(header::CONTENT_RANGE))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .unwrap_or_default();
-                let (start, end, total) = parse_content_range(&cr)
-                    .ok_or_else(|| FetchError::RangeMismatch(format!("Content-Range {cr:?}")))?;
+                let (start, end, total, cr) = body.content_range()?;
                 if start != r.offset || end < r.offset + r.length.saturating_sub(1) {
                     return Err(FetchError::RangeMismatch(format!(
                         "asked for {}, got {cr:?}",
@@ -360,15 +352,7 @@ impl Http {
             // 200 to a request with If-Range: the resource changed (or ranges are unsupported);
             // this is the whole new resource, and `partial == false` tells the caller to restart.
         } else if let (Some(from), 206) = (req.from, status) {
-            let cr = body
-                .resp
-                .as_ref()
-                .and_then(|r| r.headers().get(header::CONTENT_RANGE))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .unwrap_or_default();
-            let (start, end, total) = parse_content_range(&cr)
-                .ok_or_else(|| FetchError::RangeMismatch(format!("Content-Range {cr:?}")))?;
+            let (start, end, total, cr) = body.content_range()?;
             if start != from || total.is_some_and(|t| end + 1 != t) {
                 return Err(FetchError::RangeMismatch(format!(
                     "asked for bytes={from}-, got {cr:?}"
@@ -499,6 +483,20 @@ pub struct Body {
 }
 
 impl Body {
+    /// The parsed `Content-Range` of a 206 (start, end, total) and its text.
+    fn content_range(&self) -> Result<(u64, u64, Option<u64>, String), FetchError> {
+        let cr = self
+            .resp
+            .as_ref()
+            .and_then(|r| r.headers().get(header::CONTENT_RANGE))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let (start, end, total) = parse_content_range(&cr)
+            .ok_or_else(|| FetchError::RangeMismatch(format!("Content-Range {cr:?}")))?;
+        Ok((start, end, total, cr))
+    }
+
     /// Bytes this body will deliver, when known.
     pub fn expected_len(&self) -> Option<u64> {
         self.expected

@@ -367,6 +367,23 @@ impl Inner {
         });
     }
 
+    /// Queues a paused, failed or cancelled asset again (clearing its failure).
+    pub(crate) async fn requeue(&self, id: &str) -> Result<()> {
+        let from = [
+            AssetState::Paused,
+            AssetState::Failed,
+            AssetState::Cancelled,
+        ];
+        if self
+            .catalog
+            .transition(id, &from, AssetState::Queued, None)
+            .await?
+        {
+            self.emit_state(id, AssetState::Queued, None);
+        }
+        Ok(())
+    }
+
     pub(crate) fn refresher(&self) -> Option<Arc<dyn UrlRefresher>> {
         self.refresher
             .read()
@@ -464,6 +481,23 @@ impl Vault {
                     .catalog
                     .transition(&id, &[AssetState::Downloading], AssetState::Queued, None)
                     .await?;
+            }
+        }
+        // Directories of assets whose rows were deleted (a crash during `remove`). Rows always
+        // exist before an asset's first file is written, so a directory without one is garbage.
+        let known: HashSet<String> = inner
+            .catalog
+            .assets()
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(inner.layout.root().join("assets")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) && !download::is_locked_elsewhere(&inner, &name) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
             }
         }
         for id in inner.catalog.ids_in_state(AssetState::Queued).await? {
@@ -620,20 +654,7 @@ impl Vault {
                 });
             }
             AssetState::Paused | AssetState::Failed | AssetState::Cancelled => {
-                self.inner
-                    .catalog
-                    .transition(
-                        id,
-                        &[
-                            AssetState::Paused,
-                            AssetState::Failed,
-                            AssetState::Cancelled,
-                        ],
-                        AssetState::Queued,
-                        None,
-                    )
-                    .await?;
-                self.inner.emit_state(id, AssetState::Queued, None);
+                self.inner.requeue(id).await?;
             }
             AssetState::Queued | AssetState::Downloading => {}
         }
@@ -714,8 +735,8 @@ impl Vault {
         }
         self.stop_job(id).await;
         download::wait_unlocked(&self.inner, id).await;
-        // Rows first: a crash in between leaves orphan files (swept by `remove_orphans`), never
-        // a row pointing at deleted files.
+        // Rows first: a crash in between leaves orphan files (swept when the vault next opens),
+        // never a row pointing at deleted files.
         self.inner.catalog.delete_asset(id).await?;
         remove_dir(&self.inner.layout.asset_dir(id))?;
         let _ = std::fs::remove_file(self.inner.layout.lock_file(id));

@@ -673,3 +673,30 @@ async fn a_progressive_file_that_changed_restarts_cleanly() {
         "changed file",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_a_vault_sweeps_files_whose_rows_are_gone() {
+    // A crash inside `remove` (rows deleted, files not yet) leaves a directory with no row.
+    let origin = Origin::start(fixtures()).await;
+    let tv = test_vault(|_| {}).await;
+    let id = start(&tv, &origin, "hls-byterange/ts.m3u8", |_| {}).await;
+    wait(&tv.vault, &id).await.unwrap();
+    let orphan = tv.dir.path().join("assets").join("00000000deadbeef");
+    std::fs::create_dir_all(orphan.join("video")).unwrap();
+    std::fs::write(orphan.join("video/seg-00000.ts"), b"left behind").unwrap();
+    tv.vault.close().await;
+    let mut config = vodvault_core::VaultConfig::new(
+        tv.dir.path().to_owned(),
+        tv.key_file.clone(),
+        vodvault_tests::APP_ID,
+    );
+    config.autostart = true;
+    let vault = vodvault_core::Vault::open(config).await.unwrap();
+    assert!(!orphan.exists(), "the orphan directory is removed");
+    assert!(
+        tv.dir.path().join("assets").join(&id).exists(),
+        "a real asset is kept"
+    );
+    assert_eq!(vault.asset(&id).await.unwrap().state, AssetState::Completed);
+    vault.close().await;
+}

@@ -29,7 +29,8 @@ use super::{
     open_headers, parse_url, plan, resolve,
 };
 use crate::catalog::{
-    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, SegmentKind, SegmentRow,
+    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, RenditionRow, SegmentKind,
+    SegmentRow,
 };
 use crate::error::FailureReason;
 use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
@@ -444,7 +445,7 @@ impl KeyCache {
     }
 }
 
-fn load_plan(rows: &[crate::catalog::RenditionRow]) -> JobResult<Vec<RPlan>> {
+fn load_plan(rows: &[RenditionRow]) -> JobResult<Vec<RPlan>> {
     rows.iter()
         .map(|r| {
             let text = r
@@ -484,24 +485,22 @@ fn describe(seg: &SegmentRow, plan: &Plan) -> String {
     }
 }
 
-async fn hls(ctx: &Arc<Ctx>) -> JobResult {
-    let inner = &ctx.inner;
-    let rows = inner
-        .catalog
-        .renditions(&ctx.id)
-        .await
-        .map_err(catalog_stop)?;
-    let segs = inner
-        .catalog
-        .segments(&ctx.id)
-        .await
-        .map_err(catalog_stop)?;
-    let asset = inner
-        .catalog
+/// The asset's rows, as the catalog has them now.
+async fn load(ctx: &Ctx) -> JobResult<(AssetRow, Vec<RenditionRow>, Vec<SegmentRow>)> {
+    let catalog = &ctx.inner.catalog;
+    let asset = catalog
         .asset(&ctx.id)
         .await
         .map_err(catalog_stop)?
         .ok_or(Stop::External)?;
+    let renditions = catalog.renditions(&ctx.id).await.map_err(catalog_stop)?;
+    let segments = catalog.segments(&ctx.id).await.map_err(catalog_stop)?;
+    Ok((asset, renditions, segments))
+}
+
+async fn hls(ctx: &Arc<Ctx>) -> JobResult {
+    let inner = &ctx.inner;
+    let (asset, rows, segs) = load(ctx).await?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
     let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
     let done_count = segs.iter().filter(|s| s.done).count() as u64;
@@ -1251,20 +1250,10 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
 fn local_master(p: &[RPlan], tracker: &Tracker) -> String {
     let video = &p[0];
     let variant: Variant = serde_json::from_str(&video.attrs).unwrap_or_else(|_| {
+        // A media playlist given directly: its bandwidth is what was stored per second.
         let (bytes, _) = tracker.committed_totals();
         let secs = video.playlist.duration().max(0.001);
-        Variant {
-            uri: String::new(),
-            bandwidth: ((bytes as f64 * 8.0 / secs) as u64).max(1),
-            average_bandwidth: None,
-            codecs: None,
-            width: None,
-            height: None,
-            frame_rate: None,
-            audio_group: None,
-            subtitles_group: None,
-            closed_captions: None,
-        }
+        Variant::with_bandwidth(String::new(), ((bytes as f64 * 8.0 / secs) as u64).max(1))
     });
     let renditions: Vec<(Rendition, Option<String>)> = p[1..]
         .iter()
@@ -1487,22 +1476,7 @@ fn progressive_name(part: &std::path::Path, mode: Mode) -> String {
 
 async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     let inner = &ctx.inner;
-    let segs = inner
-        .catalog
-        .segments(&ctx.id)
-        .await
-        .map_err(catalog_stop)?;
-    let rends = inner
-        .catalog
-        .renditions(&ctx.id)
-        .await
-        .map_err(catalog_stop)?;
-    let asset = inner
-        .catalog
-        .asset(&ctx.id)
-        .await
-        .map_err(catalog_stop)?
-        .ok_or(Stop::External)?;
+    let (asset, rends, segs) = load(ctx).await?;
     let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
         return Err(Stop::Failed(FailureReason::Storage {
             message: "progressive asset without a file row".into(),
@@ -1538,7 +1512,7 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
 async fn download_file(
     ctx: &Arc<Ctx>,
     seg: &SegmentRow,
-    rend: &crate::catalog::RenditionRow,
+    rend: &RenditionRow,
     tracker: &Tracker,
     expected: Option<u64>,
 ) -> JobResult {

@@ -192,18 +192,7 @@ pub(crate) async fn prepare(
 }
 
 fn media_only_variant(url: &Url) -> Variant {
-    Variant {
-        uri: url.to_string(),
-        bandwidth: 0,
-        average_bandwidth: None,
-        codecs: None,
-        width: None,
-        height: None,
-        frame_rate: None,
-        audio_group: None,
-        subtitles_group: None,
-        closed_captions: None,
-    }
+    Variant::with_bandwidth(url.to_string(), 0)
 }
 
 /// One media playlist to download, resolved.
@@ -643,20 +632,7 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
             AssetState::Paused | AssetState::Failed | AssetState::Cancelled
         ) {
             inner.catalog.set_source_url(&id, url.as_str()).await?;
-            inner
-                .catalog
-                .transition(
-                    &id,
-                    &[
-                        AssetState::Paused,
-                        AssetState::Failed,
-                        AssetState::Cancelled,
-                    ],
-                    AssetState::Queued,
-                    None,
-                )
-                .await?;
-            inner.emit_state(&id, AssetState::Queued, None);
+            inner.requeue(&id).await?;
         }
         return Ok(id);
     }

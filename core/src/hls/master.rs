@@ -57,6 +57,24 @@ pub struct Variant {
     pub closed_captions: Option<String>,
 }
 
+impl Variant {
+    /// A variant known only by its URI and bandwidth (a media playlist given directly).
+    pub fn with_bandwidth(uri: String, bandwidth: u64) -> Self {
+        Self {
+            uri,
+            bandwidth,
+            average_bandwidth: None,
+            codecs: None,
+            width: None,
+            height: None,
+            frame_rate: None,
+            audio_group: None,
+            subtitles_group: None,
+            closed_captions: None,
+        }
+    }
+}
+
 /// The kind of an `EXT-X-MEDIA` rendition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
