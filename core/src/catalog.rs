@@ -170,6 +170,8 @@ pub struct AssetRow {
     pub updated_at: i64,
     /// Unix ms.
     pub completed_at: Option<i64>,
+    /// Playable offline only until this time (Unix ms); `None` = no limit. Schema 2.
+    pub offline_until: Option<i64>,
 }
 
 /// A `renditions` row.
@@ -276,6 +278,7 @@ impl AssetRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             completed_at: row.try_get("completed_at")?,
+            offline_until: row.try_get("offline_until")?,
         })
     }
 }
@@ -417,8 +420,8 @@ impl Catalog {
         sqlx::query(
             "INSERT INTO assets (id, identity, kind, mode, source_url, request, title, metadata, headers, state, failure,
                 bytes_expected, expected_exact, bytes_done, segments_total, segments_done, duration_secs, key_id,
-                wrapped_key, entry, created_at, updated_at, completed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                wrapped_key, entry, created_at, updated_at, completed_at, offline_until)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&a.id)
         .bind(&a.identity)
@@ -443,6 +446,7 @@ impl Catalog {
         .bind(a.created_at)
         .bind(a.updated_at)
         .bind(a.completed_at)
+        .bind(a.offline_until)
         .execute(&mut *tx)
         .await?;
         for r in renditions {
@@ -804,6 +808,21 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets (or clears) the time until which the asset may be played offline.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn set_offline_until(&self, id: &str, until: Option<i64>) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query("UPDATE assets SET offline_until = ?, updated_at = ? WHERE id = ?")
+            .bind(until)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

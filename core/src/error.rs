@@ -165,6 +165,30 @@ pub enum Error {
     /// The download failed (from waiting on it).
     #[error("download failed: {0}")]
     Failed(FailureReason),
+    /// The asset's offline period is over (see `DownloadRequest::offline_until`).
+    #[error("asset {id} expired for offline playback at {until} (Unix ms)")]
+    Expired {
+        /// The asset.
+        id: String,
+        /// When it expired.
+        until: i64,
+    },
+    /// The asset is not complete yet, so it cannot be played or read.
+    #[error("asset {id} is {state}: only completed assets can be played")]
+    NotPlayable {
+        /// The asset.
+        id: String,
+        /// Its state.
+        state: AssetState,
+    },
+    /// A stored file failed verification (modified or damaged).
+    #[error("stored file {file} of asset {id} failed verification")]
+    Integrity {
+        /// The asset.
+        id: String,
+        /// The file (logical name).
+        file: String,
+    },
     /// The vault is closed.
     #[error("the vault is closed")]
     Closed,

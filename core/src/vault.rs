@@ -154,6 +154,10 @@ pub struct DownloadRequest {
     pub identity: Option<String>,
     /// Concurrent requests for this asset, overriding the vault's setting.
     pub parallel: Option<usize>,
+    /// Playable offline only until this time (Unix ms); afterwards `play` and the reader refuse
+    /// it with [`Error::Expired`] (the app may extend it with [`Vault::set_offline_until`]).
+    #[serde(default)]
+    pub offline_until: Option<i64>,
 }
 
 impl fmt::Debug for DownloadRequest {
@@ -182,6 +186,7 @@ impl DownloadRequest {
             metadata: None,
             identity: None,
             parallel: None,
+            offline_until: None,
         }
     }
 }
@@ -255,6 +260,8 @@ pub struct AssetInfo {
     pub created_at: i64,
     /// Unix ms.
     pub completed_at: Option<i64>,
+    /// Playable offline only until this time (Unix ms).
+    pub offline_until: Option<i64>,
 }
 
 /// Download progress of one asset. Monotonic; at most about ten per second per asset.
@@ -804,6 +811,7 @@ impl Vault {
             path,
             created_at: r.created_at,
             completed_at: r.completed_at,
+            offline_until: r.offline_until,
         }
     }
 

@@ -99,6 +99,9 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
         pool.close().await;
         let catalog = Catalog::open(&path).await.unwrap();
         assert_v1_data(&catalog).await;
+        // Schema 2: offline_until, absent before it.
+        let b = catalog.asset("bbbbbbbbbbbbbbbb").await.unwrap().unwrap();
+        assert_eq!(b.offline_until, (v >= 2).then_some(1_900_000_000_000), "schema {v}");
         catalog.close().await;
         // Opening again is a no-op.
         let catalog = Catalog::open(&path).await.unwrap();

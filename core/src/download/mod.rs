@@ -672,11 +672,10 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
         created_at: now,
         updated_at: now,
         completed_at: None,
+        offline_until: request.offline_until,
     };
-    inner
-        .catalog
-        .insert_asset(&row, &plan.renditions, &plan.segments)
-        .await?;
+    inner.catalog.insert_asset(&row, &plan.renditions, &plan.segments).await?;
+    tracing::debug!(asset = %id, pieces = plan.segments.len(), "asset created");
     inner.emit_state(&id, AssetState::Queued, None);
     Ok(id)
 }
