@@ -33,9 +33,7 @@ fn seal(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(cs), &cs, |b, &cs| {
             b.iter(|| {
                 sink.clear();
-                let mut w =
-                    SealWriter::new(&mut sink, &key, b"bench", SealOptions { chunk_size: cs })
-                        .unwrap();
+                let mut w = SealWriter::new(&mut sink, &key, b"bench", SealOptions { chunk_size: cs }).unwrap();
                 w.append(black_box(&plain)).unwrap();
                 w.finish().unwrap();
             });
@@ -74,9 +72,7 @@ fn open_in_place(c: &mut Criterion) {
     for cs in CHUNK_SIZES {
         let data = sealed(&key, &plain, cs);
         let reader = SealedReader::open(&data[..], &key, b"bench").unwrap();
-        let ranges: Vec<_> = (0..reader.chunk_count())
-            .map(|i| reader.chunk_range(i))
-            .collect();
+        let ranges: Vec<_> = (0..reader.chunk_count()).map(|i| reader.chunk_range(i)).collect();
         g.bench_with_input(BenchmarkId::from_parameter(cs), &cs, |b, _| {
             // Each iteration opens a fresh copy: the copy is set-up, not measured.
             b.iter_batched_ref(

@@ -66,12 +66,7 @@ pub fn run(
     let len = usize::try_from(size).map_err(|_| seal::SealError::TooLarge)?;
     let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let options = SealOptions { chunk_size };
-    let mut writer = SealWriter::new(
-        Vec::with_capacity(len + len / 1000 + 4096),
-        &key,
-        b"bench",
-        options,
-    )?;
+    let mut writer = SealWriter::new(Vec::with_capacity(len + len / 1000 + 4096), &key, b"bench", options)?;
     writer.append(&plain)?;
     let (sealed, _) = writer.finish()?;
 
@@ -80,9 +75,7 @@ pub fn run(
     if reader.read_all()? != plain {
         return Err(seal::SealError::Integrity.into());
     }
-    let ranges: Vec<_> = (0..reader.chunk_count())
-        .map(|i| reader.chunk_range(i))
-        .collect();
+    let ranges: Vec<_> = (0..reader.chunk_count()).map(|i| reader.chunk_range(i)).collect();
     let mut work = sealed.clone();
     let mut failure = None;
 

@@ -13,8 +13,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vodvault_core::hls::master::Quality;
 use vodvault_core::keyfile::KeyFile;
 use vodvault_core::{
-    AssetInfo, AssetState, DownloadRequest, Error, Event, Mode, Prepared, RefreshRequest,
-    UrlRefresher, Vault, VaultConfig,
+    AssetInfo, AssetState, DownloadRequest, Error, Event, Mode, Prepared, RefreshRequest, UrlRefresher, Vault,
+    VaultConfig,
 };
 
 use crate::{Cli, Command};
@@ -51,18 +51,14 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
         None => default_home()?,
     };
     let home = std::path::absolute(&home).map_err(|e| format!("{}: {e}", home.display()))?;
-    let key_path = cli.key_file.as_ref().ok_or(
-        "no key file: pass --key-file or set VODVAULT_KEY_FILE (make one with `vodvault-keytool generate`)",
-    )?;
-    let bytes =
-        std::fs::read(key_path).map_err(|e| format!("{}: cannot read: {e}", key_path.display()))?;
+    let key_path = cli
+        .key_file
+        .as_ref()
+        .ok_or("no key file: pass --key-file or set VODVAULT_KEY_FILE (make one with `vodvault-keytool generate`)")?;
+    let bytes = std::fs::read(key_path).map_err(|e| format!("{}: cannot read: {e}", key_path.display()))?;
     let app_id = match &cli.app_id {
         Some(a) => a.clone(),
-        None => {
-            KeyFile::inspect(&bytes)
-                .map_err(|e| format!("{}: {e}", key_path.display()))?
-                .app_id
-        }
+        None => KeyFile::inspect(&bytes).map_err(|e| format!("{}: {e}", key_path.display()))?.app_id,
     };
     let config = VaultConfig::new(home, bytes, &app_id);
     Vault::open(config).await.map_err(|e| match e {
@@ -71,15 +67,10 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
     })
 }
 
-fn parse_headers(
-    headers: &[String],
-    referer: Option<&String>,
-) -> Result<Vec<(String, String)>, String> {
+fn parse_headers(headers: &[String], referer: Option<&String>) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for h in headers {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
+        let (name, value) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
         out.push((name.trim().to_owned(), value.trim().to_owned()));
     }
     if let Some(r) = referer {
@@ -105,36 +96,16 @@ async fn dispatch(cli: Cli) -> CmdResult {
 
 async fn command(vault: &Vault, command: Command) -> CmdResult {
     match command {
-        Command::Prepare {
-            url,
-            headers,
-            referer,
-            json,
-        } => {
+        Command::Prepare { url, headers, referer, json } => {
             let headers = parse_headers(&headers, referer.as_ref())?;
-            let p = vault
-                .prepare(&url, &headers)
-                .await
-                .map_err(|e| e.to_string())?;
+            let p = vault.prepare(&url, &headers).await.map_err(|e| e.to_string())?;
             print_prepared(&p, json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Download {
-            url,
-            mode,
-            quality,
-            headers,
-            referer,
-            title,
-            parallel,
-            refresh_cmd,
-            json,
-        } => {
+        Command::Download { url, mode, quality, headers, referer, title, parallel, refresh_cmd, json } => {
             let mut request = DownloadRequest::new(&url);
             request.mode = parse_mode(&mode)?;
-            request.quality = quality
-                .parse::<Quality>()
-                .map_err(|e| format!("--quality: {e}"))?;
+            request.quality = quality.parse::<Quality>().map_err(|e| format!("--quality: {e}"))?;
             request.headers = parse_headers(&headers, referer.as_ref())?;
             request.title = title;
             request.parallel = parallel;
@@ -145,11 +116,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             let id = vault.download(request).await.map_err(|e| e.to_string())?;
             follow(vault, vec![id], json).await
         }
-        Command::Resume {
-            id,
-            refresh_cmd,
-            json,
-        } => {
+        Command::Resume { id, refresh_cmd, json } => {
             set_refresher(vault, refresh_cmd);
             let ids = match id {
                 Some(id) => {
@@ -182,17 +149,11 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
         Command::List { json } => {
             let assets = vault.assets().await.map_err(|e| e.to_string())?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&assets).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string(&assets).map_err(|e| e.to_string())?);
             } else if assets.is_empty() {
                 eprintln!("no assets in {}", vault.dir().display());
             } else {
-                println!(
-                    "{:<16}  {:<11}  {:<9}  {:>19}  TITLE / SOURCE",
-                    "ID", "STATE", "MODE", "STORED"
-                );
+                println!("{:<16}  {:<11}  {:<9}  {:>19}  TITLE / SOURCE", "ID", "STATE", "MODE", "STORED");
                 for a in &assets {
                     println!(
                         "{:<16}  {:<11}  {:<9}  {:>19}  {}",
@@ -225,10 +186,7 @@ struct CmdRefresher {
 }
 
 impl UrlRefresher for CmdRefresher {
-    fn refresh(
-        &self,
-        request: RefreshRequest,
-    ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+    fn refresh(&self, request: RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
         Box::pin(async move {
             let child = tokio::process::Command::new("sh")
                 .arg("-c")
@@ -240,19 +198,11 @@ impl UrlRefresher for CmdRefresher {
                 .stderr(std::process::Stdio::inherit())
                 .kill_on_drop(true)
                 .output();
-            let out = tokio::time::timeout(Duration::from_secs(60), child)
-                .await
-                .ok()?
-                .ok()?;
+            let out = tokio::time::timeout(Duration::from_secs(60), child).await.ok()?.ok()?;
             if !out.status.success() {
                 return None;
             }
-            String::from_utf8(out.stdout)
-                .ok()?
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(str::to_owned)
+            String::from_utf8(out.stdout).ok()?.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
         })
     }
 }
@@ -271,21 +221,12 @@ fn human(bytes: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 fn sizes(a: &AssetInfo) -> String {
     match a.bytes_expected {
-        Some(e) => format!(
-            "{} / {}{}",
-            human(a.bytes_done),
-            if a.expected_exact { "" } else { "~" },
-            human(e)
-        ),
+        Some(e) => format!("{} / {}{}", human(a.bytes_done), if a.expected_exact { "" } else { "~" }, human(e)),
         None => human(a.bytes_done),
     }
 }
@@ -299,11 +240,7 @@ fn print_asset(a: &AssetInfo) {
     println!("mode:      {}", a.mode);
     println!("kind:      {}", a.kind);
     println!("source:    {}", a.source);
-    println!(
-        "stored:    {}{}",
-        sizes(a),
-        if a.expected_exact { "" } else { " (estimate)" }
-    );
+    println!("stored:    {}{}", sizes(a), if a.expected_exact { "" } else { " (estimate)" });
     println!("segments:  {} / {}", a.segments_done, a.segments_total);
     if let Some(d) = a.duration_secs {
         println!("duration:  {d:.1} s");
@@ -326,13 +263,7 @@ fn print_prepared(p: &Prepared, json: bool) {
         return;
     }
     match p {
-        Prepared::Hls {
-            master,
-            variants,
-            renditions,
-            duration_secs,
-            segments,
-        } => {
+        Prepared::Hls { master, variants, renditions, duration_secs, segments } => {
             println!("HLS {} playlist", if *master { "master" } else { "media" });
             for (i, v) in variants.iter().enumerate() {
                 let res = match (v.width, v.height) {
@@ -344,9 +275,7 @@ fn print_prepared(p: &Prepared, json: bool) {
                     v.bandwidth,
                     res,
                     v.codecs.clone().unwrap_or_default(),
-                    v.frame_rate
-                        .map(|f| format!("  {f} fps"))
-                        .unwrap_or_default()
+                    v.frame_rate.map(|f| format!("  {f} fps")).unwrap_or_default()
                 );
             }
             for r in renditions {
@@ -363,22 +292,12 @@ fn print_prepared(p: &Prepared, json: bool) {
                 println!("  {n} segments, {d:.1} s");
             }
         }
-        Prepared::File {
-            size,
-            content_type,
-            accept_ranges,
-        } => {
+        Prepared::File { size, content_type, accept_ranges } => {
             println!(
                 "file: {} bytes, {}, {}",
                 size.map_or("unknown".into(), |s| s.to_string()),
-                content_type
-                    .clone()
-                    .unwrap_or_else(|| "unknown type".into()),
-                if *accept_ranges {
-                    "resumable"
-                } else {
-                    "not resumable (no range support)"
-                }
+                content_type.clone().unwrap_or_else(|| "unknown type".into()),
+                if *accept_ranges { "resumable" } else { "not resumable (no range support)" }
             );
         }
     }
@@ -388,15 +307,11 @@ fn print_prepared(p: &Prepared, json: bool) {
 async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
     let mut events = vault.subscribe();
     let draw = std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if draw {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style =
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {msg}")
-            .map_err(|e| e.to_string())?
-            .progress_chars("█▉▊▋▌▍▎▏ ");
+    let multi =
+        MultiProgress::with_draw_target(if draw { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let style = ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {msg}")
+        .map_err(|e| e.to_string())?
+        .progress_chars("█▉▊▋▌▍▎▏ ");
     let bars: HashMap<String, ProgressBar> = ids
         .iter()
         .map(|id| {
@@ -447,10 +362,7 @@ async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
         match result {
             Ok(info) => {
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&info).map_err(|e| e.to_string())?
-                    );
+                    println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?);
                 } else {
                     println!("{}", info.id);
                 }
@@ -460,10 +372,7 @@ async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
                 print_state_json(vault, id, json).await;
                 code = ExitCode::FAILURE;
             }
-            Err(Error::InvalidState {
-                state: AssetState::Paused,
-                ..
-            }) => {
+            Err(Error::InvalidState { state: AssetState::Paused, .. }) => {
                 eprintln!("vodvault: {id} was paused; continue with `vodvault resume {id}`");
                 print_state_json(vault, id, json).await;
                 code = ExitCode::from(EXIT_PAUSED);
@@ -495,7 +404,5 @@ async fn futures_wait(vault: &Vault, ids: &[String]) -> Vec<Result<AssetInfo, Er
             out[i] = Some(res);
         }
     }
-    out.into_iter()
-        .map(|r| r.unwrap_or(Err(Error::Closed)))
-        .collect()
+    out.into_iter().map(|r| r.unwrap_or(Err(Error::Closed))).collect()
 }

@@ -140,9 +140,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 65536, 64K or 1G"))?;
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size like 65536, 64K or 1G"))?;
     let mult: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" | "kb" => 1 << 10,
@@ -150,8 +148,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gib" | "gb" => 1 << 30,
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K, M or G)")),
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn run_bench(size: u64, chunk_size: u64, rounds: usize, seconds: f64, json: bool) -> ExitCode {
@@ -183,14 +180,8 @@ fn run_bench(size: u64, chunk_size: u64, rounds: usize, seconds: f64, json: bool
             "{} · chunk {} B · {} B · median of {} rounds · 1 thread",
             report.suite, report.chunk_size, report.size, report.rounds
         );
-        println!(
-            "decrypt+verify (in place)   {:6.2} GB/s",
-            report.decrypt_verify_gbps
-        );
-        println!(
-            "read_at (copy+decrypt)      {:6.2} GB/s",
-            report.read_at_gbps
-        );
+        println!("decrypt+verify (in place)   {:6.2} GB/s", report.decrypt_verify_gbps);
+        println!("read_at (copy+decrypt)      {:6.2} GB/s", report.read_at_gbps);
         println!("seal                        {:6.2} GB/s", report.seal_gbps);
     }
     ExitCode::SUCCESS
@@ -202,20 +193,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("VODVAULT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    if let Command::Bench {
-        size,
-        chunk_size,
-        rounds,
-        seconds,
-        json,
-    } = cli.command
-    {
+    if let Command::Bench { size, chunk_size, rounds, seconds, json } = cli.command {
         return run_bench(size, chunk_size, rounds, seconds, json);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vodvault: cannot start: {e}");

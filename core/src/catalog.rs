@@ -16,8 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use tokio::sync::Mutex;
 
@@ -45,8 +44,7 @@ impl CatalogError {
     pub fn is_storage_full(&self) -> bool {
         match self {
             CatalogError::Db(sqlx::Error::Database(e)) => {
-                e.code().is_some_and(|c| c == "13" || c.ends_with("FULL"))
-                    || e.message().contains("disk is full")
+                e.code().is_some_and(|c| c == "13" || c.ends_with("FULL")) || e.message().contains("disk is full")
             }
             CatalogError::Db(sqlx::Error::Io(e)) => e.raw_os_error() == Some(28),
             _ => false,
@@ -244,8 +242,7 @@ fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
 
 fn opt_u64_col(row: &SqliteRow, col: &str) -> Result<Option<u64>> {
     let v: Option<i64> = row.try_get(col)?;
-    v.map(|v| u64::try_from(v).map_err(|_| CatalogError::Corrupt("negative count")))
-        .transpose()
+    v.map(|v| u64::try_from(v).map_err(|_| CatalogError::Corrupt("negative count"))).transpose()
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -286,8 +283,7 @@ impl AssetRow {
 impl RenditionRow {
     fn from_row(row: &SqliteRow) -> Result<Self> {
         Ok(Self {
-            idx: u32::try_from(row.try_get::<i64, _>("idx")?)
-                .map_err(|_| CatalogError::Corrupt("rendition index"))?,
+            idx: u32::try_from(row.try_get::<i64, _>("idx")?).map_err(|_| CatalogError::Corrupt("rendition index"))?,
             kind: row.try_get::<String, _>("kind")?.parse()?,
             dir: row.try_get("dir")?,
             url: row.try_get("url")?,
@@ -302,13 +298,9 @@ impl RenditionRow {
 impl SegmentRow {
     fn from_row(row: &SqliteRow) -> Result<Self> {
         let idx = |c: &str| -> Result<u32> {
-            u32::try_from(row.try_get::<i64, _>(c)?)
-                .map_err(|_| CatalogError::Corrupt("segment index"))
+            u32::try_from(row.try_get::<i64, _>(c)?).map_err(|_| CatalogError::Corrupt("segment index"))
         };
-        let range = match (
-            opt_u64_col(row, "range_offset")?,
-            opt_u64_col(row, "range_length")?,
-        ) {
+        let range = match (opt_u64_col(row, "range_offset")?, opt_u64_col(row, "range_length")?) {
             (Some(o), Some(l)) => Some((o, l)),
             _ => None,
         };
@@ -356,16 +348,9 @@ impl Catalog {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
-            pool,
-            writer: Mutex::new(()),
-        })
+        Ok(Self { pool, writer: Mutex::new(()) })
     }
 
     /// The underlying pool (for tests and maintenance).
@@ -383,12 +368,10 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::Db`].
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM vault_meta WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT value FROM vault_meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Sets a `vault_meta` value.
@@ -397,11 +380,13 @@ impl Catalog {
     /// [`CatalogError::Db`].
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         let _w = self.writer.lock().await;
-        sqlx::query("INSERT INTO vault_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO vault_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -409,12 +394,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError::Db`] (e.g. the id or identity exists).
-    pub async fn insert_asset(
-        &self,
-        a: &AssetRow,
-        renditions: &[RenditionRow],
-        segments: &[SegmentRow],
-    ) -> Result<()> {
+    pub async fn insert_asset(&self, a: &AssetRow, renditions: &[RenditionRow], segments: &[SegmentRow]) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -474,10 +454,7 @@ impl Catalog {
     ) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM renditions WHERE asset_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM renditions WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
         for r in renditions {
             insert_rendition(&mut tx, id, r).await?;
         }
@@ -544,12 +521,10 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn ids_in_state(&self, state: AssetState) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM assets WHERE state = ? ORDER BY created_at, id")
-                .bind(state.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM assets WHERE state = ? ORDER BY created_at, id")
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// An asset's renditions.
@@ -587,12 +562,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError`].
-    pub async fn set_state(
-        &self,
-        id: &str,
-        state: AssetState,
-        failure: Option<&str>,
-    ) -> Result<()> {
+    pub async fn set_state(&self, id: &str, state: AssetState, failure: Option<&str>) -> Result<()> {
         let _w = self.writer.lock().await;
         let completed = (state == AssetState::Completed).then(now_ms);
         sqlx::query(
@@ -621,10 +591,8 @@ impl Catalog {
         failure: Option<&str>,
     ) -> Result<bool> {
         let _w = self.writer.lock().await;
-        let current: Option<String> = sqlx::query_scalar("SELECT state FROM assets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT state FROM assets WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         let Some(current) = current else {
             return Ok(false);
         };
@@ -636,14 +604,14 @@ impl Catalog {
             "UPDATE assets SET state = ?, failure = ?, updated_at = ?, completed_at = COALESCE(?, completed_at)
              WHERE id = ? AND state = ?",
         )
-            .bind(to.as_str())
-            .bind(failure)
-            .bind(now_ms())
-            .bind(completed)
-            .bind(id)
-            .bind(current)
-            .execute(&self.pool)
-            .await?;
+        .bind(to.as_str())
+        .bind(failure)
+        .bind(now_ms())
+        .bind(completed)
+        .bind(id)
+        .bind(current)
+        .execute(&self.pool)
+        .await?;
         Ok(true)
     }
 
@@ -652,10 +620,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn state(&self, id: &str) -> Result<Option<AssetState>> {
-        let s: Option<String> = sqlx::query_scalar("SELECT state FROM assets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT state FROM assets WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         s.map(|s| s.parse()).transpose()
     }
 
@@ -705,12 +671,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError`].
-    pub async fn set_resume_point(
-        &self,
-        id: &str,
-        offset: u64,
-        validator: Option<&str>,
-    ) -> Result<()> {
+    pub async fn set_resume_point(&self, id: &str, offset: u64, validator: Option<&str>) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE segments SET resume_offset = ? WHERE asset_id = ? AND kind = 'file'")
@@ -737,13 +698,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError`].
-    pub async fn update_rendition_source(
-        &self,
-        id: &str,
-        idx: u32,
-        url: &str,
-        playlist: Option<&str>,
-    ) -> Result<()> {
+    pub async fn update_rendition_source(&self, id: &str, idx: u32, url: &str, playlist: Option<&str>) -> Result<()> {
         let _w = self.writer.lock().await;
         sqlx::query("UPDATE renditions SET url = ?, playlist = COALESCE(?, playlist) WHERE asset_id = ? AND idx = ?")
             .bind(url)
@@ -792,21 +747,18 @@ impl Catalog {
     pub async fn reset_segments(&self, id: &str) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE segments SET state = 'pending', size = NULL, sha256 = NULL, resume_offset = 0 WHERE asset_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE renditions SET validator = NULL WHERE asset_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "UPDATE assets SET bytes_done = 0, segments_done = 0, updated_at = ? WHERE id = ?",
+            "UPDATE segments SET state = 'pending', size = NULL, sha256 = NULL, resume_offset = 0 WHERE asset_id = ?",
         )
-        .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE renditions SET validator = NULL WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE assets SET bytes_done = 0, segments_done = 0, updated_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -832,11 +784,7 @@ impl Catalog {
     /// [`CatalogError`].
     pub async fn set_entry(&self, id: &str, entry: &str) -> Result<()> {
         let _w = self.writer.lock().await;
-        sqlx::query("UPDATE assets SET entry = ? WHERE id = ?")
-            .bind(entry)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE assets SET entry = ? WHERE id = ?").bind(entry).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -861,19 +809,12 @@ impl Catalog {
     /// [`CatalogError`].
     pub async fn delete_asset(&self, id: &str) -> Result<()> {
         let _w = self.writer.lock().await;
-        sqlx::query("DELETE FROM assets WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM assets WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 }
 
-async fn insert_rendition(
-    tx: &mut sqlx::SqliteConnection,
-    id: &str,
-    r: &RenditionRow,
-) -> Result<()> {
+async fn insert_rendition(tx: &mut sqlx::SqliteConnection, id: &str, r: &RenditionRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO renditions (asset_id, idx, kind, dir, url, uri, attrs, playlist, validator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )

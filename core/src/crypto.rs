@@ -39,8 +39,7 @@ pub(crate) fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8
         .get()
         .expand(info, OutLen(out.len()))
         .unwrap_or_else(|_| unreachable!("HKDF output of {} bytes is within limits", out.len()));
-    okm.fill(out)
-        .unwrap_or_else(|_| unreachable!("HKDF fill matches the requested length"));
+    okm.fill(out).unwrap_or_else(|_| unreachable!("HKDF fill matches the requested length"));
 }
 
 /// SHA-256 of the concatenation of `parts`.
@@ -72,20 +71,11 @@ impl AeadKey {
     }
 
     /// Encrypts `in_out` in place and returns the tag.
-    pub(crate) fn seal(
-        &self,
-        nonce: [u8; Self::NONCE_LEN],
-        aad: &[u8],
-        in_out: &mut [u8],
-    ) -> [u8; Self::TAG_LEN] {
+    pub(crate) fn seal(&self, nonce: [u8; Self::NONCE_LEN], aad: &[u8], in_out: &mut [u8]) -> [u8; Self::TAG_LEN] {
         let tag = self
             .0
             .get()
-            .seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad),
-                in_out,
-            )
+            .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), in_out)
             .unwrap_or_else(|_| unreachable!("AES-GCM seal only fails past 64 GiB per call"));
         let mut out = [0u8; Self::TAG_LEN];
         out.copy_from_slice(tag.as_ref());
@@ -136,9 +126,7 @@ impl<T> Wiped<T> {
     pub(crate) fn new(value: T) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::NO_DROP_GLUE;
-        Self {
-            value: MaybeUninit::new(value),
-        }
+        Self { value: MaybeUninit::new(value) }
     }
 
     pub(crate) fn get(&self) -> &T {

@@ -88,8 +88,7 @@ fn storage_full_message(needed: u64, available: u64) -> String {
 impl FailureReason {
     /// The JSON stored in the catalog.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| String::from("{\"kind\":\"storage\",\"message\":\"?\"}"))
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"kind\":\"storage\",\"message\":\"?\"}"))
     }
 
     /// Parses the stored JSON.
@@ -105,9 +104,7 @@ pub enum Error {
     #[error("no asset {0}")]
     NotFound(String),
     /// The same source and rendition is already an asset, stored in another mode.
-    #[error(
-        "asset {id} already exists in {mode} mode; remove it first to store it in another mode"
-    )]
+    #[error("asset {id} already exists in {mode} mode; remove it first to store it in another mode")]
     AlreadyExists {
         /// Its id.
         id: String,
@@ -196,11 +193,7 @@ pub enum Error {
 
 impl From<CatalogError> for Error {
     fn from(e: CatalogError) -> Self {
-        if e.is_storage_full() {
-            Error::StorageFull
-        } else {
-            Error::Catalog(e)
-        }
+        if e.is_storage_full() { Error::StorageFull } else { Error::Catalog(e) }
     }
 }
 

@@ -117,22 +117,13 @@ impl FetchError {
     /// How to react.
     pub fn class(&self) -> ErrorClass {
         match self {
-            FetchError::Transport(_) | FetchError::Short { .. } => {
-                ErrorClass::Transient { retry_after: None }
-            }
-            FetchError::Status {
-                status,
-                retry_after,
-            } => match status {
+            FetchError::Transport(_) | FetchError::Short { .. } => ErrorClass::Transient { retry_after: None },
+            FetchError::Status { status, retry_after } => match status {
                 401 | 403 | 410 => ErrorClass::Expired,
-                408 | 425 | 429 | 500..=599 => ErrorClass::Transient {
-                    retry_after: *retry_after,
-                },
+                408 | 425 | 429 | 500..=599 => ErrorClass::Transient { retry_after: *retry_after },
                 _ => ErrorClass::Fatal,
             },
-            FetchError::RangeMismatch(_) | FetchError::TooLarge { .. } | FetchError::Request(_) => {
-                ErrorClass::Fatal
-            }
+            FetchError::RangeMismatch(_) | FetchError::TooLarge { .. } | FetchError::Request(_) => ErrorClass::Fatal,
         }
     }
 }
@@ -143,10 +134,7 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32, retry_after: Option<Durat
     if let Some(ra) = retry_after {
         return ra.min(policy.max_retry_after);
     }
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(policy.max_delay);
+    let exp = policy.base_delay.saturating_mul(1u32 << attempt.min(16)).min(policy.max_delay);
     let mut r = [0u8; 4];
     let frac = match crate::crypto::fill_random(&mut r) {
         Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
@@ -161,10 +149,7 @@ fn parse_retry_after(v: &HeaderValue) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(s).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// Converts app-supplied headers; rejects invalid names and values.
@@ -210,14 +195,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A plain GET.
     pub fn get(url: &'a Url, headers: &'a HeaderMap) -> Self {
-        Self {
-            url,
-            headers,
-            range: None,
-            from: None,
-            if_range: None,
-            head: false,
-        }
+        Self { url, headers, range: None, from: None, if_range: None, head: false }
     }
 }
 
@@ -227,9 +205,7 @@ impl Http {
     /// # Errors
     /// [`FetchError::Request`] if the TLS configuration cannot be built.
     pub fn new(config: &HttpConfig) -> Result<Self, FetchError> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         for der in &config.extra_roots {
             roots
                 .add(rustls::pki_types::CertificateDer::from(der.clone()))
@@ -263,15 +239,8 @@ impl Http {
     /// # Errors
     /// A [`FetchError`]; see [`FetchError::class`].
     pub async fn open(&self, req: Request<'_>) -> Result<Body, FetchError> {
-        let method = if req.head {
-            reqwest::Method::HEAD
-        } else {
-            reqwest::Method::GET
-        };
-        let mut rb = self
-            .client
-            .request(method, req.url.clone())
-            .headers(req.headers.clone());
+        let method = if req.head { reqwest::Method::HEAD } else { reqwest::Method::GET };
+        let mut rb = self.client.request(method, req.url.clone()).headers(req.headers.clone());
         if let Some(r) = req.range {
             rb = rb.header(header::RANGE, r.http_range());
         } else if let Some(from) = req.from {
@@ -283,30 +252,19 @@ impl Http {
         let resp = rb.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            let retry_after = resp
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(parse_retry_after);
-            return Err(FetchError::Status {
-                status,
-                retry_after,
-            });
+            let retry_after = resp.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
+            return Err(FetchError::Status { status, retry_after });
         }
         let headers = resp.headers();
-        let content_length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let content_length =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let validator = headers
             .get(header::ETAG)
             .filter(|v| !v.as_bytes().starts_with(b"W/"))
             .or_else(|| headers.get(header::LAST_MODIFIED))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let accept_ranges = headers
             .get(header::ACCEPT_RANGES)
             .and_then(|v| v.to_str().ok())
@@ -329,10 +287,7 @@ impl Http {
             if status == 206 {
                 let (start, end, total, cr) = body.content_range()?;
                 if start != r.offset || end < r.offset + r.length.saturating_sub(1) {
-                    return Err(FetchError::RangeMismatch(format!(
-                        "asked for {}, got {cr:?}",
-                        r.http_range()
-                    )));
+                    return Err(FetchError::RangeMismatch(format!("asked for {}, got {cr:?}", r.http_range())));
                 }
                 body.total_size = total;
                 body.expected = Some(r.length);
@@ -343,10 +298,7 @@ impl Http {
                 if let Some(cl) = content_length
                     && cl < r.offset + r.length
                 {
-                    return Err(FetchError::Short {
-                        expected: r.offset + r.length,
-                        received: cl,
-                    });
+                    return Err(FetchError::Short { expected: r.offset + r.length, received: cl });
                 }
             }
             // 200 to a request with If-Range: the resource changed (or ranges are unsupported);
@@ -354,9 +306,7 @@ impl Http {
         } else if let (Some(from), 206) = (req.from, status) {
             let (start, end, total, cr) = body.content_range()?;
             if start != from || total.is_some_and(|t| end + 1 != t) {
-                return Err(FetchError::RangeMismatch(format!(
-                    "asked for bytes={from}-, got {cr:?}"
-                )));
+                return Err(FetchError::RangeMismatch(format!("asked for bytes={from}-, got {cr:?}")));
             }
             body.total_size = total;
             body.expected = Some(end + 1 - start);
@@ -438,9 +388,7 @@ impl WithoutUrl for reqwest::Error {
     fn without_url_ref(&self) -> String {
         let mut s = self.to_string();
         if let Some(u) = self.url() {
-            s = s
-                .replace(&format!(" for url ({u})"), "")
-                .replace(u.as_str(), &crate::identity::redact(u));
+            s = s.replace(&format!(" for url ({u})"), "").replace(u.as_str(), &crate::identity::redact(u));
         }
         s
     }
@@ -492,8 +440,8 @@ impl Body {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .unwrap_or_default();
-        let (start, end, total) = parse_content_range(&cr)
-            .ok_or_else(|| FetchError::RangeMismatch(format!("Content-Range {cr:?}")))?;
+        let (start, end, total) =
+            parse_content_range(&cr).ok_or_else(|| FetchError::RangeMismatch(format!("Content-Range {cr:?}")))?;
         Ok((start, end, total, cr))
     }
 
@@ -524,10 +472,7 @@ impl Body {
                 if let Some(n) = self.expected
                     && self.delivered < n
                 {
-                    return Err(FetchError::Short {
-                        expected: n,
-                        received: self.delivered,
-                    });
+                    return Err(FetchError::Short { expected: n, received: self.delivered });
                 }
                 return Ok(None);
             };
@@ -558,27 +503,14 @@ mod tests {
 
     #[test]
     fn classes() {
-        let s = |status| {
-            FetchError::Status {
-                status,
-                retry_after: None,
-            }
-            .class()
-        };
+        let s = |status| FetchError::Status { status, retry_after: None }.class();
         assert_eq!(s(403), ErrorClass::Expired);
         assert_eq!(s(410), ErrorClass::Expired);
         assert_eq!(s(401), ErrorClass::Expired);
         assert_eq!(s(404), ErrorClass::Fatal);
         assert_eq!(s(503), ErrorClass::Transient { retry_after: None });
         assert_eq!(s(429), ErrorClass::Transient { retry_after: None });
-        assert_eq!(
-            FetchError::Short {
-                expected: 2,
-                received: 1
-            }
-            .class(),
-            ErrorClass::Transient { retry_after: None }
-        );
+        assert_eq!(FetchError::Short { expected: 2, received: 1 }.class(), ErrorClass::Transient { retry_after: None });
     }
 
     #[test]
@@ -593,30 +525,15 @@ mod tests {
             let cap = Duration::from_millis(100 * (1 << attempt)).min(Duration::from_secs(1));
             assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?}");
         }
-        assert_eq!(
-            retry_delay(&p, 0, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            retry_delay(&p, 0, Some(Duration::from_secs(999))),
-            p.max_retry_after
-        );
-        assert_eq!(
-            parse_retry_after(&HeaderValue::from_static("7")),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(retry_delay(&p, 0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(retry_delay(&p, 0, Some(Duration::from_secs(999))), p.max_retry_after);
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")), Some(Duration::ZERO));
     }
 
     #[test]
     fn content_range() {
-        assert_eq!(
-            parse_content_range("bytes 0-99/1000"),
-            Some((0, 99, Some(1000)))
-        );
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, Some(1000))));
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
         assert_eq!(parse_content_range("items 0-1/2"), None);
     }

@@ -81,20 +81,13 @@ pub fn strip_uri_signature(uri: &str) -> String {
                     !name.is_empty() && !is_signature_param(&percent_decode(name))
                 })
                 .collect();
-            if kept.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            }
+            if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
         }
     }
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(s.as_bytes())
-        .next()
-        .map(|(k, _)| k.into_owned())
-        .unwrap_or_default()
+    url::form_urlencoded::parse(s.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
 }
 
 /// The asset id for an identity string: 16 hex digits of its SHA-256.
@@ -114,9 +107,7 @@ pub fn redact(url: &Url) -> String {
 
 /// [`redact`] of a URL given as text ("(invalid URL)" when it does not parse).
 pub fn redact_str(url: &str) -> String {
-    Url::parse(url)
-        .map(|u| redact(&u))
-        .unwrap_or_else(|_| "(invalid URL)".to_owned())
+    Url::parse(url).map(|u| redact(&u)).unwrap_or_else(|_| "(invalid URL)".to_owned())
 }
 
 #[cfg(test)]
@@ -125,22 +116,12 @@ mod tests {
 
     #[test]
     fn signatures_are_not_identity() {
-        let a =
-            Url::parse("https://cdn.example.com/v/master.m3u8?auth_key=1700000000-0-0-abc&lang=en")
-                .unwrap();
-        let b =
-            Url::parse("https://cdn.example.com/v/master.m3u8?lang=en&auth_key=1800000000-0-0-def")
-                .unwrap();
-        assert_eq!(
-            strip_signature(&a),
-            "https://cdn.example.com/v/master.m3u8?lang=en"
-        );
+        let a = Url::parse("https://cdn.example.com/v/master.m3u8?auth_key=1700000000-0-0-abc&lang=en").unwrap();
+        let b = Url::parse("https://cdn.example.com/v/master.m3u8?lang=en&auth_key=1800000000-0-0-def").unwrap();
+        assert_eq!(strip_signature(&a), "https://cdn.example.com/v/master.m3u8?lang=en");
         assert_eq!(strip_signature(&a), strip_signature(&b));
         let oss = Url::parse("https://b.oss-cn-shanghai.aliyuncs.com/x.mp4?OSSAccessKeyId=LTAI&Expires=1&Signature=s%2Bg&security-token=t").unwrap();
-        assert_eq!(
-            strip_signature(&oss),
-            "https://b.oss-cn-shanghai.aliyuncs.com/x.mp4"
-        );
+        assert_eq!(strip_signature(&oss), "https://b.oss-cn-shanghai.aliyuncs.com/x.mp4");
         let s3 = Url::parse("https://s3/x.ts?X-Amz-Signature=1&X-Amz-Date=2#frag").unwrap();
         assert_eq!(strip_signature(&s3), "https://s3/x.ts");
         assert_ne!(asset_id("a"), asset_id("b"));
@@ -150,10 +131,7 @@ mod tests {
     #[test]
     fn relative_uris() {
         assert_eq!(strip_uri_signature("seg-1.ts?auth_key=1-2-3"), "seg-1.ts");
-        assert_eq!(
-            strip_uri_signature("seg-1.ts?v=2&Expires=9"),
-            "seg-1.ts?v=2"
-        );
+        assert_eq!(strip_uri_signature("seg-1.ts?v=2&Expires=9"), "seg-1.ts?v=2");
         assert_eq!(strip_uri_signature("seg-1.ts"), "seg-1.ts");
     }
 

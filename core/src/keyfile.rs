@@ -54,9 +54,7 @@ pub enum KeyFileError {
     #[error("key file is corrupted (checksum or structure mismatch)")]
     Corrupted,
     /// A well-formed key file of a format version this build does not know.
-    #[error(
-        "key file format version {found} is not supported (this build reads version {KEY_FILE_VERSION})"
-    )]
+    #[error("key file format version {found} is not supported (this build reads version {KEY_FILE_VERSION})")]
     UnsupportedVersion {
         /// The version in the file.
         found: u16,
@@ -145,10 +143,7 @@ impl KeyFileInfo {
         i64::try_from(self.created_unix)
             .ok()
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| format!("@{}", self.created_unix))
     }
 }
@@ -183,19 +178,13 @@ pub fn validate_app_id(app_id: &str) -> Result<(), KeyFileError> {
         Some("it is empty")
     } else if app_id.len() > MAX_APP_ID_LEN {
         Some("it is longer than 255 bytes")
-    } else if !app_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    } else if !app_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         Some("only letters, digits, '.', '_' and '-' are allowed")
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(KeyFileError::InvalidAppId {
-            app_id: app_id.to_owned(),
-            reason,
-        }),
+        Some(reason) => Err(KeyFileError::InvalidAppId { app_id: app_id.to_owned(), reason }),
         None => Ok(()),
     }
 }
@@ -219,15 +208,7 @@ impl KeyFile {
 
     fn from_parts(app_id: String, created_unix: u64, secret: Zeroizing<[u8; SECRET_LEN]>) -> Self {
         let key_id = KeyId::derive(&secret[..], KEY_ID_INFO);
-        Self {
-            info: KeyFileInfo {
-                version: KEY_FILE_VERSION,
-                app_id,
-                key_id,
-                created_unix,
-            },
-            secret,
-        }
+        Self { info: KeyFileInfo { version: KEY_FILE_VERSION, app_id, key_id, created_unix }, secret }
     }
 
     /// Loads a key file and checks that it is bound to `app_id`.
@@ -240,10 +221,7 @@ impl KeyFile {
     pub fn from_bytes(bytes: &[u8], app_id: &str) -> Result<Self, KeyFileError> {
         let key = Self::decode(bytes)?;
         if key.info.app_id != app_id {
-            return Err(KeyFileError::WrongApp {
-                expected: app_id.to_owned(),
-                found: key.info.app_id,
-            });
+            return Err(KeyFileError::WrongApp { expected: app_id.to_owned(), found: key.info.app_id });
         }
         Ok(key)
     }
@@ -277,10 +255,7 @@ impl KeyFile {
     fn decode(bytes: &[u8]) -> Result<Self, KeyFileError> {
         if bytes.len() < MAGIC.len() {
             return Err(if MAGIC.starts_with(bytes) {
-                KeyFileError::Truncated {
-                    found: bytes.len(),
-                    expected: FIXED_LEN + 1,
-                }
+                KeyFileError::Truncated { found: bytes.len(), expected: FIXED_LEN + 1 }
             } else {
                 KeyFileError::NotAKeyFile
             });
@@ -289,20 +264,14 @@ impl KeyFile {
             return Err(KeyFileError::NotAKeyFile);
         }
         if bytes.len() < 12 {
-            return Err(KeyFileError::Truncated {
-                found: bytes.len(),
-                expected: FIXED_LEN + 1,
-            });
+            return Err(KeyFileError::Truncated { found: bytes.len(), expected: FIXED_LEN + 1 });
         }
         let declared = usize::from(u16::from_be_bytes([bytes[10], bytes[11]]));
         if declared <= FIXED_LEN || declared > FIXED_LEN + MAX_APP_ID_LEN {
             return Err(KeyFileError::Corrupted);
         }
         if bytes.len() < declared {
-            return Err(KeyFileError::Truncated {
-                found: bytes.len(),
-                expected: declared,
-            });
+            return Err(KeyFileError::Truncated { found: bytes.len(), expected: declared });
         }
         if bytes.len() > declared {
             return Err(KeyFileError::Corrupted);
@@ -323,8 +292,7 @@ impl KeyFile {
         if FIXED_LEN + app_len != declared {
             return Err(KeyFileError::Corrupted);
         }
-        let app_id =
-            std::str::from_utf8(&bytes[29..29 + app_len]).map_err(|_| KeyFileError::Corrupted)?;
+        let app_id = std::str::from_utf8(&bytes[29..29 + app_len]).map_err(|_| KeyFileError::Corrupted)?;
         validate_app_id(app_id).map_err(|_| KeyFileError::Corrupted)?;
         let secret = Zeroizing::new(field::<SECRET_LEN>(bytes, 29 + app_len));
         let key = Self::from_parts(app_id.to_owned(), created_unix, secret);
@@ -439,11 +407,7 @@ mod tests {
     use super::*;
 
     fn sample() -> KeyFile {
-        KeyFile::from_parts(
-            "com.example.player".into(),
-            1_764_000_000,
-            Zeroizing::new([0x42; 32]),
-        )
+        KeyFile::from_parts("com.example.player".into(), 1_764_000_000, Zeroizing::new([0x42; 32]))
     }
 
     #[test]

@@ -55,16 +55,8 @@ impl Kek {
     /// info = app id)`.
     pub fn derive(key_file: &KeyFile) -> Self {
         let mut raw = Zeroizing::new([0u8; AeadKey::LEN]);
-        crypto::hkdf_sha256(
-            KEK_SALT,
-            key_file.secret(),
-            &[key_file.app_id().as_bytes()],
-            &mut raw[..],
-        );
-        Self {
-            key: AeadKey::new(&raw),
-            key_id: key_file.key_id(),
-        }
+        crypto::hkdf_sha256(KEK_SALT, key_file.secret(), &[key_file.app_id().as_bytes()], &mut raw[..]);
+        Self { key: AeadKey::new(&raw), key_id: key_file.key_id() }
     }
 
     /// The key id of the key file this KEK comes from.
@@ -84,11 +76,7 @@ impl Kek {
         let mut out = Vec::with_capacity(AeadKey::NONCE_LEN + plaintext.len() + AeadKey::TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let tag = self.key.seal(
-            nonce,
-            &self.blob_aad(context),
-            &mut out[AeadKey::NONCE_LEN..],
-        );
+        let tag = self.key.seal(nonce, &self.blob_aad(context), &mut out[AeadKey::NONCE_LEN..]);
         out.extend_from_slice(&tag);
         Ok(out)
     }
@@ -106,9 +94,7 @@ impl Kek {
         let nonce: [u8; AeadKey::NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Integrity)?;
         let tag: [u8; AeadKey::TAG_LEN] = tag.try_into().map_err(|_| KeyError::Integrity)?;
         let mut out = Zeroizing::new(body.to_vec());
-        self.key
-            .open(nonce, &self.blob_aad(context), &tag, &mut out)
-            .map_err(|_| KeyError::Integrity)?;
+        self.key.open(nonce, &self.blob_aad(context), &tag, &mut out).map_err(|_| KeyError::Integrity)?;
         Ok(out)
     }
 
@@ -232,10 +218,7 @@ impl WrappedKey {
     /// wrapped under; [`KeyError::Integrity`] when the bytes or `context` are wrong.
     pub fn unwrap(&self, kek: &Kek, context: &[u8]) -> Result<ContentKey, KeyError> {
         if self.key_id() != kek.key_id {
-            return Err(KeyError::KeyMismatch {
-                wrapped_by: self.key_id(),
-                have: kek.key_id,
-            });
+            return Err(KeyError::KeyMismatch { wrapped_by: self.key_id(), have: kek.key_id });
         }
         let mut nonce = [0u8; AeadKey::NONCE_LEN];
         nonce.copy_from_slice(&self.0[9..21]);
@@ -243,9 +226,7 @@ impl WrappedKey {
         tag.copy_from_slice(&self.0[21 + ContentKey::LEN..]);
         let mut raw = Zeroizing::new([0u8; ContentKey::LEN]);
         raw.copy_from_slice(&self.0[21..21 + ContentKey::LEN]);
-        kek.key
-            .open(nonce, &wrap_aad(&self.0[..9], context), &tag, &mut raw[..])
-            .map_err(|_| KeyError::Integrity)?;
+        kek.key.open(nonce, &wrap_aad(&self.0[..9], context), &tag, &mut raw[..]).map_err(|_| KeyError::Integrity)?;
         Ok(ContentKey::from_raw(raw))
     }
 
@@ -280,9 +261,7 @@ mod tests {
         let ck = ContentKey::generate().unwrap();
         let wrapped = ck.wrap(&kek, b"asset-1").unwrap();
         assert_eq!(wrapped.key_id(), kf.key_id());
-        let back = WrappedKey::from_bytes(wrapped.as_bytes())
-            .unwrap()
-            .unwrap(&kek, b"asset-1");
+        let back = WrappedKey::from_bytes(wrapped.as_bytes()).unwrap().unwrap(&kek, b"asset-1");
         let back = back.unwrap();
         assert_eq!(back.raw(), ck.raw());
         assert_eq!(back.id(), ck.id());
@@ -292,21 +271,12 @@ mod tests {
     fn wrong_key_file_is_a_mismatch_and_wrong_context_is_integrity() {
         let kek = Kek::derive(&key_file("com.example.player"));
         let other = Kek::derive(&key_file("com.example.player"));
-        let wrapped = ContentKey::generate()
-            .unwrap()
-            .wrap(&kek, b"asset-1")
-            .unwrap();
+        let wrapped = ContentKey::generate().unwrap().wrap(&kek, b"asset-1").unwrap();
         assert_eq!(
             wrapped.unwrap(&other, b"asset-1").unwrap_err(),
-            KeyError::KeyMismatch {
-                wrapped_by: kek.key_id(),
-                have: other.key_id()
-            }
+            KeyError::KeyMismatch { wrapped_by: kek.key_id(), have: other.key_id() }
         );
-        assert_eq!(
-            wrapped.unwrap(&kek, b"asset-2").unwrap_err(),
-            KeyError::Integrity
-        );
+        assert_eq!(wrapped.unwrap(&kek, b"asset-2").unwrap_err(), KeyError::Integrity);
     }
 
     #[test]
@@ -317,10 +287,7 @@ mod tests {
             let mut bytes = wrapped.as_bytes().to_vec();
             bytes[i / 8] ^= 1 << (i % 8);
             let res = WrappedKey::from_bytes(&bytes).and_then(|w| w.unwrap(&kek, b"x"));
-            assert!(
-                matches!(res, Err(KeyError::Integrity | KeyError::KeyMismatch { .. })),
-                "bit {i}"
-            );
+            assert!(matches!(res, Err(KeyError::Integrity | KeyError::KeyMismatch { .. })), "bit {i}");
         }
     }
 
@@ -344,10 +311,7 @@ mod tests {
         let rewrapped = wrapped.rewrap(&old, &new, b"asset").unwrap();
         assert_eq!(rewrapped.key_id(), new.key_id());
         assert_eq!(rewrapped.unwrap(&new, b"asset").unwrap().raw(), ck.raw());
-        assert!(matches!(
-            rewrapped.unwrap(&old, b"asset"),
-            Err(KeyError::KeyMismatch { .. })
-        ));
+        assert!(matches!(rewrapped.unwrap(&old, b"asset"), Err(KeyError::KeyMismatch { .. })));
     }
 
     #[test]
@@ -355,28 +319,13 @@ mod tests {
         let kek = Kek::derive(&key_file("a.b"));
         let other = Kek::derive(&key_file("a.b"));
         let sealed = kek.seal_blob(b"asset-1", b"Referer: https://x").unwrap();
-        assert_eq!(
-            &kek.open_blob(b"asset-1", &sealed).unwrap()[..],
-            b"Referer: https://x"
-        );
-        assert_eq!(
-            kek.open_blob(b"asset-2", &sealed).unwrap_err(),
-            KeyError::Integrity
-        );
-        assert_eq!(
-            other.open_blob(b"asset-1", &sealed).unwrap_err(),
-            KeyError::Integrity
-        );
+        assert_eq!(&kek.open_blob(b"asset-1", &sealed).unwrap()[..], b"Referer: https://x");
+        assert_eq!(kek.open_blob(b"asset-2", &sealed).unwrap_err(), KeyError::Integrity);
+        assert_eq!(other.open_blob(b"asset-1", &sealed).unwrap_err(), KeyError::Integrity);
         let mut t = sealed.clone();
         t[14] ^= 1;
-        assert_eq!(
-            kek.open_blob(b"asset-1", &t).unwrap_err(),
-            KeyError::Integrity
-        );
-        assert_eq!(
-            kek.open_blob(b"asset-1", &sealed[..20]).unwrap_err(),
-            KeyError::Integrity
-        );
+        assert_eq!(kek.open_blob(b"asset-1", &t).unwrap_err(), KeyError::Integrity);
+        assert_eq!(kek.open_blob(b"asset-1", &sealed[..20]).unwrap_err(), KeyError::Integrity);
     }
 
     #[test]
@@ -384,15 +333,8 @@ mod tests {
         let ck = ContentKey::from_bytes([0xAB; 32]);
         let kek = Kek::derive(&key_file("a.b"));
         let wrapped = ck.wrap(&kek, b"x").unwrap();
-        for s in [
-            format!("{ck:?}"),
-            format!("{kek:?}"),
-            format!("{wrapped:?}"),
-        ] {
-            assert!(
-                !s.to_lowercase().contains("abab") && !s.contains("171"),
-                "{s}"
-            );
+        for s in [format!("{ck:?}"), format!("{kek:?}"), format!("{wrapped:?}")] {
+            assert!(!s.to_lowercase().contains("abab") && !s.contains("171"), "{s}");
         }
     }
 }

@@ -89,9 +89,7 @@ pub struct SealOptions {
 
 impl Default for SealOptions {
     fn default() -> Self {
-        Self {
-            chunk_size: DEFAULT_CHUNK_SIZE,
-        }
+        Self { chunk_size: DEFAULT_CHUNK_SIZE }
     }
 }
 
@@ -111,20 +109,11 @@ struct FileCipher {
 impl FileCipher {
     fn new(content_key: &ContentKey, header: &[u8; HEADER_LEN], context: &[u8]) -> Self {
         let mut raw = Zeroizing::new([0u8; AeadKey::LEN]);
-        crypto::hkdf_sha256(
-            &header[20..36],
-            content_key.raw(),
-            &[FILE_KEY_INFO, header, context],
-            &mut raw[..],
-        );
+        crypto::hkdf_sha256(&header[20..36], content_key.raw(), &[FILE_KEY_INFO, header, context], &mut raw[..]);
         let mut prefix = [0u8; PREFIX_LEN];
         prefix.copy_from_slice(&header[36..43]);
         let chunk_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        Self {
-            key: AeadKey::new(&raw),
-            prefix,
-            chunk_size,
-        }
+        Self { key: AeadKey::new(&raw), prefix, chunk_size }
     }
 
     fn nonce(&self, index: u64, last: bool) -> [u8; AeadKey::NONCE_LEN] {
@@ -137,12 +126,7 @@ impl FileCipher {
     }
 }
 
-fn build_header(
-    chunk_size: u32,
-    key_id: KeyId,
-    salt: &[u8; SALT_LEN],
-    prefix: &[u8; PREFIX_LEN],
-) -> [u8; HEADER_LEN] {
+fn build_header(chunk_size: u32, key_id: KeyId, salt: &[u8; SALT_LEN], prefix: &[u8; PREFIX_LEN]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..6].copy_from_slice(&MAGIC);
     h[6] = FORMAT_VERSION;
@@ -201,12 +185,7 @@ impl<W: Write> SealWriter<W> {
     ///
     /// # Errors
     /// [`SealError::InvalidChunkSize`], [`SealError::Random`], or I/O errors from `inner`.
-    pub fn new(
-        inner: W,
-        key: &ContentKey,
-        context: &[u8],
-        options: SealOptions,
-    ) -> Result<Self, SealError> {
+    pub fn new(inner: W, key: &ContentKey, context: &[u8], options: SealOptions) -> Result<Self, SealError> {
         let mut salt = [0u8; SALT_LEN];
         let mut prefix = [0u8; PREFIX_LEN];
         crypto::fill_random(&mut salt)?;
@@ -230,13 +209,7 @@ impl<W: Write> SealWriter<W> {
         inner.write_all(&header)?;
         let cipher = FileCipher::new(key, &header, context);
         let cap = options.chunk_size as usize + TAG_LEN;
-        Ok(Self {
-            inner,
-            cipher,
-            buf: Zeroizing::new(Vec::with_capacity(cap)),
-            index: 0,
-            plaintext_len: 0,
-        })
+        Ok(Self { inner, cipher, buf: Zeroizing::new(Vec::with_capacity(cap)), index: 0, plaintext_len: 0 })
     }
 
     /// Continues a sealed file whose first `chunks` full chunks were written by an earlier
@@ -256,10 +229,7 @@ impl<W: Write> SealWriter<W> {
         chunks: u64,
     ) -> Result<Self, SealError> {
         let chunk_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        if header[..6] != MAGIC
-            || header[12..20] != key.id().0
-            || check_chunk_size(chunk_size).is_err()
-        {
+        if header[..6] != MAGIC || header[12..20] != key.id().0 || check_chunk_size(chunk_size).is_err() {
             return Err(SealError::Integrity);
         }
         let cipher = FileCipher::new(key, header, context);
@@ -385,30 +355,16 @@ impl SealedFileWriter {
     ///
     /// # Errors
     /// I/O errors creating the temporary file, or as [`SealWriter::new`].
-    pub fn create(
-        dest: &Path,
-        key: &ContentKey,
-        context: &[u8],
-        options: SealOptions,
-    ) -> Result<Self, SealError> {
+    pub fn create(dest: &Path, key: &ContentKey, context: &[u8], options: SealOptions) -> Result<Self, SealError> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
         // Whole chunks are written at once, so the buffer only coalesces header + first chunk.
         let file = io::BufWriter::with_capacity(HEADER_LEN, tmp);
-        Ok(Self {
-            writer: SealWriter::new(file, key, context, options)?,
-            dest: dest.to_owned(),
-        })
+        Ok(Self { writer: SealWriter::new(file, key, context, options)?, dest: dest.to_owned() })
     }
 
     /// Seals `data`.
@@ -435,14 +391,11 @@ impl SealedFileWriter {
     /// I/O errors; on error the destination is untouched and the temporary file removed.
     pub fn finish(self, durability: Durability) -> Result<SealSummary, SealError> {
         let (buffered, summary) = self.writer.finish()?;
-        let tmp = buffered
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
+        let tmp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
         if durability != Durability::Deferred {
             tmp.as_file().sync_data()?;
         }
-        tmp.persist(&self.dest)
-            .map_err(|e| SealError::Io(e.error))?;
+        tmp.persist(&self.dest).map_err(|e| SealError::Io(e.error))?;
         if durability == Durability::Synced {
             sync_parent_dir(&self.dest)?;
         }
@@ -499,10 +452,8 @@ impl ReadAt for File {
 impl ReadAt for [u8] {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let src = start
-            .checked_add(buf.len())
-            .and_then(|end| self.get(start..end))
-            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        let src =
+            start.checked_add(buf.len()).and_then(|end| self.get(start..end)).ok_or(io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(src);
         Ok(())
     }
@@ -596,9 +547,7 @@ impl<S: ReadAt> SealedReader<S> {
         {
             return Err(SealError::Integrity);
         }
-        let body = size
-            .checked_sub(HEADER_LEN as u64)
-            .ok_or(SealError::Integrity)?;
+        let body = size.checked_sub(HEADER_LEN as u64).ok_or(SealError::Integrity)?;
         let stride = u64::from(chunk_size) + TAG_LEN as u64;
         let chunks = body.div_ceil(stride);
         let last_sealed = body - (chunks.max(1) - 1) * stride;
@@ -612,17 +561,9 @@ impl<S: ReadAt> SealedReader<S> {
             return Err(SealError::Integrity);
         }
         let len = (chunks - 1) * u64::from(chunk_size) + (last_sealed - TAG_LEN as u64);
-        let cache = ChunkCache {
-            index: None,
-            buf: Zeroizing::new(Vec::with_capacity(stride as usize)),
-        };
-        let reader = Self {
-            source,
-            cipher: FileCipher::new(key, &header, context),
-            chunks,
-            len,
-            cache: Mutex::new(cache),
-        };
+        let cache = ChunkCache { index: None, buf: Zeroizing::new(Vec::with_capacity(stride as usize)) };
+        let reader =
+            Self { source, cipher: FileCipher::new(key, &header, context), chunks, len, cache: Mutex::new(cache) };
         {
             let mut cache = reader.cache.lock().unwrap_or_else(PoisonError::into_inner);
             reader.load_into_cache(&mut cache, chunks - 1)?;
@@ -668,11 +609,7 @@ impl<S: ReadAt> SealedReader<S> {
     ///
     /// # Errors
     /// [`SealError::Integrity`] if the chunk does not verify (or has the wrong length).
-    pub fn decrypt_chunk_in_place<'a>(
-        &self,
-        index: u64,
-        sealed: &'a mut [u8],
-    ) -> Result<&'a mut [u8], SealError> {
+    pub fn decrypt_chunk_in_place<'a>(&self, index: u64, sealed: &'a mut [u8]) -> Result<&'a mut [u8], SealError> {
         if index >= self.chunks {
             return Err(SealError::Integrity);
         }
@@ -686,12 +623,7 @@ impl<S: ReadAt> SealedReader<S> {
         Ok(body)
     }
 
-    fn open_chunk(
-        &self,
-        index: u64,
-        body: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), SealError> {
+    fn open_chunk(&self, index: u64, body: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), SealError> {
         let nonce = self.cipher.nonce(index, index + 1 == self.chunks);
         self.cipher.key.open(nonce, &[], tag, body).map_err(|_| {
             // Never leave unverified plaintext behind for a careless caller.
@@ -744,18 +676,13 @@ impl<S: ReadAt> SealedReader<S> {
                     let sealed = &mut buf[out..dst_end + TAG_LEN];
                     read_exact_or_integrity(&self.source, sealed, range.start)?;
                     let (body, tag) = sealed.split_at_mut(chunk_len);
-                    let tag: [u8; TAG_LEN] =
-                        (&*tag).try_into().map_err(|_| SealError::Integrity)?;
+                    let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| SealError::Integrity)?;
                     self.open_chunk(index, body, &tag)?;
                 } else {
                     let body = &mut buf[out..dst_end];
                     read_exact_or_integrity(&self.source, body, range.start)?;
                     let mut tag = [0u8; TAG_LEN];
-                    read_exact_or_integrity(
-                        &self.source,
-                        &mut tag,
-                        range.start + chunk_len as u64,
-                    )?;
+                    read_exact_or_integrity(&self.source, &mut tag, range.start + chunk_len as u64)?;
                     self.open_chunk(index, body, &tag)?;
                 }
             } else {
@@ -808,9 +735,7 @@ pub struct PartialReader<S> {
 
 impl<S> fmt::Debug for PartialReader<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PartialReader")
-            .field("chunk_size", &self.cipher.chunk_size)
-            .finish_non_exhaustive()
+        f.debug_struct("PartialReader").field("chunk_size", &self.cipher.chunk_size).finish_non_exhaustive()
     }
 }
 
@@ -830,10 +755,7 @@ impl<S: ReadAt> PartialReader<S> {
         {
             return Err(SealError::Integrity);
         }
-        Ok(Self {
-            source,
-            cipher: FileCipher::new(key, &header, context),
-        })
+        Ok(Self { source, cipher: FileCipher::new(key, &header, context) })
     }
 
     /// The header of the file.
@@ -856,30 +778,19 @@ impl<S: ReadAt> PartialReader<S> {
         read_exact_or_integrity(&self.source, sealed, start)?;
         let (body, tag) = sealed.split_at_mut(chunk);
         let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| SealError::Integrity)?;
-        self.cipher
-            .key
-            .open(self.cipher.nonce(index, false), &[], &tag, body)
-            .map_err(|_| {
-                body.fill(0);
-                SealError::Integrity
-            })?;
+        self.cipher.key.open(self.cipher.nonce(index, false), &[], &tag, body).map_err(|_| {
+            body.fill(0);
+            SealError::Integrity
+        })?;
         Ok(body)
     }
 }
 
 /// A short source means the file was cut: that is an integrity failure, not an I/O one.
-fn read_exact_or_integrity<S: ReadAt + ?Sized>(
-    source: &S,
-    buf: &mut [u8],
-    offset: u64,
-) -> Result<(), SealError> {
-    source.read_exact_at(buf, offset).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            SealError::Integrity
-        } else {
-            SealError::Io(e)
-        }
-    })
+fn read_exact_or_integrity<S: ReadAt + ?Sized>(source: &S, buf: &mut [u8], offset: u64) -> Result<(), SealError> {
+    source
+        .read_exact_at(buf, offset)
+        .map_err(|e| if e.kind() == io::ErrorKind::UnexpectedEof { SealError::Integrity } else { SealError::Io(e) })
 }
 
 #[cfg(test)]
@@ -937,11 +848,7 @@ mod tests {
         assert!(!dest.exists());
         drop(w);
         assert!(!dest.exists());
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "temp file removed"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temp file removed");
 
         let mut w = SealedFileWriter::create(&dest, &key(), b"s", SealOptions::default()).unwrap();
         w.append(&[1u8; 100_000]).unwrap();

@@ -51,8 +51,8 @@ pub struct Sniffer {
 
 const TS_PACKET: u64 = 188;
 const BOX_TYPES: [&[u8; 4]; 14] = [
-    b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"sidx", b"emsg", b"prft", b"free", b"skip",
-    b"uuid", b"ssix", b"meta", b"pdin",
+    b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"sidx", b"emsg", b"prft", b"free", b"skip", b"uuid", b"ssix",
+    b"meta", b"pdin",
 ];
 
 impl Sniffer {
@@ -87,11 +87,7 @@ impl Sniffer {
                 }
                 self.box_start = abs;
             }
-            let want = if self.box_hdr_len >= 8 && self.size32() == 1 {
-                16
-            } else {
-                8
-            };
+            let want = if self.box_hdr_len >= 8 && self.size32() == 1 { 16 } else { 8 };
             let n = (want - self.box_hdr_len).min(data.len() - i);
             self.box_hdr[self.box_hdr_len..self.box_hdr_len + n].copy_from_slice(&data[i..i + n]);
             self.box_hdr_len += n;
@@ -115,12 +111,7 @@ impl Sniffer {
     }
 
     fn size32(&self) -> u32 {
-        u32::from_be_bytes([
-            self.box_hdr[0],
-            self.box_hdr[1],
-            self.box_hdr[2],
-            self.box_hdr[3],
-        ])
+        u32::from_be_bytes([self.box_hdr[0], self.box_hdr[1], self.box_hdr[2], self.box_hdr[3]])
     }
 
     /// The verdict once every byte has been fed.
@@ -140,8 +131,7 @@ impl Sniffer {
             }
             MediaKind::Mp4 => {
                 let bad = self.box_bad.or_else(|| {
-                    let complete = self.box_hdr_len == 0
-                        && (self.box_next == self.len || self.box_next == u64::MAX);
+                    let complete = self.box_hdr_len == 0 && (self.box_next == self.len || self.box_next == u64::MAX);
                     (!complete).then_some(self.box_start)
                 });
                 if let Some(at) = bad {
@@ -168,10 +158,7 @@ fn detect(head: &[u8]) -> Result<MediaKind, SniffError> {
     if h.starts_with(b"WEBVTT") {
         return Ok(MediaKind::WebVtt);
     }
-    if h.starts_with(b"ID3")
-        || (h.len() >= 2 && h[0] == 0xFF && h[1] & 0xE0 == 0xE0)
-        || h.starts_with(&[0x0B, 0x77])
-    {
+    if h.starts_with(b"ID3") || (h.len() >= 2 && h[0] == 0xFF && h[1] & 0xE0 == 0xE0) || h.starts_with(&[0x0B, 0x77]) {
         return Ok(MediaKind::PackedAudio);
     }
     let t = h.trim_ascii_start();
@@ -223,14 +210,8 @@ mod tests {
         for piece in [1, 3, 7, 16, 100, 10_000] {
             assert_eq!(check(&ts(5), piece), Ok(MediaKind::Ts), "piece {piece}");
             assert_eq!(check(&mp4(), piece), Ok(MediaKind::Mp4), "piece {piece}");
-            assert_eq!(
-                check(b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n", piece),
-                Ok(MediaKind::WebVtt)
-            );
-            assert_eq!(
-                check(b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xf1", piece),
-                Ok(MediaKind::PackedAudio)
-            );
+            assert_eq!(check(b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n", piece), Ok(MediaKind::WebVtt));
+            assert_eq!(check(b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xf1", piece), Ok(MediaKind::PackedAudio));
         }
     }
 
@@ -242,14 +223,8 @@ mod tests {
         let mut cut = mp4();
         cut.truncate(cut.len() - 2);
         assert!(matches!(check(&cut, 5), Err(SniffError::Boxes(_))));
-        assert_eq!(
-            check(b"<!DOCTYPE html><html>403</html>", 4),
-            Err(SniffError::Html)
-        );
+        assert_eq!(check(b"<!DOCTYPE html><html>403</html>", 4), Err(SniffError::Html));
         assert_eq!(check(b"", 4), Err(SniffError::Empty));
-        assert!(matches!(
-            check(&[0x12u8; 40], 4),
-            Err(SniffError::Unknown(_))
-        ));
+        assert!(matches!(check(&[0x12u8; 40], 4), Err(SniffError::Unknown(_))));
     }
 }

@@ -104,10 +104,7 @@ pub enum StoreError {
 
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::StorageFull
-            || e.raw_os_error() == Some(28)
-            || e.raw_os_error() == Some(122)
-        {
+        if e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) || e.raw_os_error() == Some(122) {
             StoreError::Full
         } else {
             StoreError::Io(e)
@@ -145,11 +142,9 @@ pub enum PieceWriter {
 impl std::fmt::Debug for PieceWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PieceWriter::Plain { len, dest, .. } => f
-                .debug_struct("PieceWriter::Plain")
-                .field("len", len)
-                .field("dest", dest)
-                .finish_non_exhaustive(),
+            PieceWriter::Plain { len, dest, .. } => {
+                f.debug_struct("PieceWriter::Plain").field("len", len).field("dest", dest).finish_non_exhaustive()
+            }
             PieceWriter::Sealed(w) => f.debug_tuple("PieceWriter::Sealed").field(w).finish(),
         }
     }
@@ -184,12 +179,13 @@ impl PieceWriter {
             std::fs::create_dir_all(dir)?;
         }
         match (mode, key) {
-            (Mode::Encrypted, Some(key)) => Ok(PieceWriter::Sealed(Box::new(
-                SealedFileWriter::create(&dest, key, &seal_context(id, name), options)?,
-            ))),
-            (Mode::Encrypted, None) => Err(StoreError::Io(io::Error::other(
-                "encrypted asset without content key",
-            ))),
+            (Mode::Encrypted, Some(key)) => Ok(PieceWriter::Sealed(Box::new(SealedFileWriter::create(
+                &dest,
+                key,
+                &seal_context(id, name),
+                options,
+            )?))),
+            (Mode::Encrypted, None) => Err(StoreError::Io(io::Error::other("encrypted asset without content key"))),
             (Mode::Normal, _) => {
                 let dir = dest.parent().unwrap_or(layout.root());
                 let tmp = temp_in(dir, &dest)?;
@@ -209,9 +205,7 @@ impl PieceWriter {
     /// [`StoreError`].
     pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
         match self {
-            PieceWriter::Plain {
-                file, digest, len, ..
-            } => {
+            PieceWriter::Plain { file, digest, len, .. } => {
                 file.write_all(data)?;
                 digest.update(data);
                 *len += data.len() as u64;
@@ -228,12 +222,7 @@ impl PieceWriter {
     /// [`StoreError`]; the temporary file is removed.
     pub fn finish(self, durability: Durability) -> Result<StoredPiece, StoreError> {
         match self {
-            PieceWriter::Plain {
-                file,
-                digest,
-                len,
-                dest,
-            } => {
+            PieceWriter::Plain { file, digest, len, dest } => {
                 let tmp = file.into_inner().map_err(io::IntoInnerError::into_error)?;
                 if durability != Durability::Deferred {
                     tmp.as_file().sync_data()?;
@@ -242,34 +231,20 @@ impl PieceWriter {
                 if durability == Durability::Synced {
                     seal::sync_parent_dir(&dest)?;
                 }
-                Ok(StoredPiece {
-                    path: dest,
-                    size: len,
-                    sha256: Some(hex::encode(digest.finish())),
-                })
+                Ok(StoredPiece { path: dest, size: len, sha256: Some(hex::encode(digest.finish())) })
             }
             PieceWriter::Sealed(w) => {
                 let dest = w.dest().to_owned();
                 let summary = w.finish(durability)?;
-                Ok(StoredPiece {
-                    path: dest,
-                    size: summary.plaintext_len,
-                    sha256: None,
-                })
+                Ok(StoredPiece { path: dest, size: summary.plaintext_len, sha256: None })
             }
         }
     }
 }
 
 fn temp_in(dir: &Path, dest: &Path) -> io::Result<tempfile::NamedTempFile> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)
 }
 
 /// Writes a small whole file (a playlist) in `mode`, atomically and durably.
@@ -323,8 +298,7 @@ pub fn ensure_reserve(layout: &Layout) {
     }
     let made = (|| -> io::Result<()> {
         let f = File::create(&path)?;
-        rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES)
-            .map_err(io::Error::from)?;
+        rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES).map_err(io::Error::from)?;
         f.sync_all()
     })();
     if made.is_err() {
@@ -374,23 +348,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_owned());
         layout.create().unwrap();
-        let mut w = PieceWriter::create(
-            &layout,
-            "a1",
-            "video/seg-00000.ts",
-            Mode::Normal,
-            None,
-            SealOptions::default(),
-        )
-        .unwrap();
+        let mut w =
+            PieceWriter::create(&layout, "a1", "video/seg-00000.ts", Mode::Normal, None, SealOptions::default())
+                .unwrap();
         w.write(b"hello ").unwrap();
         w.write(b"world").unwrap();
         let p = w.finish(Durability::Synced).unwrap();
         assert_eq!(std::fs::read(&p.path).unwrap(), b"hello world");
-        assert_eq!(
-            p.sha256.as_deref(),
-            Some(hex::encode(crate::crypto::sha256(&[b"hello world"])).as_str())
-        );
+        assert_eq!(p.sha256.as_deref(), Some(hex::encode(crate::crypto::sha256(&[b"hello world"])).as_str()));
 
         let key = ContentKey::generate().unwrap();
         let mut w = PieceWriter::create(
@@ -406,15 +371,11 @@ mod tests {
         let p = w.finish(Durability::FileSynced).unwrap();
         assert!(p.path.to_string_lossy().ends_with("seg-00001.ts.vvs"));
         sync_dirs(std::slice::from_ref(&p.path)).unwrap();
-        let r =
-            seal::SealedReader::open_path(&p.path, &key, &seal_context("a1", "video/seg-00001.ts"))
-                .unwrap();
+        let r = seal::SealedReader::open_path(&p.path, &key, &seal_context("a1", "video/seg-00001.ts")).unwrap();
         assert_eq!(r.read_all().unwrap(), b"secret media");
         // Only the two final files remain: no temporaries.
-        let names: Vec<_> = std::fs::read_dir(layout.asset_dir("a1").join("video"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(layout.asset_dir("a1").join("video")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(available_space(dir.path()).unwrap() > 0);
     }
@@ -423,28 +384,15 @@ mod tests {
     fn unfinished_pieces_leave_nothing_and_leftovers_are_swept() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_owned());
-        let mut w = PieceWriter::create(
-            &layout,
-            "a1",
-            "seg.ts",
-            Mode::Normal,
-            None,
-            SealOptions::default(),
-        )
-        .unwrap();
+        let mut w = PieceWriter::create(&layout, "a1", "seg.ts", Mode::Normal, None, SealOptions::default()).unwrap();
         w.write(&[0u8; 100_000]).unwrap();
         drop(w);
-        assert_eq!(
-            std::fs::read_dir(layout.asset_dir("a1")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(layout.asset_dir("a1")).unwrap().count(), 0);
         std::fs::write(layout.asset_dir("a1").join(".seg.ts.abc.tmp"), b"x").unwrap();
         std::fs::write(layout.asset_dir("a1").join("keep.ts"), b"x").unwrap();
         remove_temp_files(dir.path());
-        let names: Vec<_> = std::fs::read_dir(layout.asset_dir("a1"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(layout.asset_dir("a1")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("keep.ts")]);
     }
 }

@@ -331,10 +331,7 @@ pub struct RefreshRequest {
 /// asset then fails with [`FailureReason::UrlExpired`]).
 pub trait UrlRefresher: Send + Sync {
     /// A fresh URL for the same content.
-    fn refresh(
-        &self,
-        request: RefreshRequest,
-    ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
+    fn refresh(&self, request: RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
 }
 
 /// Which assets this process downloads.
@@ -367,35 +364,20 @@ impl Inner {
     }
 
     pub(crate) fn emit_state(&self, id: &str, state: AssetState, failure: Option<FailureReason>) {
-        self.emit(Event::State {
-            id: id.to_owned(),
-            state,
-            failure,
-        });
+        self.emit(Event::State { id: id.to_owned(), state, failure });
     }
 
     /// Queues a paused, failed or cancelled asset again (clearing its failure).
     pub(crate) async fn requeue(&self, id: &str) -> Result<()> {
-        let from = [
-            AssetState::Paused,
-            AssetState::Failed,
-            AssetState::Cancelled,
-        ];
-        if self
-            .catalog
-            .transition(id, &from, AssetState::Queued, None)
-            .await?
-        {
+        let from = [AssetState::Paused, AssetState::Failed, AssetState::Cancelled];
+        if self.catalog.transition(id, &from, AssetState::Queued, None).await? {
             self.emit_state(id, AssetState::Queued, None);
         }
         Ok(())
     }
 
     pub(crate) fn refresher(&self) -> Option<Arc<dyn UrlRefresher>> {
-        self.refresher
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.refresher.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -428,15 +410,10 @@ impl Vault {
     /// the vault was created with another key file, [`Error::Catalog`] / [`Error::Io`].
     pub async fn open(config: VaultConfig) -> Result<Self> {
         if !config.dir.is_absolute() {
-            return Err(Error::InvalidRequest(format!(
-                "vault directory must be absolute: {}",
-                config.dir.display()
-            )));
+            return Err(Error::InvalidRequest(format!("vault directory must be absolute: {}", config.dir.display())));
         }
         if config.max_parallel_assets == 0 || config.max_parallel_requests == 0 {
-            return Err(Error::InvalidRequest(
-                "parallelism must be at least 1".into(),
-            ));
+            return Err(Error::InvalidRequest("parallelism must be at least 1".into()));
         }
         let key_file = KeyFile::from_bytes(&config.key_file, &config.app_id)?;
         let kek = Kek::derive(&key_file);
@@ -445,28 +422,19 @@ impl Vault {
         let catalog = Catalog::open(&layout.catalog()).await?;
         match catalog.meta(META_KEY_ID).await? {
             None => {
-                catalog
-                    .set_meta(META_KEY_ID, &kek.key_id().to_string())
-                    .await?;
+                catalog.set_meta(META_KEY_ID, &kek.key_id().to_string()).await?;
                 catalog.set_meta(META_APP_ID, &config.app_id).await?;
             }
             Some(stored) if stored == kek.key_id().to_string() => {}
             Some(stored) => {
                 catalog.close().await;
                 let vault = KeyId::from_hex(&stored).unwrap_or(KeyId([0; 8]));
-                return Err(Error::KeyMismatch {
-                    vault,
-                    given: kek.key_id(),
-                });
+                return Err(Error::KeyMismatch { vault, given: kek.key_id() });
             }
         }
         let http = Http::new(&config.http)?;
         let (events, _) = broadcast::channel(1024);
-        let scope = if config.autostart {
-            Scope::All
-        } else {
-            Scope::Only(HashSet::new())
-        };
+        let scope = if config.autostart { Scope::All } else { Scope::Only(HashSet::new()) };
         let inner = Arc::new(Inner {
             layout,
             catalog,
@@ -484,21 +452,12 @@ impl Vault {
         // it holds its lock, and keeps going).
         for id in inner.catalog.ids_in_state(AssetState::Downloading).await? {
             if !download::is_locked_elsewhere(&inner, &id) {
-                inner
-                    .catalog
-                    .transition(&id, &[AssetState::Downloading], AssetState::Queued, None)
-                    .await?;
+                inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await?;
             }
         }
         // Directories of assets whose rows were deleted (a crash during `remove`). Rows always
         // exist before an asset's first file is written, so a directory without one is garbage.
-        let known: HashSet<String> = inner
-            .catalog
-            .assets()
-            .await?
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
+        let known: HashSet<String> = inner.catalog.assets().await?.into_iter().map(|a| a.id).collect();
         if let Ok(entries) = std::fs::read_dir(inner.layout.root().join("assets")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -534,11 +493,7 @@ impl Vault {
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
-        *self
-            .inner
-            .refresher
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = refresher;
+        *self.inner.refresher.write().unwrap_or_else(PoisonError::into_inner) = refresher;
     }
 
     /// What `url` offers: variants and renditions of an HLS source, or size and type of a file.
@@ -564,12 +519,7 @@ impl Vault {
     }
 
     async fn start(&self, id: &str) -> Result<()> {
-        if let Scope::Only(set) = &mut *self
-            .inner
-            .scope
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
+        if let Scope::Only(set) = &mut *self.inner.scope.lock().unwrap_or_else(PoisonError::into_inner) {
             set.insert(id.to_owned());
         }
         self.inner.wake.notify_one();
@@ -577,29 +527,16 @@ impl Vault {
     }
 
     fn ensure_open(&self) -> Result<()> {
-        if self.inner.closed.load(Ordering::SeqCst) {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        if self.inner.closed.load(Ordering::SeqCst) { Err(Error::Closed) } else { Ok(()) }
     }
 
     async fn row(&self, id: &str) -> Result<AssetRow> {
-        self.inner
-            .catalog
-            .asset(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))
+        self.inner.catalog.asset(id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))
     }
 
     /// Stops an asset's download in this process, if it runs here, and waits until it has.
     async fn stop_job(&self, id: &str) {
-        let handle = self
-            .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+        let handle = self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
         if let Some(h) = handle {
             h.abort();
             let _ = h.await;
@@ -623,17 +560,10 @@ impl Vault {
             }
             if !from.contains(&row.state) {
                 let (id, state) = (id.to_owned(), row.state);
-                return Err(Error::InvalidState {
-                    id,
-                    state,
-                    action: "pause",
-                });
+                return Err(Error::InvalidState { id, state, action: "pause" });
             }
             let catalog = &self.inner.catalog;
-            if catalog
-                .transition(id, &from, AssetState::Paused, None)
-                .await?
-            {
+            if catalog.transition(id, &from, AssetState::Paused, None).await? {
                 break;
             }
         }
@@ -654,11 +584,7 @@ impl Vault {
         let row = self.row(id).await?;
         match row.state {
             AssetState::Completed => {
-                return Err(Error::InvalidState {
-                    id: id.to_owned(),
-                    state: row.state,
-                    action: "resume",
-                });
+                return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
             }
             AssetState::Paused | AssetState::Failed | AssetState::Cancelled => {
                 self.inner.requeue(id).await?;
@@ -675,13 +601,8 @@ impl Vault {
     pub async fn resume_all(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for a in self.inner.catalog.assets().await? {
-            if matches!(
-                a.state,
-                AssetState::Paused
-                    | AssetState::Failed
-                    | AssetState::Queued
-                    | AssetState::Downloading
-            ) {
+            if matches!(a.state, AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading)
+            {
                 self.resume(&a.id).await?;
                 ids.push(a.id);
             }
@@ -710,16 +631,9 @@ impl Vault {
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let row = self.row(id).await?;
         if row.state == AssetState::Completed {
-            return Err(Error::InvalidState {
-                id: id.to_owned(),
-                state: row.state,
-                action: "cancel",
-            });
+            return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "cancel" });
         }
-        self.inner
-            .catalog
-            .set_state(id, AssetState::Cancelled, None)
-            .await?;
+        self.inner.catalog.set_state(id, AssetState::Cancelled, None).await?;
         self.stop_job(id).await;
         download::wait_unlocked(&self.inner, id).await;
         self.inner.catalog.reset_segments(id).await?;
@@ -735,10 +649,7 @@ impl Vault {
     pub async fn remove(&self, id: &str) -> Result<()> {
         let row = self.row(id).await?;
         if matches!(row.state, AssetState::Queued | AssetState::Downloading) {
-            self.inner
-                .catalog
-                .set_state(id, AssetState::Cancelled, None)
-                .await?;
+            self.inner.catalog.set_state(id, AssetState::Cancelled, None).await?;
         }
         self.stop_job(id).await;
         download::wait_unlocked(&self.inner, id).await;
@@ -767,14 +678,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
-        Ok(self
-            .inner
-            .catalog
-            .assets()
-            .await?
-            .iter()
-            .map(|r| self.info(r))
-            .collect())
+        Ok(self.inner.catalog.assets().await?.iter().map(|r| self.info(r)).collect())
     }
 
     /// One asset.
@@ -830,17 +734,11 @@ impl Vault {
             match info.state {
                 AssetState::Completed => return Ok(info),
                 AssetState::Failed => {
-                    let reason = info.failure.unwrap_or(FailureReason::Storage {
-                        message: "unknown".into(),
-                    });
+                    let reason = info.failure.unwrap_or(FailureReason::Storage { message: "unknown".into() });
                     return Err(Error::Failed(reason));
                 }
                 AssetState::Paused | AssetState::Cancelled => {
-                    return Err(Error::InvalidState {
-                        id: id.to_owned(),
-                        state: info.state,
-                        action: "finish",
-                    });
+                    return Err(Error::InvalidState { id: id.to_owned(), state: info.state, action: "finish" });
                 }
                 AssetState::Queued | AssetState::Downloading => {}
             }
@@ -875,21 +773,11 @@ impl Vault {
     /// vault opens) and closes the catalog.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let handles: Vec<_> = self
-            .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .collect();
+        let handles: Vec<_> = self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
         for (id, h) in handles {
             h.abort();
             let _ = h.await;
-            let _ = self
-                .inner
-                .catalog
-                .transition(&id, &[AssetState::Downloading], AssetState::Queued, None)
-                .await;
+            let _ = self.inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await;
         }
         self.inner.wake.notify_one();
         self.inner.catalog.close().await;

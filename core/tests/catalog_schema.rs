@@ -3,50 +3,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
-use vodvault_core::catalog::{
-    AssetKind, AssetState, Catalog, DoneSegment, MIGRATOR, Mode, RenditionRole, SegmentKind,
-};
+use vodvault_core::catalog::{AssetKind, AssetState, Catalog, DoneSegment, MIGRATOR, Mode, RenditionRole, SegmentKind};
 
 async fn raw_pool(path: &std::path::Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .foreign_keys(true);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true).foreign_keys(true);
     sqlx::SqlitePool::connect_with(opts).await.unwrap()
 }
 
 /// Checks the data of `data-v1.sql` through the current API.
 async fn assert_v1_data(catalog: &Catalog) {
-    assert_eq!(
-        catalog.meta("key_id").await.unwrap().as_deref(),
-        Some("0123456789abcdef")
-    );
+    assert_eq!(catalog.meta("key_id").await.unwrap().as_deref(), Some("0123456789abcdef"));
     let a = catalog.asset("aaaaaaaaaaaaaaaa").await.unwrap().unwrap();
-    assert_eq!(
-        (a.kind, a.mode, a.state),
-        (AssetKind::Hls, Mode::Encrypted, AssetState::Failed)
-    );
+    assert_eq!((a.kind, a.mode, a.state), (AssetKind::Hls, Mode::Encrypted, AssetState::Failed));
     assert_eq!(a.title.as_deref(), Some("Film"));
     assert_eq!(a.metadata.as_deref(), Some("{\"season\":1}"));
     assert_eq!(a.headers.as_deref(), Some(&[0x00, 0x11, 0x22, 0x33][..]));
-    assert_eq!(
-        (a.bytes_expected, a.expected_exact, a.bytes_done),
-        (Some(300_000), false, 200_000)
-    );
+    assert_eq!((a.bytes_expected, a.expected_exact, a.bytes_done), (Some(300_000), false, 200_000));
     assert_eq!((a.segments_total, a.segments_done), (3, 2));
     assert!(a.failure.unwrap().contains("video segment 2"));
     assert_eq!(a.key_id.as_deref(), Some("0123456789abcdef"));
-    assert_eq!(
-        a.source_url,
-        "https://cdn.example.com/v/master.m3u8?auth_key=1-2-3"
-    );
+    assert_eq!(a.source_url, "https://cdn.example.com/v/master.m3u8?auth_key=1-2-3");
     let r = catalog.renditions(&a.id).await.unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].kind, RenditionRole::Video);
-    assert_eq!(
-        r[0].playlist.as_deref(),
-        Some("#EXTM3U\\n#EXT-X-ENDLIST\\n")
-    );
+    assert_eq!(r[0].playlist.as_deref(), Some("#EXTM3U\\n#EXT-X-ENDLIST\\n"));
     let s = catalog.segments(&a.id).await.unwrap();
     assert_eq!(s.len(), 3);
     assert_eq!(s[0].kind, SegmentKind::Init, "init sections come first");
@@ -56,22 +36,10 @@ async fn assert_v1_data(catalog: &Catalog) {
     let b = catalog.asset("bbbbbbbbbbbbbbbb").await.unwrap().unwrap();
     assert_eq!(
         (b.kind, b.state, b.entry.as_deref()),
-        (
-            AssetKind::Progressive,
-            AssetState::Completed,
-            Some("media.mp4")
-        )
+        (AssetKind::Progressive, AssetState::Completed, Some("media.mp4"))
     );
-    assert_eq!(
-        catalog.renditions(&b.id).await.unwrap()[0]
-            .validator
-            .as_deref(),
-        Some("\"etag-1\"")
-    );
-    assert_eq!(
-        catalog.segments(&b.id).await.unwrap()[0].sha256.as_deref(),
-        Some("deadbeef")
-    );
+    assert_eq!(catalog.renditions(&b.id).await.unwrap()[0].validator.as_deref(), Some("\"etag-1\""));
+    assert_eq!(catalog.segments(&b.id).await.unwrap()[0].sha256.as_deref(), Some("deadbeef"));
 }
 
 #[tokio::test]
@@ -85,17 +53,9 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
         MIGRATOR.run_to(v, &pool).await.unwrap();
         // Data as schema v wrote it. Each new migration adds a data-v<N>.sql holding the same
         // assets as data-v1.sql (plus whatever the new schema adds), as schema N stores them.
-        let data = std::fs::read_to_string(format!(
-            "{}/tests/catalog/data-v{v}.sql",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap_or_else(|_| {
-            panic!("tests/catalog/data-v{v}.sql is missing: add sample data for schema {v}")
-        });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(data))
-            .execute(&pool)
-            .await
-            .unwrap();
+        let data = std::fs::read_to_string(format!("{}/tests/catalog/data-v{v}.sql", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|_| panic!("tests/catalog/data-v{v}.sql is missing: add sample data for schema {v}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(data)).execute(&pool).await.unwrap();
         pool.close().await;
         let catalog = Catalog::open(&path).await.unwrap();
         assert_v1_data(&catalog).await;
@@ -116,44 +76,19 @@ async fn commits_transitions_and_deletes() {
     let path = dir.path().join("catalog.sqlite");
     let pool = raw_pool(&path).await;
     MIGRATOR.run(&pool).await.unwrap();
-    let data = std::fs::read_to_string(format!(
-        "{}/tests/catalog/data-v1.sql",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(data))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let data = std::fs::read_to_string(format!("{}/tests/catalog/data-v1.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(data)).execute(&pool).await.unwrap();
     pool.close().await;
     let c = Catalog::open(&path).await.unwrap();
     let id = "aaaaaaaaaaaaaaaa";
     // Compare-and-set transitions.
-    assert!(
-        !c.transition(id, &[AssetState::Queued], AssetState::Downloading, None)
-            .await
-            .unwrap()
-    );
-    assert!(
-        c.transition(id, &[AssetState::Failed], AssetState::Queued, None)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        c.asset(id).await.unwrap().unwrap().failure,
-        None,
-        "a transition clears the failure"
-    );
+    assert!(!c.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await.unwrap());
+    assert!(c.transition(id, &[AssetState::Failed], AssetState::Queued, None).await.unwrap());
+    assert_eq!(c.asset(id).await.unwrap().unwrap().failure, None, "a transition clears the failure");
     // Committing recomputes the counters from the rows.
     c.commit_segments(
         id,
-        &[DoneSegment {
-            rendition: 0,
-            kind: SegmentKind::Media,
-            idx: 1,
-            size: 50_000,
-            sha256: None,
-        }],
+        &[DoneSegment { rendition: 0, kind: SegmentKind::Media, idx: 1, size: 50_000, sha256: None }],
     )
     .await
     .unwrap();
@@ -162,13 +97,7 @@ async fn commits_transitions_and_deletes() {
     c.reset_segments(id).await.unwrap();
     let a = c.asset(id).await.unwrap().unwrap();
     assert_eq!((a.segments_done, a.bytes_done), (0, 0));
-    assert!(
-        c.segments(id)
-            .await
-            .unwrap()
-            .iter()
-            .all(|s| !s.done && s.size.is_none())
-    );
+    assert!(c.segments(id).await.unwrap().iter().all(|s| !s.done && s.size.is_none()));
     // Deleting an asset deletes its renditions and segments.
     c.delete_asset(id).await.unwrap();
     assert!(c.asset(id).await.unwrap().is_none());
@@ -181,16 +110,16 @@ async fn commits_transitions_and_deletes() {
 #[tokio::test]
 async fn a_row_that_violates_the_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Catalog::open(&dir.path().join("catalog.sqlite"))
-        .await
-        .unwrap();
+    let c = Catalog::open(&dir.path().join("catalog.sqlite")).await.unwrap();
     let bad = sqlx::query("INSERT INTO assets (id, identity, kind, mode, source_url, request, state, created_at, updated_at) VALUES ('x', 'x', 'dash', 'normal', 'u', '{}', 'queued', 0, 0)")
         .execute(c.pool())
         .await;
     assert!(bad.is_err(), "kind is checked");
-    let orphan = sqlx::query("INSERT INTO segments (asset_id, rendition, kind, idx, uri, file) VALUES ('nope', 0, 'media', 0, 'u', 'f')")
-        .execute(c.pool())
-        .await;
+    let orphan = sqlx::query(
+        "INSERT INTO segments (asset_id, rendition, kind, idx, uri, file) VALUES ('nope', 0, 'media', 0, 'u', 'f')",
+    )
+    .execute(c.pool())
+    .await;
     assert!(orphan.is_err(), "foreign keys are on");
     c.close().await;
 }

@@ -22,16 +22,10 @@ fn reseal(bytes: &mut [u8]) {
 #[test]
 fn intact_file_loads_for_its_app_only() {
     let (key, bytes) = fresh();
-    assert_eq!(
-        KeyFile::from_bytes(&bytes, APP).unwrap().key_id(),
-        key.key_id()
-    );
+    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap().key_id(), key.key_id());
     assert_eq!(
         KeyFile::from_bytes(&bytes, "com.example.other").unwrap_err(),
-        KeyFileError::WrongApp {
-            expected: "com.example.other".into(),
-            found: APP.into()
-        }
+        KeyFileError::WrongApp { expected: "com.example.other".into(), found: APP.into() }
     );
 }
 
@@ -40,10 +34,7 @@ fn every_truncation_is_truncated() {
     let (_, bytes) = fresh();
     for len in 0..bytes.len() {
         let err = KeyFile::from_bytes(&bytes[..len], APP).unwrap_err();
-        assert!(
-            matches!(err, KeyFileError::Truncated { found, .. } if found == len),
-            "len {len}: {err:?}"
-        );
+        assert!(matches!(err, KeyFileError::Truncated { found, .. } if found == len), "len {len}: {err:?}");
     }
 }
 
@@ -57,10 +48,7 @@ fn every_bit_flip_is_detected_with_the_right_kind() {
         let ok = match bit / 8 {
             0..=7 => err == KeyFileError::NotAKeyFile,
             // The length field: the file is then shorter or longer than it says.
-            10 | 11 => matches!(
-                err,
-                KeyFileError::Truncated { .. } | KeyFileError::Corrupted
-            ),
+            10 | 11 => matches!(err, KeyFileError::Truncated { .. } | KeyFileError::Corrupted),
             _ => err == KeyFileError::Corrupted,
         };
         assert!(ok, "bit {bit}: {err:?}");
@@ -71,10 +59,7 @@ fn every_bit_flip_is_detected_with_the_right_kind() {
 fn trailing_bytes_are_corruption() {
     let (_, mut bytes) = fresh();
     bytes.push(0);
-    assert_eq!(
-        KeyFile::from_bytes(&bytes, APP).unwrap_err(),
-        KeyFileError::Corrupted
-    );
+    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::Corrupted);
 }
 
 #[test]
@@ -82,10 +67,7 @@ fn a_future_version_is_unsupported_not_corrupted() {
     let (_, mut bytes) = fresh();
     bytes[8..10].copy_from_slice(&2u16.to_be_bytes());
     reseal(&mut bytes);
-    assert_eq!(
-        KeyFile::from_bytes(&bytes, APP).unwrap_err(),
-        KeyFileError::UnsupportedVersion { found: 2 }
-    );
+    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::UnsupportedVersion { found: 2 });
 }
 
 #[test]
@@ -94,10 +76,7 @@ fn a_consistent_but_forged_key_id_is_corruption() {
     let (_, mut bytes) = fresh();
     bytes[20] ^= 0xff;
     reseal(&mut bytes);
-    assert_eq!(
-        KeyFile::from_bytes(&bytes, APP).unwrap_err(),
-        KeyFileError::Corrupted
-    );
+    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::Corrupted);
 }
 
 #[test]
@@ -108,35 +87,18 @@ fn other_files_are_not_key_files() {
         b"#EXTM3U\n",
         b"-----BEGIN PRIVATE KEY-----\n",
     ] {
-        assert_eq!(
-            KeyFile::from_bytes(junk, APP).unwrap_err(),
-            KeyFileError::NotAKeyFile
-        );
+        assert_eq!(KeyFile::from_bytes(junk, APP).unwrap_err(), KeyFileError::NotAKeyFile);
     }
 }
 
 #[test]
 fn app_ids_are_validated() {
     for bad in ["", "has space", "slash/app", "ünïcode", &"a".repeat(256)] {
-        assert!(
-            matches!(
-                KeyFile::generate(bad),
-                Err(KeyFileError::InvalidAppId { .. })
-            ),
-            "{bad:?}"
-        );
+        assert!(matches!(KeyFile::generate(bad), Err(KeyFileError::InvalidAppId { .. })), "{bad:?}");
     }
-    for good in [
-        "a",
-        "com.example.player",
-        "com.example-app_2",
-        &"a".repeat(255),
-    ] {
+    for good in ["a", "com.example.player", "com.example-app_2", &"a".repeat(255)] {
         let key = KeyFile::generate(good).unwrap();
-        assert_eq!(
-            KeyFile::from_bytes(&key.to_bytes(), good).unwrap().app_id(),
-            good
-        );
+        assert_eq!(KeyFile::from_bytes(&key.to_bytes(), good).unwrap().app_id(), good);
     }
 }
 
@@ -169,16 +131,10 @@ fn write_to_refuses_overwrite_and_is_owner_only() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let (other, other_bytes) = fresh();
-    assert!(matches!(
-        other.write_to(&path, false),
-        Err(KeyFileError::AlreadyExists)
-    ));
+    assert!(matches!(other.write_to(&path, false), Err(KeyFileError::AlreadyExists)));
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "untouched");
     other.write_to(&path, true).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), other_bytes);

@@ -14,9 +14,7 @@ use vodvault_core::ContentKey;
 use vodvault_core::seal::{self, ReadAt, SealError, SealOptions, SealWriter, SealedReader};
 
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(31).wrapping_add(7) % 256) as u8)
-        .collect()
+    (0..len).map(|i| (i.wrapping_mul(31).wrapping_add(7) % 256) as u8).collect()
 }
 
 fn key(byte: u8) -> ContentKey {
@@ -76,9 +74,7 @@ fn independent_decode(sealed: &[u8], content_key: &[u8; 32], context: &[u8]) -> 
     let chunk_size = u32::from_be_bytes(header[8..12].try_into().ok()?) as usize;
     // content key id = HKDF-SHA256(salt = "", ikm = content key, info)[..8]
     let mut kid = [0u8; 8];
-    hkdf::Hkdf::<Sha256>::new(None, content_key)
-        .expand(b"vodvault/v1/content-key-id", &mut kid)
-        .ok()?;
+    hkdf::Hkdf::<Sha256>::new(None, content_key).expand(b"vodvault/v1/content-key-id", &mut kid).ok()?;
     if header[12..20] != kid {
         return None;
     }
@@ -98,9 +94,7 @@ fn independent_decode(sealed: &[u8], content_key: &[u8; 32], context: &[u8]) -> 
         nonce[7..11].copy_from_slice(&(i as u32).to_be_bytes());
         nonce[11] = u8::from(i + 1 == chunks);
         let mut buf = ct.to_vec();
-        cipher
-            .decrypt_in_place_detached(&nonce.into(), b"", &mut buf, tag.into())
-            .ok()?;
+        cipher.decrypt_in_place_detached(&nonce.into(), b"", &mut buf, tag.into()).ok()?;
         out.extend(buf);
     }
     Some(out)
@@ -112,9 +106,7 @@ fn vector_bytes(v: &Vector) -> Vec<u8> {
         Vec::new(),
         &k,
         v.context.as_bytes(),
-        SealOptions {
-            chunk_size: v.chunk_size,
-        },
+        SealOptions { chunk_size: v.chunk_size },
         array(&v.salt),
         array(&v.nonce_prefix),
     )
@@ -127,12 +119,7 @@ fn vector_bytes(v: &Vector) -> Vec<u8> {
 fn fixed_vectors_never_change() {
     for v in vectors() {
         let sealed = vector_bytes(&v);
-        assert_eq!(
-            hex::encode(Sha256::digest(&sealed)),
-            v.sealed_sha256,
-            "{}",
-            v.name
-        );
+        assert_eq!(hex::encode(Sha256::digest(&sealed)), v.sealed_sha256, "{}", v.name);
         if let Some(h) = &v.sealed_hex {
             assert_eq!(&hex::encode(&sealed), h, "{}", v.name);
         }
@@ -148,12 +135,7 @@ fn fixed_vectors_decode_independently_and_with_the_reader() {
             .unwrap_or_else(|| panic!("{}: independent decoder rejected it", v.name));
         assert_eq!(plain, pattern(v.plaintext_len), "{}", v.name);
         let k = ContentKey::from_bytes(ck);
-        assert_eq!(
-            open_all(&sealed, &k, v.context.as_bytes()).unwrap(),
-            plain,
-            "{}",
-            v.name
-        );
+        assert_eq!(open_all(&sealed, &k, v.context.as_bytes()).unwrap(), plain, "{}", v.name);
     }
 }
 
@@ -162,10 +144,7 @@ fn independent_decoder_reads_random_files_too() {
     for (len, cs) in [(0, 1024), (1, 1024), (70_000, 1024), (200_000, 65_536)] {
         let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
         let sealed = seal_with(&data, &key(3), b"file", cs);
-        assert_eq!(
-            independent_decode(&sealed, &[3; 32], b"file").unwrap(),
-            data
-        );
+        assert_eq!(independent_decode(&sealed, &[3; 32], b"file").unwrap(), data);
     }
 }
 
@@ -182,22 +161,8 @@ fn write_vectors() {
         ("one byte", 0x22, 1024, "seg/0", 1, true),
         ("exactly one chunk", 0x33, 1024, "x", 1024, true),
         ("one chunk plus one byte", 0x44, 1024, "x", 1025, true),
-        (
-            "three chunks of 2 KiB",
-            0x55,
-            2048,
-            "asset/abc/segment/17",
-            5000,
-            true,
-        ),
-        (
-            "default chunk size, 200 KB",
-            0x66,
-            65536,
-            "media/progressive.mp4",
-            200_000,
-            false,
-        ),
+        ("three chunks of 2 KiB", 0x55, 2048, "asset/abc/segment/17", 5000, true),
+        ("default chunk size, 200 KB", 0x66, 65536, "media/progressive.mp4", 200_000, false),
     ];
     let mut out = Vec::new();
     for &(name, kb, chunk_size, ctx, len, full) in cases {
@@ -273,12 +238,7 @@ fn large_reads_spanning_many_chunks_use_the_direct_path() {
     let data = pattern(1_000_000);
     let sealed = seal(&data, 16 * 1024);
     let r = SealedReader::open(&sealed, &key(1), b"ctx").unwrap();
-    for (off, n) in [
-        (0, 1_000_000),
-        (16 * 1024, 65 * 1024),
-        (100, 300_000),
-        (999_990, 100),
-    ] {
+    for (off, n) in [(0, 1_000_000), (16 * 1024, 65 * 1024), (100, 300_000), (999_990, 100)] {
         let mut buf = vec![0u8; n];
         let got = r.read_at(off as u64, &mut buf).unwrap();
         assert_eq!(&buf[..got], &data[off..(off + n).min(data.len())]);
@@ -296,10 +256,7 @@ fn every_single_byte_change_is_detected() {
         for flip in [0x01u8, 0x80] {
             let mut t = sealed.clone();
             t[i] ^= flip;
-            assert!(
-                is_integrity(open_all(&t, &key(1), b"ctx")),
-                "byte {i} ^ {flip:#x}"
-            );
+            assert!(is_integrity(open_all(&t, &key(1), b"ctx")), "byte {i} ^ {flip:#x}");
         }
     }
 }
@@ -309,18 +266,12 @@ fn every_truncation_and_extension_is_detected() {
     let data = pattern(3 * 1024);
     let sealed = seal(&data, 1024);
     for len in 0..sealed.len() {
-        assert!(
-            is_integrity(open_all(&sealed[..len], &key(1), b"ctx")),
-            "truncated to {len}"
-        );
+        assert!(is_integrity(open_all(&sealed[..len], &key(1), b"ctx")), "truncated to {len}");
     }
     for extra in [1usize, 15, 16, 17, 1040, 2080] {
         let mut t = sealed.clone();
         t.extend(std::iter::repeat_n(0u8, extra));
-        assert!(
-            is_integrity(open_all(&t, &key(1), b"ctx")),
-            "extended by {extra}"
-        );
+        assert!(is_integrity(open_all(&t, &key(1), b"ctx")), "extended by {extra}");
     }
     // Appending a copy of a genuine chunk.
     let mut t = sealed.clone();
@@ -371,14 +322,7 @@ fn chunks_and_files_do_not_move_between_files_or_contexts() {
 
 #[test]
 fn garbage_and_short_inputs_are_integrity_errors_not_panics() {
-    for junk in [
-        &b""[..],
-        b"VVSEAL",
-        &[0u8; 47],
-        &[0u8; 48],
-        &[0u8; 64],
-        b"#EXTM3U\n#EXT-X-VERSION:3\n",
-    ] {
+    for junk in [&b""[..], b"VVSEAL", &[0u8; 47], &[0u8; 48], &[0u8; 64], b"#EXTM3U\n#EXT-X-VERSION:3\n"] {
         assert!(is_integrity(open_all(junk, &key(1), b"ctx")));
     }
     // A header that claims a huge chunk size is refused before any allocation.
@@ -409,10 +353,7 @@ impl ReadAt for CountingSource<'_> {
 fn a_read_touches_only_its_chunks() {
     let data = pattern(64 * 1024 * 10);
     let sealed = seal(&data, 64 * 1024);
-    let src = CountingSource {
-        data: &sealed,
-        reads: RefCell::new(Vec::new()),
-    };
+    let src = CountingSource { data: &sealed, reads: RefCell::new(Vec::new()) };
     let r = SealedReader::open(&src, &key(1), b"ctx").unwrap();
     src.reads.borrow_mut().clear();
     let mut buf = [0u8; 100];
@@ -422,9 +363,6 @@ fn a_read_touches_only_its_chunks() {
     let chunk5 = r.chunk_range(5);
     assert!(!reads.is_empty());
     for (off, n) in reads {
-        assert!(
-            off >= chunk5.start && off + n as u64 <= chunk5.end,
-            "read {off}+{n} outside chunk 5"
-        );
+        assert!(off >= chunk5.start && off + n as u64 <= chunk5.end, "read {off}+{n} outside chunk 5");
     }
 }

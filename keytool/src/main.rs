@@ -68,12 +68,7 @@ fn print_info(info: &KeyFileInfo, json: bool) {
 
 fn run(cli: Cli) -> Result<(), (PathBuf, KeyFileError)> {
     match cli.command {
-        Command::Generate {
-            app_id,
-            out,
-            force,
-            json,
-        } => {
+        Command::Generate { app_id, out, force, json } => {
             let key = KeyFile::generate(&app_id).map_err(|e| (out.clone(), e))?;
             key.write_to(&out, force).map_err(|e| (out.clone(), e))?;
             if json {
@@ -85,10 +80,7 @@ fn run(cli: Cli) -> Result<(), (PathBuf, KeyFileError)> {
                 println!("wrote {}", out.display());
                 print_info(key.info(), false);
             }
-            eprintln!(
-                "keep {} secret: whoever holds it can open every vault of {app_id}",
-                out.display()
-            );
+            eprintln!("keep {} secret: whoever holds it can open every vault of {app_id}", out.display());
         }
         Command::Inspect { file, json } => {
             let info = KeyFile::inspect_file(&file).map_err(|e| (file.clone(), e))?;
@@ -96,12 +88,7 @@ fn run(cli: Cli) -> Result<(), (PathBuf, KeyFileError)> {
         }
         Command::Verify { file, app_id } => {
             let key = KeyFile::load(&file, &app_id).map_err(|e| (file.clone(), e))?;
-            println!(
-                "ok: {} is intact and bound to {} (key id {})",
-                file.display(),
-                key.app_id(),
-                key.key_id()
-            );
+            println!("ok: {} is intact and bound to {} (key id {})", file.display(), key.app_id(), key.key_id());
         }
     }
     Ok(())
@@ -111,10 +98,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err((path, KeyFileError::AlreadyExists)) => {
-            eprintln!(
-                "vodvault-keytool: {}: already exists; pass --force to overwrite it",
-                path.display()
-            );
+            eprintln!("vodvault-keytool: {}: already exists; pass --force to overwrite it", path.display());
             ExitCode::FAILURE
         }
         Err((path, err)) => {

@@ -9,17 +9,11 @@ use std::process::{Command, Output};
 const APP: &str = "com.example.player";
 
 fn keytool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vodvault-keytool"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_vodvault-keytool")).args(args).output().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// The secret's bytes, read out of the file per docs/format.md (offset 29 + app id length).
@@ -36,10 +30,7 @@ fn assert_no_secret(o: &Output, secret: &str) {
     }
     let raw = hex::decode(secret).unwrap();
     for s in [&o.stdout, &o.stderr] {
-        assert!(
-            !s.windows(8).any(|w| w == &raw[..8]),
-            "raw secret bytes leaked"
-        );
+        assert!(!s.windows(8).any(|w| w == &raw[..8]), "raw secret bytes leaked");
     }
 }
 
@@ -98,32 +89,14 @@ fn generate_refuses_to_overwrite_unless_forced() {
     let o = keytool(&["generate", "--app-id", APP, "--out", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
-    assert!(
-        err.contains("already exists") && err.contains("--force"),
-        "{err}"
-    );
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before, "untouched");
 
-    let o = keytool(&[
-        "generate",
-        "--app-id",
-        APP,
-        "--out",
-        path.to_str().unwrap(),
-        "--force",
-    ]);
+    let o = keytool(&["generate", "--app-id", APP, "--out", path.to_str().unwrap(), "--force"]);
     assert!(o.status.success());
-    assert_ne!(
-        std::fs::read(&path).unwrap(),
-        before,
-        "replaced with a new secret"
-    );
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "no temp files left"
-    );
+    assert_ne!(std::fs::read(&path).unwrap(), before, "replaced with a new secret");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
 }
 
 #[test]
@@ -158,10 +131,7 @@ fn verify_names_each_failure() {
     let bad = dir.path().join("bad.vvkey");
 
     let err = verify_fails(&path, "com.example.other", &secret);
-    assert!(
-        err.contains("belongs to app id \"com.example.player\""),
-        "{err}"
-    );
+    assert!(err.contains("belongs to app id \"com.example.player\""), "{err}");
 
     std::fs::write(&bad, &good[..good.len() - 10]).unwrap();
     assert!(verify_fails(&bad, APP, &secret).contains("truncated"));
@@ -194,11 +164,7 @@ fn verify_names_each_failure() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(
-        keytool(&["verify", "x"]).status.code(),
-        Some(2),
-        "missing --app-id"
-    );
+    assert_eq!(keytool(&["verify", "x"]).status.code(), Some(2), "missing --app-id");
     assert_eq!(keytool(&["frobnicate"]).status.code(), Some(2));
 }
 

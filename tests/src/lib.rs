@@ -18,10 +18,7 @@ pub mod origin;
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target profile directory");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile directory");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
@@ -54,8 +51,7 @@ pub async fn test_vault(tune: impl FnOnce(&mut vodvault_core::VaultConfig)) -> T
     let dir = tempfile::tempdir().expect("tempdir");
     let key = vodvault_core::KeyFile::generate(APP_ID).expect("key file");
     let key_file = key.to_bytes().to_vec();
-    let mut config =
-        vodvault_core::VaultConfig::new(dir.path().to_owned(), key_file.clone(), APP_ID);
+    let mut config = vodvault_core::VaultConfig::new(dir.path().to_owned(), key_file.clone(), APP_ID);
     config.retry = vodvault_core::fetch::RetryPolicy {
         attempts: 5,
         base_delay: std::time::Duration::from_millis(20),
@@ -65,14 +61,8 @@ pub async fn test_vault(tune: impl FnOnce(&mut vodvault_core::VaultConfig)) -> T
     config.http.read_timeout = std::time::Duration::from_secs(2);
     config.http.connect_timeout = std::time::Duration::from_secs(2);
     tune(&mut config);
-    let vault = vodvault_core::Vault::open(config)
-        .await
-        .expect("open vault");
-    TestVault {
-        dir,
-        vault,
-        key_file,
-    }
+    let vault = vodvault_core::Vault::open(config).await.expect("open vault");
+    TestVault { dir, vault, key_file }
 }
 
 impl TestVault {
@@ -90,20 +80,13 @@ impl TestVault {
 
 /// The content key of an Encrypted asset in the vault at `vault_dir`, unwrapped from the catalog
 /// the way the vault does it.
-pub async fn content_key(
-    vault_dir: &std::path::Path,
-    key_file: &[u8],
-    id: &str,
-) -> vodvault_core::ContentKey {
-    let catalog = vodvault_core::catalog::Catalog::open(&vault_dir.join("catalog.sqlite"))
-        .await
-        .expect("catalog");
+pub async fn content_key(vault_dir: &std::path::Path, key_file: &[u8], id: &str) -> vodvault_core::ContentKey {
+    let catalog = vodvault_core::catalog::Catalog::open(&vault_dir.join("catalog.sqlite")).await.expect("catalog");
     let row = catalog.asset(id).await.expect("query").expect("asset row");
     catalog.close().await;
     let key = vodvault_core::KeyFile::from_bytes(key_file, APP_ID).expect("key file");
     let kek = vodvault_core::Kek::derive(&key);
-    let wrapped = vodvault_core::WrappedKey::from_bytes(&row.wrapped_key.expect("wrapped key"))
-        .expect("wrapped");
+    let wrapped = vodvault_core::WrappedKey::from_bytes(&row.wrapped_key.expect("wrapped key")).expect("wrapped");
     wrapped.unwrap(&kek, id.as_bytes()).expect("unwrap")
 }
 
@@ -117,15 +100,13 @@ pub async fn read_piece(
 ) -> Vec<u8> {
     let dir = vault_dir.join("assets").join(id);
     match mode {
-        vodvault_core::Mode::Normal => {
-            std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-        }
+        vodvault_core::Mode::Normal => std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")),
         vodvault_core::Mode::Encrypted => {
             let key = content_key(vault_dir, key_file, id).await;
             let path = dir.join(format!("{name}.vvs"));
             let context = vodvault_core::store::seal_context(id, name);
-            let reader = vodvault_core::SealedReader::open_path(&path, &key, &context)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let reader =
+                vodvault_core::SealedReader::open_path(&path, &key, &context).unwrap_or_else(|e| panic!("{name}: {e}"));
             reader.read_all().expect("read sealed")
         }
     }
@@ -155,10 +136,7 @@ fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
 }
 
 /// Waits (at most a minute) for an asset to finish.
-pub async fn wait(
-    vault: &vodvault_core::Vault,
-    id: &str,
-) -> vodvault_core::Result<vodvault_core::AssetInfo> {
+pub async fn wait(vault: &vodvault_core::Vault, id: &str) -> vodvault_core::Result<vodvault_core::AssetInfo> {
     tokio::time::timeout(std::time::Duration::from_secs(60), vault.wait(id))
         .await
         .expect("download did not finish within 60 s")
@@ -166,10 +144,7 @@ pub async fn wait(
 
 /// Whether `tool` runs here; prints why a test is skipped when not.
 pub fn have(tool: &str) -> bool {
-    let ok = std::process::Command::new(tool)
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = std::process::Command::new(tool).arg("-version").output().is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("SKIPPED: {tool} is not installed (apt-get install ffmpeg)");
     }
@@ -179,17 +154,13 @@ pub fn have(tool: &str) -> bool {
 /// Files of the pieces the catalog at `vault_dir` has as done (stored and durable) for `id`,
 /// read straight from SQLite without opening the vault.
 pub async fn done_files(vault_dir: &std::path::Path, id: &str) -> Vec<String> {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(vault_dir.join("catalog.sqlite"))
-        .read_only(true);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(vault_dir.join("catalog.sqlite")).read_only(true);
     let pool = sqlx::SqlitePool::connect_with(opts).await.expect("catalog");
-    let files = sqlx::query_scalar(
-        "SELECT file FROM segments WHERE asset_id = ? AND state = 'done' AND size > 0",
-    )
-    .bind(id)
-    .fetch_all(&pool)
-    .await
-    .expect("query");
+    let files = sqlx::query_scalar("SELECT file FROM segments WHERE asset_id = ? AND state = 'done' AND size > 0")
+        .bind(id)
+        .fetch_all(&pool)
+        .await
+        .expect("query");
     pool.close().await;
     files
 }
@@ -198,12 +169,8 @@ pub async fn done_files(vault_dir: &std::path::Path, id: &str) -> Vec<String> {
 /// came from, and the origin path it was fetched from.
 pub fn hls_aes_source(file: &str) -> (String, String) {
     let (dir, name) = file.split_once('/').expect("rendition/file");
-    let n: usize = name
-        .trim_start_matches("seg-")
-        .split('.')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("segment number");
+    let n: usize =
+        name.trim_start_matches("seg-").split('.').next().and_then(|n| n.parse().ok()).expect("segment number");
     let plain = match dir {
         "video" => format!("hls-aes/plain/high/seg-{n}.ts"),
         "audio-1" => format!("hls-aes/plain/audio-en/seg-{n}.ts"),

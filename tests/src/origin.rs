@@ -106,29 +106,19 @@ impl Drop for Origin {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Origin {
     /// Serves `root` on an ephemeral port of 127.0.0.1.
     pub async fn start(root: impl Into<PathBuf>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let root = root.into();
         let state = Arc::new(Mutex::new(State::default()));
         let rate = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s, rt, st) = (
-            root.clone(),
-            Arc::clone(&state),
-            Arc::clone(&rate),
-            Arc::clone(&stop),
-        );
+        let (r, s, rt, st) = (root.clone(), Arc::clone(&state), Arc::clone(&rate), Arc::clone(&stop));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -140,24 +130,12 @@ impl Origin {
                 let _ = tcp.set_nodelay(true);
                 let (r, s, rt) = (r.clone(), Arc::clone(&s), Arc::clone(&rt));
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        handle(req, r.clone(), Arc::clone(&s), rt.load(Ordering::SeqCst))
-                    });
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
+                    let svc = service_fn(move |req| handle(req, r.clone(), Arc::clone(&s), rt.load(Ordering::SeqCst)));
+                    let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(tcp), svc).await;
                 });
             }
         });
-        Self {
-            addr,
-            root,
-            state,
-            rate,
-            stop,
-            task,
-        }
+        Self { addr, root, state, rate, stop, task }
     }
 
     /// `http://127.0.0.1:<port>/<path>`.
@@ -192,11 +170,7 @@ impl Origin {
             (s.sign_secret.clone().unwrap_or_default(), s.generation)
         };
         let expiry = now() + ttl.as_secs();
-        format!(
-            "{}?auth_key={}",
-            self.url(path),
-            sign(&secret, expiry, generation)
-        )
+        format!("{}?auth_key={}", self.url(path), sign(&secret, expiry, generation))
     }
 
     /// Expires every signature issued so far (as if their time had passed); new ones work.
@@ -243,13 +217,7 @@ impl Origin {
     /// How many requests reached `path`, whatever their outcome.
     pub fn requests_to(&self, path: &str) -> usize {
         let p = format!("/{}", path.trim_start_matches('/'));
-        self.state
-            .lock()
-            .unwrap()
-            .log
-            .iter()
-            .filter(|l| l.path == p)
-            .count()
+        self.state.lock().unwrap().log.iter().filter(|l| l.path == p).count()
     }
 }
 
@@ -260,8 +228,7 @@ fn sign(secret: &str, expiry: u64, generation: u64) -> String {
 }
 
 fn check_signature(secret: &str, generation: u64, query: Option<&str>) -> bool {
-    let Some(key) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
-    else {
+    let Some(key) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key="))) else {
         return false;
     };
     let mut parts = key.splitn(3, '-');
@@ -275,11 +242,7 @@ fn check_signature(secret: &str, generation: u64, query: Option<&str>) -> bool {
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut r = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed());
     *r.status_mut() = status;
     r
 }
@@ -298,11 +261,7 @@ fn content_type(path: &str) -> &'static str {
 /// Appends `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
 fn rewrite_playlist(text: &str, auth: &str) -> String {
     let add = |uri: &str| {
-        if uri.contains('?') {
-            format!("{uri}&auth_key={auth}")
-        } else {
-            format!("{uri}?auth_key={auth}")
-        }
+        if uri.contains('?') { format!("{uri}&auth_key={auth}") } else { format!("{uri}?auth_key={auth}") }
     };
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
@@ -338,10 +297,7 @@ fn parse_range(v: &str, len: u64) -> Option<Option<(u64, u64)>> {
             (len.saturating_sub(n), len.checked_sub(1)?)
         }
         (s, "") => (s.parse().ok()?, len.checked_sub(1)?),
-        (s, e) => (
-            s.parse().ok()?,
-            e.parse::<u64>().ok()?.min(len.saturating_sub(1)),
-        ),
+        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(len.saturating_sub(1))),
     };
     if start >= len || start > end {
         return Some(None); // unsatisfiable
@@ -357,12 +313,7 @@ async fn handle(
 ) -> Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
-    let h = |n: header::HeaderName| {
-        req.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let h = |n: header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let logged = Logged {
         path: path.clone(),
         query: query.clone(),
@@ -380,20 +331,11 @@ async fn handle(
     let (fault, referer, secret, generation) = {
         let mut s = state.lock().unwrap();
         let mut fault = None;
-        if let Some(rule) = s
-            .rules
-            .iter_mut()
-            .find(|r| r.remaining > 0 && path.contains(&r.path_contains))
-        {
+        if let Some(rule) = s.rules.iter_mut().find(|r| r.remaining > 0 && path.contains(&r.path_contains)) {
             rule.remaining -= 1;
             fault = Some(rule.fault.clone());
         }
-        (
-            fault,
-            s.referer.clone(),
-            s.sign_secret.clone(),
-            s.generation,
-        )
+        (fault, s.referer.clone(), s.sign_secret.clone(), s.generation)
     };
     let finish = |resp: Response<Body>, mut logged: Logged| {
         logged.status = resp.status().as_u16();
@@ -407,8 +349,7 @@ async fn handle(
             Some(q) => format!("/{rest}?{q}"),
             None => format!("/{rest}"),
         };
-        r.headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_str(&loc).unwrap());
+        r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&loc).unwrap());
         return finish(r, logged);
     }
     if let Some(want) = &referer
@@ -419,17 +360,13 @@ async fn handle(
     if let Some(secret) = &secret
         && !check_signature(secret, generation, query.as_deref())
     {
-        return finish(
-            full(StatusCode::FORBIDDEN, "signature missing or expired"),
-            logged,
-        );
+        return finish(full(StatusCode::FORBIDDEN, "signature missing or expired"), logged);
     }
     match &fault {
         Some(Fault::Status(code, retry_after)) => {
             let mut r = full(StatusCode::from_u16(*code).unwrap(), "injected");
             if let Some(s) = retry_after {
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*s));
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*s));
             }
             return finish(r, logged);
         }
@@ -439,12 +376,8 @@ async fn handle(
             return Err(std::io::Error::other("injected reset"));
         }
         Some(Fault::HtmlPage) => {
-            let mut r = full(
-                StatusCode::OK,
-                "<!DOCTYPE html><html><body><h1>403 Forbidden</h1></body></html>",
-            );
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            let mut r = full(StatusCode::OK, "<!DOCTYPE html><html><body><h1>403 Forbidden</h1></body></html>");
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             return finish(r, logged);
         }
         _ => {}
@@ -464,9 +397,7 @@ async fn handle(
     let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
     if secret.is_some()
         && rel.ends_with(".m3u8")
-        && let Some(auth) = query
-            .as_deref()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
+        && let Some(auth) = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
     {
         data = rewrite_playlist(&String::from_utf8_lossy(&data), auth).into_bytes();
     }
@@ -490,10 +421,8 @@ async fn handle(
             }
             Some(None) => {
                 let mut r = full(StatusCode::RANGE_NOT_SATISFIABLE, "");
-                r.headers_mut().insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{len}")).unwrap(),
-                );
+                r.headers_mut()
+                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).unwrap());
                 return finish(r, logged);
             }
             None => {}
@@ -508,15 +437,10 @@ async fn handle(
         .header(header::ETAG, &etag)
         .header(header::LAST_MODIFIED, httpdate::fmt_http_date(mtime));
     if status == StatusCode::PARTIAL_CONTENT {
-        builder = builder.header(
-            header::CONTENT_RANGE,
-            format!("bytes {}-{}/{len}", window.0, window.1 - 1),
-        );
+        builder = builder.header(header::CONTENT_RANGE, format!("bytes {}-{}/{len}", window.0, window.1 - 1));
     }
     let body: Body = if req.method() == Method::HEAD {
-        Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed()
+        Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
     } else {
         paced_body(body_bytes, rate, fault)
     };
@@ -535,10 +459,7 @@ fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>) -> Body {
         Some(Fault::Stall(d)) => Some(d),
         _ => None,
     };
-    let pieces: Vec<Bytes> = (0..limit)
-        .step_by(PIECE)
-        .map(|i| data.slice(i..(i + PIECE).min(limit)))
-        .collect();
+    let pieces: Vec<Bytes> = (0..limit).step_by(PIECE).map(|i| data.slice(i..(i + PIECE).min(limit))).collect();
     let s = stream::iter(pieces.into_iter().enumerate())
         .then(move |(i, piece)| async move {
             if i == 0
@@ -551,19 +472,14 @@ fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>) -> Body {
             }
             Ok::<_, std::io::Error>(Frame::data(piece))
         })
-        .chain(stream::iter(
-            truncated.then(|| Err(std::io::Error::other("injected truncation"))),
-        ));
+        .chain(stream::iter(truncated.then(|| Err(std::io::Error::other("injected truncation")))));
     BodyExt::boxed(StreamBody::new(s))
 }
 
 /// Per-path counts of successful GETs, for "nothing fetched twice" checks.
 pub fn counts(log: &[Logged]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
-    for l in log
-        .iter()
-        .filter(|l| l.method == "GET" && (200..300).contains(&l.status))
-    {
+    for l in log.iter().filter(|l| l.method == "GET" && (200..300).contains(&l.status)) {
         *m.entry(l.path.clone()).or_insert(0) += 1;
     }
     m

@@ -69,44 +69,23 @@ impl Home {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(bin("vodvault"));
-        c.arg("--home")
-            .arg(self.vault())
-            .arg("--key-file")
-            .arg(&self.key_path);
-        c.env_remove("VODVAULT_HOME")
-            .env_remove("VODVAULT_KEY_FILE")
-            .env_remove("VODVAULT_APP_ID");
+        c.arg("--home").arg(self.vault()).arg("--key-file").arg(&self.key_path);
+        c.env_remove("VODVAULT_HOME").env_remove("VODVAULT_KEY_FILE").env_remove("VODVAULT_APP_ID");
         c
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = self.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(90);
         while child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "vodvault {args:?} did not finish in 90 s"
-            );
+            assert!(Instant::now() < deadline, "vodvault {args:?} did not finish in 90 s");
             std::thread::sleep(Duration::from_millis(20));
         }
         child.wait_with_output().unwrap()
     }
 
     fn spawn(&self, args: &[&str]) -> Proc {
-        Proc(Some(
-            self.cmd()
-                .args(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ))
+        Proc(Some(self.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()))
     }
 
     /// (id, state, segments done, segments total) of every asset, read straight from SQLite.
@@ -115,9 +94,7 @@ impl Home {
         if !path.exists() {
             return Vec::new();
         }
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .read_only(true);
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).read_only(true);
         let Ok(pool) = sqlx::SqlitePool::connect_with(opts).await else {
             return Vec::new();
         };
@@ -164,23 +141,12 @@ async fn download_list_show_contract() {
     assert_eq!(json(&out)["size"], 280_476u64);
 
     // download: the id on stdout, nothing else.
-    let out = home.run(&[
-        "download",
-        &origin.url("hls-byterange/ts.m3u8"),
-        "--title",
-        "Ranges",
-    ]);
+    let out = home.run(&["download", &origin.url("hls-byterange/ts.m3u8"), "--title", "Ranges"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let id = text(&out.stdout).trim().to_owned();
     assert_eq!(id.len(), 16, "{id:?}");
     // --json: one object with at least id, state, mode, path.
-    let out = home.run(&[
-        "download",
-        &origin.url("hls-fmp4/index.m3u8"),
-        "--mode",
-        "encrypted",
-        "--json",
-    ]);
+    let out = home.run(&["download", &origin.url("hls-fmp4/index.m3u8"), "--mode", "encrypted", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let d = json(&out);
     assert_eq!(d["state"], "completed");
@@ -203,10 +169,7 @@ async fn download_list_show_contract() {
     assert!(show["key_id"].is_null());
     assert!(d["key_id"].as_str().unwrap().len() == 16, "{d}");
     let human = text(&home.run(&["show", &id]).stdout);
-    assert!(
-        human.contains("state:     completed") && human.contains("path:"),
-        "{human}"
-    );
+    assert!(human.contains("state:     completed") && human.contains("path:"), "{human}");
 
     // Errors: one line, non-zero.
     let out = home.run(&["download", &origin.url("nope.m3u8")]);
@@ -217,25 +180,14 @@ async fn download_list_show_contract() {
     let out = home.run(&["show", "0000000000000000"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no asset"));
-    let out = home.run(&[
-        "download",
-        &origin.url("hls-aes/master.m3u8"),
-        "--quality",
-        "fast",
-    ]);
+    let out = home.run(&["download", &origin.url("hls-aes/master.m3u8"), "--quality", "fast"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--quality"));
 
     // remove
     let out = home.run(&["remove", &id]);
     assert!(out.status.success());
-    assert_eq!(
-        json(&home.run(&["list", "--json"]))
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(json(&home.run(&["list", "--json"])).as_array().unwrap().len(), 1);
     assert!(!path.exists());
 
     // Without a key file: a clear error.
@@ -247,11 +199,7 @@ async fn download_list_show_contract() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no key file"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("no key file"), "{}", text(&out.stderr));
 }
 
 /// Kills a real `vodvault download` with SIGKILL once the catalog shows `after` pieces done,
@@ -260,14 +208,8 @@ async fn kill_and_resume(after: i64) {
     let origin = Origin::start(fixtures()).await;
     origin.throttle(60_000);
     let home = Home::new();
-    let mut child = Some(home.spawn(&[
-        "download",
-        &origin.url("hls-aes/master.m3u8"),
-        "--mode",
-        "encrypted",
-        "--parallel",
-        "2",
-    ]));
+    let mut child =
+        Some(home.spawn(&["download", &origin.url("hls-aes/master.m3u8"), "--mode", "encrypted", "--parallel", "2"]));
     let deadline = Instant::now() + Duration::from_secs(60);
     let (id, done_at_kill) = loop {
         assert!(Instant::now() < deadline, "no progress");
@@ -283,57 +225,32 @@ async fn kill_and_resume(after: i64) {
     // The catalog reopens consistent: every piece it calls done is on disk, whole and right.
     let rows = home.rows().await;
     // The killed process recorded nothing more: the asset is where it was at the kill.
-    assert!(
-        matches!(rows[0].1.as_str(), "queued" | "downloading"),
-        "{}",
-        rows[0].1
-    );
+    assert!(matches!(rows[0].1.as_str(), "queued" | "downloading"), "{}", rows[0].1);
     let done = done_files(&home.vault(), &id).await;
-    assert!(
-        done.len() as i64 >= done_at_kill,
-        "nothing committed is lost"
-    );
+    assert!(done.len() as i64 >= done_at_kill, "nothing committed is lost");
     for f in &done {
         let got = read_piece(&home.vault(), &home.key, &id, f, Mode::Encrypted).await;
-        assert!(
-            got == std::fs::read(fixtures().join(source_of(f))).unwrap(),
-            "{f} after kill at {after}"
-        );
+        assert!(got == std::fs::read(fixtures().join(source_of(f))).unwrap(), "{f} after kill at {after}");
     }
     // Resume from the catalog alone: no URL, no options.
     origin.throttle(0);
     let out = home.run(&["resume", &id]);
-    assert!(
-        out.status.success(),
-        "kill at {after}: {}",
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "kill at {after}: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), id);
     let show = json(&home.run(&["show", &id, "--json"]));
     assert_eq!(show["state"], "completed");
     for f in done_files(&home.vault(), &id).await {
         let got = read_piece(&home.vault(), &home.key, &id, &f, Mode::Encrypted).await;
-        assert!(
-            got == std::fs::read(fixtures().join(source_of(&f))).unwrap(),
-            "{f}"
-        );
+        assert!(got == std::fs::read(fixtures().join(source_of(&f))).unwrap(), "{f}");
     }
     // Nothing the catalog had as done was fetched again.
     let after_kill = counts(&origin.log()[log_at_kill..]);
     for f in &done {
         let path = format!("/{}", origin_path(f));
-        assert_eq!(
-            after_kill.get(&path),
-            None,
-            "{path} was fetched again after the kill"
-        );
+        assert_eq!(after_kill.get(&path), None, "{path} was fetched again after the kill");
     }
     // No temporary files survive.
-    assert!(
-        vodvault_tests::files(&home.vault(), &id)
-            .iter()
-            .all(|f| !f.ends_with(".tmp"))
-    );
+    assert!(vodvault_tests::files(&home.vault(), &id).iter().all(|f| !f.ends_with(".tmp")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -386,20 +303,10 @@ async fn ctrl_c_pauses_cleanly() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("vodvault resume"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("vodvault resume"), "{}", text(&out.stderr));
     let rows = home.rows().await;
     assert_eq!(rows[0].1, "paused");
     origin.throttle(0);
@@ -424,19 +331,12 @@ async fn refresh_cmd_supplies_fresh_urls() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     origin.expire_signatures();
-    std::fs::write(
-        &fresh,
-        origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600)),
-    )
-    .unwrap();
+    std::fs::write(&fresh, origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600))).unwrap();
     origin.throttle(0);
     let out = child.wait_with_output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json(&out)["state"], "completed");
-    assert!(
-        origin.log().iter().any(|l| l.status == 403),
-        "the old URL did expire"
-    );
+    assert!(origin.log().iter().any(|l| l.status == 403), "the old URL did expire");
 }
 
 /// Runs `script` in a private mount namespace (so it may mount a tmpfs) with `$VV` set to the
@@ -444,9 +344,7 @@ async fn refresh_cmd_supplies_fresh_urls() {
 fn in_namespace(home: &Home, script: &str) -> Option<Output> {
     let probe = Command::new("unshare").args(["-rm", "true"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "SKIPPED: unshare -rm is not available (no user namespaces): cannot mount a small tmpfs"
-        );
+        eprintln!("SKIPPED: unshare -rm is not available (no user namespaces): cannot mount a small tmpfs");
         return None;
     }
     let vv = format!(
@@ -466,11 +364,7 @@ fn in_namespace(home: &Home, script: &str) -> Option<Output> {
 }
 
 fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let start = out
-        .find(&format!("=={name}=="))
-        .unwrap_or_else(|| panic!("no {name} in {out}"))
-        + name.len()
-        + 4;
+    let start = out.find(&format!("=={name}==")).unwrap_or_else(|| panic!("no {name} in {out}")) + name.len() + 4;
     let end = out[start..].find("==").map_or(out.len(), |e| start + e);
     out[start..end].trim()
 }
@@ -504,43 +398,25 @@ async fn storage_full_before_and_during_a_download() {
         return;
     };
     let stdout = text(&out.stdout);
-    assert_ne!(
-        out.status.code(),
-        Some(97),
-        "mount failed: {}",
-        text(&out.stderr)
-    );
+    assert_ne!(out.status.code(), Some(97), "mount failed: {}", text(&out.stderr));
     let first = section(&stdout, "first");
-    assert!(
-        first.starts_with('1') && first.contains("storage full"),
-        "{stdout}"
-    );
+    assert!(first.starts_with('1') && first.contains("storage full"), "{stdout}");
     let show: serde_json::Value = serde_json::from_str(section(&stdout, "first-show")).unwrap();
     assert_eq!(show["state"], "failed");
     assert_eq!(show["failure"]["kind"], "storage_full");
     assert_eq!(show["segments_done"], 0);
     // Only the refused master download has audio: none of it was fetched.
     assert_eq!(
-        origin
-            .log()
-            .iter()
-            .filter(|l| l.path.contains("/audio-") && l.path.ends_with(".ts"))
-            .count(),
+        origin.log().iter().filter(|l| l.path.contains("/audio-") && l.path.ends_with(".ts")).count(),
         0,
         "no media fetched"
     );
 
     let second = section(&stdout, "second");
-    assert!(
-        second.starts_with('1') && second.contains("storage full"),
-        "{stdout}"
-    );
+    assert!(second.starts_with('1') && second.contains("storage full"), "{stdout}");
     let show: serde_json::Value = serde_json::from_str(section(&stdout, "second-show")).unwrap();
     assert_eq!(show["failure"]["kind"], "storage_full", "{show}");
-    assert!(
-        show["bytes_expected"].is_null(),
-        "no estimate for this source: {show}"
-    );
+    assert!(show["bytes_expected"].is_null(), "no estimate for this source: {show}");
     let stored_before = show["segments_done"].as_u64().unwrap();
     assert!(stored_before >= 1, "what fit was kept: {show}");
     assert!(section(&stdout, "resumed").starts_with('0'), "{stdout}");

@@ -15,16 +15,9 @@ use vodvault_tests::bin;
 const APP: &str = "com.example.player";
 
 fn keytool_generate(path: &Path) {
-    let out = Command::new(bin("vodvault-keytool"))
-        .args(["generate", "--app-id", APP, "--out"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new(bin("vodvault-keytool")).args(["generate", "--app-id", APP, "--out"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -51,11 +44,7 @@ fn rotate_app_key_without_re_encrypting_media() {
     let stored = WrappedKey::from_bytes(&wrapped).unwrap();
     let rotated = stored.rewrap(&old, &new, b"asset-42").unwrap();
     assert_eq!(rotated.key_id(), new.key_id());
-    assert_eq!(
-        std::fs::read(&seg).unwrap(),
-        sealed_before,
-        "media untouched"
-    );
+    assert_eq!(std::fs::read(&seg).unwrap(), sealed_before, "media untouched");
 
     // Playback with the new app key.
     let content = rotated.unwrap(&new, b"asset-42").unwrap();
@@ -65,9 +54,6 @@ fn rotate_app_key_without_re_encrypting_media() {
     // The old app key no longer opens the rotated wrapping, and says why.
     assert_eq!(
         rotated.unwrap(&old, b"asset-42").unwrap_err(),
-        KeyError::KeyMismatch {
-            wrapped_by: new.key_id(),
-            have: old.key_id()
-        }
+        KeyError::KeyMismatch { wrapped_by: new.key_id(), have: old.key_id() }
     );
 }

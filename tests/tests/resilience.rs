@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vodvault_core::{
-    AssetState, DownloadRequest, Error, Event, FailureReason, Mode, RefreshRequest, UrlRefresher,
-};
+use vodvault_core::{AssetState, DownloadRequest, Error, Event, FailureReason, Mode, RefreshRequest, UrlRefresher};
 use vodvault_tests::origin::{Fault, Origin};
 use vodvault_tests::{TestVault, fixtures, test_vault, wait};
 
@@ -20,12 +18,7 @@ fn plain(path: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(path)).unwrap()
 }
 
-async fn start(
-    tv: &TestVault,
-    origin: &Origin,
-    path: &str,
-    tune: impl FnOnce(&mut DownloadRequest),
-) -> String {
+async fn start(tv: &TestVault, origin: &Origin, path: &str, tune: impl FnOnce(&mut DownloadRequest)) -> String {
     let mut req = DownloadRequest::new(&origin.url(path));
     tune(&mut req);
     tv.vault.download(req).await.unwrap()
@@ -33,14 +26,8 @@ async fn start(
 
 async fn assert_high_variant_intact(tv: &TestVault, id: &str, mode: Mode) {
     for i in 0..4 {
-        let got = tv
-            .read_piece(id, &format!("video/seg-0000{i}.ts"), mode)
-            .await;
-        assert_same(
-            &got,
-            &plain(&format!("hls-aes/plain/high/seg-{i}.ts")),
-            &format!("segment {i}"),
-        );
+        let got = tv.read_piece(id, &format!("video/seg-0000{i}.ts"), mode).await;
+        assert_same(&got, &plain(&format!("hls-aes/plain/high/seg-{i}.ts")), &format!("segment {i}"));
     }
 }
 
@@ -48,11 +35,7 @@ async fn assert_high_variant_intact(tv: &TestVault, id: &str, mode: Mode) {
 fn assert_same(got: &[u8], want: &[u8], what: &str) {
     if got != want {
         let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "{what}: {} bytes vs {} expected, first difference at {first:?}",
-            got.len(),
-            want.len()
-        );
+        panic!("{what}: {} bytes vs {} expected, first difference at {first:?}", got.len(), want.len());
     }
 }
 
@@ -67,10 +50,7 @@ async fn transient_faults_are_retried_and_nothing_is_skipped() {
     origin.fault("high/index.m3u8", Fault::Status(500, None), 1);
     let tv = test_vault(|_| {}).await;
     let started = std::time::Instant::now();
-    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| {
-        r.mode = Mode::Encrypted
-    })
-    .await;
+    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| r.mode = Mode::Encrypted).await;
     let info = wait(&tv.vault, &id).await.unwrap();
     assert_eq!(info.state, AssetState::Completed);
     assert_high_variant_intact(&tv, &id, Mode::Encrypted).await;
@@ -78,16 +58,8 @@ async fn transient_faults_are_retried_and_nothing_is_skipped() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(origin.requests_to("hls-aes/high/seg-0.ts"), 3);
     assert_eq!(origin.requests_to("hls-aes/high/seg-2.ts"), 3);
-    assert_eq!(
-        origin.requests_to("hls-aes/high/seg-3.ts"),
-        2,
-        "a short body is retried, not stored"
-    );
-    assert_eq!(
-        origin.served("hls-aes/audio-en/seg-1.ts"),
-        2,
-        "a stalled response is abandoned and retried"
-    );
+    assert_eq!(origin.requests_to("hls-aes/high/seg-3.ts"), 2, "a short body is retried, not stored");
+    assert_eq!(origin.served("hls-aes/audio-en/seg-1.ts"), 2, "a stalled response is abandoned and retried");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,24 +69,15 @@ async fn a_segment_that_keeps_failing_fails_the_asset_with_a_reason_naming_it() 
     let tv = test_vault(|c| c.max_parallel_requests = 1).await;
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |_| {}).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::HttpStatus {
-            status: 503,
-            message,
-        })) => {
-            assert!(
-                message.contains("video segment 2 (media sequence 102)"),
-                "{message}"
-            );
+        Err(Error::Failed(FailureReason::HttpStatus { status: 503, message })) => {
+            assert!(message.contains("video segment 2 (media sequence 102)"), "{message}");
         }
         other => panic!("{other:?}"),
     }
     // Nothing stored is lost; nothing is claimed that is not stored.
     let info = tv.vault.asset(&id).await.unwrap();
     assert_eq!(info.state, AssetState::Failed);
-    assert!(
-        info.segments_done >= 2 && info.segments_done < info.segments_total,
-        "{info:?}"
-    );
+    assert!(info.segments_done >= 2 && info.segments_done < info.segments_total, "{info:?}");
     assert_same(
         &tv.read_piece(&id, "video/seg-00000.ts", Mode::Normal).await,
         &plain("hls-aes/plain/high/seg-0.ts"),
@@ -123,15 +86,11 @@ async fn a_segment_that_keeps_failing_fails_the_asset_with_a_reason_naming_it() 
     // 404 is not retried.
     let origin2 = Origin::start(fixtures()).await;
     origin2.fault("mid/seg-1.ts", Fault::Status(404, None), 100);
-    let id = start(&tv, &origin2, "hls-aes/master.m3u8", |r| {
-        r.quality = "144p".parse().unwrap()
-    })
-    .await;
+    let id = start(&tv, &origin2, "hls-aes/master.m3u8", |r| r.quality = "144p".parse().unwrap()).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::HttpStatus {
-            status: 404,
-            message,
-        })) => assert!(message.contains("segment 1"), "{message}"),
+        Err(Error::Failed(FailureReason::HttpStatus { status: 404, message })) => {
+            assert!(message.contains("segment 1"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(origin2.requests_to("hls-aes/mid/seg-1.ts"), 1);
@@ -155,20 +114,13 @@ async fn bad_padding_refetches_the_segment_then_the_key_then_fails_naming_it() {
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |_| {}).await;
     match wait(&tv.vault, &id).await {
         Err(Error::Failed(FailureReason::BadSource { message })) => {
-            assert!(
-                message.contains("video segment 3 (media sequence 103)"),
-                "{message}"
-            );
+            assert!(message.contains("video segment 3 (media sequence 103)"), "{message}");
             assert!(message.contains("its key again"), "{message}");
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(origin.requests_to("hls-aes/high/seg-3.ts"), 3);
-    assert_eq!(
-        origin.requests_to("hls-aes/keys/k2.key"),
-        2,
-        "the key was fetched again"
-    );
+    assert_eq!(origin.requests_to("hls-aes/keys/k2.key"), 2, "the key was fetched again");
     assert!(
         tv.files(&id).iter().all(|f| f != "video/seg-00003.ts"),
         "the bad segment is not stored: {:?}",
@@ -181,16 +133,10 @@ async fn an_html_page_is_never_a_key_or_a_segment() {
     let origin = Origin::start(fixtures()).await;
     origin.fault("keys/k1.key", Fault::HtmlPage, 100);
     let tv = test_vault(|_| {}).await;
-    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| {
-        r.quality = "worst".parse().unwrap()
-    })
-    .await;
+    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| r.quality = "worst".parse().unwrap()).await;
     match wait(&tv.vault, &id).await {
         Err(Error::Failed(FailureReason::BadSource { message })) => {
-            assert!(
-                message.contains("exactly 16 bytes") && message.contains("HTML"),
-                "{message}"
-            );
+            assert!(message.contains("exactly 16 bytes") && message.contains("HTML"), "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -225,32 +171,15 @@ async fn headers_go_with_every_request_including_redirects_and_keys() {
     assert!(log.iter().any(|l| l.path.starts_with("/redirect/")));
     assert!(log.iter().any(|l| l.path.ends_with(".key")));
     for l in log.iter().filter(|l| l.status != 403) {
-        assert_eq!(
-            l.referer.as_deref(),
-            Some("https://app.example.com/player"),
-            "{}",
-            l.path
-        );
-        assert_eq!(
-            l.user_agent.as_deref(),
-            Some("vodvault-tests/1.0"),
-            "{}",
-            l.path
-        );
-        assert!(
-            l.headers.iter().any(|(k, v)| k == "x-custom" && v == "42"),
-            "{}",
-            l.path
-        );
+        assert_eq!(l.referer.as_deref(), Some("https://app.example.com/player"), "{}", l.path);
+        assert_eq!(l.user_agent.as_deref(), Some("vodvault-tests/1.0"), "{}", l.path);
+        assert!(l.headers.iter().any(|(k, v)| k == "x-custom" && v == "42"), "{}", l.path);
     }
     // The headers are stored sealed, not in the clear.
     let catalog = std::fs::read(tv.dir.path().join("catalog.sqlite")).unwrap();
     let wal = std::fs::read(tv.dir.path().join("catalog.sqlite-wal")).unwrap_or_default();
     for bytes in [catalog, wal] {
-        assert!(
-            !bytes.windows(14).any(|w| w == b"vodvault-tests"),
-            "headers stored in the clear"
-        );
+        assert!(!bytes.windows(14).any(|w| w == b"vodvault-tests"), "headers stored in the clear");
     }
 }
 
@@ -262,10 +191,7 @@ struct Resign {
 }
 
 impl UrlRefresher for Resign {
-    fn refresh(
-        &self,
-        _r: RefreshRequest,
-    ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+    fn refresh(&self, _r: RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move { Some(self.origin.signed_url(&self.path, Duration::from_secs(600))) })
     }
@@ -283,8 +209,7 @@ async fn expired_urls_are_refreshed_and_the_download_continues() {
         calls: AtomicUsize::new(0),
     });
     tv.vault.set_refresher(Some(refresher.clone()));
-    let mut req =
-        DownloadRequest::new(&origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600)));
+    let mut req = DownloadRequest::new(&origin.signed_url("hls-aes/master.m3u8", Duration::from_secs(600)));
     req.mode = Mode::Encrypted;
     let id = tv.vault.download(req).await.unwrap();
     // Let some pieces land, then expire every signature issued so far.
@@ -357,20 +282,15 @@ async fn a_changed_timeline_after_refresh_restarts_cleanly() {
             restarted = Some(reason);
         }
     }
-    assert!(
-        matches!(restarted, Some(FailureReason::SourceChanged { .. })),
-        "{restarted:?}"
-    );
+    assert!(matches!(restarted, Some(FailureReason::SourceChanged { .. })), "{restarted:?}");
     // What is stored now is entirely the new stream.
-    let br = vodvault_core::hls::media::MediaPlaylist::parse(
-        &String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap(),
-    )
-    .unwrap();
+    let br =
+        vodvault_core::hls::media::MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap())
+            .unwrap();
     let r = br.segments[0].byte_range.unwrap();
     let all = plain("hls-byterange/all.mp4");
     assert_same(
-        &tv.read_piece(&id, "video/seg-00000.mp4", Mode::Normal)
-            .await,
+        &tv.read_piece(&id, "video/seg-00000.mp4", Mode::Normal).await,
         &all[r.offset as usize..(r.offset + r.length) as usize],
         "new stream",
     );
@@ -385,10 +305,7 @@ async fn a_changed_timeline_after_refresh_restarts_cleanly() {
 async fn bad_sources_are_clear_errors_and_store_nothing() {
     let root = tempfile::tempdir().unwrap();
     let w = |name: &str, text: &str| std::fs::write(root.path().join(name), text).unwrap();
-    w(
-        "live.m3u8",
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n",
-    );
+    w("live.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n");
     w(
         "sample-aes.m3u8",
         "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k.key\"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n",
@@ -397,62 +314,33 @@ async fn bad_sources_are_clear_errors_and_store_nothing() {
         "fairplay.m3u8",
         "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n",
     );
-    w(
-        "broken.m3u8",
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-BYTERANGE:100\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n",
-    );
+    w("broken.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-BYTERANGE:100\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n");
     w(
         "short-key.m3u8",
         "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=AES-128,URI=\"k15.key\"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n",
     );
     w("k15.key", "fifteen bytes!!");
     w("a.ts", &"G".repeat(188 * 4));
-    w(
-        "page.html",
-        "<!DOCTYPE html><html><body>Not Found</body></html>",
-    );
+    w("page.html", "<!DOCTYPE html><html><body>Not Found</body></html>");
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|_| {}).await;
     use vodvault_core::hls::media::PlaylistError as P;
     let try_dl = |p: &str| tv.vault.download(DownloadRequest::new(&origin.url(p)));
-    assert!(matches!(
-        try_dl("live.m3u8").await,
-        Err(Error::Playlist(P::Live))
-    ));
+    assert!(matches!(try_dl("live.m3u8").await, Err(Error::Playlist(P::Live))));
     assert!(
         matches!(try_dl("sample-aes.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("SAMPLE-AES"))
     );
-    assert!(
-        matches!(try_dl("fairplay.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("DRM"))
-    );
-    assert!(matches!(
-        try_dl("broken.m3u8").await,
-        Err(Error::Playlist(P::Invalid { line: 3, .. }))
-    ));
-    assert!(
-        matches!(try_dl("page.html").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("HTML"))
-    );
+    assert!(matches!(try_dl("fairplay.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("DRM")));
+    assert!(matches!(try_dl("broken.m3u8").await, Err(Error::Playlist(P::Invalid { line: 3, .. }))));
+    assert!(matches!(try_dl("page.html").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("HTML")));
     assert!(matches!(
         try_dl("missing.m3u8").await,
-        Err(Error::Fetch(vodvault_core::fetch::FetchError::Status {
-            status: 404,
-            ..
-        }))
+        Err(Error::Fetch(vodvault_core::fetch::FetchError::Status { status: 404, .. }))
     ));
-    assert!(matches!(
-        tv.vault.download(DownloadRequest::new("ftp://x/y")).await,
-        Err(Error::InvalidRequest(_))
-    ));
-    assert!(
-        tv.vault.assets().await.unwrap().is_empty(),
-        "refused sources leave no asset"
-    );
+    assert!(matches!(tv.vault.download(DownloadRequest::new("ftp://x/y")).await, Err(Error::InvalidRequest(_))));
+    assert!(tv.vault.assets().await.unwrap().is_empty(), "refused sources leave no asset");
     // A key of 15 bytes: the asset exists, and fails naming the key problem; nothing is done.
-    let id = tv
-        .vault
-        .download(DownloadRequest::new(&origin.url("short-key.m3u8")))
-        .await
-        .unwrap();
+    let id = tv.vault.download(DownloadRequest::new(&origin.url("short-key.m3u8"))).await.unwrap();
     match wait(&tv.vault, &id).await {
         Err(Error::Failed(FailureReason::BadSource { message })) => {
             assert!(message.contains("exactly 16 bytes, got 15"), "{message}")
@@ -469,10 +357,7 @@ async fn pause_resume_cancel_and_remove() {
     let origin = Origin::start(fixtures()).await;
     origin.throttle(150_000);
     let tv = test_vault(|c| c.max_parallel_requests = 2).await;
-    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| {
-        r.mode = Mode::Encrypted
-    })
-    .await;
+    let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| r.mode = Mode::Encrypted).await;
     let mut events = tv.vault.subscribe();
     loop {
         if let Ok(Event::Progress(p)) = events.recv().await
@@ -485,13 +370,7 @@ async fn pause_resume_cancel_and_remove() {
     let paused = tv.vault.asset(&id).await.unwrap();
     assert_eq!(paused.state, AssetState::Paused, "{paused:?}");
     assert!(paused.segments_done >= 3 && paused.segments_done < paused.segments_total);
-    assert!(matches!(
-        tv.vault.wait(&id).await,
-        Err(Error::InvalidState {
-            state: AssetState::Paused,
-            ..
-        })
-    ));
+    assert!(matches!(tv.vault.wait(&id).await, Err(Error::InvalidState { state: AssetState::Paused, .. })));
     let committed = vodvault_tests::done_files(tv.dir.path(), &id).await;
     let log_at_pause = origin.log().len();
     origin.throttle(0);
@@ -504,25 +383,15 @@ async fn pause_resume_cancel_and_remove() {
     let after = vodvault_tests::origin::counts(&origin.log()[log_at_pause..]);
     for f in &committed {
         let (_, path) = vodvault_tests::hls_aes_source(f);
-        assert_eq!(
-            after.get(&path),
-            None,
-            "{path} was committed before the pause but fetched again"
-        );
+        assert_eq!(after.get(&path), None, "{path} was committed before the pause but fetched again");
     }
-    assert!(
-        matches!(tv.vault.resume(&id).await, Err(Error::InvalidState { .. })),
-        "a completed asset does not resume"
-    );
+    assert!(matches!(tv.vault.resume(&id).await, Err(Error::InvalidState { .. })), "a completed asset does not resume");
 
     // Cancel deletes the files and keeps the record; resume starts over.
     let id2 = start(&tv, &origin, "hls-fmp4/index.m3u8", |_| {}).await;
     tv.vault.cancel(&id2).await.unwrap();
     let c = tv.vault.asset(&id2).await.unwrap();
-    assert_eq!(
-        (c.state, c.segments_done, c.bytes_done),
-        (AssetState::Cancelled, 0, 0)
-    );
+    assert_eq!((c.state, c.segments_done, c.bytes_done), (AssetState::Cancelled, 0, 0));
     assert!(tv.files(&id2).is_empty());
     tv.vault.resume(&id2).await.unwrap();
     wait(&tv.vault, &id2).await.unwrap();
@@ -549,51 +418,27 @@ async fn progress_is_monotonic_throttled_and_exact_at_the_end() {
     while let Ok(e) = events.try_recv() {
         match e {
             Event::Progress(p) if p.id == id => progress.push(p),
-            Event::State {
-                state: AssetState::Completed,
-                ..
-            } => completed_after = Some(progress.len()),
+            Event::State { state: AssetState::Completed, .. } => completed_after = Some(progress.len()),
             _ => {}
         }
     }
     assert!(progress.len() >= 3, "{}", progress.len());
-    assert!(
-        progress
-            .windows(2)
-            .all(|w| w[1].bytes_done >= w[0].bytes_done),
-        "monotonic"
-    );
-    assert!(
-        progress
-            .windows(2)
-            .all(|w| w[1].segments_done >= w[0].segments_done),
-        "monotonic"
-    );
+    assert!(progress.windows(2).all(|w| w[1].bytes_done >= w[0].bytes_done), "monotonic");
+    assert!(progress.windows(2).all(|w| w[1].segments_done >= w[0].segments_done), "monotonic");
     let per_sec = progress.len() as f64 / elapsed.as_secs_f64();
     assert!(per_sec <= 15.0, "{per_sec:.1} events/s");
-    assert!(
-        progress.iter().any(|p| !p.expected_exact),
-        "an estimate while the size is unknown"
-    );
+    assert!(progress.iter().any(|p| !p.expected_exact), "an estimate while the size is unknown");
     let last = progress.last().unwrap();
     assert!(last.expected_exact && last.bytes_expected == Some(last.bytes_done));
     assert_eq!(last.segments_done, last.segments_total);
-    assert_eq!(
-        completed_after,
-        Some(progress.len()),
-        "completed comes after the final progress"
-    );
+    assert_eq!(completed_after, Some(progress.len()), "completed comes after the final progress");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_progressive_file_resumes_with_range_and_restarts_if_it_changed() {
     for mode in [Mode::Normal, Mode::Encrypted] {
         let root = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            fixtures().join("progressive/sample.mp4"),
-            root.path().join("film.mp4"),
-        )
-        .unwrap();
+        std::fs::copy(fixtures().join("progressive/sample.mp4"), root.path().join("film.mp4")).unwrap();
         let origin = Origin::start(root.path()).await;
         origin.throttle(120_000);
         let tv = test_vault(|c| {
@@ -617,27 +462,12 @@ async fn a_progressive_file_resumes_with_range_and_restarts_if_it_changed() {
         origin.clear_log();
         tv.vault.resume(&id).await.unwrap();
         wait(&tv.vault, &id).await.unwrap();
-        assert_same(
-            &tv.read_piece(&id, "media.mp4", mode).await,
-            &plain("progressive/sample.mp4"),
-            &format!("{mode}"),
-        );
-        let resumed = origin
-            .log()
-            .into_iter()
-            .find(|l| l.path == "/film.mp4")
-            .unwrap();
+        assert_same(&tv.read_piece(&id, "media.mp4", mode).await, &plain("progressive/sample.mp4"), &format!("{mode}"));
+        let resumed = origin.log().into_iter().find(|l| l.path == "/film.mp4").unwrap();
         let range = resumed.range.expect("resumed with Range");
-        let from: u64 = range
-            .trim_start_matches("bytes=")
-            .trim_end_matches('-')
-            .parse()
-            .unwrap();
+        let from: u64 = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
         assert!(from > 0 && from <= done, "{range} vs {done} durable");
-        assert!(
-            resumed.headers.iter().any(|(k, _)| k == "if-range"),
-            "with If-Range"
-        );
+        assert!(resumed.headers.iter().any(|(k, _)| k == "if-range"), "with If-Range");
     }
 }
 
@@ -667,11 +497,7 @@ async fn a_progressive_file_that_changed_restarts_cleanly() {
     origin.throttle(0);
     tv.vault.resume(&id).await.unwrap();
     wait(&tv.vault, &id).await.unwrap();
-    assert_same(
-        &tv.read_piece(&id, "media.mp4", Mode::Encrypted).await,
-        &changed,
-        "changed file",
-    );
+    assert_same(&tv.read_piece(&id, "media.mp4", Mode::Encrypted).await, &changed, "changed file");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -685,18 +511,12 @@ async fn opening_a_vault_sweeps_files_whose_rows_are_gone() {
     std::fs::create_dir_all(orphan.join("video")).unwrap();
     std::fs::write(orphan.join("video/seg-00000.ts"), b"left behind").unwrap();
     tv.vault.close().await;
-    let mut config = vodvault_core::VaultConfig::new(
-        tv.dir.path().to_owned(),
-        tv.key_file.clone(),
-        vodvault_tests::APP_ID,
-    );
+    let mut config =
+        vodvault_core::VaultConfig::new(tv.dir.path().to_owned(), tv.key_file.clone(), vodvault_tests::APP_ID);
     config.autostart = true;
     let vault = vodvault_core::Vault::open(config).await.unwrap();
     assert!(!orphan.exists(), "the orphan directory is removed");
-    assert!(
-        tv.dir.path().join("assets").join(&id).exists(),
-        "a real asset is kept"
-    );
+    assert!(tv.dir.path().join("assets").join(&id).exists(), "a real asset is kept");
     assert_eq!(vault.asset(&id).await.unwrap().state, AssetState::Completed);
     vault.close().await;
 }

@@ -18,20 +18,12 @@ fn range(path: &str, offset: u64, len: u64) -> Vec<u8> {
 }
 
 /// Downloads `path` in `mode` with `quality` and returns the completed asset's id.
-async fn download(
-    tv: &TestVault,
-    origin: &Origin,
-    path: &str,
-    mode: Mode,
-    quality: &str,
-) -> String {
+async fn download(tv: &TestVault, origin: &Origin, path: &str, mode: Mode, quality: &str) -> String {
     let mut req = DownloadRequest::new(&origin.url(path));
     req.mode = mode;
     req.quality = quality.parse().unwrap();
     let id = tv.vault.download(req).await.unwrap();
-    let info = wait(&tv.vault, &id)
-        .await
-        .unwrap_or_else(|e| panic!("{path} {mode}: {e}"));
+    let info = wait(&tv.vault, &id).await.unwrap_or_else(|e| panic!("{path} {mode}: {e}"));
     assert_eq!(info.state, AssetState::Completed);
     assert_eq!(info.segments_done, info.segments_total);
     assert!(info.expected_exact, "completed assets report an exact size");
@@ -43,17 +35,11 @@ async fn download(
 fn assert_no_plaintext(tv: &TestVault, id: &str, plaintext: &[u8]) {
     let root = tv.dir.path().join("assets").join(id);
     for name in tv.files(id) {
-        assert!(
-            name.ends_with(".vvs"),
-            "every stored file is sealed: {name}"
-        );
+        assert!(name.ends_with(".vvs"), "every stored file is sealed: {name}");
         let stored = std::fs::read(root.join(&name)).unwrap();
         for start in (0..plaintext.len().saturating_sub(32)).step_by(997) {
             let needle = &plaintext[start..start + 32];
-            assert!(
-                !stored.windows(32).any(|w| w == needle),
-                "{name} contains plaintext from offset {start}"
-            );
+            assert!(!stored.windows(32).any(|w| w == needle), "{name} contains plaintext from offset {start}");
         }
     }
 }
@@ -68,55 +54,27 @@ async fn master_playlist_with_key_rotation_audio_and_subtitles_in_both_modes() {
         let tv = test_vault(|_| {}).await;
         let id = download(&tv, &origin, "hls-aes/master.m3u8", mode, "best").await;
         for i in 0..4 {
-            let got = tv
-                .read_piece(&id, &format!("video/seg-0000{i}.ts"), mode)
-                .await;
-            assert_eq!(
-                got,
-                plain(&format!("hls-aes/plain/high/seg-{i}.ts")),
-                "{mode} video segment {i}"
-            );
+            let got = tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), mode).await;
+            assert_eq!(got, plain(&format!("hls-aes/plain/high/seg-{i}.ts")), "{mode} video segment {i}");
         }
         // Default audio rendition (English, DEFAULT=YES) and every subtitle rendition.
         for i in 0..5 {
-            let got = tv
-                .read_piece(&id, &format!("audio-1/seg-0000{i}.ts"), mode)
-                .await;
-            assert_eq!(
-                got,
-                plain(&format!("hls-aes/plain/audio-en/seg-{i}.ts")),
-                "{mode} audio segment {i}"
-            );
+            let got = tv.read_piece(&id, &format!("audio-1/seg-0000{i}.ts"), mode).await;
+            assert_eq!(got, plain(&format!("hls-aes/plain/audio-en/seg-{i}.ts")), "{mode} audio segment {i}");
         }
         for i in 0..2 {
-            let got = tv
-                .read_piece(&id, &format!("subtitles-2/seg-0000{i}.vtt"), mode)
-                .await;
-            assert_eq!(
-                got,
-                plain(&format!("hls-aes/subs-en/sub-{i}.vtt")),
-                "{mode} subtitle {i}"
-            );
+            let got = tv.read_piece(&id, &format!("subtitles-2/seg-0000{i}.vtt"), mode).await;
+            assert_eq!(got, plain(&format!("hls-aes/subs-en/sub-{i}.vtt")), "{mode} subtitle {i}");
         }
         let master = String::from_utf8(tv.read_piece(&id, "index.m3u8", mode).await).unwrap();
         assert!(
-            master.contains("URI=\"audio-1/index.m3u8\"")
-                && master.contains("URI=\"subtitles-2/index.m3u8\""),
+            master.contains("URI=\"audio-1/index.m3u8\"") && master.contains("URI=\"subtitles-2/index.m3u8\""),
             "{master}"
         );
-        assert!(
-            master.contains("RESOLUTION=320x180") && master.contains("\nvideo/index.m3u8\n"),
-            "{master}"
-        );
-        assert!(
-            !master.contains("Deutsch"),
-            "only the chosen renditions: {master}"
-        );
+        assert!(master.contains("RESOLUTION=320x180") && master.contains("\nvideo/index.m3u8\n"), "{master}");
+        assert!(!master.contains("Deutsch"), "only the chosen renditions: {master}");
         let video = String::from_utf8(tv.read_piece(&id, "video/index.m3u8", mode).await).unwrap();
-        assert!(
-            !video.contains("EXT-X-KEY") && video.contains("#EXT-X-MEDIA-SEQUENCE:100"),
-            "{video}"
-        );
+        assert!(!video.contains("EXT-X-KEY") && video.contains("#EXT-X-MEDIA-SEQUENCE:100"), "{video}");
         if mode == Mode::Encrypted {
             let mut all = Vec::new();
             for i in 0..4 {
@@ -134,39 +92,16 @@ async fn explicit_ivs_and_the_lowest_variant() {
     // 144p = "mid": explicit IV attributes that change with each key (§4.3.2.4).
     let id = download(&tv, &origin, "hls-aes/master.m3u8", Mode::Normal, "144p").await;
     for i in 0..4 {
-        let got = tv
-            .read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Normal)
-            .await;
-        assert_eq!(
-            got,
-            plain(&format!("hls-aes/plain/mid/seg-{i}.ts")),
-            "mid segment {i}"
-        );
+        let got = tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Normal).await;
+        assert_eq!(got, plain(&format!("hls-aes/plain/mid/seg-{i}.ts")), "mid segment {i}");
     }
     // worst = "low": one key, implicit IVs from media sequence 0.
-    let id = download(
-        &tv,
-        &origin,
-        "hls-aes/master.m3u8",
-        Mode::Encrypted,
-        "worst",
-    )
-    .await;
+    let id = download(&tv, &origin, "hls-aes/master.m3u8", Mode::Encrypted, "worst").await;
     for i in 0..4 {
-        let got = tv
-            .read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Encrypted)
-            .await;
-        assert_eq!(
-            got,
-            plain(&format!("hls-aes/plain/low/seg-{i}.ts")),
-            "low segment {i}"
-        );
+        let got = tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Encrypted).await;
+        assert_eq!(got, plain(&format!("hls-aes/plain/low/seg-{i}.ts")), "low segment {i}");
     }
-    assert_eq!(
-        tv.vault.assets().await.unwrap().len(),
-        2,
-        "different variants are different assets"
-    );
+    assert_eq!(tv.vault.assets().await.unwrap().len(), 2, "different variants are different assets");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,26 +112,11 @@ async fn fmp4_with_two_encrypted_init_sections_in_both_modes() {
         let id = download(&tv, &origin, "hls-fmp4/index.m3u8", mode, "best").await;
         // Every EXT-X-MAP is its own init section, decrypted with the IV its KEY gives
         // (§4.3.2.5: an encrypted MAP needs an explicit IV).
-        assert_eq!(
-            tv.read_piece(&id, "video/init-0.mp4", mode).await,
-            plain("hls-fmp4/plain/init-a.mp4")
-        );
-        assert_eq!(
-            tv.read_piece(&id, "video/init-1.mp4", mode).await,
-            plain("hls-fmp4/plain/init-b.mp4")
-        );
-        for (i, name) in ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2"]
-            .iter()
-            .enumerate()
-        {
-            let got = tv
-                .read_piece(&id, &format!("video/seg-0000{i}.m4s"), mode)
-                .await;
-            assert_eq!(
-                got,
-                plain(&format!("hls-fmp4/plain/{name}.m4s")),
-                "{mode} {name}"
-            );
+        assert_eq!(tv.read_piece(&id, "video/init-0.mp4", mode).await, plain("hls-fmp4/plain/init-a.mp4"));
+        assert_eq!(tv.read_piece(&id, "video/init-1.mp4", mode).await, plain("hls-fmp4/plain/init-b.mp4"));
+        for (i, name) in ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2"].iter().enumerate() {
+            let got = tv.read_piece(&id, &format!("video/seg-0000{i}.m4s"), mode).await;
+            assert_eq!(got, plain(&format!("hls-fmp4/plain/{name}.m4s")), "{mode} {name}");
         }
         let local = String::from_utf8(tv.read_piece(&id, "video/index.m3u8", mode).await).unwrap();
         let pl = MediaPlaylist::parse(&local).unwrap();
@@ -213,10 +133,8 @@ async fn fmp4_with_two_encrypted_init_sections_in_both_modes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn byte_range_playlists_in_both_modes() {
     let origin = Origin::start(fixtures()).await;
-    let ts =
-        MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/ts.m3u8")).unwrap()).unwrap();
-    let fmp4 = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap())
-        .unwrap();
+    let ts = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/ts.m3u8")).unwrap()).unwrap();
+    let fmp4 = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap()).unwrap();
     for mode in [Mode::Normal, Mode::Encrypted] {
         let tv = test_vault(|_| {}).await;
         // TS: sub-ranges with and without @offset (§4.3.2.2: without it, the range continues
@@ -224,14 +142,8 @@ async fn byte_range_playlists_in_both_modes() {
         let id = download(&tv, &origin, "hls-byterange/ts.m3u8", mode, "best").await;
         for (i, s) in ts.segments.iter().enumerate() {
             let r = s.byte_range.unwrap();
-            let got = tv
-                .read_piece(&id, &format!("video/seg-0000{i}.ts"), mode)
-                .await;
-            assert_eq!(
-                got,
-                range("hls-byterange/all.ts", r.offset, r.length),
-                "{mode} TS range {i}"
-            );
+            let got = tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), mode).await;
+            assert_eq!(got, range("hls-byterange/all.ts", r.offset, r.length), "{mode} TS range {i}");
         }
         // fMP4: the init section is a byte range of the same file (EXT-X-MAP BYTERANGE).
         let id = download(&tv, &origin, "hls-byterange/fmp4.m3u8", mode, "best").await;
@@ -242,31 +154,16 @@ async fn byte_range_playlists_in_both_modes() {
         );
         for (i, s) in fmp4.segments.iter().enumerate() {
             let r = s.byte_range.unwrap();
-            let got = tv
-                .read_piece(&id, &format!("video/seg-0000{i}.mp4"), mode)
-                .await;
-            assert_eq!(
-                got,
-                range("hls-byterange/all.mp4", r.offset, r.length),
-                "{mode} fMP4 range {i}"
-            );
+            let got = tv.read_piece(&id, &format!("video/seg-0000{i}.mp4"), mode).await;
+            assert_eq!(got, range("hls-byterange/all.mp4", r.offset, r.length), "{mode} fMP4 range {i}");
         }
         let info = tv.vault.asset(&id).await.unwrap();
-        let total: u64 = fmp4
-            .segments
-            .iter()
-            .map(|s| s.byte_range.unwrap().length)
-            .sum::<u64>()
-            + m.length;
+        let total: u64 = fmp4.segments.iter().map(|s| s.byte_range.unwrap().length).sum::<u64>() + m.length;
         assert_eq!(info.bytes_done, total, "exact size known from the playlist");
     }
     // Each range was fetched with a Range request for exactly that range.
-    let ranges: Vec<_> = origin
-        .log()
-        .into_iter()
-        .filter(|l| l.path == "/hls-byterange/all.ts")
-        .filter_map(|l| l.range)
-        .collect();
+    let ranges: Vec<_> =
+        origin.log().into_iter().filter(|l| l.path == "/hls-byterange/all.ts").filter_map(|l| l.range).collect();
     let first = ts.segments[1].byte_range.unwrap();
     assert!(ranges.contains(&first.http_range()), "{ranges:?}");
 }
@@ -279,15 +176,9 @@ async fn progressive_file_in_both_modes() {
         let id = download(&tv, &origin, "progressive/sample.mp4", mode, "best").await;
         let info = tv.vault.asset(&id).await.unwrap();
         assert_eq!(info.kind, AssetKind::Progressive);
-        assert_eq!(
-            tv.read_piece(&id, "media.mp4", mode).await,
-            plain("progressive/sample.mp4")
-        );
+        assert_eq!(tv.read_piece(&id, "media.mp4", mode).await, plain("progressive/sample.mp4"));
         match mode {
-            Mode::Normal => assert_eq!(
-                info.path.unwrap(),
-                tv.dir.path().join("assets").join(&id).join("media.mp4")
-            ),
+            Mode::Normal => assert_eq!(info.path.unwrap(), tv.dir.path().join("assets").join(&id).join("media.mp4")),
             Mode::Encrypted => {
                 assert!(info.path.is_none(), "no plain path for sealed media");
                 assert_no_plaintext(&tv, &id, &plain("progressive/sample.mp4"));
@@ -321,31 +212,16 @@ async fn the_same_content_is_one_asset() {
 async fn sources_are_told_apart_by_content_not_extension() {
     // The same bytes under names that lie: a playlist called .mp4 and an MP4 called .m3u8.
     let root = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixtures().join("progressive/sample.mp4"),
-        root.path().join("video.m3u8"),
-    )
-    .unwrap();
+    std::fs::copy(fixtures().join("progressive/sample.mp4"), root.path().join("video.m3u8")).unwrap();
     std::fs::create_dir(root.path().join("hls")).unwrap();
     for f in ["all.ts", "ts.m3u8"] {
-        std::fs::copy(
-            fixtures().join("hls-byterange").join(f),
-            root.path().join("hls").join(f),
-        )
-        .unwrap();
+        std::fs::copy(fixtures().join("hls-byterange").join(f), root.path().join("hls").join(f)).unwrap();
     }
-    std::fs::rename(
-        root.path().join("hls/ts.m3u8"),
-        root.path().join("hls/stream.mp4"),
-    )
-    .unwrap();
+    std::fs::rename(root.path().join("hls/ts.m3u8"), root.path().join("hls/stream.mp4")).unwrap();
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|_| {}).await;
     let id = download(&tv, &origin, "video.m3u8", Mode::Normal, "best").await;
-    assert_eq!(
-        tv.vault.asset(&id).await.unwrap().kind,
-        AssetKind::Progressive
-    );
+    assert_eq!(tv.vault.asset(&id).await.unwrap().kind, AssetKind::Progressive);
     let id = download(&tv, &origin, "hls/stream.mp4", Mode::Normal, "best").await;
     assert_eq!(tv.vault.asset(&id).await.unwrap().kind, AssetKind::Hls);
 }
@@ -372,10 +248,6 @@ async fn normal_mode_plays_from_disk_with_ffmpeg() {
             .args(["-map", "0:v:0", "-f", "null", "-"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "{path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success() && out.stderr.is_empty(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }

@@ -12,11 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-async fn pump_capped(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    rate: f64,
-) {
+async fn pump_capped(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, rate: f64) {
     let mut buf = vec![0u8; 16 * 1024];
     // When the connection may send its next byte. Idle time earns no credit: a capped CDN edge
     // does not let a connection that waited burst above its rate.
@@ -44,13 +40,8 @@ async fn pump_capped(
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let upstream = args
-        .next()
-        .expect("usage: vodvault-throttle-proxy UPSTREAM_ADDR BYTES_PER_SEC");
-    let rate: f64 = args
-        .next()
-        .and_then(|r| r.parse().ok())
-        .expect("BYTES_PER_SEC");
+    let upstream = args.next().expect("usage: vodvault-throttle-proxy UPSTREAM_ADDR BYTES_PER_SEC");
+    let rate: f64 = args.next().and_then(|r| r.parse().ok()).expect("BYTES_PER_SEC");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("{}", listener.local_addr().unwrap());
     loop {

@@ -25,12 +25,11 @@ use url::Url;
 
 use super::progress::Tracker;
 use super::{
-    RenditionNames, choose, error_to_failure, fetch_failure, fetch_playlist, merged_headers,
-    open_headers, parse_url, plan, resolve,
+    RenditionNames, choose, error_to_failure, fetch_failure, fetch_playlist, merged_headers, open_headers, parse_url,
+    plan, resolve,
 };
 use crate::catalog::{
-    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, RenditionRow, SegmentKind,
-    SegmentRow,
+    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, RenditionRow, SegmentKind, SegmentRow,
 };
 use crate::error::FailureReason;
 use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
@@ -66,19 +65,14 @@ type JobResult<T = ()> = Result<T, Stop>;
 /// A catalog failure; a full disk is reported as such (`available` is filled in by `run_job`).
 fn catalog_stop(e: crate::catalog::CatalogError) -> Stop {
     if e.is_storage_full() {
-        Stop::Failed(FailureReason::StorageFull {
-            needed: 0,
-            available: 0,
-        })
+        Stop::Failed(FailureReason::StorageFull { needed: 0, available: 0 })
     } else {
         storage("catalog", e)
     }
 }
 
 fn storage(what: &str, e: impl std::fmt::Display) -> Stop {
-    Stop::Failed(FailureReason::Storage {
-        message: format!("{what}: {e}"),
-    })
+    Stop::Failed(FailureReason::Storage { message: format!("{what}: {e}") })
 }
 
 /// What an asset's job shares between its tasks.
@@ -100,9 +94,7 @@ struct Ctx {
 
 impl Ctx {
     fn seal_options(&self) -> SealOptions {
-        SealOptions {
-            chunk_size: self.inner.config.chunk_size,
-        }
+        SealOptions { chunk_size: self.inner.config.chunk_size }
     }
 
     fn storage_full(&self, needed: u64) -> Stop {
@@ -114,10 +106,7 @@ impl Ctx {
 /// Runs asset `id` to completion, failure or stop, and records the outcome.
 pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
     // A bug must not leave the asset "downloading" forever: a panic fails it, typed.
-    let result = match std::panic::AssertUnwindSafe(run(&inner, &id))
-        .catch_unwind()
-        .await
-    {
+    let result = match std::panic::AssertUnwindSafe(run(&inner, &id)).catch_unwind().await {
         Ok(r) => r,
         Err(_) => Err(Stop::Failed(FailureReason::Storage {
             message: "internal error (a bug in vodvault); the download can be resumed".into(),
@@ -125,11 +114,7 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
     };
     match result {
         Ok(()) => {
-            match inner
-                .catalog
-                .transition(&id, &[AssetState::Downloading], AssetState::Completed, None)
-                .await
-            {
+            match inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Completed, None).await {
                 Ok(true) => {
                     // If a full disk used up the catalog's reserve, there may be room again.
                     store::ensure_reserve(&inner.layout);
@@ -138,9 +123,7 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
                 Ok(false) => {}
                 // Not recorded, so not complete: it finishes (quickly) next time it runs.
                 Err(e) => {
-                    let reason = FailureReason::Storage {
-                        message: format!("recording completion: {e}"),
-                    };
+                    let reason = FailureReason::Storage { message: format!("recording completion: {e}") };
                     inner.emit_state(&id, AssetState::Failed, Some(reason));
                 }
             }
@@ -156,16 +139,7 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
                 *available = store::available_space(inner.layout.root()).unwrap_or(0);
             }
             let json = reason.to_json();
-            match inner
-                .catalog
-                .transition(
-                    &id,
-                    &[AssetState::Downloading],
-                    AssetState::Failed,
-                    Some(&json),
-                )
-                .await
-            {
+            match inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Failed, Some(&json)).await {
                 Ok(true) => {
                     tracing::warn!(asset = %id, "download failed: {reason}");
                     inner.emit_state(&id, AssetState::Failed, Some(reason));
@@ -180,11 +154,7 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
         }
         Err(Stop::External | Stop::Restart(_)) => {}
     }
-    inner
-        .jobs
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&id);
+    inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     inner.wake.notify_one();
 }
 
@@ -200,22 +170,13 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
     if lock.try_lock().is_err() {
         return Err(Stop::External);
     }
-    match inner
-        .catalog
-        .transition(id, &[AssetState::Queued], AssetState::Downloading, None)
-        .await
-    {
+    match inner.catalog.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await {
         Ok(true) => {}
         Ok(false) => return Err(Stop::External),
         Err(e) => return Err(storage("catalog", e)),
     }
     inner.emit_state(id, AssetState::Downloading, None);
-    let row = inner
-        .catalog
-        .asset(id)
-        .await
-        .map_err(catalog_stop)?
-        .ok_or(Stop::External)?;
+    let row = inner.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
     let ctx = Arc::new(context(inner, row)?);
     let result = loop {
         let r = match ctx_kind(&ctx).await {
@@ -226,10 +187,7 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
             Err(Stop::Restart(reason)) => {
                 tracing::warn!(asset = %id, "restarting: {reason}");
                 restart(&ctx).await?;
-                inner.emit(Event::Restarted {
-                    id: id.to_owned(),
-                    reason,
-                });
+                inner.emit(Event::Restarted { id: id.to_owned(), reason });
             }
             other => break other,
         }
@@ -246,49 +204,27 @@ async fn ctx_kind(ctx: &Ctx) -> AssetKind {
 }
 
 fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
-    let request: DownloadRequest =
-        serde_json::from_str(&row.request).map_err(|_| FailureReason::Storage {
-            message: "unreadable request in catalog".into(),
-        })?;
-    let own = open_headers(inner, &row.id, row.headers.as_deref()).map_err(|e| {
-        FailureReason::KeyMismatch {
-            message: format!("stored headers: {e}"),
-        }
-    })?;
-    let headers = merged_headers(inner, &own).map_err(|e| FailureReason::Storage {
-        message: e.to_string(),
-    })?;
+    let request: DownloadRequest = serde_json::from_str(&row.request)
+        .map_err(|_| FailureReason::Storage { message: "unreadable request in catalog".into() })?;
+    let own = open_headers(inner, &row.id, row.headers.as_deref())
+        .map_err(|e| FailureReason::KeyMismatch { message: format!("stored headers: {e}") })?;
+    let headers = merged_headers(inner, &own).map_err(|e| FailureReason::Storage { message: e.to_string() })?;
     let key = match row.mode {
         Mode::Normal => None,
         Mode::Encrypted => {
             let wrapped = row
                 .wrapped_key
                 .as_deref()
-                .ok_or_else(|| FailureReason::KeyMismatch {
-                    message: "encrypted asset without content key".into(),
-                })?;
+                .ok_or_else(|| FailureReason::KeyMismatch { message: "encrypted asset without content key".into() })?;
             let wrapped =
-                WrappedKey::from_bytes(wrapped).map_err(|e| FailureReason::KeyMismatch {
-                    message: e.to_string(),
-                })?;
-            Some(
-                wrapped
-                    .unwrap(&inner.kek, row.id.as_bytes())
-                    .map_err(|e| match e {
-                        KeyError::KeyMismatch { .. } => FailureReason::KeyMismatch {
-                            message: e.to_string(),
-                        },
-                        other => FailureReason::KeyMismatch {
-                            message: format!("content key: {other}"),
-                        },
-                    })?,
-            )
+                WrappedKey::from_bytes(wrapped).map_err(|e| FailureReason::KeyMismatch { message: e.to_string() })?;
+            Some(wrapped.unwrap(&inner.kek, row.id.as_bytes()).map_err(|e| match e {
+                KeyError::KeyMismatch { .. } => FailureReason::KeyMismatch { message: e.to_string() },
+                other => FailureReason::KeyMismatch { message: format!("content key: {other}") },
+            })?)
         }
     };
-    let parallel = request
-        .parallel
-        .unwrap_or(inner.config.max_parallel_requests)
-        .max(1);
+    let parallel = request.parallel.unwrap_or(inner.config.max_parallel_requests).max(1);
     Ok(Ctx {
         inner: Arc::clone(inner),
         id: row.id,
@@ -308,17 +244,9 @@ fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
 /// Starts over: deletes stored pieces and plans again from the (current) source.
 async fn restart(ctx: &Ctx) -> JobResult {
     let inner = &ctx.inner;
-    let url = parse_url(
-        &ctx.source_url
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    )
-    .map_err(|e| FailureReason::BadSource {
-        message: e.to_string(),
-    })?;
-    let new = plan(inner, &ctx.request, &url, &ctx.headers)
-        .await
-        .map_err(|e| error_to_failure("source", &e))?;
+    let url = parse_url(&ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner))
+        .map_err(|e| FailureReason::BadSource { message: e.to_string() })?;
+    let new = plan(inner, &ctx.request, &url, &ctx.headers).await.map_err(|e| error_to_failure("source", &e))?;
     let dir = inner.layout.asset_dir(&ctx.id);
     if let Err(e) = std::fs::remove_dir_all(&dir)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -327,14 +255,7 @@ async fn restart(ctx: &Ctx) -> JobResult {
     }
     inner
         .catalog
-        .replace_plan(
-            &ctx.id,
-            &new.renditions,
-            &new.segments,
-            new.expected.0,
-            new.expected.1,
-            new.duration,
-        )
+        .replace_plan(&ctx.id, &new.renditions, &new.segments, new.expected.0, new.expected.1, new.duration)
         .await
         .map_err(catalog_stop)?;
     Ok(())
@@ -392,13 +313,7 @@ impl From<StoreError> for AttemptError {
 }
 
 impl KeyCache {
-    async fn get(
-        &self,
-        ctx: &Ctx,
-        plan: &Plan,
-        rendition: u32,
-        key: usize,
-    ) -> Result<Aes128Key, AttemptError> {
+    async fn get(&self, ctx: &Ctx, plan: &Plan, rendition: u32, key: usize) -> Result<Aes128Key, AttemptError> {
         let cell = {
             let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(cells.entry((rendition, key)).or_default())
@@ -407,29 +322,20 @@ impl KeyCache {
             let p = plan.read().unwrap_or_else(PoisonError::into_inner);
             let r = &p[rendition as usize];
             let uri = &r.playlist.keys[key].uri;
-            r.base
-                .join(uri)
-                .map_err(|e| AttemptError::Content(format!("bad key URI: {e}")))?
+            r.base.join(uri).map_err(|e| AttemptError::Content(format!("bad key URI: {e}")))?
         };
         let got = cell
             .get_or_try_init(|| async {
                 let inner = &ctx.inner;
-                let (bytes, _) = inner
-                    .http
-                    .get_small(&url, &ctx.headers, 1024, &inner.config.retry)
-                    .await
-                    .map_err(|e| match e {
+                let (bytes, _) =
+                    inner.http.get_small(&url, &ctx.headers, 1024, &inner.config.retry).await.map_err(|e| match e {
                         FetchError::TooLarge { .. } => {
                             AttemptError::Content("key response is longer than 16 bytes".into())
                         }
                         other => AttemptError::Fetch(other),
                     })?;
                 Aes128Key::from_bytes(&bytes).map_err(|e| {
-                    let hint = if bytes.trim_ascii_start().starts_with(b"<") {
-                        " (an HTML page)"
-                    } else {
-                        ""
-                    };
+                    let hint = if bytes.trim_ascii_start().starts_with(b"<") { " (an HTML page)" } else { "" };
                     AttemptError::Content(format!("{e}{hint}"))
                 })
             })
@@ -438,36 +344,20 @@ impl KeyCache {
     }
 
     fn invalidate(&self, rendition: u32, key: usize) {
-        self.cells
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(rendition, key));
+        self.cells.lock().unwrap_or_else(PoisonError::into_inner).remove(&(rendition, key));
     }
 }
 
 fn load_plan(rows: &[RenditionRow]) -> JobResult<Vec<RPlan>> {
     rows.iter()
         .map(|r| {
-            let text = r
-                .playlist
-                .as_deref()
-                .ok_or_else(|| FailureReason::Storage {
-                    message: "missing playlist".into(),
-                })?;
-            let playlist = MediaPlaylist::parse(text).map_err(|e| FailureReason::BadSource {
-                message: e.to_string(),
-            })?;
-            let base = Url::parse(&r.url).map_err(|e| FailureReason::Storage {
-                message: format!("bad URL in catalog: {e}"),
-            })?;
-            Ok(RPlan {
-                idx: r.idx,
-                role: r.kind,
-                dir: r.dir.clone(),
-                base,
-                attrs: r.attrs.clone(),
-                playlist,
-            })
+            let text =
+                r.playlist.as_deref().ok_or_else(|| FailureReason::Storage { message: "missing playlist".into() })?;
+            let playlist =
+                MediaPlaylist::parse(text).map_err(|e| FailureReason::BadSource { message: e.to_string() })?;
+            let base = Url::parse(&r.url)
+                .map_err(|e| FailureReason::Storage { message: format!("bad URL in catalog: {e}") })?;
+            Ok(RPlan { idx: r.idx, role: r.kind, dir: r.dir.clone(), base, attrs: r.attrs.clone(), playlist })
         })
         .collect()
 }
@@ -488,11 +378,7 @@ fn describe(seg: &SegmentRow, plan: &Plan) -> String {
 /// The asset's rows, as the catalog has them now.
 async fn load(ctx: &Ctx) -> JobResult<(AssetRow, Vec<RenditionRow>, Vec<SegmentRow>)> {
     let catalog = &ctx.inner.catalog;
-    let asset = catalog
-        .asset(&ctx.id)
-        .await
-        .map_err(catalog_stop)?
-        .ok_or(Stop::External)?;
+    let asset = catalog.asset(&ctx.id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
     let renditions = catalog.renditions(&ctx.id).await.map_err(catalog_stop)?;
     let segments = catalog.segments(&ctx.id).await.map_err(catalog_stop)?;
     Ok((asset, renditions, segments))
@@ -517,13 +403,9 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
         let (expected, _) = tracker.expected();
         let remaining = expected.map_or(0, |e| e.saturating_sub(done_bytes));
         let needed = remaining + remaining / 20;
-        let available =
-            store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
+        let available = store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
         if needed > available {
-            return Err(Stop::Failed(FailureReason::StorageFull {
-                needed,
-                available,
-            }));
+            return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
         tracing::debug!(asset = %ctx.id, pieces = pending.len(), "fetching");
         run_workers(ctx, &plan, &tracker, pending).await?;
@@ -545,29 +427,14 @@ async fn run_workers(
     // Pieces that are durable but whose rows are not committed yet (the commit failed, e.g.
     // SQLite found the disk full): committed once more after the workers stop.
     let uncommitted: Uncommitted = Arc::new(Mutex::new(Vec::new()));
-    let mut committer = tokio::spawn(committer(
-        Arc::clone(ctx),
-        Arc::clone(tracker),
-        rx,
-        Arc::clone(&uncommitted),
-    ));
+    let mut committer = tokio::spawn(committer(Arc::clone(ctx), Arc::clone(tracker), rx, Arc::clone(&uncommitted)));
     let mut workers = JoinSet::new();
     for _ in 0..workers_n {
-        let (ctx, plan, tracker, queue, keys, tx) = (
-            Arc::clone(ctx),
-            Arc::clone(plan),
-            Arc::clone(tracker),
-            Arc::clone(&queue),
-            Arc::clone(&keys),
-            tx.clone(),
-        );
+        let (ctx, plan, tracker, queue, keys, tx) =
+            (Arc::clone(ctx), Arc::clone(plan), Arc::clone(tracker), Arc::clone(&queue), Arc::clone(&keys), tx.clone());
         workers.spawn(async move {
             loop {
-                let Some(seg) = queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop_front()
-                else {
+                let Some(seg) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front() else {
                     return Ok(());
                 };
                 let finished = fetch_piece(&ctx, &plan, &keys, &tracker, &seg).await?;
@@ -606,9 +473,7 @@ async fn run_workers(
     while workers.join_next().await.is_some() {}
     // Commit what finished before the failure: nothing stored is lost.
     if committer_result.is_none() {
-        let r = committer
-            .await
-            .unwrap_or_else(|e| Err(storage("internal error", e)));
+        let r = committer.await.unwrap_or_else(|e| Err(storage("internal error", e)));
         if failure.is_none() {
             r?;
         }
@@ -616,10 +481,7 @@ async fn run_workers(
     // The workers are stopped and their partial files deleted; on a full disk the catalog's
     // reserve is released too: that space is what lets these rows (and the failure) be recorded.
     // Nothing durable is forgotten.
-    if matches!(
-        failure,
-        Some(Stop::Failed(FailureReason::StorageFull { .. }))
-    ) {
+    if matches!(failure, Some(Stop::Failed(FailureReason::StorageFull { .. }))) {
         store::release_reserve(&ctx.inner.layout);
     }
     let pending = std::mem::take(&mut *uncommitted.lock().unwrap_or_else(PoisonError::into_inner));
@@ -686,12 +548,7 @@ async fn check_still_downloading(ctx: &Ctx) -> JobResult {
 /// Waits for the batch's pieces to be durable, makes their renames durable, and commits them in
 /// one transaction. A piece that failed does not stop the others from being recorded: the
 /// failure is returned after they are.
-async fn flush(
-    ctx: &Ctx,
-    tracker: &Tracker,
-    batch: &mut Vec<Finished>,
-    uncommitted: &Uncommitted,
-) -> JobResult {
+async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>, uncommitted: &Uncommitted) -> JobResult {
     if batch.is_empty() {
         return Ok(());
     }
@@ -736,15 +593,8 @@ async fn flush(
         u.clone()
     };
     if !done.is_empty() {
-        ctx.inner
-            .catalog
-            .commit_segments(&ctx.id, &done)
-            .await
-            .map_err(catalog_stop)?;
-        uncommitted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        ctx.inner.catalog.commit_segments(&ctx.id, &done).await.map_err(catalog_stop)?;
+        uncommitted.lock().unwrap_or_else(PoisonError::into_inner).clear();
         let bytes: u64 = done.iter().map(|d| d.size).sum();
         tracker.committed(bytes, done.len() as u64, bytes);
         ctx.fruitless.store(0, Ordering::Relaxed);
@@ -761,9 +611,7 @@ fn piece_source(
     seg: &SegmentRow,
 ) -> Result<(Url, Option<ByteRange>, Encryption, RenditionRole), AttemptError> {
     let p = plan.read().unwrap_or_else(PoisonError::into_inner);
-    let r = p
-        .get(seg.rendition as usize)
-        .ok_or_else(|| AttemptError::Content("unknown rendition".into()))?;
+    let r = p.get(seg.rendition as usize).ok_or_else(|| AttemptError::Content("unknown rendition".into()))?;
     let (uri, range, enc) = match seg.kind {
         SegmentKind::Init => {
             let m = r
@@ -782,10 +630,7 @@ fn piece_source(
             (&s.uri, s.byte_range, s.encryption)
         }
     };
-    let url = r
-        .base
-        .join(uri)
-        .map_err(|e| AttemptError::Content(format!("bad URI: {e}")))?;
+    let url = r.base.join(uri).map_err(|e| AttemptError::Content(format!("bad URI: {e}")))?;
     Ok((url, range, enc, r.role))
 }
 
@@ -832,16 +677,9 @@ async fn fetch_piece(
                     (2, Some(k)) => keys.invalidate(seg.rendition, k),
                     (2, None) => {}
                     _ => {
-                        let again = if key.is_some() {
-                            "the segment and its key again"
-                        } else {
-                            "the segment again"
-                        };
+                        let again = if key.is_some() { "the segment and its key again" } else { "the segment again" };
                         return Err(Stop::Failed(FailureReason::BadSource {
-                            message: format!(
-                                "{}: {msg} (after fetching {again})",
-                                describe(seg, plan)
-                            ),
+                            message: format!("{}: {msg} (after fetching {again})", describe(seg, plan)),
                         }));
                     }
                 }
@@ -900,12 +738,7 @@ fn write_piece(
             Ok(())
         }
     }
-    let mut sink = Sink {
-        writer,
-        sniff: Sniffer::new(),
-        written: 0,
-        tracker,
-    };
+    let mut sink = Sink { writer, sniff: Sniffer::new(), written: 0, tracker };
     let mut plain = Vec::with_capacity(64 * 1024);
     let checked: Result<(), AttemptError> = (|| {
         loop {
@@ -925,18 +758,12 @@ fn write_piece(
         }
         if let Some(d) = dec.take() {
             plain.clear();
-            d.finish(&mut plain)
-                .map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
+            d.finish(&mut plain).map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
             sink.write(&plain)?;
         }
         check_content(role, &sink.sniff).map_err(|e| AttemptError::Content(e.to_string()))
     })();
-    let Sink {
-        writer,
-        written,
-        tracker,
-        ..
-    } = sink;
+    let Sink { writer, written, tracker, .. } = sink;
     if let Err(e) = checked {
         // Delete the partial file before reporting: on a full disk its space is what lets the
         // catalog record the pieces that did complete.
@@ -946,9 +773,7 @@ fn write_piece(
         return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
     }
     let _ = verdict.send(Ok(()));
-    writer
-        .finish(Durability::FileSynced)
-        .inspect_err(|_| tracker.abandoned(written))
+    writer.finish(Durability::FileSynced).inspect_err(|_| tracker.abandoned(written))
 }
 
 async fn attempt(
@@ -960,26 +785,16 @@ async fn attempt(
 ) -> Result<Finished, AttemptError> {
     let (url, range, enc, role) = piece_source(plan, seg)?;
     let dec = match enc {
-        Encryption::Aes128 { key, iv } => Some(CbcStreamDecryptor::new(
-            &keys.get(ctx, plan, seg.rendition, key).await?,
-            iv,
-        )),
+        Encryption::Aes128 { key, iv } => {
+            Some(CbcStreamDecryptor::new(&keys.get(ctx, plan, seg.rendition, key).await?, iv))
+        }
         Encryption::None => None,
     };
     let inner = &ctx.inner;
-    let request = Request {
-        range,
-        ..Request::get(&url, &ctx.headers)
-    };
+    let request = Request { range, ..Request::get(&url, &ctx.headers) };
     let mut body = inner.http.open(request).await?;
-    let (layout, id, file, mode, key, options) = (
-        inner.layout.clone(),
-        ctx.id.clone(),
-        seg.file.clone(),
-        ctx.mode,
-        ctx.key.clone(),
-        ctx.seal_options(),
-    );
+    let (layout, id, file, mode, key, options) =
+        (inner.layout.clone(), ctx.id.clone(), seg.file.clone(), ctx.mode, ctx.key.clone(), ctx.seal_options());
     let (feed, fed) = mpsc::channel(FEED_DEPTH);
     let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel();
     let tracker = Arc::clone(tracker);
@@ -1010,19 +825,12 @@ async fn attempt(
     }
     drop(feed);
     match verdict_rx.await {
-        Ok(Ok(())) => Ok(Finished {
-            rendition: seg.rendition,
-            kind: seg.kind,
-            idx: seg.idx,
-            durable,
-        }),
+        Ok(Ok(())) => Ok(Finished { rendition: seg.rendition, kind: seg.kind, idx: seg.idx, durable }),
         Ok(Err(e)) => {
             let _ = durable.await;
             Err(e)
         }
-        Err(_) => Err(AttemptError::Store(StoreError::Io(std::io::Error::other(
-            "piece writer failed",
-        )))),
+        Err(_) => Err(AttemptError::Store(StoreError::Io(std::io::Error::other("piece writer failed")))),
     }
 }
 
@@ -1047,27 +855,11 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
             message: format!("HTTP {status} again after 3 fresh URLs without progress"),
         }));
     }
-    let expired = |m: &str| {
-        Stop::Failed(FailureReason::UrlExpired {
-            message: format!("HTTP {status}; {m}"),
-        })
-    };
-    let hook = ctx
-        .inner
-        .refresher()
-        .ok_or_else(|| expired("no refresh hook is set"))?;
-    let current = ctx
-        .source_url
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let expired = |m: &str| Stop::Failed(FailureReason::UrlExpired { message: format!("HTTP {status}; {m}") });
+    let hook = ctx.inner.refresher().ok_or_else(|| expired("no refresh hook is set"))?;
+    let current = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let fresh = hook
-        .refresh(RefreshRequest {
-            asset_id: ctx.id.clone(),
-            source_url: current,
-            status,
-            title: ctx.title.clone(),
-        })
+        .refresh(RefreshRequest { asset_id: ctx.id.clone(), source_url: current, status, title: ctx.title.clone() })
         .await
         .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
     let url = parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?;
@@ -1076,32 +868,16 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
         if let Err(stop) = refresh_plan(ctx, plan, &url).await {
             if matches!(stop, Stop::Restart(_)) {
                 // Start over from the fresh source, not the expired one.
-                ctx.inner
-                    .catalog
-                    .set_source_url(&ctx.id, url.as_str())
-                    .await
-                    .map_err(catalog_stop)?;
-                *ctx.source_url
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = url.to_string();
+                ctx.inner.catalog.set_source_url(&ctx.id, url.as_str()).await.map_err(catalog_stop)?;
+                *ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner) = url.to_string();
             }
             return Err(stop);
         }
     } else {
-        ctx.inner
-            .catalog
-            .update_rendition_source(&ctx.id, 0, url.as_str(), None)
-            .await
-            .map_err(catalog_stop)?;
+        ctx.inner.catalog.update_rendition_source(&ctx.id, 0, url.as_str(), None).await.map_err(catalog_stop)?;
     }
-    ctx.inner
-        .catalog
-        .set_source_url(&ctx.id, url.as_str())
-        .await
-        .map_err(catalog_stop)?;
-    *ctx.source_url
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = url.to_string();
+    ctx.inner.catalog.set_source_url(&ctx.id, url.as_str()).await.map_err(catalog_stop)?;
+    *ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner) = url.to_string();
     ctx.generation.fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
@@ -1110,11 +886,8 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
 /// number; a different timeline restarts the download.
 async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
     let inner = &ctx.inner;
-    let resolved = resolve(inner, url, &ctx.headers)
-        .await
-        .map_err(|e| error_to_failure("refreshed source", &e))?;
-    let choice =
-        choose(&resolved, &ctx.request).map_err(|e| error_to_failure("refreshed source", &e))?;
+    let resolved = resolve(inner, url, &ctx.headers).await.map_err(|e| error_to_failure("refreshed source", &e))?;
+    let choice = choose(&resolved, &ctx.request).map_err(|e| error_to_failure("refreshed source", &e))?;
     let mut updates = Vec::new();
     {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
@@ -1125,10 +898,8 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
         }
         for (old, new) in p.iter().zip(&choice.renditions) {
             let same = old.role == new.role
-                && (crate::identity::strip_signature(&new.url)
-                    == crate::identity::strip_signature(&old.base)
-                    || serde_json::from_str::<serde_json::Value>(&old.attrs)
-                        .is_ok_and(|a| a == new.attrs));
+                && (crate::identity::strip_signature(&new.url) == crate::identity::strip_signature(&old.base)
+                    || serde_json::from_str::<serde_json::Value>(&old.attrs).is_ok_and(|a| a == new.attrs));
             if !same {
                 return Err(Stop::Restart(FailureReason::SourceChanged {
                     message: format!("the refreshed source's {} rendition is different", old.role),
@@ -1145,9 +916,8 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
                 .await
                 .map_err(|e| error_to_failure("refreshed playlist", &e))?,
         };
-        let pl = MediaPlaylist::parse(&text).map_err(|e| FailureReason::BadSource {
-            message: format!("refreshed playlist: {e}"),
-        })?;
+        let pl = MediaPlaylist::parse(&text)
+            .map_err(|e| FailureReason::BadSource { message: format!("refreshed playlist: {e}") })?;
         fetched.push((idx, text, base, pl));
     }
     {
@@ -1162,11 +932,7 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
         }
     }
     for (idx, text, base, pl) in fetched {
-        inner
-            .catalog
-            .update_rendition_source(&ctx.id, idx, base.as_str(), Some(&text))
-            .await
-            .map_err(catalog_stop)?;
+        inner.catalog.update_rendition_source(&ctx.id, idx, base.as_str(), Some(&text)).await.map_err(catalog_stop)?;
         let mut p = plan.write().unwrap_or_else(PoisonError::into_inner);
         p[idx as usize].base = base;
         p[idx as usize].playlist = pl;
@@ -1180,21 +946,15 @@ fn timeline_difference(old: &MediaPlaylist, new: &MediaPlaylist) -> Option<Strin
     if old.maps.len() != new.maps.len() {
         return Some("initialization sections differ".into());
     }
-    let by_msn: HashMap<u64, &crate::hls::media::Segment> =
-        new.segments.iter().map(|s| (s.msn, s)).collect();
+    let by_msn: HashMap<u64, &crate::hls::media::Segment> = new.segments.iter().map(|s| (s.msn, s)).collect();
     if new.segments.len() != old.segments.len() {
-        return Some(format!(
-            "{} segments instead of {}",
-            new.segments.len(),
-            old.segments.len()
-        ));
+        return Some(format!("{} segments instead of {}", new.segments.len(), old.segments.len()));
     }
     for s in &old.segments {
         let Some(n) = by_msn.get(&s.msn) else {
             return Some(format!("media sequence {} is gone", s.msn));
         };
-        if n.byte_range != s.byte_range || (n.duration - s.duration).abs() > 0.01 || n.map != s.map
-        {
+        if n.byte_range != s.byte_range || (n.duration - s.duration).abs() > 0.01 || n.map != s.map {
             return Some(format!("media sequence {} differs", s.msn));
         }
     }
@@ -1208,40 +968,21 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
         let mut lists = Vec::new();
         for r in p.iter() {
-            let names = RenditionNames {
-                playlist: &r.playlist,
-                role: r.role,
-            };
-            lists.push((
-                format!("{}/index.m3u8", r.dir),
-                write_local_playlist(&r.playlist, &names),
-            ));
+            let names = RenditionNames { playlist: &r.playlist, role: r.role };
+            lists.push((format!("{}/index.m3u8", r.dir), write_local_playlist(&r.playlist, &names)));
         }
         (lists, local_master(&p, tracker))
     };
-    for (name, text) in rendition_playlists
-        .iter()
-        .chain(std::iter::once(&("index.m3u8".to_owned(), master)))
-    {
-        store::write_small(&inner.layout, &ctx.id, name, ctx.mode, key, text.as_bytes()).map_err(
-            |e| match e {
-                StoreError::Full => ctx.storage_full(text.len() as u64),
-                other => storage("writing playlists", other),
-            },
-        )?;
+    for (name, text) in rendition_playlists.iter().chain(std::iter::once(&("index.m3u8".to_owned(), master))) {
+        store::write_small(&inner.layout, &ctx.id, name, ctx.mode, key, text.as_bytes()).map_err(|e| match e {
+            StoreError::Full => ctx.storage_full(text.len() as u64),
+            other => storage("writing playlists", other),
+        })?;
     }
     verify_stored(ctx).await?;
-    inner
-        .catalog
-        .set_entry(&ctx.id, "index.m3u8")
-        .await
-        .map_err(catalog_stop)?;
+    inner.catalog.set_entry(&ctx.id, "index.m3u8").await.map_err(catalog_stop)?;
     let (bytes, _) = tracker.committed_totals();
-    inner
-        .catalog
-        .set_expected(&ctx.id, Some(bytes), true)
-        .await
-        .map_err(catalog_stop)?;
+    inner.catalog.set_expected(&ctx.id, Some(bytes), true).await.map_err(catalog_stop)?;
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
@@ -1258,38 +999,22 @@ fn local_master(p: &[RPlan], tracker: &Tracker) -> String {
     let renditions: Vec<(Rendition, Option<String>)> = p[1..]
         .iter()
         .filter_map(|r| {
-            serde_json::from_str::<Rendition>(&r.attrs)
-                .ok()
-                .map(|rend| (rend, Some(format!("{}/index.m3u8", r.dir))))
+            serde_json::from_str::<Rendition>(&r.attrs).ok().map(|rend| (rend, Some(format!("{}/index.m3u8", r.dir))))
         })
         .collect();
-    let refs: Vec<(&Rendition, Option<String>)> =
-        renditions.iter().map(|(r, u)| (r, u.clone())).collect();
+    let refs: Vec<(&Rendition, Option<String>)> = renditions.iter().map(|(r, u)| (r, u.clone())).collect();
     let version = p.iter().map(|r| r.playlist.version).max().unwrap_or(3);
     let independent = p.iter().all(|r| r.playlist.independent_segments);
-    write_local_master(
-        version,
-        independent,
-        &variant,
-        &format!("{}/index.m3u8", video.dir),
-        &refs,
-    )
+    write_local_master(version, independent, &variant, &format!("{}/index.m3u8", video.dir), &refs)
 }
 
 /// Completed means verified: every piece is committed and its file on disk has the size the
 /// catalog records.
 async fn verify_stored(ctx: &Ctx) -> JobResult {
-    let segs = ctx
-        .inner
-        .catalog
-        .segments(&ctx.id)
-        .await
-        .map_err(catalog_stop)?;
+    let segs = ctx.inner.catalog.segments(&ctx.id).await.map_err(catalog_stop)?;
     for s in &segs {
         if !s.done {
-            return Err(Stop::Failed(FailureReason::Storage {
-                message: format!("{} is not stored", s.file),
-            }));
+            return Err(Stop::Failed(FailureReason::Storage { message: format!("{} is not stored", s.file) }));
         }
         let size = s.size.unwrap_or(0);
         if s.kind == SegmentKind::Media && size == 0 {
@@ -1304,11 +1029,7 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
             Ok(m) if m.len() == expected => {}
             Ok(m) => {
                 return Err(Stop::Failed(FailureReason::Storage {
-                    message: format!(
-                        "{} has {} bytes on disk, expected {expected}",
-                        s.file,
-                        m.len()
-                    ),
+                    message: format!("{} has {} bytes on disk, expected {expected}", s.file, m.len()),
                 }));
             }
             Err(e) => return Err(storage(&s.file, e)),
@@ -1322,11 +1043,7 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
 
 #[allow(clippy::large_enum_variant)] // one per progressive download
 enum FileWriter {
-    Plain {
-        file: std::io::BufWriter<std::fs::File>,
-        digest: ring::digest::Context,
-        len: u64,
-    },
+    Plain { file: std::io::BufWriter<std::fs::File>, digest: ring::digest::Context, len: u64 },
     Sealed(Box<SealWriter<std::fs::File>>),
 }
 
@@ -1366,24 +1083,14 @@ impl FileWriter {
     }
 }
 
-fn open_part(
-    ctx: &Ctx,
-    part: &std::path::Path,
-    resume_at: u64,
-    sniff: &mut Sniffer,
-) -> Result<FileWriter, StoreError> {
+fn open_part(ctx: &Ctx, part: &std::path::Path, resume_at: u64, sniff: &mut Sniffer) -> Result<FileWriter, StoreError> {
     if let Some(dir) = part.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let context = store::seal_context(&ctx.id, &progressive_name(part, ctx.mode));
     match (ctx.mode, ctx.key.as_deref()) {
         (Mode::Normal, _) => {
-            let mut file = std::fs::File::options()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(part)?;
+            let mut file = std::fs::File::options().create(true).truncate(false).read(true).write(true).open(part)?;
             let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
             let keep = resume_at.min(file.metadata()?.len());
             file.set_len(keep)?;
@@ -1401,11 +1108,7 @@ fn open_part(
                 left -= n as u64;
             }
             file.seek(SeekFrom::End(0))?;
-            Ok(FileWriter::Plain {
-                file: std::io::BufWriter::with_capacity(256 * 1024, file),
-                digest,
-                len: keep,
-            })
+            Ok(FileWriter::Plain { file: std::io::BufWriter::with_capacity(256 * 1024, file), digest, len: keep })
         }
         (Mode::Encrypted, Some(key)) => {
             let chunk = u64::from(ctx.inner.config.chunk_size);
@@ -1428,16 +1131,9 @@ fn open_part(
             }
             *sniff = Sniffer::new();
             let file = std::fs::File::create(part)?;
-            Ok(FileWriter::Sealed(Box::new(SealWriter::new(
-                file,
-                key,
-                &context,
-                ctx.seal_options(),
-            )?)))
+            Ok(FileWriter::Sealed(Box::new(SealWriter::new(file, key, &context, ctx.seal_options())?)))
         }
-        (Mode::Encrypted, None) => Err(StoreError::Io(std::io::Error::other(
-            "encrypted asset without content key",
-        ))),
+        (Mode::Encrypted, None) => Err(StoreError::Io(std::io::Error::other("encrypted asset without content key"))),
     }
 }
 
@@ -1460,16 +1156,10 @@ fn verify_sealed_prefix(
 }
 
 fn progressive_name(part: &std::path::Path, mode: Mode) -> String {
-    let name = part
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = part.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name = name.strip_suffix(".part").unwrap_or(&name).to_owned();
     match mode {
-        Mode::Encrypted => name
-            .strip_suffix(store::SEALED_SUFFIX)
-            .unwrap_or(&name)
-            .to_owned(),
+        Mode::Encrypted => name.strip_suffix(store::SEALED_SUFFIX).unwrap_or(&name).to_owned(),
         Mode::Normal => name,
     }
 }
@@ -1478,9 +1168,7 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     let inner = &ctx.inner;
     let (asset, rends, segs) = load(ctx).await?;
     let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
-        return Err(Stop::Failed(FailureReason::Storage {
-            message: "progressive asset without a file row".into(),
-        }));
+        return Err(Stop::Failed(FailureReason::Storage { message: "progressive asset without a file row".into() }));
     };
     let tracker = Tracker::new(
         Arc::clone(inner),
@@ -1492,18 +1180,10 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     if !seg.done {
         download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?;
     }
-    inner
-        .catalog
-        .set_entry(&ctx.id, &seg.file)
-        .await
-        .map_err(catalog_stop)?;
+    inner.catalog.set_entry(&ctx.id, &seg.file).await.map_err(catalog_stop)?;
     verify_stored(ctx).await?;
     let (bytes, _) = tracker.committed_totals();
-    inner
-        .catalog
-        .set_expected(&ctx.id, Some(bytes), true)
-        .await
-        .map_err(catalog_stop)?;
+    inner.catalog.set_expected(&ctx.id, Some(bytes), true).await.map_err(catalog_stop)?;
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
@@ -1518,34 +1198,22 @@ async fn download_file(
 ) -> JobResult {
     let inner = &ctx.inner;
     let dest = inner.layout.file(&ctx.id, &seg.file, ctx.mode);
-    let part = dest.with_file_name(format!(
-        "{}.part",
-        dest.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
+    let part =
+        dest.with_file_name(format!("{}.part", dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     let mut validator = rend.validator.clone();
     let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
     if let Some(needed) = expected {
         let needed = needed.saturating_sub(seg.resume_offset);
-        let available =
-            store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
+        let available = store::available_space(inner.layout.root()).map_err(|e| storage("free space", e))?;
         if needed + needed / 20 > available {
-            return Err(Stop::Failed(FailureReason::StorageFull {
-                needed,
-                available,
-            }));
+            return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
     }
     // Resume only with a validator: without one, a changed file could not be detected.
-    let resume_at = if validator.is_some() {
-        seg.resume_offset
-    } else {
-        0
-    };
+    let resume_at = if validator.is_some() { seg.resume_offset } else { 0 };
     let mut sniff = Sniffer::new();
-    let mut writer = open_part(ctx, &part, resume_at, &mut sniff)
-        .map_err(|e| store_stop(ctx, "opening the file", e))?;
+    let mut writer =
+        open_part(ctx, &part, resume_at, &mut sniff).map_err(|e| store_stop(ctx, "opening the file", e))?;
     tracker.set_committed(writer.len(), 0);
     let policy = &inner.config.retry;
     let mut transient = 0u32;
@@ -1569,7 +1237,11 @@ async fn download_file(
                 writer = open_part(ctx, &part, 0, &mut sniff)?;
                 last_checkpoint = 0;
                 tracker.set_committed(0, 0);
-                inner.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
+                inner
+                    .catalog
+                    .set_resume_point(&ctx.id, 0, None)
+                    .await
+                    .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
                 inner.emit(Event::Restarted {
                     id: ctx.id.clone(),
                     reason: FailureReason::SourceChanged { message: "the file changed on the server".into() },
@@ -1609,20 +1281,14 @@ async fn download_file(
                 }
                 ErrorClass::Expired => {
                     refresh(ctx, None, generation, status_of(&e)).await?;
-                    let fresh = ctx
-                        .source_url
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clone();
+                    let fresh = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
                     url = Url::parse(&fresh).map_err(|e| storage("refreshed URL", e))?;
                 }
                 _ => return Err(Stop::Failed(fetch_failure("the file", &e))),
             },
             Err(AttemptError::Stopped) => return Err(Stop::External),
             Err(AttemptError::Content(m)) => {
-                return Err(Stop::Failed(FailureReason::BadSource {
-                    message: format!("the file: {m}"),
-                }));
+                return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {m}") }));
             }
             Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
         }
@@ -1632,44 +1298,26 @@ async fn download_file(
     match sniff.finish() {
         Ok(_) | Err(SniffError::Unknown(_)) => {}
         Err(e) => {
-            return Err(Stop::Failed(FailureReason::BadSource {
-                message: format!("the file: {e}"),
-            }));
+            return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
         }
     }
     // Complete: seal the last chunk, make it durable, move it into place, commit.
     let (size, sha256) = match writer {
         FileWriter::Plain { file, digest, len } => {
-            let file = file
-                .into_inner()
-                .map_err(|e| storage("the file", e.into_error()))?;
-            file.sync_data()
-                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            let file = file.into_inner().map_err(|e| storage("the file", e.into_error()))?;
+            file.sync_data().map_err(|e| store_stop(ctx, "the file", e.into()))?;
             (len, Some(hex::encode(digest.finish())))
         }
         FileWriter::Sealed(w) => {
-            let (file, summary) = w
-                .finish()
-                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
-            file.sync_data()
-                .map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            let (file, summary) = w.finish().map_err(|e| store_stop(ctx, "the file", e.into()))?;
+            file.sync_data().map_err(|e| store_stop(ctx, "the file", e.into()))?;
             (summary.plaintext_len, None)
         }
     };
     std::fs::rename(&part, &dest).map_err(|e| storage("the file", e))?;
     seal::sync_parent_dir(&dest).map_err(|e| storage("the file", e))?;
-    let done = DoneSegment {
-        rendition: 0,
-        kind: SegmentKind::File,
-        idx: 0,
-        size,
-        sha256,
-    };
-    inner
-        .catalog
-        .commit_segments(&ctx.id, &[done])
-        .await
-        .map_err(catalog_stop)?;
+    let done = DoneSegment { rendition: 0, kind: SegmentKind::File, idx: 0, size, sha256 };
+    inner.catalog.commit_segments(&ctx.id, &[done]).await.map_err(catalog_stop)?;
     tracker.set_committed(size, 0);
     tracker.committed(0, 1, 0);
     Ok(())

@@ -12,14 +12,11 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::catalog::{
-    AssetKind, AssetRow, AssetState, Mode, RenditionRole, RenditionRow, SegmentKind, SegmentRow,
-    now_ms,
+    AssetKind, AssetRow, AssetState, Mode, RenditionRole, RenditionRow, SegmentKind, SegmentRow, now_ms,
 };
 use crate::error::{Error, FailureReason, Result};
 use crate::fetch::{ErrorClass, FetchError, Request, header_map, retry_delay};
-use crate::hls::master::{
-    self, ContentKind, MasterPlaylist, Rendition, RenditionKind, Variant, classify,
-};
+use crate::hls::master::{self, ContentKind, MasterPlaylist, Rendition, RenditionKind, Variant, classify};
 use crate::hls::media::{LocalNames, MediaPlaylist};
 use crate::identity;
 use crate::keys::ContentKey;
@@ -32,31 +29,16 @@ const PLAYLIST_LIMIT: u64 = 16 << 20;
 
 /// A source as fetched and classified.
 pub(crate) enum Resolved {
-    Master {
-        master: MasterPlaylist,
-        base: Url,
-    },
-    Media {
-        text: String,
-        playlist: MediaPlaylist,
-        base: Url,
-    },
-    File {
-        size: Option<u64>,
-        content_type: Option<String>,
-        accept_ranges: bool,
-        validator: Option<String>,
-        url: Url,
-    },
+    Master { master: MasterPlaylist, base: Url },
+    Media { text: String, playlist: MediaPlaylist, base: Url },
+    File { size: Option<u64>, content_type: Option<String>, accept_ranges: bool, validator: Option<String>, url: Url },
 }
 
 pub(crate) fn parse_url(url: &str) -> Result<Url> {
     let u = Url::parse(url.trim()).map_err(|e| Error::InvalidRequest(format!("bad URL: {e}")))?;
     match u.scheme() {
         "http" | "https" => Ok(u),
-        s => Err(Error::InvalidRequest(format!(
-            "unsupported URL scheme {s:?} (http and https only)"
-        ))),
+        s => Err(Error::InvalidRequest(format!("unsupported URL scheme {s:?} (http and https only)"))),
     }
 }
 
@@ -103,11 +85,9 @@ async fn resolve_once(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<R
     let kind = classify(&head);
     if kind == ContentKind::Other {
         if looks_like_html(&head) {
-            return Err(Error::Playlist(
-                crate::hls::media::PlaylistError::Unsupported(
-                    "the URL returned an HTML page, not media or a playlist".into(),
-                ),
-            ));
+            return Err(Error::Playlist(crate::hls::media::PlaylistError::Unsupported(
+                "the URL returned an HTML page, not media or a playlist".into(),
+            )));
         }
         return Ok(Resolved::File {
             size: body.total_size,
@@ -119,48 +99,29 @@ async fn resolve_once(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<R
     }
     while let Some(c) = body.chunk().await? {
         if head.len() as u64 + c.len() as u64 > PLAYLIST_LIMIT {
-            return Err(Error::Fetch(FetchError::TooLarge {
-                limit: PLAYLIST_LIMIT,
-            }));
+            return Err(Error::Fetch(FetchError::TooLarge { limit: PLAYLIST_LIMIT }));
         }
         head.extend_from_slice(&c);
     }
     let base = body.final_url.clone();
     let text = String::from_utf8(head).map_err(|_| {
-        Error::Playlist(crate::hls::media::PlaylistError::Invalid {
-            line: 0,
-            reason: "playlist is not UTF-8".into(),
-        })
+        Error::Playlist(crate::hls::media::PlaylistError::Invalid { line: 0, reason: "playlist is not UTF-8".into() })
     })?;
     if kind == ContentKind::Master {
-        Ok(Resolved::Master {
-            master: MasterPlaylist::parse(text.as_bytes())?,
-            base,
-        })
+        Ok(Resolved::Master { master: MasterPlaylist::parse(text.as_bytes())?, base })
     } else {
         let playlist = MediaPlaylist::parse(&text)?;
-        Ok(Resolved::Media {
-            text,
-            playlist,
-            base,
-        })
+        Ok(Resolved::Media { text, playlist, base })
     }
 }
 
 /// An HTML document (an error or login page), told by its first bytes.
 fn looks_like_html(head: &[u8]) -> bool {
     let t = head.trim_ascii_start().to_ascii_lowercase();
-    t.starts_with(b"<!doctype html")
-        || t.starts_with(b"<html")
-        || t.starts_with(b"<head")
-        || t.starts_with(b"<body")
+    t.starts_with(b"<!doctype html") || t.starts_with(b"<html") || t.starts_with(b"<head") || t.starts_with(b"<body")
 }
 
-pub(crate) async fn prepare(
-    inner: &Inner,
-    url: &str,
-    headers: &[(String, String)],
-) -> Result<Prepared> {
+pub(crate) async fn prepare(inner: &Inner, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
     let url = parse_url(url)?;
     let headers = merged_headers(inner, headers)?;
     Ok(match resolve(inner, &url, &headers).await? {
@@ -178,16 +139,9 @@ pub(crate) async fn prepare(
             duration_secs: Some(playlist.duration()),
             segments: Some(playlist.segments.len()),
         },
-        Resolved::File {
-            size,
-            content_type,
-            accept_ranges,
-            ..
-        } => Prepared::File {
-            size,
-            content_type,
-            accept_ranges,
-        },
+        Resolved::File { size, content_type, accept_ranges, .. } => {
+            Prepared::File { size, content_type, accept_ranges }
+        }
     })
 }
 
@@ -208,11 +162,7 @@ pub(crate) struct Choice {
     pub renditions: Vec<ChosenRendition>,
 }
 
-fn pick_renditions<'a>(
-    group: Vec<&'a Rendition>,
-    langs: Option<&[String]>,
-    default_only: bool,
-) -> Vec<&'a Rendition> {
+fn pick_renditions<'a>(group: Vec<&'a Rendition>, langs: Option<&[String]>, default_only: bool) -> Vec<&'a Rendition> {
     let with_uri: Vec<&Rendition> = group.into_iter().filter(|r| r.uri.is_some()).collect();
     if default_only {
         return with_uri
@@ -227,11 +177,7 @@ fn pick_renditions<'a>(
         None => with_uri,
         Some(l) => with_uri
             .into_iter()
-            .filter(|r| {
-                r.language
-                    .as_deref()
-                    .is_some_and(|x| l.iter().any(|w| w.eq_ignore_ascii_case(x)))
-            })
+            .filter(|r| r.language.as_deref().is_some_and(|x| l.iter().any(|w| w.eq_ignore_ascii_case(x))))
             .collect(),
     }
 }
@@ -250,8 +196,7 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
             let vi = master::select_variant(&master.variants, request.quality);
             let variant = master.variants[vi].clone();
             let join = |uri: &str| {
-                base.join(uri)
-                    .map_err(|e| Error::InvalidRequest(format!("bad URI in master playlist: {e}")))
+                base.join(uri).map_err(|e| Error::InvalidRequest(format!("bad URI in master playlist: {e}")))
             };
             let mut renditions = vec![ChosenRendition {
                 role: RenditionRole::Video,
@@ -265,8 +210,7 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                 AudioChoice::Languages(l) => pick_renditions(audio_group, Some(l), false),
                 AudioChoice::None => Vec::new(),
             };
-            let subs_group =
-                master.group(RenditionKind::Subtitles, variant.subtitles_group.as_deref());
+            let subs_group = master.group(RenditionKind::Subtitles, variant.subtitles_group.as_deref());
             let subs = match &request.subtitles {
                 SubtitleChoice::All => pick_renditions(subs_group, None, false),
                 SubtitleChoice::Languages(l) => pick_renditions(subs_group, Some(l), false),
@@ -284,10 +228,7 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                     attrs: serde_json::to_value(r).unwrap_or_default(),
                 });
             }
-            Ok(Choice {
-                variant,
-                renditions,
-            })
+            Ok(Choice { variant, renditions })
         }
         Resolved::File { .. } => Err(Error::InvalidRequest("not an HLS source".into())),
     }
@@ -307,9 +248,7 @@ fn sanitize_ext(uri: &str, fallback: &str) -> String {
     let path = uri.split(['?', '#']).next().unwrap_or("");
     let last = path.rsplit('/').next().unwrap_or("");
     match last.rsplit_once('.') {
-        Some((_, ext))
-            if (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
+        Some((_, ext)) if (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             ext.to_ascii_lowercase()
         }
         _ => fallback.to_owned(),
@@ -335,11 +274,7 @@ impl RenditionNames<'_> {
 
 impl LocalNames for RenditionNames<'_> {
     fn segment(&self, index: usize) -> String {
-        let uri = self
-            .playlist
-            .segments
-            .get(index)
-            .map_or("", |s| s.uri.as_str());
+        let uri = self.playlist.segments.get(index).map_or("", |s| s.uri.as_str());
         format!("seg-{index:05}.{}", sanitize_ext(uri, self.fallback()))
     }
     fn map(&self, index: usize) -> String {
@@ -358,12 +293,7 @@ pub(crate) fn rendition_dir(role: RenditionRole, idx: u32) -> String {
 }
 
 /// Rows for one rendition's segments.
-pub(crate) fn segment_rows(
-    idx: u32,
-    role: RenditionRole,
-    dir: &str,
-    pl: &MediaPlaylist,
-) -> Vec<SegmentRow> {
+pub(crate) fn segment_rows(idx: u32, role: RenditionRole, dir: &str, pl: &MediaPlaylist) -> Vec<SegmentRow> {
     let names = RenditionNames { playlist: pl, role };
     let mut rows = Vec::with_capacity(pl.maps.len() + pl.segments.len());
     for (mi, m) in pl.maps.iter().enumerate() {
@@ -401,13 +331,7 @@ pub(crate) fn segment_rows(
 }
 
 fn progressive_ext(content_type: Option<&str>, url: &Url) -> String {
-    let by_type = match content_type.map(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    }) {
+    let by_type = match content_type.map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
         Some(t) if t == "video/mp4" => Some("mp4"),
         Some(t) if t == "audio/mp4" || t == "audio/x-m4a" => Some("m4a"),
         Some(t) if t == "audio/mpeg" => Some("mp3"),
@@ -424,36 +348,20 @@ fn progressive_ext(content_type: Option<&str>, url: &Url) -> String {
 /// bandwidth × duration.
 fn hls_expected(choice: &Choice, playlists: &[MediaPlaylist]) -> (Option<u64>, bool) {
     let all_ranged_clear = playlists.iter().all(|p| {
-        p.segments
-            .iter()
-            .all(|s| s.byte_range.is_some() && s.encryption == crate::hls::media::Encryption::None)
-            && p.maps.iter().all(|m| {
-                m.byte_range.is_some() && m.encryption == crate::hls::media::Encryption::None
-            })
+        p.segments.iter().all(|s| s.byte_range.is_some() && s.encryption == crate::hls::media::Encryption::None)
+            && p.maps.iter().all(|m| m.byte_range.is_some() && m.encryption == crate::hls::media::Encryption::None)
     });
     if all_ranged_clear {
         let total: u64 = playlists
             .iter()
             .map(|p| {
-                p.segments
-                    .iter()
-                    .filter(|s| !s.gap)
-                    .filter_map(|s| s.byte_range)
-                    .map(|r| r.length)
-                    .sum::<u64>()
-                    + p.maps
-                        .iter()
-                        .filter_map(|m| m.byte_range)
-                        .map(|r| r.length)
-                        .sum::<u64>()
+                p.segments.iter().filter(|s| !s.gap).filter_map(|s| s.byte_range).map(|r| r.length).sum::<u64>()
+                    + p.maps.iter().filter_map(|m| m.byte_range).map(|r| r.length).sum::<u64>()
             })
             .sum();
         return (Some(total), true);
     }
-    let bw = choice
-        .variant
-        .average_bandwidth
-        .unwrap_or(choice.variant.bandwidth);
+    let bw = choice.variant.average_bandwidth.unwrap_or(choice.variant.bandwidth);
     if bw == 0 {
         return (None, false);
     }
@@ -471,29 +379,11 @@ pub(crate) struct NewPlan {
     pub duration: Option<f64>,
 }
 
-pub(crate) async fn plan(
-    inner: &Inner,
-    request: &DownloadRequest,
-    url: &Url,
-    headers: &HeaderMap,
-) -> Result<NewPlan> {
+pub(crate) async fn plan(inner: &Inner, request: &DownloadRequest, url: &Url, headers: &HeaderMap) -> Result<NewPlan> {
     let resolved = resolve(inner, url, headers).await?;
-    if let Resolved::File {
-        size,
-        content_type,
-        validator,
-        url: final_url,
-        ..
-    } = &resolved
-    {
-        let identity = request
-            .identity
-            .clone()
-            .unwrap_or_else(|| identity::strip_signature(url));
-        let file = format!(
-            "media.{}",
-            progressive_ext(content_type.as_deref(), final_url)
-        );
+    if let Resolved::File { size, content_type, validator, url: final_url, .. } = &resolved {
+        let identity = request.identity.clone().unwrap_or_else(|| identity::strip_signature(url));
+        let file = format!("media.{}", progressive_ext(content_type.as_deref(), final_url));
         let attrs = serde_json::json!({ "size": size, "content_type": content_type });
         return Ok(NewPlan {
             kind: AssetKind::Progressive,
@@ -550,46 +440,22 @@ pub(crate) async fn plan(
         });
         playlists.push(pl);
     }
-    let identity = request
-        .identity
-        .clone()
-        .unwrap_or_else(|| hls_identity(url, &choice));
+    let identity = request.identity.clone().unwrap_or_else(|| hls_identity(url, &choice));
     let expected = hls_expected(&choice, &playlists);
     let duration = playlists.first().map(MediaPlaylist::duration);
-    Ok(NewPlan {
-        kind: AssetKind::Hls,
-        identity,
-        renditions,
-        segments,
-        expected,
-        duration,
-    })
+    Ok(NewPlan { kind: AssetKind::Hls, identity, renditions, segments, expected, duration })
 }
 
-pub(crate) async fn fetch_playlist(
-    inner: &Inner,
-    url: &Url,
-    headers: &HeaderMap,
-) -> Result<(String, Url)> {
-    let (bytes, base) = inner
-        .http
-        .get_small(url, headers, PLAYLIST_LIMIT, &inner.config.retry)
-        .await?;
+pub(crate) async fn fetch_playlist(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<(String, Url)> {
+    let (bytes, base) = inner.http.get_small(url, headers, PLAYLIST_LIMIT, &inner.config.retry).await?;
     let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-        Error::Playlist(crate::hls::media::PlaylistError::Invalid {
-            line: 0,
-            reason: "playlist is not UTF-8".into(),
-        })
+        Error::Playlist(crate::hls::media::PlaylistError::Invalid { line: 0, reason: "playlist is not UTF-8".into() })
     })?;
     Ok((text, base))
 }
 
 /// Serialized request headers: a JSON list of pairs, sealed under the vault key.
-pub(crate) fn seal_headers(
-    inner: &Inner,
-    id: &str,
-    headers: &[(String, String)],
-) -> Result<Option<Vec<u8>>> {
+pub(crate) fn seal_headers(inner: &Inner, id: &str, headers: &[(String, String)]) -> Result<Option<Vec<u8>>> {
     if headers.is_empty() {
         return Ok(None);
     }
@@ -597,11 +463,7 @@ pub(crate) fn seal_headers(
     Ok(Some(inner.kek.seal_blob(id.as_bytes(), &json)?))
 }
 
-pub(crate) fn open_headers(
-    inner: &Inner,
-    id: &str,
-    sealed: Option<&[u8]>,
-) -> Result<Vec<(String, String)>> {
+pub(crate) fn open_headers(inner: &Inner, id: &str, sealed: Option<&[u8]>) -> Result<Vec<(String, String)>> {
     match sealed {
         None => Ok(Vec::new()),
         Some(s) => {
@@ -622,15 +484,9 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
     let id = identity::asset_id(&plan.identity);
     if let Some(existing) = inner.catalog.asset(&id).await? {
         if existing.mode != request.mode {
-            return Err(Error::AlreadyExists {
-                id,
-                mode: existing.mode,
-            });
+            return Err(Error::AlreadyExists { id, mode: existing.mode });
         }
-        if matches!(
-            existing.state,
-            AssetState::Paused | AssetState::Failed | AssetState::Cancelled
-        ) {
+        if matches!(existing.state, AssetState::Paused | AssetState::Failed | AssetState::Cancelled) {
             inner.catalog.set_source_url(&id, url.as_str()).await?;
             inner.requeue(&id).await?;
         }
@@ -640,10 +496,7 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
         Mode::Encrypted => {
             let ck = ContentKey::generate()?;
             let w = ck.wrap(&inner.kek, id.as_bytes())?;
-            (
-                Some(inner.kek.key_id().to_string()),
-                Some(w.as_bytes().to_vec()),
-            )
+            (Some(inner.kek.key_id().to_string()), Some(w.as_bytes().to_vec()))
         }
         Mode::Normal => (None, None),
     };
@@ -682,12 +535,7 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
 
 /// Whether another process holds the asset's download lock.
 pub(crate) fn is_locked_elsewhere(inner: &Inner, id: &str) -> bool {
-    match File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(inner.layout.lock_file(id))
-    {
+    match File::options().create(true).truncate(false).write(true).open(inner.layout.lock_file(id)) {
         Ok(f) => f.try_lock().is_err(),
         Err(_) => false,
     }
@@ -707,23 +555,12 @@ pub(crate) async fn wait_unlocked(inner: &Inner, id: &str) {
 pub(crate) fn fetch_failure(what: &str, e: &FetchError) -> FailureReason {
     match e {
         FetchError::Status { status, .. } if matches!(e.class(), ErrorClass::Expired) => {
-            FailureReason::UrlExpired {
-                message: format!("{what}: HTTP {status} and no fresh URL"),
-            }
+            FailureReason::UrlExpired { message: format!("{what}: HTTP {status} and no fresh URL") }
         }
-        FetchError::Status { status, .. } => FailureReason::HttpStatus {
-            status: *status,
-            message: what.to_owned(),
-        },
-        FetchError::Transport(m) => FailureReason::Network {
-            message: format!("{what}: {m}"),
-        },
-        FetchError::Short { .. } => FailureReason::Network {
-            message: format!("{what}: {e}"),
-        },
-        other => FailureReason::BadSource {
-            message: format!("{what}: {other}"),
-        },
+        FetchError::Status { status, .. } => FailureReason::HttpStatus { status: *status, message: what.to_owned() },
+        FetchError::Transport(m) => FailureReason::Network { message: format!("{what}: {m}") },
+        FetchError::Short { .. } => FailureReason::Network { message: format!("{what}: {e}") },
+        other => FailureReason::BadSource { message: format!("{what}: {other}") },
     }
 }
 
@@ -734,12 +571,8 @@ pub(crate) fn error_to_failure(what: &str, e: &Error) -> FailureReason {
         Error::Playlist(crate::hls::media::PlaylistError::Unsupported(m)) => {
             FailureReason::Unsupported { message: m.clone() }
         }
-        Error::Playlist(p) => FailureReason::BadSource {
-            message: format!("{what}: {p}"),
-        },
-        other => FailureReason::Storage {
-            message: other.to_string(),
-        },
+        Error::Playlist(p) => FailureReason::BadSource { message: format!("{what}: {p}") },
+        other => FailureReason::Storage { message: other.to_string() },
     }
 }
 

@@ -91,10 +91,7 @@ impl Tracker {
 
     /// Committed bytes and pieces.
     pub(crate) fn committed_totals(&self) -> (u64, u64) {
-        (
-            self.committed_bytes.load(Ordering::Relaxed),
-            self.committed_segments.load(Ordering::Relaxed),
-        )
+        (self.committed_bytes.load(Ordering::Relaxed), self.committed_segments.load(Ordering::Relaxed))
     }
 
     /// The expected size as currently estimated.
@@ -107,10 +104,7 @@ impl Tracker {
     pub(crate) fn emit(&self, force: bool) {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if !force
-            && s.last_emit
-                .is_some_and(|t| now.duration_since(t) < MIN_INTERVAL)
-        {
+        if !force && s.last_emit.is_some_and(|t| now.duration_since(t) < MIN_INTERVAL) {
             return;
         }
         let committed = self.committed_bytes.load(Ordering::Relaxed);
@@ -119,11 +113,7 @@ impl Tracker {
         s.last_bytes = bytes;
         s.last_emit = Some(now);
         s.samples.push_back((now, bytes));
-        while s
-            .samples
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > SPEED_WINDOW)
-        {
+        while s.samples.front().is_some_and(|(t, _)| now.duration_since(*t) > SPEED_WINDOW) {
             s.samples.pop_front();
         }
         // Refine an estimate from the pieces done so far.
@@ -133,9 +123,7 @@ impl Tracker {
         }
         let expected = s.expected.map(|e| e.max(bytes));
         let speed = match (s.samples.front(), s.samples.back()) {
-            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
-                (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64()
-            }
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64(),
             _ => 0.0,
         };
         let eta = match expected {

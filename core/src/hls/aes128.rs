@@ -49,9 +49,7 @@ impl Aes128Key {
     /// # Errors
     /// [`HlsCryptoError::KeyLength`] unless `bytes` is exactly 16 bytes long.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, HlsCryptoError> {
-        let arr: [u8; BLOCK] = bytes
-            .try_into()
-            .map_err(|_| HlsCryptoError::KeyLength { len: bytes.len() })?;
+        let arr: [u8; BLOCK] = bytes.try_into().map_err(|_| HlsCryptoError::KeyLength { len: bytes.len() })?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
@@ -87,10 +85,7 @@ impl Iv {
     /// [`HlsCryptoError::BadIv`] otherwise.
     pub fn parse(attr: &str) -> Result<Self, HlsCryptoError> {
         let bad = || HlsCryptoError::BadIv(attr.to_owned());
-        let digits = attr
-            .strip_prefix("0x")
-            .or_else(|| attr.strip_prefix("0X"))
-            .ok_or_else(bad)?;
+        let digits = attr.strip_prefix("0x").or_else(|| attr.strip_prefix("0X")).ok_or_else(bad)?;
         if digits.is_empty() || digits.len() > 2 * BLOCK {
             return Err(bad());
         }
@@ -105,15 +100,9 @@ impl Iv {
 ///
 /// # Errors
 /// [`HlsCryptoError::BadLength`] if `data` is not a multiple of 16 bytes.
-pub fn decrypt_blocks_in_place(
-    key: &Aes128Key,
-    iv: Iv,
-    data: &mut [u8],
-) -> Result<(), HlsCryptoError> {
+pub fn decrypt_blocks_in_place(key: &Aes128Key, iv: Iv, data: &mut [u8]) -> Result<(), HlsCryptoError> {
     if !data.len().is_multiple_of(BLOCK) {
-        return Err(HlsCryptoError::BadLength {
-            len: data.len() as u64,
-        });
+        return Err(HlsCryptoError::BadLength { len: data.len() as u64 });
     }
     let mut dec = Aes128CbcDec::new(key.as_bytes().into(), (&iv.0).into());
     decrypt_aligned(&mut dec, data);
@@ -132,10 +121,7 @@ fn unpad(data: &[u8]) -> Result<usize, HlsCryptoError> {
     if pad == 0 || pad > BLOCK || pad > data.len() {
         return Err(HlsCryptoError::BadPadding);
     }
-    if data[data.len() - pad..]
-        .iter()
-        .any(|&b| usize::from(b) != pad)
-    {
+    if data[data.len() - pad..].iter().any(|&b| usize::from(b) != pad) {
         return Err(HlsCryptoError::BadPadding);
     }
     Ok(data.len() - pad)
@@ -167,9 +153,7 @@ pub struct CbcStreamDecryptor {
 
 impl fmt::Debug for CbcStreamDecryptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CbcStreamDecryptor")
-            .field("received", &self.received)
-            .finish_non_exhaustive()
+        f.debug_struct("CbcStreamDecryptor").field("received", &self.received).finish_non_exhaustive()
     }
 }
 
@@ -289,60 +273,33 @@ mod tests {
 
     #[test]
     fn iv_attribute_errors() {
-        for bad in [
-            "",
-            "0x",
-            "1234",
-            "0xZZ",
-            "0x000000000000000000000000000000001",
-        ] {
-            assert!(
-                matches!(Iv::parse(bad), Err(HlsCryptoError::BadIv(_))),
-                "{bad}"
-            );
+        for bad in ["", "0x", "1234", "0xZZ", "0x000000000000000000000000000000001"] {
+            assert!(matches!(Iv::parse(bad), Err(HlsCryptoError::BadIv(_))), "{bad}");
         }
     }
 
     #[test]
     fn keys_must_be_16_bytes() {
         let html = b"<html><body>403 Forbidden</body></html>";
-        assert_eq!(
-            Aes128Key::from_bytes(html).unwrap_err(),
-            HlsCryptoError::KeyLength { len: html.len() }
-        );
+        assert_eq!(Aes128Key::from_bytes(html).unwrap_err(), HlsCryptoError::KeyLength { len: html.len() });
         assert!(Aes128Key::from_bytes(&[0u8; 15]).is_err());
         assert!(Aes128Key::from_bytes(&[0u8; 17]).is_err());
-        assert_eq!(
-            format!("{:?}", Aes128Key::from_bytes(&[0x41; 16]).unwrap()),
-            "Aes128Key(..)"
-        );
+        assert_eq!(format!("{:?}", Aes128Key::from_bytes(&[0x41; 16]).unwrap()), "Aes128Key(..)");
     }
 
     #[test]
     fn bad_lengths_and_padding() {
         let (key, iv) = nist_key_iv();
         let mut empty = Vec::new();
-        assert_eq!(
-            decrypt_segment(&key, iv, &mut empty),
-            Err(HlsCryptoError::BadLength { len: 0 })
-        );
+        assert_eq!(decrypt_segment(&key, iv, &mut empty), Err(HlsCryptoError::BadLength { len: 0 }));
         let mut odd = vec![0u8; 33];
-        assert_eq!(
-            decrypt_segment(&key, iv, &mut odd),
-            Err(HlsCryptoError::BadLength { len: 33 })
-        );
+        assert_eq!(decrypt_segment(&key, iv, &mut odd), Err(HlsCryptoError::BadLength { len: 33 }));
         // The raw NIST ciphertext has no padding block: its last plaintext byte (0x10 = 16) is
         // not followed by fifteen more 0x10s, so unpadding must fail.
         let mut nopad = h(NIST_CIPHER);
-        assert_eq!(
-            decrypt_segment(&key, iv, &mut nopad),
-            Err(HlsCryptoError::BadPadding)
-        );
+        assert_eq!(decrypt_segment(&key, iv, &mut nopad), Err(HlsCryptoError::BadPadding));
         let mut dec = CbcStreamDecryptor::new(&key, iv);
         dec.update(&[0u8; 20], &mut Vec::new());
-        assert_eq!(
-            dec.finish(&mut Vec::new()),
-            Err(HlsCryptoError::BadLength { len: 20 })
-        );
+        assert_eq!(dec.finish(&mut Vec::new()), Err(HlsCryptoError::BadLength { len: 20 }));
     }
 }

@@ -52,10 +52,7 @@ mod tests {
 
     #[test]
     fn quoted_and_unquoted() {
-        let a = Attrs::parse(
-            r#"METHOD=AES-128,URI="https://k/x?a=1,b=2",IV=0x01,KEYFORMAT="identity""#,
-        )
-        .unwrap();
+        let a = Attrs::parse(r#"METHOD=AES-128,URI="https://k/x?a=1,b=2",IV=0x01,KEYFORMAT="identity""#).unwrap();
         assert_eq!(a.get("METHOD"), Some("AES-128"));
         assert_eq!(a.get("URI"), Some("https://k/x?a=1,b=2"));
         assert_eq!(a.get("IV"), Some("0x01"));

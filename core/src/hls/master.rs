@@ -158,10 +158,7 @@ impl MasterPlaylist {
             })
             .collect();
         if variants.is_empty() {
-            return Err(PlaylistError::Invalid {
-                line: 0,
-                reason: "master playlist without variants".into(),
-            });
+            return Err(PlaylistError::Invalid { line: 0, reason: "master playlist without variants".into() });
         }
         let renditions = m
             .alternatives
@@ -195,11 +192,7 @@ impl MasterPlaylist {
     /// The renditions of `kind` in `group`.
     pub fn group(&self, kind: RenditionKind, group: Option<&str>) -> Vec<&Rendition> {
         match group {
-            Some(g) => self
-                .renditions
-                .iter()
-                .filter(|r| r.kind == kind && r.group_id == g)
-                .collect(),
+            Some(g) => self.renditions.iter().filter(|r| r.kind == kind && r.group_id == g).collect(),
             None => Vec::new(),
         }
     }
@@ -230,10 +223,7 @@ impl std::str::FromStr for Quality {
     /// `best`, `worst`, `720p`, `800k`, `2m`, `1500000`.
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim().to_ascii_lowercase();
-        let num = |d: &str| {
-            d.parse::<u64>()
-                .map_err(|_| format!("bad quality {s:?}: use best, worst, 720p or 800k"))
-        };
+        let num = |d: &str| d.parse::<u64>().map_err(|_| format!("bad quality {s:?}: use best, worst, 720p or 800k"));
         Ok(match t.as_str() {
             "best" => Quality::Best,
             "worst" => Quality::Worst,
@@ -267,19 +257,10 @@ pub fn select_variant(variants: &[Variant], quality: Quality) -> usize {
             .clone()
             .filter(|&i| variants[i].height.is_some_and(|vh| vh <= h))
             .max_by_key(|i| (variants[*i].height, variants[*i].bandwidth))
-            .or_else(|| {
-                all.min_by_key(|i| {
-                    (
-                        variants[*i].height.unwrap_or(u64::MAX),
-                        variants[*i].bandwidth,
-                    )
-                })
-            }),
-        Quality::MaxBandwidth(b) => all
-            .clone()
-            .filter(|&i| variants[i].bandwidth <= b)
-            .max_by_key(by_bw)
-            .or_else(|| all.min_by_key(by_bw)),
+            .or_else(|| all.min_by_key(|i| (variants[*i].height.unwrap_or(u64::MAX), variants[*i].bandwidth))),
+        Quality::MaxBandwidth(b) => {
+            all.clone().filter(|&i| variants[i].bandwidth <= b).max_by_key(by_bw).or_else(|| all.min_by_key(by_bw))
+        }
     };
     pick.unwrap_or(0)
 }
@@ -304,21 +285,12 @@ pub fn write_local_master(
             RenditionKind::Video => "VIDEO",
             RenditionKind::ClosedCaptions => "CLOSED-CAPTIONS",
         };
-        let _ = write!(
-            out,
-            "#EXT-X-MEDIA:TYPE={kind},GROUP-ID=\"{}\",NAME=\"{}\"",
-            r.group_id, r.name
-        );
+        let _ = write!(out, "#EXT-X-MEDIA:TYPE={kind},GROUP-ID=\"{}\",NAME=\"{}\"", r.group_id, r.name);
         if let Some(l) = &r.language {
             let _ = write!(out, ",LANGUAGE=\"{l}\"");
         }
         let yes_no = |b: bool| if b { "YES" } else { "NO" };
-        let _ = write!(
-            out,
-            ",DEFAULT={},AUTOSELECT={}",
-            yes_no(r.default),
-            yes_no(r.autoselect)
-        );
+        let _ = write!(out, ",DEFAULT={},AUTOSELECT={}", yes_no(r.default), yes_no(r.autoselect));
         if r.forced {
             out.push_str(",FORCED=YES");
         }
@@ -376,10 +348,7 @@ mod tests {
     #[test]
     fn classify_by_content() {
         assert_eq!(classify(MASTER.as_bytes()), ContentKind::Master);
-        assert_eq!(
-            classify(b"\xEF\xBB\xBF#EXTM3U\n#EXTINF:1,\na.ts\n"),
-            ContentKind::Media
-        );
+        assert_eq!(classify(b"\xEF\xBB\xBF#EXTM3U\n#EXTINF:1,\na.ts\n"), ContentKind::Media);
         assert_eq!(classify(b"\x00\x00\x00\x18ftypisom"), ContentKind::Other);
         assert_eq!(classify(b"<html>"), ContentKind::Other);
     }
@@ -423,20 +392,14 @@ mod tests {
             false,
             &m.variants[1],
             "video/index.m3u8",
-            &[
-                (audio[0], Some("audio-0/index.m3u8".into())),
-                (subs[0], Some("subtitles-0/index.m3u8".into())),
-            ],
+            &[(audio[0], Some("audio-0/index.m3u8".into())), (subs[0], Some("subtitles-0/index.m3u8".into()))],
         );
         let back = MasterPlaylist::parse(text.as_bytes()).unwrap();
         assert_eq!(back.variants.len(), 1);
         assert_eq!(back.variants[0].uri, "video/index.m3u8");
         assert_eq!(back.variants[0].height, Some(720));
         assert_eq!(back.renditions.len(), 2);
-        assert_eq!(
-            back.renditions[0].uri.as_deref(),
-            Some("audio-0/index.m3u8")
-        );
+        assert_eq!(back.renditions[0].uri.as_deref(), Some("audio-0/index.m3u8"));
         assert!(back.renditions[0].default);
     }
 }

@@ -35,10 +35,7 @@ pub enum PlaylistError {
 }
 
 fn invalid(line: usize, reason: impl Into<String>) -> PlaylistError {
-    PlaylistError::Invalid {
-        line,
-        reason: reason.into(),
-    }
+    PlaylistError::Invalid { line, reason: reason.into() }
 }
 
 /// A byte range of a resource, offset resolved.
@@ -53,11 +50,7 @@ pub struct ByteRange {
 impl ByteRange {
     /// The value of an HTTP `Range` header for this range.
     pub fn http_range(&self) -> String {
-        format!(
-            "bytes={}-{}",
-            self.offset,
-            self.offset + self.length.saturating_sub(1)
-        )
+        format!("bytes={}-{}", self.offset, self.offset + self.length.saturating_sub(1))
     }
 }
 
@@ -197,17 +190,12 @@ impl MediaPlaylist {
                 continue;
             }
             if !line.starts_with('#') {
-                let (duration, title) = extinf
-                    .take()
-                    .ok_or_else(|| invalid(n, "segment URI without #EXTINF"))?;
+                let (duration, title) = extinf.take().ok_or_else(|| invalid(n, "segment URI without #EXTINF"))?;
                 let byte_range = match pending_range.take() {
                     None => None,
                     Some((length, Some(offset), _)) => Some(ByteRange { offset, length }),
                     Some((length, None, tag_line)) => match &last_range {
-                        Some((uri, end)) if uri == line => Some(ByteRange {
-                            offset: *end,
-                            length,
-                        }),
+                        Some((uri, end)) if uri == line => Some(ByteRange { offset: *end, length }),
                         _ => {
                             return Err(invalid(
                                 tag_line,
@@ -239,31 +227,20 @@ impl MediaPlaylist {
             };
             match tag {
                 "#EXT-X-VERSION" => {
-                    pl.version = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(n, "bad EXT-X-VERSION"))?;
+                    pl.version = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-VERSION"))?;
                 }
                 "#EXT-X-TARGETDURATION" => {
-                    pl.target_duration = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(n, "bad EXT-X-TARGETDURATION"))?;
+                    pl.target_duration = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-TARGETDURATION"))?;
                 }
                 "#EXT-X-MEDIA-SEQUENCE" => {
                     if !pl.segments.is_empty() {
                         return Err(invalid(n, "EXT-X-MEDIA-SEQUENCE after the first segment"));
                     }
-                    pl.media_sequence = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(n, "bad EXT-X-MEDIA-SEQUENCE"))?;
+                    pl.media_sequence = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-MEDIA-SEQUENCE"))?;
                 }
                 "#EXT-X-DISCONTINUITY-SEQUENCE" => {
-                    pl.discontinuity_sequence = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(n, "bad EXT-X-DISCONTINUITY-SEQUENCE"))?;
+                    pl.discontinuity_sequence =
+                        value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-DISCONTINUITY-SEQUENCE"))?;
                 }
                 "#EXT-X-PLAYLIST-TYPE" => pl.playlist_type = Some(value.trim().to_owned()),
                 "#EXT-X-ENDLIST" => end_list = true,
@@ -271,50 +248,38 @@ impl MediaPlaylist {
                 "#EXT-X-START" => pl.start = Some(value.trim().to_owned()),
                 "#EXT-X-I-FRAMES-ONLY" => {
                     return Err(PlaylistError::Unsupported(
-                        "I-frame-only playlists are trick-play tracks, not downloadable media"
-                            .into(),
+                        "I-frame-only playlists are trick-play tracks, not downloadable media".into(),
                     ));
                 }
                 "#EXT-X-DEFINE" => {
-                    return Err(PlaylistError::Unsupported(
-                        "EXT-X-DEFINE variable substitution".into(),
-                    ));
+                    return Err(PlaylistError::Unsupported("EXT-X-DEFINE variable substitution".into()));
                 }
                 "#EXT-X-STREAM-INF" | "#EXT-X-MEDIA" | "#EXT-X-I-FRAME-STREAM-INF" => {
                     return Err(invalid(n, format!("{tag} in a media playlist")));
                 }
                 "#EXTINF" => {
                     let (d, title) = value.split_once(',').unwrap_or((value, ""));
-                    let duration: f64 = d
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(n, "bad #EXTINF duration"))?;
+                    let duration: f64 = d.trim().parse().map_err(|_| invalid(n, "bad #EXTINF duration"))?;
                     if !duration.is_finite() || duration < 0.0 {
                         return Err(invalid(n, "bad #EXTINF duration"));
                     }
                     extinf = Some((duration, title.trim().to_owned()));
                 }
                 "#EXT-X-BYTERANGE" => {
-                    let (len, off) =
-                        parse_byterange(value).ok_or_else(|| invalid(n, "bad EXT-X-BYTERANGE"))?;
+                    let (len, off) = parse_byterange(value).ok_or_else(|| invalid(n, "bad EXT-X-BYTERANGE"))?;
                     pending_range = Some((len, off, n));
                 }
                 "#EXT-X-DISCONTINUITY" => discontinuity = true,
                 "#EXT-X-GAP" => gap = true,
                 "#EXT-X-PROGRAM-DATE-TIME" => pdt = Some(value.trim().to_owned()),
                 "#EXT-X-KEY" => {
-                    let attrs = Attrs::parse(value)
-                        .ok_or_else(|| invalid(n, "bad EXT-X-KEY attributes"))?;
+                    let attrs = Attrs::parse(value).ok_or_else(|| invalid(n, "bad EXT-X-KEY attributes"))?;
                     let format = attrs.get("KEYFORMAT").unwrap_or(IDENTITY).to_owned();
-                    let method = attrs
-                        .get("METHOD")
-                        .ok_or_else(|| invalid(n, "EXT-X-KEY without METHOD"))?;
+                    let method = attrs.get("METHOD").ok_or_else(|| invalid(n, "EXT-X-KEY without METHOD"))?;
                     let state = match method {
                         "NONE" => KeyState::None,
                         "AES-128" => {
-                            let uri = attrs
-                                .get("URI")
-                                .ok_or_else(|| invalid(n, "METHOD=AES-128 without URI"))?;
+                            let uri = attrs.get("URI").ok_or_else(|| invalid(n, "METHOD=AES-128 without URI"))?;
                             let iv = attrs
                                 .get("IV")
                                 .map(Iv::parse)
@@ -323,43 +288,29 @@ impl MediaPlaylist {
                             let key = match pl.keys.iter().position(|k| k.uri == uri) {
                                 Some(k) => k,
                                 None => {
-                                    pl.keys.push(KeyRef {
-                                        uri: uri.to_owned(),
-                                    });
+                                    pl.keys.push(KeyRef { uri: uri.to_owned() });
                                     pl.keys.len() - 1
                                 }
                             };
                             KeyState::Aes128 { key, iv }
                         }
-                        other => KeyState::Other {
-                            method: other.to_owned(),
-                        },
+                        other => KeyState::Other { method: other.to_owned() },
                     };
                     keys.insert(format, state);
                 }
                 "#EXT-X-MAP" => {
-                    let attrs = Attrs::parse(value)
-                        .ok_or_else(|| invalid(n, "bad EXT-X-MAP attributes"))?;
-                    let uri = attrs
-                        .get("URI")
-                        .ok_or_else(|| invalid(n, "EXT-X-MAP without URI"))?;
+                    let attrs = Attrs::parse(value).ok_or_else(|| invalid(n, "bad EXT-X-MAP attributes"))?;
+                    let uri = attrs.get("URI").ok_or_else(|| invalid(n, "EXT-X-MAP without URI"))?;
                     let byte_range = attrs
                         .get("BYTERANGE")
                         .map(|v| {
                             parse_byterange(v)
-                                .map(|(length, offset)| ByteRange {
-                                    offset: offset.unwrap_or(0),
-                                    length,
-                                })
+                                .map(|(length, offset)| ByteRange { offset: offset.unwrap_or(0), length })
                                 .ok_or_else(|| invalid(n, "bad EXT-X-MAP BYTERANGE"))
                         })
                         .transpose()?;
                     let encryption = effective(&keys, n, 0, true)?;
-                    pl.maps.push(InitSection {
-                        uri: uri.to_owned(),
-                        byte_range,
-                        encryption,
-                    });
+                    pl.maps.push(InitSection { uri: uri.to_owned(), byte_range, encryption });
                     current_map = Some(pl.maps.len() - 1);
                 }
                 // Unknown tags and comments are ignored (§4.1).
@@ -373,13 +324,7 @@ impl MediaPlaylist {
             return Err(invalid(1, "no media segments"));
         }
         if pl.target_duration == 0 {
-            pl.target_duration = pl
-                .segments
-                .iter()
-                .map(|s| s.duration.round() as u64)
-                .max()
-                .unwrap_or(1)
-                .max(1);
+            pl.target_duration = pl.segments.iter().map(|s| s.duration.round() as u64).max().unwrap_or(1).max(1);
         }
         Ok(pl)
     }
@@ -412,22 +357,17 @@ fn effective(
                 (Some(iv), _) => *iv,
                 (None, false) => Iv::from_media_sequence(msn),
                 (None, true) => {
-                    return Err(invalid(
-                        line,
-                        "EXT-X-MAP encrypted with AES-128 needs an explicit IV (§4.3.2.5)",
-                    ));
+                    return Err(invalid(line, "EXT-X-MAP encrypted with AES-128 needs an explicit IV (§4.3.2.5)"));
                 }
             };
             Ok(Encryption::Aes128 { key: *key, iv })
         }
-        Some(KeyState::Other { method }) => Err(PlaylistError::Unsupported(format!(
-            "METHOD={method} encryption (only METHOD=AES-128 is supported)"
-        ))),
+        Some(KeyState::Other { method }) => {
+            Err(PlaylistError::Unsupported(format!("METHOD={method} encryption (only METHOD=AES-128 is supported)")))
+        }
         Some(KeyState::None) | None => {
             // A DRM key format in force with no identity key: the media is DRM-protected.
-            if let Some((format, _)) = keys
-                .iter()
-                .find(|(f, s)| f.as_str() != IDENTITY && !matches!(s, KeyState::None))
+            if let Some((format, _)) = keys.iter().find(|(f, s)| f.as_str() != IDENTITY && !matches!(s, KeyState::None))
             {
                 return Err(PlaylistError::Unsupported(format!(
                     "DRM-protected media (KEYFORMAT \"{format}\"); only clear and METHOD=AES-128 media are supported"
@@ -453,19 +393,12 @@ pub trait LocalNames {
 pub fn write_local_playlist(pl: &MediaPlaylist, names: &dyn LocalNames) -> String {
     let mut out = String::with_capacity(64 + pl.segments.len() * 48);
     // EXT-X-MAP outside I-frame playlists needs version 6; float durations need 3.
-    let version = pl
-        .version
-        .max(3)
-        .max(if pl.maps.is_empty() { 0 } else { 6 });
+    let version = pl.version.max(3).max(if pl.maps.is_empty() { 0 } else { 6 });
     let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{version}");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", pl.target_duration);
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", pl.media_sequence);
     if pl.discontinuity_sequence != 0 {
-        let _ = writeln!(
-            out,
-            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            pl.discontinuity_sequence
-        );
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", pl.discontinuity_sequence);
     }
     out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
     if pl.independent_segments {
@@ -523,42 +456,12 @@ mod tests {
         )
         .unwrap();
         let enc: Vec<_> = pl.segments.iter().map(|s| (s.msn, s.encryption)).collect();
-        assert_eq!(
-            enc[0],
-            (
-                7,
-                Encryption::Aes128 {
-                    key: 0,
-                    iv: Iv::from_media_sequence(7)
-                }
-            )
-        );
+        assert_eq!(enc[0], (7, Encryption::Aes128 { key: 0, iv: Iv::from_media_sequence(7) }));
         // §4.3.2.4: the key carries forward to the next segment too.
-        assert_eq!(
-            enc[1],
-            (
-                8,
-                Encryption::Aes128 {
-                    key: 0,
-                    iv: Iv::from_media_sequence(8)
-                }
-            )
-        );
-        assert_eq!(
-            enc[2],
-            (
-                9,
-                Encryption::Aes128 {
-                    key: 1,
-                    iv: Iv::from_media_sequence(0xABCD)
-                }
-            )
-        );
+        assert_eq!(enc[1], (8, Encryption::Aes128 { key: 0, iv: Iv::from_media_sequence(8) }));
+        assert_eq!(enc[2], (9, Encryption::Aes128 { key: 1, iv: Iv::from_media_sequence(0xABCD) }));
         assert_eq!(enc[3], (10, Encryption::None));
-        assert_eq!(
-            pl.keys,
-            vec![KeyRef { uri: "k1".into() }, KeyRef { uri: "k2".into() }]
-        );
+        assert_eq!(pl.keys, vec![KeyRef { uri: "k1".into() }, KeyRef { uri: "k2".into() }]);
     }
 
     #[test]
@@ -571,10 +474,7 @@ mod tests {
              #EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n",
         )
         .unwrap();
-        assert!(matches!(
-            pl.segments[0].encryption,
-            Encryption::Aes128 { key: 0, .. }
-        ));
+        assert!(matches!(pl.segments[0].encryption, Encryption::Aes128 { key: 0, .. }));
     }
 
     #[test]
@@ -582,9 +482,7 @@ mod tests {
         let drm = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
         assert!(matches!(parse(drm), Err(PlaylistError::Unsupported(m)) if m.contains("DRM")));
         let sample = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\"\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
-        assert!(
-            matches!(parse(sample), Err(PlaylistError::Unsupported(m)) if m.contains("SAMPLE-AES"))
-        );
+        assert!(matches!(parse(sample), Err(PlaylistError::Unsupported(m)) if m.contains("SAMPLE-AES")));
     }
 
     #[test]
@@ -602,33 +500,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pl.maps.len(), 2);
-        assert_eq!(
-            pl.segments.iter().map(|s| s.map).collect::<Vec<_>>(),
-            vec![Some(0), Some(0), Some(1)]
-        );
-        assert_eq!(
-            pl.maps[1].byte_range,
-            Some(ByteRange {
-                offset: 0,
-                length: 700
-            })
-        );
+        assert_eq!(pl.segments.iter().map(|s| s.map).collect::<Vec<_>>(), vec![Some(0), Some(0), Some(1)]);
+        assert_eq!(pl.maps[1].byte_range, Some(ByteRange { offset: 0, length: 700 }));
         assert!(pl.segments[2].discontinuity);
 
         let no_iv = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:4,\na.m4s\n#EXT-X-ENDLIST\n";
-        assert!(matches!(
-            parse(no_iv),
-            Err(PlaylistError::Invalid { line: 4, .. })
-        ));
+        assert!(matches!(parse(no_iv), Err(PlaylistError::Invalid { line: 4, .. })));
         let with_iv = no_iv.replace("URI=\"k\"", "URI=\"k\",IV=0x1");
         let pl = parse(&with_iv).unwrap();
-        assert_eq!(
-            pl.maps[0].encryption,
-            Encryption::Aes128 {
-                key: 0,
-                iv: Iv::from_media_sequence(1)
-            }
-        );
+        assert_eq!(pl.maps[0].encryption, Encryption::Aes128 { key: 0, iv: Iv::from_media_sequence(1) });
     }
 
     #[test]
@@ -640,27 +520,12 @@ mod tests {
         )
         .unwrap();
         let r: Vec<_> = pl.segments.iter().map(|s| s.byte_range.unwrap()).collect();
-        assert_eq!(
-            r[1],
-            ByteRange {
-                offset: 100,
-                length: 200
-            }
-        );
-        assert_eq!(
-            r[3],
-            ByteRange {
-                offset: 1050,
-                length: 10
-            }
-        );
+        assert_eq!(r[1], ByteRange { offset: 100, length: 200 });
+        assert_eq!(r[3], ByteRange { offset: 1050, length: 10 });
         assert_eq!(r[0].http_range(), "bytes=0-99");
         // §4.3.2.2: no @o and no previous sub-range of the same URI → invalid.
         let bad = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:100@0\n#EXTINF:4,\na.ts\n#EXT-X-BYTERANGE:100\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n";
-        assert!(matches!(
-            parse(bad),
-            Err(PlaylistError::Invalid { line: 6, .. })
-        ));
+        assert!(matches!(parse(bad), Err(PlaylistError::Invalid { line: 6, .. })));
     }
 
     #[test]
@@ -674,10 +539,7 @@ mod tests {
             parse("#EXTM3U\n#EXTINF:abc,\na.ts\n#EXT-X-ENDLIST\n"),
             Err(PlaylistError::Invalid { line: 2, .. })
         ));
-        assert!(matches!(
-            parse("#EXTM3U\n#EXT-X-ENDLIST\n"),
-            Err(PlaylistError::Invalid { .. })
-        ));
+        assert!(matches!(parse("#EXTM3U\n#EXT-X-ENDLIST\n"), Err(PlaylistError::Invalid { .. })));
         assert!(matches!(
             parse("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128\n#EXTINF:1,\na\n#EXT-X-ENDLIST\n"),
             Err(PlaylistError::Invalid { line: 2, .. })
@@ -712,11 +574,7 @@ mod tests {
         // And it parses back to the same timeline, in the clear.
         let back = parse(&local).unwrap();
         assert_eq!(back.segments.len(), 2);
-        assert!(
-            back.segments
-                .iter()
-                .all(|s| s.encryption == Encryption::None)
-        );
+        assert!(back.segments.iter().all(|s| s.encryption == Encryption::None));
         assert_eq!(back.segments[1].msn, 4);
     }
 }

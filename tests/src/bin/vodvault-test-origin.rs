@@ -14,12 +14,7 @@ async fn main() {
     let (mut throttle, mut referer) = (0u64, None);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--throttle" => {
-                throttle = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--throttle BYTES_PER_SEC")
-            }
+            "--throttle" => throttle = args.next().and_then(|v| v.parse().ok()).expect("--throttle BYTES_PER_SEC"),
             "--referer" => referer = args.next(),
             _ if root.is_none() => root = Some(a),
             other => panic!("unexpected argument {other:?}"),
