@@ -102,8 +102,9 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             print_prepared(&p, json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Download { url, mode, quality, headers, referer, title, parallel, refresh_cmd, json } => {
+        Command::Download { url, mode, quality, headers, referer, title, parallel, refresh_cmd, offline_until, json } => {
             let mut request = DownloadRequest::new(&url);
+            request.offline_until = offline_until.as_deref().map(parse_time).transpose()?;
             request.mode = parse_mode(&mode)?;
             request.quality = quality.parse::<Quality>().map_err(|e| format!("--quality: {e}"))?;
             request.headers = parse_headers(&headers, referer.as_ref())?;
@@ -114,7 +115,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
             set_refresher(vault, refresh_cmd);
             let id = vault.download(request).await.map_err(|e| e.to_string())?;
-            follow(vault, vec![id], json).await
+            follow(vault, vec![id], Print::json(json)).await
         }
         Command::Resume { id, refresh_cmd, json } => {
             set_refresher(vault, refresh_cmd);
@@ -129,7 +130,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
                 eprintln!("nothing to resume");
                 return Ok(ExitCode::SUCCESS);
             }
-            follow(vault, ids, json).await
+            follow(vault, ids, Print::json(json)).await
         }
         Command::Pause { id } => {
             vault.pause(&id).await.map_err(|e| e.to_string())?;
@@ -147,26 +148,40 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {
-            let assets = vault.assets().await.map_err(|e| e.to_string())?;
             if json {
+                let assets = vault.assets().await.map_err(|e| e.to_string())?;
                 println!("{}", serde_json::to_string(&assets).map_err(|e| e.to_string())?);
-            } else if assets.is_empty() {
-                eprintln!("no assets in {}", vault.dir().display());
             } else {
-                println!("{:<16}  {:<11}  {:<9}  {:>19}  TITLE / SOURCE", "ID", "STATE", "MODE", "STORED");
-                for a in &assets {
-                    println!(
-                        "{:<16}  {:<11}  {:<9}  {:>19}  {}",
-                        a.id,
-                        a.state.as_str(),
-                        a.mode.as_str(),
-                        sizes(a),
-                        a.title.clone().unwrap_or_else(|| a.source.clone())
-                    );
-                }
+                print_list(vault).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { id, port } => {
+            let session = vault.play_on_port(&id, port).await.map_err(|e| e.to_string())?;
+            // The URL first, alone on its line: scripts read it.
+            println!("{}", session.url());
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            eprintln!("serving {id}; stop with Ctrl-C");
+            wait_for_signal().await;
+            session.close();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { id } => {
+            let bad = vault.verify(&id).await.map_err(|e| e.to_string())?;
+            match bad.first() {
+                None => {
+                    eprintln!("ok: every stored file of {id} verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(first) => {
+                    let more = if bad.len() > 1 { format!(" (and {} more)", bad.len() - 1) } else { String::new() };
+                    eprintln!("vodvault: {id}: {first} failed verification{more}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Demo { .. } => Err("the demo opens its own vault".into()),
         Command::Show { id, json } => {
             let a = vault.asset(&id).await.map_err(|e| e.to_string())?;
             if json {
@@ -211,6 +226,56 @@ fn set_refresher(vault: &Vault, cmd: Option<String>) {
     if let Some(cmd) = cmd {
         vault.set_refresher(Some(Arc::new(CmdRefresher { cmd })));
     }
+}
+
+/// The asset table of `list`.
+pub(crate) async fn print_list(vault: &Vault) -> Result<(), String> {
+    let assets = vault.assets().await.map_err(|e| e.to_string())?;
+    if assets.is_empty() {
+        eprintln!("no assets in {}", vault.dir().display());
+        return Ok(());
+    }
+    println!("{:<16}  {:<11}  {:<9}  {:>19}  TITLE / SOURCE", "ID", "STATE", "MODE", "STORED");
+    for a in &assets {
+        let title = a.title.clone().unwrap_or_else(|| a.source.clone());
+        println!("{:<16}  {:<11}  {:<9}  {:>19}  {title}", a.id, a.state.as_str(), a.mode.as_str(), sizes(a));
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `--offline-until`: RFC 3339, or `+<n><s|m|h|d>` from now; returns Unix ms.
+fn parse_time(s: &str) -> Result<i64, String> {
+    let bad = || format!("--offline-until {s:?}: use RFC 3339 (2026-12-31T23:59:59Z) or +7d, +12h, +30m, +90s");
+    if let Some(span) = s.strip_prefix('+') {
+        let (n, unit) = span.split_at(span.len().saturating_sub(1));
+        let n: i64 = n.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86_400,
+            _ => return Err(bad()),
+        };
+        return Ok(vodvault_core::catalog::now_ms() + secs * 1000);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 fn human(bytes: u64) -> String {
@@ -304,7 +369,25 @@ fn print_prepared(p: &Prepared, json: bool) {
 }
 
 /// Waits for `ids`, drawing progress on a terminal; Ctrl-C pauses them.
-async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
+/// What [`follow`] prints on stdout for each asset that completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Print {
+    /// Its id.
+    Id,
+    /// `show --json` of it.
+    Json,
+    /// Nothing.
+    Nothing,
+}
+
+impl Print {
+    fn json(json: bool) -> Self {
+        if json { Print::Json } else { Print::Id }
+    }
+}
+
+pub(crate) async fn follow(vault: &Vault, ids: Vec<String>, print: Print) -> CmdResult {
+    let json = print == Print::Json;
     let mut events = vault.subscribe();
     let draw = std::io::stderr().is_terminal();
     let multi =
@@ -360,13 +443,11 @@ async fn follow(vault: &Vault, ids: Vec<String>, json: bool) -> CmdResult {
     let mut code = ExitCode::SUCCESS;
     for (id, result) in ids.iter().zip(results) {
         match result {
-            Ok(info) => {
-                if json {
-                    println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?);
-                } else {
-                    println!("{}", info.id);
-                }
-            }
+            Ok(info) => match print {
+                Print::Json => println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?),
+                Print::Id => println!("{}", info.id),
+                Print::Nothing => {}
+            },
             Err(Error::Failed(reason)) => {
                 eprintln!("vodvault: {id}: download failed: {reason}");
                 print_state_json(vault, id, json).await;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod commands;
+mod demo;
 
 /// Download, store and play back HLS and MP4 streams for offline viewing.
 #[derive(Parser, Debug)]
@@ -71,6 +72,10 @@ pub enum Command {
         /// Shell command printing a fresh URL when the current one expires.
         #[arg(long)]
         refresh_cmd: Option<String>,
+        /// Playable offline only until this time: RFC 3339 (2026-12-31T23:59:59Z) or a span
+        /// from now (+7d, +12h, +30m).
+        #[arg(long)]
+        offline_until: Option<String>,
         /// Print one JSON object instead of the id.
         #[arg(long)]
         json: bool,
@@ -114,6 +119,30 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Serve a completed asset to players on 127.0.0.1; prints the URL first, then serves
+    /// until Ctrl-C or SIGTERM.
+    Serve {
+        /// The asset.
+        id: String,
+        /// Port to listen on [default: any free port].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Check every chunk of every stored file of an asset; exit 0 only if all verify.
+    Verify {
+        /// The asset.
+        id: String,
+    },
+    /// Run the demo: download a bundled AES-128 HLS sample from a local origin into a
+    /// throw-away vault (Encrypted mode), then serve it for playback until Ctrl-C.
+    Demo {
+        /// Check playback over HTTP and exit instead of serving.
+        #[arg(long)]
+        once: bool,
+        /// Port for the playback server [default: any free port].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
     },
     /// Measure the vault's decrypt+verify throughput on one core.
     Bench {
@@ -195,6 +224,21 @@ fn main() -> ExitCode {
         .init();
     if let Command::Bench { size, chunk_size, rounds, seconds, json } = cli.command {
         return run_bench(size, chunk_size, rounds, seconds, json);
+    }
+    if let Command::Demo { once, port } = cli.command {
+        return match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => match rt.block_on(demo::run(once, port)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("vodvault: demo: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("vodvault: cannot start: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderName, HeaderValue};
+
+/// Request headers.
+pub use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::hls::media::ByteRange;

@@ -6,6 +6,7 @@
 //! - [`hls`]: HLS playlists (media and master) and `METHOD=AES-128` decryption.
 //! - [`fetch`]: HTTP with typed failures; [`identity`]: stable asset identities.
 //! - [`catalog`]: the SQLite catalog; [`store`]: files on disk; [`sniff`]: media checks.
+//! - [`playback`]: the random-access reader and the loopback playback server.
 //! - [`vault`]: the vault API (open, prepare, download, pause/resume/cancel/remove, events).
 
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod hls;
 pub mod identity;
 pub mod keyfile;
 pub mod keys;
+pub mod playback;
 pub mod seal;
 pub mod sniff;
 pub mod store;

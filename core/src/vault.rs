@@ -307,6 +307,14 @@ pub enum Event {
         /// Why.
         reason: FailureReason,
     },
+    /// A stored file failed verification while being read or served (it was modified or
+    /// damaged on disk); the read failed and no byte of it reached the player.
+    IntegrityFailed {
+        /// The asset.
+        id: String,
+        /// The file (logical name).
+        file: String,
+    },
     /// An asset was removed.
     Removed {
         /// The asset.
@@ -356,6 +364,8 @@ pub(crate) struct Inner {
     pub(crate) scope: Mutex<Scope>,
     pub(crate) wake: Arc<Notify>,
     pub(crate) closed: AtomicBool,
+    /// The loopback playback server, started on first use.
+    pub(crate) server: tokio::sync::OnceCell<crate::playback::Server>,
 }
 
 impl Inner {
@@ -447,6 +457,7 @@ impl Vault {
             scope: Mutex::new(scope),
             wake: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
+            server: tokio::sync::OnceCell::new(),
         });
         // Process death: whatever was downloading is queued again (a process still downloading
         // it holds its lock, and keeps going).
@@ -767,6 +778,94 @@ impl Vault {
                 }
             }
         }
+    }
+
+    /// Serves a completed asset to players: starts the vault's loopback server (127.0.0.1, an
+    /// ephemeral port) if needed and returns a session whose URL any player opens. The URL stops
+    /// working when the session is closed or dropped.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::NotPlayable`] (not completed), [`Error::Expired`] (its
+    /// offline period is over), [`Error::KeyMismatch`]-like key errors, [`Error::Io`].
+    pub async fn play(&self, id: &str) -> Result<crate::playback::PlaybackSession> {
+        self.play_on_port(id, 0).await
+    }
+
+    /// As [`Vault::play`], binding the server to `port` if it is not running yet (0 = any).
+    ///
+    /// # Errors
+    /// As [`Vault::play`]; [`Error::Io`] if the port is taken.
+    pub async fn play_on_port(&self, id: &str, port: u16) -> Result<crate::playback::PlaybackSession> {
+        let view = crate::playback::AssetView::load(&self.inner, id).await?;
+        let events = self.inner.events.clone();
+        let server = self.inner.server.get_or_try_init(|| crate::playback::Server::start(port, events)).await?;
+        server.open(view)
+    }
+
+    /// The logical names of every stored file of a completed asset (its playlists and pieces,
+    /// or its one file), for [`Vault::open_reader`].
+    ///
+    /// # Errors
+    /// As [`Vault::play`].
+    pub async fn files(&self, id: &str) -> Result<Vec<String>> {
+        let view = crate::playback::AssetView::load(&self.inner, id).await?;
+        let mut files: Vec<String> = view.files.into_iter().collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Opens one stored file of a completed asset for random access (decrypting and verifying
+    /// only what each read touches).
+    ///
+    /// # Errors
+    /// As [`Vault::play`]; [`Error::NotFound`] for a name outside the asset;
+    /// [`Error::Integrity`] if the file's header or last chunk fails verification.
+    pub async fn open_reader(&self, id: &str, name: &str) -> Result<crate::playback::AssetReader> {
+        let view = crate::playback::AssetView::load(&self.inner, id).await?;
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || view.open(&name))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+    }
+
+    /// Checks every stored file of a completed asset: every chunk of every sealed file, or every
+    /// plain piece against the SHA-256 recorded when it was stored. Returns the files that fail,
+    /// in name order (empty: all verified).
+    ///
+    /// # Errors
+    /// As [`Vault::play`], except that an expired asset is still verified.
+    pub async fn verify(&self, id: &str) -> Result<Vec<String>> {
+        let view = match crate::playback::AssetView::load(&self.inner, id).await {
+            Err(Error::Expired { .. }) => {
+                // Verifying is not playing: look past the expiry.
+                let until = self.inner.catalog.asset(id).await?.and_then(|a| a.offline_until);
+                self.inner.catalog.set_offline_until(id, None).await?;
+                let v = crate::playback::AssetView::load(&self.inner, id).await;
+                self.inner.catalog.set_offline_until(id, until).await?;
+                v?
+            }
+            other => other?,
+        };
+        let digests: HashMap<String, String> = self
+            .inner
+            .catalog
+            .segments(id)
+            .await?
+            .into_iter()
+            .filter_map(|s| s.sha256.map(|d| (s.file, d)))
+            .collect();
+        tokio::task::spawn_blocking(move || crate::playback::verify_files(&view, &digests))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))
+    }
+
+    /// Sets (or with `None` removes) the time until which an asset may be played offline.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Catalog`].
+    pub async fn set_offline_until(&self, id: &str, until: Option<i64>) -> Result<()> {
+        self.row(id).await?;
+        Ok(self.inner.catalog.set_offline_until(id, until).await?)
     }
 
     /// Stops downloads running in this process (they stay queued and continue next time the
