@@ -102,7 +102,18 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             print_prepared(&p, json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Download { url, mode, quality, headers, referer, title, parallel, refresh_cmd, offline_until, json } => {
+        Command::Download {
+            url,
+            mode,
+            quality,
+            headers,
+            referer,
+            title,
+            parallel,
+            refresh_cmd,
+            offline_until,
+            json,
+        } => {
             let mut request = DownloadRequest::new(&url);
             request.offline_until = offline_until.as_deref().map(parse_time).transpose()?;
             request.mode = parse_mode(&mode)?;

@@ -135,7 +135,8 @@ async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
         let got = get(format!("{base}video/{}", s.uri)).await?;
         let mut want = media(&src.uri).unwrap_or_default().to_vec();
         if let Encryption::Aes128 { key, iv } = src.encryption {
-            let k = Aes128Key::from_bytes(media(&source.keys[key].uri).unwrap_or_default()).map_err(|e| e.to_string())?;
+            let k =
+                Aes128Key::from_bytes(media(&source.keys[key].uri).unwrap_or_default()).map_err(|e| e.to_string())?;
             decrypt_segment(&k, iv, &mut want).map_err(|e| e.to_string())?;
         }
         if got[..] != want[..] {
@@ -143,7 +144,10 @@ async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
         }
         total += got.len();
     }
-    println!("\nverified   {} segments, {total} bytes served = the source, decrypted independently", served.segments.len());
+    println!(
+        "\nverified   {} segments, {total} bytes served = the source, decrypted independently",
+        served.segments.len()
+    );
     // If ffprobe is here, let a real player's demuxer and decoders read it too.
     if let Ok(out) = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height", "-of", "csv=p=0", url])
@@ -164,6 +168,9 @@ async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
 
 async fn fetch(http: &Http, url: String) -> Result<Bytes, String> {
     let u = url::Url::parse(&url).map_err(|e| e.to_string())?;
-    let (body, _) = http.get_small(&u, &HeaderMap::new(), 64 << 20, &RetryPolicy::default()).await.map_err(|e| format!("{u}: {e}"))?;
+    let (body, _) = http
+        .get_small(&u, &HeaderMap::new(), 64 << 20, &RetryPolicy::default())
+        .await
+        .map_err(|e| format!("{u}: {e}"))?;
     Ok(body)
 }

@@ -109,10 +109,10 @@ impl AssetView {
             (Some(key), Mode::Encrypted) => {
                 let file = File::open(&path)?;
                 let context = store::seal_context(&self.id, name);
-                Source::Sealed(SealedReader::open(file, key, &context).map_err(|e| match e {
+                Source::Sealed(Box::new(SealedReader::open(file, key, &context).map_err(|e| match e {
                     SealError::Io(io) => Error::Io(io),
                     other => integrity(other),
-                })?)
+                })?))
             }
             _ => {
                 let file = File::open(&path)?;
@@ -126,7 +126,7 @@ impl AssetView {
 
 enum Source {
     Plain { file: File, len: u64, path: PathBuf },
-    Sealed(SealedReader<File>),
+    Sealed(Box<SealedReader<File>>),
 }
 
 /// Random access to one stored file of a completed asset: for apps that plug their own data
@@ -404,7 +404,21 @@ async fn handle(
     let body: Body = if req.method() == Method::HEAD || start == end {
         Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
     } else {
-        stream_body(reader.clone(), start, end, events)
+        // Read and verify the first block before answering: damage found now is a 500 with a
+        // status the player understands; damage found later can only cut the response.
+        let r = Arc::clone(&reader);
+        let first = match tokio::task::spawn_blocking(move || read_block(&r, start, end)).await {
+            Ok(Ok(block)) => block,
+            Ok(Err(e)) => {
+                if let Error::Integrity { id, file } = e {
+                    tracing::error!(asset = %id, "stored file {file} failed verification");
+                    let _ = events.send(Event::IntegrityFailed { id, file });
+                }
+                return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored data failed verification\n"));
+            }
+            Err(_) => return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")),
+        };
+        stream_body(reader.clone(), first, start, end, events)
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -423,29 +437,42 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Bytes `start..end` of `reader`, read and verified block by block on a blocking task. A block
-/// that fails verification is never sent: the stream ends with an error (the client sees the
-/// response cut short) and the vault reports it.
+/// The block of `reader` that starts at `pos` (up to the next block boundary, so that every
+/// later read is block aligned, and not past `end`), read and verified.
+fn read_block(reader: &AssetReader, pos: u64, end: u64) -> Result<Bytes> {
+    let block = reader.block() as u64;
+    let next = ((pos / block) + 1) * block;
+    let n = (next.min(end) - pos) as usize;
+    let mut buf = BytesMut::zeroed(n);
+    if reader.read_at(pos, &mut buf)? != n {
+        return Err(Error::Io(std::io::Error::other("stored file shorter than expected")));
+    }
+    Ok(buf.freeze())
+}
+
+/// Bytes `start..end` of `reader` (the first block already read), the rest read and verified
+/// block by block on a blocking task. A block that fails verification is never sent: the
+/// stream ends with an error (the client sees the response cut short) and the vault reports it.
 fn stream_body(
     reader: Arc<AssetReader>,
+    first: Bytes,
     start: u64,
     end: u64,
     events: tokio::sync::broadcast::Sender<Event>,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<std::result::Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let block = reader.block() as u64;
-        let mut pos = start;
+        let mut pos = start + first.len() as u64;
+        if tx.blocking_send(Ok(Frame::data(first))).is_err() {
+            return;
+        }
         while pos < end {
-            // Read up to the next block boundary, so every later read is block aligned.
-            let next = ((pos / block) + 1) * block;
-            let n = (next.min(end) - pos) as usize;
-            let mut buf = BytesMut::zeroed(n);
-            match reader.read_at(pos, &mut buf) {
-                Ok(got) if got == n => {}
-                Ok(_) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other("stored file shorter than expected")));
-                    return;
+            match read_block(&reader, pos, end) {
+                Ok(buf) => {
+                    pos += buf.len() as u64;
+                    if tx.blocking_send(Ok(Frame::data(buf))).is_err() {
+                        return; // the client went away
+                    }
                 }
                 Err(e) => {
                     if let Error::Integrity { id, file } = e {
@@ -456,10 +483,6 @@ fn stream_body(
                     return;
                 }
             }
-            if tx.blocking_send(Ok(Frame::data(buf.freeze()))).is_err() {
-                return; // the client went away
-            }
-            pos += n as u64;
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });

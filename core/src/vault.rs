@@ -823,9 +823,7 @@ impl Vault {
     pub async fn open_reader(&self, id: &str, name: &str) -> Result<crate::playback::AssetReader> {
         let view = crate::playback::AssetView::load(&self.inner, id).await?;
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || view.open(&name))
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || view.open(&name)).await.map_err(|e| Error::Io(std::io::Error::other(e)))?
     }
 
     /// Checks every stored file of a completed asset: every chunk of every sealed file, or every
@@ -846,14 +844,8 @@ impl Vault {
             }
             other => other?,
         };
-        let digests: HashMap<String, String> = self
-            .inner
-            .catalog
-            .segments(id)
-            .await?
-            .into_iter()
-            .filter_map(|s| s.sha256.map(|d| (s.file, d)))
-            .collect();
+        let digests: HashMap<String, String> =
+            self.inner.catalog.segments(id).await?.into_iter().filter_map(|s| s.sha256.map(|d| (s.file, d))).collect();
         tokio::task::spawn_blocking(move || crate::playback::verify_files(&view, &digests))
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))

@@ -180,3 +180,70 @@ pub fn hls_aes_source(file: &str) -> (String, String) {
     let origin = format!("/{}", plain.replace("/plain/", "/"));
     (plain, origin)
 }
+
+/// A response as a raw HTTP/1.1 client saw it.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes received (possibly cut short).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the body is as long as `Content-Length` says.
+    pub fn complete(&self) -> bool {
+        self.header("content-length").and_then(|v| v.parse::<usize>().ok()) == Some(self.body.len())
+    }
+}
+
+/// One request over a fresh loopback connection (`Connection: close`), read to the end, with a
+/// 30 s timeout. Nothing is interpreted: what the server sent is what is returned.
+pub fn raw_http(method: &str, url: &str, headers: &[(&str, &str)]) -> RawResponse {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut tcp = std::net::TcpStream::connect(host).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tcp.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    // A server that cuts a response closes the connection: read what arrived.
+    let _ = tcp.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = if method == "HEAD" { Vec::new() } else { raw[split + 4..].to_vec() };
+    RawResponse { status, headers, body }
+}
+
+/// `ffmpeg -f framemd5` of `input` (hash lines only), with `before` arguments placed before
+/// `-i` (e.g. a seek) and `after` before the output (e.g. `-map`).
+pub fn framemd5(input: &str, before: &[&str], after: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error"])
+        .args(before)
+        .args(["-i", input])
+        .args(after)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg on {input}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
+}

@@ -423,3 +423,57 @@ async fn storage_full_before_and_during_a_download() {
     let fin: serde_json::Value = serde_json::from_str(section(&stdout, "final")).unwrap();
     assert_eq!(fin["state"], "completed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_and_verify() {
+    let origin = Origin::start(fixtures()).await;
+    let home = Home::new();
+    let out = home.run(&["download", &origin.url("hls-aes/master.m3u8"), "--mode", "encrypted"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_owned();
+    let out = home.run(&["verify", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // serve: the URL alone on the first line of stdout, then serving until SIGTERM.
+    let mut child = home.spawn(&["serve", &id]);
+    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let url = rx.recv_timeout(Duration::from_secs(20)).unwrap().trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/index.m3u8"), "{url:?}");
+    let master = vodvault_tests::raw_http("GET", &url, &[]);
+    assert_eq!(master.status, 200);
+    assert!(String::from_utf8_lossy(&master.body).contains("video/index.m3u8"));
+    let seg = vodvault_tests::raw_http("GET", &url.replace("index.m3u8", "video/seg-00000.ts"), &[]);
+    assert!(seg.complete() && seg.body == std::fs::read(fixtures().join("hls-aes/plain/high/seg-0.ts")).unwrap());
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // verify names the first damaged file and fails.
+    let victim = home.vault().join("assets").join(&id).join("audio-1/seg-00003.ts.vvs");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&victim, &bytes).unwrap();
+    let out = home.run(&["verify", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("audio-1/seg-00003.ts failed verification"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_offline_and_checks_its_own_playback() {
+    let out = Command::new(bin("vodvault")).args(["demo", "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("completed    encrypted"), "{stdout}");
+    assert!(stdout.contains("verified   3 segments"), "{stdout}");
+    assert!(stdout.contains("http://127.0.0.1:"), "{stdout}");
+}

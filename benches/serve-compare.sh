@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Playback serving: vodvault's decrypt-and-play server against nginx serving the same plaintext,
+# in the same run.
+#
+#   benches/serve-compare.sh [--rounds N] [--size-mib N] [--seeks N]
+#
+# Makes (once, cached in bench-out/) a file of --size-mib MiB (default 1024), downloads it into a
+# vault in Encrypted mode (64 KiB sealed chunks), serves it with `vodvault serve`, and measures,
+# rounds interleaved:
+#   throughput  curl fetching the whole file over loopback: vodvault vs nginx (sendfile)
+#   seeks       time to first byte of 64 KiB Range requests at random offsets on a kept-alive
+#               connection: p50 and p99, vodvault and nginx
+#   memory      peak RSS of `vodvault serve` after serving everything, for this asset and for one
+#               a quarter of its size (flat in the asset's size)
+# Targets: throughput >= 0.5x nginx; seek p99 <= 5 ms; memory flat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=5 size_mib=1024 seeks=400
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --size-mib) size_mib=$2; shift 2 ;;
+    --seeks) seeks=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--size-mib N] [--seeks N]" >&2; exit 2 ;;
+  esac
+done
+for tool in nginx curl python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install nginx-light curl python3)" >&2; exit 1; }
+done
+
+out=$PWD/bench-out
+mkdir -p "$out"
+cargo build --release --quiet -p vodvault-cli -p vodvault-keytool
+bin=$PWD/target/release
+work=$(mktemp -d "$out/serve.XXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+files=()
+for mib in $((size_mib / 4)) "$size_mib"; do
+  f="$out/film-${mib}m.mp4"
+  [ -f "$f" ] || head -c $((mib * 1024 * 1024)) /dev/urandom > "$f"
+  files+=("$f")
+done
+big=${files[1]}
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
+  types { video/mp4 mp4; }
+  server { listen 127.0.0.1:$port; root $out; }
+}
+NGINX
+nginx -c "$work/nginx.conf"
+"$bin/vodvault-keytool" generate --app-id com.example.bench --out "$work/k.vvkey" >/dev/null 2>&1
+vv=("$bin/vodvault" --home "$work/vault" --key-file "$work/k.vvkey")
+
+serve() { # file -> starts `vodvault serve`, sets url and serve_pid
+  local id
+  id=$("${vv[@]}" download "http://127.0.0.1:$port/$(basename "$1")" --mode encrypted)
+  "${vv[@]}" serve "$id" > "$work/url.$id" 2>/dev/null &
+  serve_pid=$!
+  pids+=("$serve_pid")
+  for _ in $(seq 100); do [ -s "$work/url.$id" ] && break; sleep 0.05; done
+  url=$(head -1 "$work/url.$id")
+}
+rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# Memory: the smaller asset first, fully served twice, then the big one.
+serve "${files[0]}"
+curl -s -o /dev/null "$url"; curl -s -o /dev/null "$url"
+small_rss=$(rss_kib "$serve_pid")
+kill "$serve_pid"
+serve "$big"
+vurl=$url
+nurl="http://127.0.0.1:$port/$(basename "$big")"
+bytes=$(stat -c %s "$big")
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ours=() theirs=()
+for r in $(seq 1 "$rounds"); do
+  theirs+=("$(curl -s -o /dev/null -w '%{time_total}' "$nurl")")
+  ours+=("$(curl -s -o /dev/null -w '%{time_total}' "$vurl")")
+  echo "round $r/$rounds: nginx ${theirs[-1]} s, vodvault ${ours[-1]} s" >&2
+done
+big_rss=$(rss_kib "$serve_pid")
+
+seek_stats() { # url -> "p50 p99" in ms
+  python3 - "$1" "$bytes" "$seeks" <<'PY'
+import http.client, random, sys, time, urllib.parse
+url, size, n = urllib.parse.urlsplit(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+conn = http.client.HTTPConnection(url.hostname, url.port)
+rng = random.Random(42)
+samples = []
+for i in range(n + 20):
+    off = rng.randrange(0, size - 65536)
+    t = time.perf_counter()
+    conn.request("GET", url.path, headers={"Range": f"bytes={off}-{off + 65535}"})
+    resp = conn.getresponse()
+    first = resp.read(1)
+    dt = time.perf_counter() - t
+    body = first + resp.read()
+    assert resp.status == 206 and len(body) == 65536, (resp.status, len(body))
+    if i >= 20:  # warm-up
+        samples.append(dt * 1000)
+samples.sort()
+print("%.2f %.2f" % (samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1]))
+PY
+}
+read -r v50 v99 < <(seek_stats "$vurl")
+read -r n50 n99 < <(seek_stats "$nurl")
+
+t_ours=$(printf '%s ' "${ours[@]}" | median)
+t_theirs=$(printf '%s ' "${theirs[@]}" | median)
+gbps() { awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.2f", b / t / 1e9 }'; }
+printf '\nserving a %d MiB file over loopback (curl, median of %d)      GB/s\n' "$size_mib" "$rounds"
+printf '%-52s %6s\n' "nginx (plaintext, sendfile)" "$(gbps "$t_theirs")"
+printf '%-52s %6s   %sx nginx\n' "vodvault serve (Encrypted: decrypt+verify per chunk)" "$(gbps "$t_ours")" \
+  "$(awk -v a="$t_theirs" -v b="$t_ours" 'BEGIN { printf "%.2f", a / b }')"
+printf '\ntime to first byte of a 64 KiB Range at a random offset (%d requests)   p50 ms   p99 ms\n' "$seeks"
+printf '%-52s %6s   %6s\n' "nginx" "$n50" "$n99"
+printf '%-52s %6s   %6s\n' "vodvault" "$v50" "$v99"
+printf '\npeak RSS of vodvault serve: %d MiB asset %d MiB, %d MiB asset %d MiB\n' \
+  $((size_mib / 4)) $((small_rss / 1024)) "$size_mib" $((big_rss / 1024))
