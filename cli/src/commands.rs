@@ -67,6 +67,20 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
     })
 }
 
+async fn rotate_key(cli: &Cli, new_key_file: &std::path::Path) -> CmdResult {
+    let home = std::path::absolute(cli.home.clone().map_or_else(default_home, Ok)?).map_err(|e| e.to_string())?;
+    let old_path = cli.key_file.as_ref().ok_or("no key file: pass --key-file (the vault's current one)")?;
+    let old = std::fs::read(old_path).map_err(|e| format!("{}: cannot read: {e}", old_path.display()))?;
+    let new = std::fs::read(new_key_file).map_err(|e| format!("{}: cannot read: {e}", new_key_file.display()))?;
+    let app_id = match &cli.app_id {
+        Some(a) => a.clone(),
+        None => KeyFile::inspect(&old).map_err(|e| format!("{}: {e}", old_path.display()))?.app_id,
+    };
+    let key_id = Vault::rotate_key_file(&home, &app_id, &old, &new).await.map_err(|e| e.to_string())?;
+    eprintln!("the vault now belongs to key {key_id}: use {} from now on", new_key_file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_headers(headers: &[String], referer: Option<&String>) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for h in headers {
@@ -88,6 +102,9 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 }
 
 async fn dispatch(cli: Cli) -> CmdResult {
+    if let Command::RotateKey { new_key_file } = &cli.command {
+        return rotate_key(&cli, new_key_file).await;
+    }
     let vault = open_vault(&cli).await?;
     let result = command(&vault, cli.command).await;
     vault.close().await;
@@ -193,6 +210,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
         }
         Command::Demo { .. } => Err("the demo opens its own vault".into()),
+        Command::RotateKey { .. } => Err("rotate-key runs on a closed vault".into()),
         Command::Show { id, json } => {
             let a = vault.asset(&id).await.map_err(|e| e.to_string())?;
             if json {

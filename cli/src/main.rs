@@ -129,6 +129,13 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Move the vault to a new key file (key rotation): every asset's key is re-wrapped, no
+    /// media is re-encrypted. The vault must not be in use by another process.
+    RotateKey {
+        /// The new key file (the current one is --key-file).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
     /// Check every chunk of every stored file of an asset; exit 0 only if all verify.
     Verify {
         /// The asset.

@@ -320,6 +320,17 @@ impl SegmentRow {
     }
 }
 
+/// An asset's secrets sealed under a new key file (see [`Catalog::rekey`]).
+#[derive(Debug, Clone)]
+pub struct Rekeyed {
+    /// The asset.
+    pub id: String,
+    /// Its content key wrapped under the new key file (Encrypted mode).
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Its request headers sealed under the new key file.
+    pub headers: Option<Vec<u8>>,
+}
+
 /// Current time, Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -800,6 +811,30 @@ impl Catalog {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Replaces every asset's wrapped content key and sealed headers (key rotation) and the
+    /// vault's key id, in one transaction.
+    ///
+    /// # Errors
+    /// [`CatalogError`]; nothing is changed.
+    pub async fn rekey(&self, assets: &[Rekeyed], key_id: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for Rekeyed { id, wrapped_key: wrapped, headers } in assets {
+            let kid = wrapped.as_ref().map(|_| key_id);
+            sqlx::query("UPDATE assets SET wrapped_key = ?, key_id = ?, headers = ?, updated_at = ? WHERE id = ?")
+                .bind(wrapped)
+                .bind(kid)
+                .bind(headers)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE vault_meta SET value = ? WHERE key = 'key_id'").bind(key_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -30,7 +30,7 @@ use crate::error::{Error, FailureReason, Result};
 use crate::fetch::{Http, HttpConfig, RetryPolicy};
 use crate::hls::master::{Quality, Rendition, Variant};
 use crate::keyfile::{KeyFile, KeyId};
-use crate::keys::Kek;
+use crate::keys::{Kek, WrappedKey};
 use crate::seal::DEFAULT_CHUNK_SIZE;
 use crate::store::{self, Layout};
 
@@ -485,6 +485,52 @@ impl Vault {
         store::ensure_reserve(&inner.layout);
         tokio::spawn(scheduler(Arc::downgrade(&inner)));
         Ok(Self { inner })
+    }
+
+    /// Moves a closed vault from one key file to another (key rotation): every asset's content
+    /// key and stored headers are re-wrapped under the new key file, in one transaction; no media
+    /// file is touched. Open it with the new key file afterwards. Returns the new key id.
+    ///
+    /// # Errors
+    /// [`Error::KeyFile`] for either key file, [`Error::KeyMismatch`] when `old_key_file` is not
+    /// the vault's key file, [`Error::Key`] when a stored key does not open (nothing is changed).
+    pub async fn rotate_key_file(
+        dir: &std::path::Path,
+        app_id: &str,
+        old_key_file: &[u8],
+        new_key_file: &[u8],
+    ) -> Result<KeyId> {
+        let old = Kek::derive(&KeyFile::from_bytes(old_key_file, app_id)?);
+        let new = Kek::derive(&KeyFile::from_bytes(new_key_file, app_id)?);
+        let catalog = Catalog::open(&Layout::new(dir.to_owned()).catalog()).await?;
+        let result = async {
+            match catalog.meta(META_KEY_ID).await? {
+                Some(stored) if stored == old.key_id().to_string() => {}
+                stored => {
+                    let vault = stored.as_deref().and_then(KeyId::from_hex).unwrap_or(KeyId([0; 8]));
+                    return Err(Error::KeyMismatch { vault, given: old.key_id() });
+                }
+            }
+            let mut updates = Vec::new();
+            for a in catalog.assets().await? {
+                let wrapped = match &a.wrapped_key {
+                    Some(w) => {
+                        Some(WrappedKey::from_bytes(w)?.rewrap(&old, &new, a.id.as_bytes())?.as_bytes().to_vec())
+                    }
+                    None => None,
+                };
+                let headers = match &a.headers {
+                    Some(h) => Some(new.seal_blob(a.id.as_bytes(), &old.open_blob(a.id.as_bytes(), h)?)?),
+                    None => None,
+                };
+                updates.push(crate::catalog::Rekeyed { id: a.id, wrapped_key: wrapped, headers });
+            }
+            catalog.rekey(&updates, &new.key_id().to_string()).await?;
+            Ok(new.key_id())
+        }
+        .await;
+        catalog.close().await;
+        result
     }
 
     /// The key id of the key file the vault belongs to.

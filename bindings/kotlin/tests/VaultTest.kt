@@ -1,0 +1,212 @@
+// The app flow through the Kotlin bindings, run on the JVM with JNA against the freshly built
+// library (bindings/kotlin/run-tests.sh): key files, prepare, an Encrypted download with a
+// listener, pause and resume, playback over HTTP, the reader, key rotation, and the exceptions an
+// app must tell apart. Each test prints PASS or FAIL; the process exits non-zero on any failure.
+
+import com.sun.net.httpserver.HttpServer
+import io.vodvault.*
+import java.io.File
+import java.net.InetSocketAddress
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.nio.file.Files
+import java.util.Collections
+import kotlin.system.exitProcess
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
+
+const val APP = "com.example.vodvault.kotlin"
+val FIXTURES = File(System.getenv("VODVAULT_FIXTURES") ?: "tests/fixtures")
+
+/** Serves tests/fixtures on 127.0.0.1; segments can be slowed; under /old/ segments answer 403. */
+class Origin : AutoCloseable {
+    @Volatile var delayMs = 0L
+    private val server = HttpServer.create(InetSocketAddress("127.0.0.1", 0), 0)
+
+    init {
+        server.executor = java.util.concurrent.Executors.newFixedThreadPool(8)
+        server.createContext("/") { ex ->
+            val path = ex.requestURI.path
+            val rel = path.removePrefix("/old/").removePrefix("/new/").trimStart('/')
+            val file = File(FIXTURES, rel)
+            val code = when {
+                rel.contains("..") || !file.isFile -> 404
+                path.startsWith("/old/") && rel.endsWith(".ts") -> 403
+                else -> 200
+            }
+            if (code == 200) {
+                if (rel.endsWith(".ts")) Thread.sleep(delayMs)
+                val body = file.readBytes()
+                ex.sendResponseHeaders(200, body.size.toLong())
+                ex.responseBody.use { it.write(body) }
+            } else {
+                ex.sendResponseHeaders(code, -1)
+                ex.close()
+            }
+        }
+        server.start()
+    }
+
+    fun url(path: String) = "http://127.0.0.1:${server.address.port}/$path"
+
+    override fun close() = server.stop(0)
+}
+
+class Recorder : VaultListener {
+    val progress: MutableList<DownloadProgress> = Collections.synchronizedList(mutableListOf())
+    val states: MutableList<Pair<String, AssetState>> = Collections.synchronizedList(mutableListOf())
+    override fun onProgress(progress: DownloadProgress) { this.progress.add(progress) }
+    override fun onStateChanged(assetId: String, state: AssetState, failure: DownloadFailure?) { states.add(assetId to state) }
+    override fun onRemoved(assetId: String) {}
+    override fun onIntegrityFailure(assetId: String, file: String) {}
+}
+
+class Refresher(private val fresh: String?) : UrlRefresher {
+    val calls: MutableList<RefreshRequest> = Collections.synchronizedList(mutableListOf())
+    override fun refreshUrl(request: RefreshRequest): String? { calls.add(request); return fresh }
+}
+
+val http: HttpClient = HttpClient.newHttpClient()
+fun get(url: String): HttpResponse<ByteArray> =
+    http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofByteArray())
+
+fun check(cond: Boolean, msg: () -> String) { if (!cond) throw AssertionError(msg()) }
+
+inline fun <reified E : Throwable> expect(block: () -> Unit): E {
+    try { block() } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
+}
+
+fun config(dir: File, key: ByteArray) = VaultConfig(dir = File(dir, "vault").absolutePath, keyFile = KeyFileSource.Bytes(key), appId = APP)
+
+fun testKeyFiles(dir: File) {
+    val key = generateKeyFile(APP)
+    val info = inspectKeyFile(key)
+    check(info.appId == APP && info.version.toInt() == 1 && info.keyId.length == 16) { "$info" }
+    check(validateKeyFile(key, APP).keyId == info.keyId) { "validate" }
+    val e = expect<VaultException.InvalidKeyFile> { validateKeyFile(key, "com.example.other") }
+    check(e.details.contains("belongs to app id")) { e.details }
+    val damaged = key.copyOf().also { it[40] = (it[40].toInt() xor 1).toByte() }
+    check(expect<VaultException.InvalidKeyFile> { inspectKeyFile(damaged) }.details.contains("corrupted")) { "damaged" }
+}
+
+fun testAppFlow(dir: File): Unit = runBlocking {
+    Origin().use { origin ->
+        val key = generateKeyFile(APP)
+        val keyPath = File(dir, "app.vvkey").also { it.writeBytes(key) }
+        val vault = Vault.open(VaultConfig(dir = File(dir, "vault").absolutePath, keyFile = KeyFileSource.Path(keyPath.absolutePath), appId = APP))
+        check(vault.keyId() == inspectKeyFile(key).keyId) { "key id" }
+
+        val source = vault.prepare(origin.url("hls-aes/master.m3u8"), emptyList())
+        check(source is SourceInfo.Hls && source.master && source.variants.map { it.height?.toInt() } == listOf(90, 144, 180)) { "$source" }
+
+        val recorder = Recorder()
+        val handle = vault.addListener(recorder)
+        origin.delayMs = 250
+        val id = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED, title = "Film"))
+        repeat(400) { if (recorder.progress.any { it.segmentsDone >= 2uL }) return@repeat; delay(25) }
+        vault.pause(id)
+        val paused = vault.asset(id)
+        check(paused.state == AssetState.PAUSED && paused.segmentsDone < paused.segmentsTotal) { "$paused" }
+        origin.delayMs = 0
+        vault.resume(id)
+        val done = vault.wait(id)
+        check(done.state == AssetState.COMPLETED && done.title == "Film" && done.expectedExact && done.bytesDone == done.bytesExpected) { "$done" }
+        delay(200)
+        val progress = synchronized(recorder.progress) { recorder.progress.filter { it.assetId == id } }
+        check(progress.isNotEmpty() && progress.zipWithNext().all { (a, b) -> a.bytesDone <= b.bytesDone }) { "monotonic progress" }
+        val states = synchronized(recorder.states) { recorder.states.filter { it.first == id }.map { it.second } }
+        check(AssetState.PAUSED in states && states.last() == AssetState.COMPLETED) { "$states" }
+
+        val session = vault.play(id)
+        val master = get(session.url())
+        check(master.statusCode() == 200 && String(master.body()).contains("video/index.m3u8")) { "master" }
+        val seg = get(session.baseUrl() + "video/seg-00001.ts").body()
+        check(seg.contentEquals(File(FIXTURES, "hls-aes/plain/high/seg-1.ts").readBytes())) { "segment bytes" }
+
+        val reader = vault.openReader(id, "video/seg-00000.ts")
+        val plain = File(FIXTURES, "hls-aes/plain/high/seg-0.ts").readBytes()
+        check(reader.len() == plain.size.toULong() && reader.contentType() == "video/mp2t") { "reader" }
+        check(reader.readAt(1000uL, 5000u).contentEquals(plain.copyOfRange(1000, 6000))) { "readAt" }
+        check(vault.verify(id).isEmpty()) { "verify" }
+
+        session.revoke()
+        check(get(session.url()).statusCode() == 404) { "revoked" }
+        handle.cancel()
+        vault.remove(id)
+        expect<VaultException.NotFound> { runBlocking { vault.asset(id) } }
+        vault.shutdown()
+    }
+}
+
+fun testErrors(dir: File): Unit = runBlocking {
+    Origin().use { origin ->
+        val key = generateKeyFile(APP)
+        val vault = Vault.open(config(dir, key))
+        expect<VaultException.NotFound> { runBlocking { vault.download(DownloadRequest(url = origin.url("missing/x.m3u8"), mode = StorageMode.NORMAL)) } }
+        val id = vault.download(DownloadRequest(url = origin.url("old/hls-aes/master.m3u8"), mode = StorageMode.NORMAL))
+        expect<VaultException.UrlExpired> { runBlocking { vault.wait(id) } }
+        val failed = vault.asset(id)
+        check(failed.state == AssetState.FAILED && failed.failure?.kind == FailureKind.URL_EXPIRED) { "$failed" }
+        val refresher = Refresher(origin.url("new/hls-aes/master.m3u8"))
+        vault.setRefresher(refresher)
+        vault.resume(id)
+        check(vault.wait(id).state == AssetState.COMPLETED) { "refreshed" }
+        check(refresher.calls.isNotEmpty() && refresher.calls[0].status.toInt() == 403) { "${refresher.calls}" }
+        expect<VaultException.InvalidRequest> { runBlocking { vault.download(DownloadRequest(url = "ftp://example.com/x", mode = StorageMode.NORMAL)) } }
+        vault.shutdown()
+        expect<VaultException.KeyMismatch> { runBlocking { Vault.open(config(dir, generateKeyFile(APP))) } }
+        expect<VaultException.InvalidKeyFile> { runBlocking { Vault.open(config(dir, generateKeyFile("com.example.other"))) } }
+        Unit
+    }
+}
+
+fun testKeyRotation(dir: File): Unit = runBlocking {
+    Origin().use { origin ->
+        val old = generateKeyFile(APP)
+        var vault = Vault.open(config(dir, old))
+        val id = vault.download(DownloadRequest(url = origin.url("progressive/sample.mp4"), mode = StorageMode.ENCRYPTED))
+        vault.wait(id)
+        vault.shutdown()
+        val sealed = File(dir, "vault/assets/$id/media.mp4.vvs").readBytes()
+        val new = generateKeyFile(APP)
+        val keyId = rotateVaultKey(File(dir, "vault").absolutePath, APP, old, new)
+        check(keyId == inspectKeyFile(new).keyId) { "new key id" }
+        check(File(dir, "vault/assets/$id/media.mp4.vvs").readBytes().contentEquals(sealed)) { "media untouched" }
+        expect<VaultException.KeyMismatch> { runBlocking { Vault.open(config(dir, old)) } }
+        vault = Vault.open(config(dir, new))
+        val reader = vault.openReader(id, "media.mp4")
+        check(reader.readAt(0uL, 1u shl 20).contentEquals(File(FIXTURES, "progressive/sample.mp4").readBytes())) { "readable" }
+        vault.shutdown()
+    }
+}
+
+fun main() {
+    val tests: List<Pair<String, (File) -> Unit>> = listOf(
+        "key files" to ::testKeyFiles,
+        "app flow: prepare, download with a listener, pause/resume, play, reader" to ::testAppFlow,
+        "errors an app tells apart: not found, expired URL + refresh, key mismatch" to ::testErrors,
+        "key rotation keeps encrypted assets" to ::testKeyRotation,
+    )
+    var failed = 0
+    for ((name, test) in tests) {
+        val dir = Files.createTempDirectory("vodvault-kt").toFile()
+        try {
+            test(dir)
+            println("PASS $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+            e.printStackTrace()
+        } finally {
+            dir.deleteRecursively()
+        }
+    }
+    println(if (failed == 0) "all ${tests.size} Kotlin tests passed" else "$failed of ${tests.size} Kotlin tests failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}

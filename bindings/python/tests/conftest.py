@@ -1,0 +1,70 @@
+"""Shared fixtures: the generated module on sys.path, and a loopback origin for the tests."""
+
+import http.server
+import os
+import pathlib
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "bindings" / "python" / "generated"))
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+class Origin:
+    """Serves tests/fixtures on 127.0.0.1. Segments can be slowed down (`delay`), and under
+    /old/ every segment answers 403 (an expired signed URL) while playlists still work."""
+
+    def __init__(self):
+        self.delay = 0.0
+        self.requests = []
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                origin.requests.append(path)
+                expired = path.startswith("/old/")
+                rel = path.removeprefix("/old/").removeprefix("/new/").lstrip("/")
+                file = FIXTURES / rel
+                if ".." in rel or not file.is_file():
+                    self.send_error(404)
+                    return
+                if rel.endswith(".ts"):
+                    if expired:
+                        self.send_error(403)
+                        return
+                    time.sleep(origin.delay)
+                body = file.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{path}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def fixtures():
+    return FIXTURES

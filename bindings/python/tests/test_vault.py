@@ -1,0 +1,198 @@
+"""The app flow through the Python bindings: key files, prepare, download with a listener,
+pause and resume, playback over HTTP, the reader, and the errors an app must tell apart."""
+
+import asyncio
+import threading
+import urllib.request
+
+import pytest
+import vodvault_ffi as vv
+
+APP = "com.example.vodvault.python"
+
+
+class Recorder(vv.VaultListener):
+    def __init__(self):
+        self.progress = []
+        self.states = []
+        self.removed = []
+        self.integrity = []
+        self.lock = threading.Lock()
+
+    def on_progress(self, progress):
+        with self.lock:
+            self.progress.append(progress)
+
+    def on_state_changed(self, asset_id, state, failure):
+        with self.lock:
+            self.states.append((asset_id, state, failure))
+
+    def on_removed(self, asset_id):
+        with self.lock:
+            self.removed.append(asset_id)
+
+    def on_integrity_failure(self, asset_id, file):
+        with self.lock:
+            self.integrity.append((asset_id, file))
+
+
+class Refresher(vv.UrlRefresher):
+    def __init__(self, fresh):
+        self.fresh = fresh
+        self.calls = []
+
+    def refresh_url(self, request):
+        self.calls.append(request)
+        return self.fresh
+
+
+def config(tmp_path, key, **kw):
+    return vv.VaultConfig(dir=str(tmp_path / "vault"), key_file=vv.KeyFileSource.BYTES(bytes=key), app_id=APP, **kw)
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.read()
+
+
+def test_key_files(tmp_path):
+    key = vv.generate_key_file(APP)
+    info = vv.inspect_key_file(key)
+    assert info.app_id == APP and info.version == 1 and len(info.key_id) == 16
+    assert vv.validate_key_file(key, APP).key_id == info.key_id
+    with pytest.raises(vv.VaultError.InvalidKeyFile) as e:
+        vv.validate_key_file(key, "com.example.other")
+    assert "belongs to app id" in str(e.value)
+    damaged = bytearray(key)
+    damaged[40] ^= 1
+    with pytest.raises(vv.VaultError.InvalidKeyFile) as e:
+        vv.inspect_key_file(bytes(damaged))
+    assert "corrupted" in str(e.value)
+    with pytest.raises(vv.VaultError.InvalidKeyFile):
+        vv.generate_key_file("not an app id")
+
+
+def test_the_app_flow(tmp_path, origin, fixtures):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        path = tmp_path / "app.vvkey"
+        path.write_bytes(key)
+        vault = await vv.Vault.open(
+            vv.VaultConfig(dir=str(tmp_path / "vault"), key_file=vv.KeyFileSource.PATH(path=str(path)), app_id=APP)
+        )
+        assert vault.key_id() == vv.inspect_key_file(key).key_id
+
+        info = await vault.prepare(origin.url("hls-aes/master.m3u8"), [])
+        assert isinstance(info, vv.SourceInfo.HLS) and info.master
+        assert [v.height for v in info.variants] == [90, 144, 180]
+        assert {r.name for r in info.renditions} == {"English", "Deutsch"}
+
+        recorder = Recorder()
+        handle = vault.add_listener(recorder)
+        origin.delay = 0.25
+        asset = await vault.download(
+            vv.DownloadRequest(url=origin.url("hls-aes/master.m3u8"), mode=vv.StorageMode.ENCRYPTED, title="Film")
+        )
+        for _ in range(400):
+            if any(p.segments_done >= 2 for p in recorder.progress):
+                break
+            await asyncio.sleep(0.025)
+        await vault.pause(asset)
+        paused = await vault.asset(asset)
+        assert paused.state == vv.AssetState.PAUSED and paused.segments_done < paused.segments_total
+        origin.delay = 0.0
+        await vault.resume(asset)
+        done = await vault.wait(asset)
+        assert done.state == vv.AssetState.COMPLETED and done.title == "Film" and done.mode == vv.StorageMode.ENCRYPTED
+        assert done.bytes_done == done.bytes_expected and done.expected_exact
+        await asyncio.sleep(0.2)
+        with recorder.lock:
+            progress = [p for p in recorder.progress if p.asset_id == asset]
+            states = [s for (i, s, _) in recorder.states if i == asset]
+        assert progress and all(a.bytes_done <= b.bytes_done for a, b in zip(progress, progress[1:]))
+        assert vv.AssetState.PAUSED in states and states[-1] == vv.AssetState.COMPLETED
+
+        session = await vault.play(asset)
+        status, master = await asyncio.to_thread(get, session.url())
+        assert status == 200 and b"video/index.m3u8" in master
+        _, seg = await asyncio.to_thread(get, session.base_url() + "video/seg-00001.ts")
+        assert seg == (fixtures / "hls-aes/plain/high/seg-1.ts").read_bytes()
+
+        reader = await vault.open_reader(asset, "video/seg-00000.ts")
+        plain = (fixtures / "hls-aes/plain/high/seg-0.ts").read_bytes()
+        assert reader.len() == len(plain) and reader.content_type() == "video/mp2t"
+        assert reader.read_at(1000, 5000) == plain[1000:6000]
+        assert reader.plain_path() is None
+        assert await vault.verify(asset) == []
+        assert "video/seg-00003.ts" in await vault.files(asset)
+
+        session.revoke()
+        with pytest.raises(urllib.error.HTTPError) as e:
+            await asyncio.to_thread(get, session.url())
+        assert e.value.code == 404
+        handle.cancel()
+        assert [a.id for a in await vault.assets()] == [asset]
+        await vault.remove(asset)
+        with pytest.raises(vv.VaultError.NotFound):
+            await vault.asset(asset)
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
+def test_errors_an_app_tells_apart(tmp_path, origin):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(config(tmp_path, key))
+        # A source that is not there.
+        with pytest.raises(vv.VaultError.NotFound):
+            await vault.download(vv.DownloadRequest(url=origin.url("missing/live.m3u8"), mode=vv.StorageMode.NORMAL))
+        # An expired URL with no refresh hook.
+        asset = await vault.download(vv.DownloadRequest(url=origin.url("old/hls-aes/master.m3u8"), mode=vv.StorageMode.NORMAL))
+        with pytest.raises(vv.VaultError.UrlExpired):
+            await vault.wait(asset)
+        failed = await vault.asset(asset)
+        assert failed.state == vv.AssetState.FAILED and failed.failure.kind == vv.FailureKind.URL_EXPIRED
+        # With a refresh hook it continues from the fresh URL.
+        refresher = Refresher(origin.url("new/hls-aes/master.m3u8"))
+        vault.set_refresher(refresher)
+        await vault.resume(asset)
+        assert (await vault.wait(asset)).state == vv.AssetState.COMPLETED
+        assert refresher.calls and refresher.calls[0].status == 403
+        with pytest.raises(vv.VaultError.InvalidRequest):
+            await vault.download(vv.DownloadRequest(url="ftp://example.com/x", mode=vv.StorageMode.NORMAL))
+        with pytest.raises(vv.VaultError.InvalidRequest):
+            await vault.download(vv.DownloadRequest(url=origin.url("hls-aes/master.m3u8"), mode=vv.StorageMode.NORMAL, quality="fast"))
+        await vault.shutdown()
+
+        # The same vault with another key file: refused, typed.
+        with pytest.raises(vv.VaultError.KeyMismatch):
+            await vv.Vault.open(config(tmp_path, vv.generate_key_file(APP)))
+        # A key file of another app.
+        with pytest.raises(vv.VaultError.InvalidKeyFile):
+            await vv.Vault.open(config(tmp_path, vv.generate_key_file("com.example.other")))
+
+    asyncio.run(flow())
+
+
+def test_rotating_the_key_file_keeps_encrypted_assets(tmp_path, origin, fixtures):
+    async def flow():
+        old = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(config(tmp_path, old))
+        asset = await vault.download(vv.DownloadRequest(url=origin.url("progressive/sample.mp4"), mode=vv.StorageMode.ENCRYPTED))
+        await vault.wait(asset)
+        await vault.shutdown()
+        sealed = (tmp_path / "vault" / "assets" / asset / "media.mp4.vvs").read_bytes()
+        new = vv.generate_key_file(APP)
+        key_id = await vv.rotate_vault_key(str(tmp_path / "vault"), APP, old, new)
+        assert key_id == vv.inspect_key_file(new).key_id
+        assert (tmp_path / "vault" / "assets" / asset / "media.mp4.vvs").read_bytes() == sealed, "media untouched"
+        with pytest.raises(vv.VaultError.KeyMismatch):
+            await vv.Vault.open(config(tmp_path, old))
+        vault = await vv.Vault.open(config(tmp_path, new))
+        reader = await vault.open_reader(asset, "media.mp4")
+        assert reader.read_at(0, 1 << 20) == (fixtures / "progressive/sample.mp4").read_bytes()
+        assert (await vault.asset(asset)).key_id == key_id
+        await vault.shutdown()
+
+    asyncio.run(flow())
