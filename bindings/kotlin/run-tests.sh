@@ -24,6 +24,7 @@ lib=target/debug
 [ -f "$lib/libvodvault_ffi.so" ] || [ -f "$lib/libvodvault_ffi.dylib" ] || bindings/generate.sh
 out=target/kotlin-tests
 mkdir -p "$out"
+rm -f "$out/tests.jar"  # never run a stale jar when compilation fails
 "$kotlinc" -nowarn bindings/kotlin/generated/io/vodvault/vodvault_ffi.kt bindings/kotlin/tests/VaultTest.kt \
   -cp "$jna:$coroutines" -include-runtime -d "$out/tests.jar" 2>&1 | grep -v "^warning" || true
 [ -f "$out/tests.jar" ] || { echo "kotlinc failed" >&2; exit 1; }

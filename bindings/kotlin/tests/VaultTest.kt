@@ -16,6 +16,7 @@ import java.util.Collections
 import kotlin.system.exitProcess
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 
 const val APP = "com.example.vodvault.kotlin"
 val FIXTURES = File(System.getenv("VODVAULT_FIXTURES") ?: "tests/fixtures")
@@ -59,7 +60,8 @@ class Recorder : VaultListener {
     val states: MutableList<Pair<String, AssetState>> = Collections.synchronizedList(mutableListOf())
     override fun onProgress(progress: DownloadProgress) { this.progress.add(progress) }
     override fun onStateChanged(assetId: String, state: AssetState, failure: DownloadFailure?) { states.add(assetId to state) }
-    override fun onRemoved(assetId: String) {}
+    val removed: MutableList<String> = Collections.synchronizedList(mutableListOf())
+    override fun onRemoved(assetId: String) { removed.add(assetId) }
     override fun onIntegrityFailure(assetId: String, file: String) {}
 }
 
@@ -109,7 +111,9 @@ fun testAppFlow(dir: File): Unit = runBlocking {
         val handle = vault.addListener(recorder)
         origin.delayMs = 250
         val id = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED, title = "Film"))
-        repeat(400) { if (recorder.progress.any { it.segmentsDone >= 2uL }) return@repeat; delay(25) }
+        withTimeout(10_000) {
+            while (synchronized(recorder.progress) { recorder.progress.none { it.segmentsDone >= 2uL } }) delay(25)
+        }
         vault.pause(id)
         val paused = vault.asset(id)
         check(paused.state == AssetState.PAUSED && paused.segmentsDone < paused.segmentsTotal) { "$paused" }
@@ -186,12 +190,46 @@ fun testKeyRotation(dir: File): Unit = runBlocking {
     }
 }
 
+fun testQueueControls(dir: File): Unit = runBlocking {
+    Origin().use { origin ->
+        val vault = Vault.open(config(dir, generateKeyFile(APP)))
+        val recorder = Recorder()
+        val handle = vault.addListener(recorder)
+        origin.delayMs = 200
+        val a = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED))
+        val b = vault.download(DownloadRequest(url = origin.url("hls-aes/low/index.m3u8"), mode = StorageMode.NORMAL))
+        vault.pauseAll()
+        val states = vault.assets().associate { it.id to it.state }
+        check(states == mapOf(a to AssetState.PAUSED, b to AssetState.PAUSED)) { "$states" }
+        vault.cancel(b)
+        check(vault.asset(b).state == AssetState.CANCELLED) { "cancelled" }
+        origin.delayMs = 0
+        check(vault.resumeAll() == listOf(a)) { "a cancelled download stays cancelled" }
+        check(vault.wait(a).state == AssetState.COMPLETED) { "completed" }
+
+        val reader = vault.openReader(a, "video/seg-00000.ts")
+        check(!reader.isEmpty() && reader.len() > 0uL) { "reader" }
+        vault.setOfflineUntil(a, 1_000L)
+        expect<VaultException.OfflineExpired> { runBlocking { vault.play(a) } }
+        vault.setOfflineUntil(a, null)
+        check(get(vault.play(a).url()).statusCode() == 200) { "plays again" }
+
+        vault.removeAll()
+        check(vault.assets().isEmpty()) { "all removed" }
+        delay(200)
+        check(recorder.removed.toSet() == setOf(a, b)) { "${recorder.removed}" }
+        handle.cancel()
+        vault.shutdown()
+    }
+}
+
 fun main() {
     val tests: List<Pair<String, (File) -> Unit>> = listOf(
         "key files" to ::testKeyFiles,
         "app flow: prepare, download with a listener, pause/resume, play, reader" to ::testAppFlow,
         "errors an app tells apart: not found, expired URL + refresh, key mismatch" to ::testErrors,
         "key rotation keeps encrypted assets" to ::testKeyRotation,
+        "queue controls, offline expiry and removal events" to ::testQueueControls,
     )
     var failed = 0
     for ((name, test) in tests) {

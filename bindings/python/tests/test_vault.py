@@ -196,3 +196,48 @@ def test_rotating_the_key_file_keeps_encrypted_assets(tmp_path, origin, fixtures
         await vault.shutdown()
 
     asyncio.run(flow())
+
+
+def test_queue_controls_offline_expiry_and_removal_events(tmp_path, origin):
+    async def flow():
+        vault = await vv.Vault.open(config(tmp_path, vv.generate_key_file(APP)))
+        recorder = Recorder()
+        handle = vault.add_listener(recorder)  # delivery stops when the handle is dropped
+        origin.delay = 0.2
+        a = await vault.download(vv.DownloadRequest(url=origin.url("hls-aes/master.m3u8"), mode=vv.StorageMode.ENCRYPTED))
+        b = await vault.download(vv.DownloadRequest(url=origin.url("hls-aes/low/index.m3u8"), mode=vv.StorageMode.NORMAL))
+        await vault.pause_all()
+        states = {i.id: i.state for i in await vault.assets()}
+        assert states == {a: vv.AssetState.PAUSED, b: vv.AssetState.PAUSED}, states
+        await vault.cancel(b)
+        cancelled = await vault.asset(b)
+        assert cancelled.state == vv.AssetState.CANCELLED and cancelled.bytes_done == 0
+        assert not (tmp_path / "vault" / "assets" / b).exists() or not any((tmp_path / "vault" / "assets" / b).iterdir())
+        origin.delay = 0.0
+        assert await vault.resume_all() == [a], "a cancelled download stays cancelled"
+        assert (await vault.wait(a)).state == vv.AssetState.COMPLETED
+
+        # Offline expiry: a past deadline refuses playback with a typed error; clearing it plays again.
+        reader = await vault.open_reader(a, "video/seg-00000.ts")
+        assert reader.len() > 0 and not reader.is_empty()
+        await vault.set_offline_until(a, 1_000)
+        with pytest.raises(vv.VaultError.OfflineExpired):
+            await vault.play(a)
+        with pytest.raises(vv.VaultError.OfflineExpired):
+            await vault.open_reader(a, "video/seg-00000.ts")
+        await vault.set_offline_until(a, None)
+        session = await vault.play(a)
+        status, _ = await asyncio.to_thread(get, session.url())
+        assert status == 200
+
+        await vault.remove_all()
+        assert await vault.assets() == []
+        await asyncio.sleep(0.2)
+        with recorder.lock:
+            assert sorted(recorder.removed) == sorted([a, b])
+            assert (b, vv.AssetState.CANCELLED, None) in recorder.states
+        handle.cancel()
+        assert not any((tmp_path / "vault" / "assets").iterdir())
+        await vault.shutdown()
+
+    asyncio.run(flow())
