@@ -195,6 +195,8 @@ fun testQueueControls(dir: File): Unit = runBlocking {
         val vault = Vault.open(config(dir, generateKeyFile(APP)))
         val recorder = Recorder()
         val handle = vault.addListener(recorder)
+        val closed = Recorder()
+        vault.addListener(closed).close() // AutoCloseable: closing the handle stops delivery
         origin.delayMs = 200
         val a = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED))
         val b = vault.download(DownloadRequest(url = origin.url("hls-aes/low/index.m3u8"), mode = StorageMode.NORMAL))
@@ -212,12 +214,14 @@ fun testQueueControls(dir: File): Unit = runBlocking {
         vault.setOfflineUntil(a, 1_000L)
         expect<VaultException.OfflineExpired> { runBlocking { vault.play(a) } }
         vault.setOfflineUntil(a, null)
-        check(get(vault.play(a).url()).statusCode() == 200) { "plays again" }
+        val url = vault.play(a).use { session -> session.url().also { check(get(it).statusCode() == 200) { "plays again" } } }
+        check(get(url).statusCode() == 404) { "closing the session revokes its URL" }
 
         vault.removeAll()
         check(vault.assets().isEmpty()) { "all removed" }
         delay(200)
         check(recorder.removed.toSet() == setOf(a, b)) { "${recorder.removed}" }
+        check(closed.progress.isEmpty() && closed.states.isEmpty() && closed.removed.isEmpty()) { "closed listener got events" }
         handle.cancel()
         vault.shutdown()
     }

@@ -241,3 +241,32 @@ def test_queue_controls_offline_expiry_and_removal_events(tmp_path, origin):
         await vault.shutdown()
 
     asyncio.run(flow())
+
+
+def test_a_damaged_file_is_an_integrity_error_and_an_event(tmp_path, origin):
+    async def flow():
+        vault = await vv.Vault.open(config(tmp_path, vv.generate_key_file(APP)))
+        recorder = Recorder()
+        handle = vault.add_listener(recorder)
+        asset = await vault.download(vv.DownloadRequest(url=origin.url("progressive/sample.mp4"), mode=vv.StorageMode.ENCRYPTED))
+        await vault.wait(asset)
+        sealed = tmp_path / "vault" / "assets" / asset / "media.mp4.vvs"
+        data = bytearray(sealed.read_bytes())
+        data[200] ^= 0x01  # inside the first chunk
+        sealed.write_bytes(bytes(data))
+
+        assert await vault.verify(asset) == ["media.mp4"]
+        reader = await vault.open_reader(asset, "media.mp4")
+        with pytest.raises(vv.VaultError.Integrity):
+            reader.read_at(0, 4096)
+        session = await vault.play(asset)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            await asyncio.to_thread(get, session.url())
+        assert e.value.code == 500
+        await asyncio.sleep(0.2)
+        with recorder.lock:
+            assert (asset, "media.mp4") in recorder.integrity
+        handle.cancel()
+        await vault.shutdown()
+
+    asyncio.run(flow())

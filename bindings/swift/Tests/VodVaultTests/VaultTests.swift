@@ -65,9 +65,11 @@ final class Recorder: VaultListener, @unchecked Sendable {
     private(set) var states: [(String, AssetState)] = []
     func onProgress(progress: DownloadProgress) { lock.withLock { self.progress.append(progress) } }
     func onStateChanged(assetId: String, state: AssetState, failure: DownloadFailure?) { lock.withLock { states.append((assetId, state)) } }
-    func onRemoved(assetId: String) {}
+    private(set) var removed: [String] = []
+    func onRemoved(assetId: String) { lock.withLock { removed.append(assetId) } }
     func onIntegrityFailure(assetId: String, file: String) {}
     func snapshot() -> ([DownloadProgress], [(String, AssetState)]) { lock.withLock { (progress, states) } }
+    func removedIds() -> [String] { lock.withLock { removed } }
 }
 
 final class Refresher: UrlRefresher, @unchecked Sendable {
@@ -235,6 +237,46 @@ final class VaultTests: XCTestCase {
         let reader = try await vault.openReader(assetId: id, name: "media.mp4")
         XCTAssertEqual(try reader.readAt(offset: 0, length: 1 << 20),
                        try Data(contentsOf: fixtures.appendingPathComponent("progressive/sample.mp4")))
+        try await vault.shutdown()
+    }
+
+    func testQueueControlsOfflineExpiryAndRemovalEvents() async throws {
+        let origin = try Origin()
+        defer { origin.stop() }
+        let vault = try await Vault.open(config: config(dir, try generateKeyFile(appId: app)))
+        let recorder = Recorder()
+        let handle = vault.addListener(listener: recorder)
+        origin.delay = 0.2
+        let a = try await vault.download(request: request(origin.url("hls-aes/master.m3u8"), .encrypted))
+        let b = try await vault.download(request: request(origin.url("hls-aes/low/index.m3u8"), .normal))
+        try await vault.pauseAll()
+        let states = Dictionary(uniqueKeysWithValues: try await vault.assets().map { ($0.id, $0.state) })
+        XCTAssertEqual(states, [a: .paused, b: .paused])
+        try await vault.cancel(assetId: b)
+        XCTAssertEqual(try await vault.asset(assetId: b).state, .cancelled)
+        origin.delay = 0
+        XCTAssertEqual(try await vault.resumeAll(), [a], "a cancelled download stays cancelled")
+        XCTAssertEqual(try await vault.wait(assetId: a).state, .completed)
+
+        let reader = try await vault.openReader(assetId: a, name: "video/seg-00000.ts")
+        XCTAssertFalse(reader.isEmpty())
+        try await vault.setOfflineUntil(assetId: a, untilMs: 1_000)
+        do {
+            _ = try await vault.play(assetId: a)
+            XCTFail("expired")
+        } catch VaultError.OfflineExpired {}
+        try await vault.setOfflineUntil(assetId: a, untilMs: nil)
+        var session: PlaybackSession? = try await vault.play(assetId: a)
+        let url = session!.url()
+        XCTAssertEqual(try await get(url).0, 200)
+        session = nil // releasing the session revokes its URL
+        XCTAssertEqual(try await get(url).0, 404)
+
+        try await vault.removeAll()
+        XCTAssertEqual(try await vault.assets().count, 0)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        XCTAssertEqual(Set(recorder.removedIds()), [a, b])
+        handle.cancel()
         try await vault.shutdown()
     }
 }
