@@ -236,6 +236,11 @@ impl Http {
         Ok(Self { client })
     }
 
+    /// The underlying client (for API calls that are not media fetches).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Sends `req` and returns the response body, checked: success status, the requested range
     /// (a `200` to a range request is trimmed to the range), and the length promised.
     ///
@@ -369,7 +374,7 @@ fn transport(e: reqwest::Error) -> FetchError {
 }
 
 /// The error and its sources on one line, without URLs (they may carry signatures).
-fn error_chain(e: &reqwest::Error) -> String {
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     let mut msg = e.without_url_ref();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

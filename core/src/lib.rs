@@ -8,6 +8,7 @@
 //! - [`catalog`]: the SQLite catalog; [`store`]: files on disk; [`sniff`]: media checks.
 //! - [`playback`]: the random-access reader and the loopback playback server.
 //! - [`vault`]: the vault API (open, prepare, download, pause/resume/cancel/remove, events).
+//! - [`vod`]: ApsaraVideo VOD sources (signed API calls, play info, mezzanine files, images).
 
 pub mod catalog;
 mod crypto;
@@ -23,6 +24,7 @@ pub mod seal;
 pub mod sniff;
 pub mod store;
 pub mod vault;
+pub mod vod;
 
 pub use catalog::{AssetKind, AssetState, Mode};
 pub use crypto::RandomUnavailable;
