@@ -394,6 +394,39 @@ fn print_prepared(p: &Prepared, json: bool) {
                 if *accept_ranges { "resumable" } else { "not resumable (no range support)" }
             );
         }
+        Prepared::Vod { video_id, title, duration_secs, status, streams, mezzanine } => {
+            println!(
+                "VOD video {video_id}: {}{}{}",
+                title.as_deref().unwrap_or("(untitled)"),
+                duration_secs.map(|d| format!(", {d:.1} s")).unwrap_or_default(),
+                status.as_deref().map(|s| format!(", {s}")).unwrap_or_default()
+            );
+            for s in streams {
+                let res = match (s.width, s.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    _ => "-".into(),
+                };
+                println!(
+                    "  {:<4} {:<5} {:<5} {:>9}  {:>12}  {}",
+                    s.definition,
+                    s.format,
+                    s.stream_type,
+                    res,
+                    s.size.map_or("? bytes".into(), |b| format!("{b} bytes")),
+                    s.unsupported.as_deref().map_or_else(
+                        || s.encrypt_type.as_deref().map(|t| format!("encrypted ({t})")).unwrap_or_default(),
+                        |why| format!("NOT DOWNLOADABLE: {why}")
+                    )
+                );
+            }
+            if let Some(m) = mezzanine {
+                println!(
+                    "  source file: {}{}",
+                    m.size.map_or("? bytes".into(), |b| format!("{b} bytes")),
+                    m.crc64.map(|c| format!(", CRC-64 {c}")).unwrap_or_default()
+                );
+            }
+        }
     }
 }
 

@@ -119,6 +119,58 @@ text_enum!(
         File = "file" }
 );
 
+text_enum!(
+    /// What an image stored with an asset is.
+    ImageKind {
+        /// The cover.
+        Cover = "cover",
+        /// A snapshot taken at an interval.
+        Snapshot = "snapshot",
+        /// A sprite: thumbnails tiled in one image, for seek previews.
+        Sprite = "sprite",
+        /// One of the frames sprites are made of.
+        SpriteOriginal = "sprite_original",
+        /// A WebVTT track mapping times to sprite regions.
+        WebVtt = "webvtt",
+    }
+);
+
+/// An `images` row: an image stored with an asset (schema 3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRow {
+    /// What it is.
+    pub kind: ImageKind,
+    /// Position among images of its kind (1-based).
+    pub idx: u32,
+    /// URL as last given (may be signed).
+    pub url: String,
+    /// URL without signatures.
+    pub uri: String,
+    /// Relative path of the stored file.
+    pub file: String,
+    /// Stored plaintext bytes.
+    pub size: Option<u64>,
+    /// Normal mode: SHA-256 of the stored file.
+    pub sha256: Option<String>,
+    /// Stored and committed.
+    pub done: bool,
+}
+
+impl ImageRow {
+    fn from_row(row: &SqliteRow) -> Result<Self> {
+        Ok(Self {
+            kind: row.try_get::<String, _>("kind")?.parse()?,
+            idx: u32::try_from(row.try_get::<i64, _>("idx")?).map_err(|_| CatalogError::Corrupt("image index"))?,
+            url: row.try_get("url")?,
+            uri: row.try_get("uri")?,
+            file: row.try_get("file")?,
+            size: opt_u64_col(row, "size")?,
+            sha256: row.try_get("sha256")?,
+            done: row.try_get::<String, _>("state")? == "done",
+        })
+    }
+}
+
 /// An `assets` row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetRow {
@@ -170,6 +222,8 @@ pub struct AssetRow {
     pub completed_at: Option<i64>,
     /// Playable offline only until this time (Unix ms); `None` = no limit. Schema 2.
     pub offline_until: Option<i64>,
+    /// JSON: the VOD identity and what the API last said (VOD assets only). Schema 3.
+    pub vod: Option<String>,
 }
 
 /// A `renditions` row.
@@ -276,6 +330,7 @@ impl AssetRow {
             updated_at: row.try_get("updated_at")?,
             completed_at: row.try_get("completed_at")?,
             offline_until: row.try_get("offline_until")?,
+            vod: row.try_get("vod")?,
         })
     }
 }
@@ -401,18 +456,24 @@ impl Catalog {
         Ok(())
     }
 
-    /// Inserts an asset with its renditions and segments in one transaction.
+    /// Inserts an asset with its renditions, segments and images in one transaction.
     ///
     /// # Errors
     /// [`CatalogError::Db`] (e.g. the id or identity exists).
-    pub async fn insert_asset(&self, a: &AssetRow, renditions: &[RenditionRow], segments: &[SegmentRow]) -> Result<()> {
+    pub async fn insert_asset(
+        &self,
+        a: &AssetRow,
+        renditions: &[RenditionRow],
+        segments: &[SegmentRow],
+        images: &[ImageRow],
+    ) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO assets (id, identity, kind, mode, source_url, request, title, metadata, headers, state, failure,
                 bytes_expected, expected_exact, bytes_done, segments_total, segments_done, duration_secs, key_id,
-                wrapped_key, entry, created_at, updated_at, completed_at, offline_until)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                wrapped_key, entry, created_at, updated_at, completed_at, offline_until, vod)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&a.id)
         .bind(&a.identity)
@@ -438,6 +499,7 @@ impl Catalog {
         .bind(a.updated_at)
         .bind(a.completed_at)
         .bind(a.offline_until)
+        .bind(&a.vod)
         .execute(&mut *tx)
         .await?;
         for r in renditions {
@@ -446,7 +508,85 @@ impl Catalog {
         for s in segments {
             insert_segment(&mut tx, &a.id, s).await?;
         }
+        for i in images {
+            insert_image(&mut tx, &a.id, i).await?;
+        }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// An asset's images, by kind and position.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn images(&self, id: &str) -> Result<Vec<ImageRow>> {
+        sqlx::query("SELECT * FROM images WHERE asset_id = ? ORDER BY kind, idx")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(ImageRow::from_row)
+            .collect()
+    }
+
+    /// Marks an image stored.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn commit_image(
+        &self,
+        id: &str,
+        kind: ImageKind,
+        idx: u32,
+        size: u64,
+        sha256: Option<&str>,
+    ) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query(
+            "UPDATE images SET state = 'done', size = ?, sha256 = ? WHERE asset_id = ? AND kind = ? AND idx = ?",
+        )
+        .bind(i64_of(size))
+        .bind(sha256)
+        .bind(id)
+        .bind(kind.as_str())
+        .bind(i64::from(idx))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the URLs of an asset's images (fresh signatures), matched by kind and position.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn update_image_urls(&self, id: &str, urls: &[(ImageKind, u32, String)]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for (kind, idx, url) in urls {
+            sqlx::query("UPDATE images SET url = ? WHERE asset_id = ? AND kind = ? AND idx = ?")
+                .bind(url)
+                .bind(id)
+                .bind(kind.as_str())
+                .bind(i64::from(*idx))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores an asset's VOD JSON.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn set_vod(&self, id: &str, vod: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query("UPDATE assets SET vod = ?, updated_at = ? WHERE id = ?")
+            .bind(vod)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -466,6 +606,11 @@ impl Catalog {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM renditions WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
+        // The files are gone with the asset's directory: images are fetched again too.
+        sqlx::query("UPDATE images SET state = 'pending', size = NULL, sha256 = NULL WHERE asset_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         for r in renditions {
             insert_rendition(&mut tx, id, r).await?;
         }
@@ -765,6 +910,10 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE renditions SET validator = NULL WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE images SET state = 'pending', size = NULL, sha256 = NULL WHERE asset_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE assets SET bytes_done = 0, segments_done = 0, updated_at = ? WHERE id = ?")
             .bind(now_ms())
             .bind(id)
@@ -862,6 +1011,24 @@ async fn insert_rendition(tx: &mut sqlx::SqliteConnection, id: &str, r: &Renditi
     .bind(&r.attrs)
     .bind(&r.playlist)
     .bind(&r.validator)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_image(tx: &mut sqlx::SqliteConnection, id: &str, i: &ImageRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO images (asset_id, kind, idx, url, uri, file, size, sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(i.kind.as_str())
+    .bind(i64::from(i.idx))
+    .bind(&i.url)
+    .bind(&i.uri)
+    .bind(&i.file)
+    .bind(i.size.map(i64_of))
+    .bind(&i.sha256)
+    .bind(if i.done { "done" } else { "pending" })
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -75,6 +75,22 @@ pub enum FailureReason {
         /// Which key ids.
         message: String,
     },
+    /// VOD refused the credentials, or the app's credentials provider gave none: resume once
+    /// fresh ones can be had.
+    #[error("VOD credentials: {message}")]
+    Credentials {
+        /// VOD's code and message, or why there are none.
+        message: String,
+    },
+    /// The VOD API refused the request (the video is gone or not playable, a stream is no
+    /// longer offered, throttling that did not pass).
+    #[error("VOD {code}: {message}")]
+    Vod {
+        /// VOD's error code.
+        code: String,
+        /// VOD's message.
+        message: String,
+    },
 }
 
 fn storage_full_message(needed: u64, available: u64) -> String {
@@ -189,6 +205,9 @@ pub enum Error {
     /// The vault is closed.
     #[error("the vault is closed")]
     Closed,
+    /// A VOD API call failed.
+    #[error(transparent)]
+    Vod(#[from] crate::vod::VodError),
 }
 
 impl From<CatalogError> for Error {

@@ -33,5 +33,6 @@ pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId};
 pub use keys::{ContentKey, Kek, KeyError, WrappedKey};
 pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};
 pub use vault::{
-    AssetInfo, DownloadRequest, Event, Prepared, Progress, RefreshRequest, UrlRefresher, Vault, VaultConfig,
+    AssetInfo, DownloadRequest, Event, ImageInfo, Prepared, Progress, RefreshRequest, UrlRefresher, Vault, VaultConfig,
+    VodIdentity, VodMezzanineInfo, VodStreamInfo,
 };

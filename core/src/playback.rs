@@ -76,6 +76,11 @@ impl AssetView {
                 files.insert(s.file);
             }
         }
+        for i in inner.catalog.images(id).await? {
+            if i.done {
+                files.insert(i.file);
+            }
+        }
         if row.kind == AssetKind::Hls {
             files.insert("index.m3u8".to_owned());
             for r in inner.catalog.renditions(id).await? {
@@ -224,6 +229,10 @@ pub fn content_type(name: &str) -> &'static str {
         Some("webm") => "video/webm",
         Some("mkv") => "video/x-matroska",
         Some("mov") => "video/quicktime",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
         _ => "application/octet-stream",
     }
 }
@@ -549,5 +558,7 @@ mod tests {
         assert_eq!(content_type("video/init-0.mp4"), "video/mp4");
         assert_eq!(content_type("subtitles-2/seg-00000.vtt"), "text/vtt");
         assert_eq!(content_type("media.bin"), "application/octet-stream");
+        assert_eq!(content_type("images/cover.jpg"), "image/jpeg");
+        assert_eq!(content_type("images/thumbnails-1.vtt"), "text/vtt");
     }
 }

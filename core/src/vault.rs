@@ -33,6 +33,7 @@ use crate::keyfile::{KeyFile, KeyId};
 use crate::keys::{Kek, WrappedKey};
 use crate::seal::DEFAULT_CHUNK_SIZE;
 use crate::store::{self, Layout};
+use crate::vod::{CredentialsProvider, VodClient, VodConfig, VodRequest};
 
 /// How to open a vault.
 #[derive(Clone)]
@@ -62,6 +63,9 @@ pub struct VaultConfig {
     /// A progressive download makes its progress durable (a resume point) every this many
     /// bytes.
     pub checkpoint_bytes: u64,
+    /// Where the ApsaraVideo VOD API is (for `vod:` sources); credentials come from
+    /// [`Vault::set_credentials_provider`].
+    pub vod: VodConfig,
 }
 
 impl fmt::Debug for VaultConfig {
@@ -74,6 +78,7 @@ impl fmt::Debug for VaultConfig {
             .field("max_parallel_requests", &self.max_parallel_requests)
             .field("default_headers", &header_names(&self.default_headers))
             .field("autostart", &self.autostart)
+            .field("vod", &self.vod)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +102,7 @@ impl VaultConfig {
             autostart: false,
             chunk_size: DEFAULT_CHUNK_SIZE,
             checkpoint_bytes: 8 << 20,
+            vod: VodConfig::default(),
         }
     }
 }
@@ -132,7 +138,8 @@ pub enum SubtitleChoice {
 /// What to download.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownloadRequest {
-    /// Source URL: HLS master or media playlist, or a progressive file.
+    /// Source URL: HLS master or media playlist, or a progressive file; or `vod:<VideoId>` for
+    /// an ApsaraVideo VOD video (see `vod`).
     pub url: String,
     /// Storage mode.
     pub mode: Mode,
@@ -158,6 +165,10 @@ pub struct DownloadRequest {
     /// it with [`Error::Expired`] (the app may extend it with [`Vault::set_offline_until`]).
     #[serde(default)]
     pub offline_until: Option<i64>,
+    /// For a VOD video: definition, format, stream type, output type, mezzanine, images. With
+    /// `url` = `vod:<VideoId>` and no options, the video's best stream and its images.
+    #[serde(default)]
+    pub vod: Option<VodRequest>,
 }
 
 impl fmt::Debug for DownloadRequest {
@@ -168,11 +179,40 @@ impl fmt::Debug for DownloadRequest {
             .field("quality", &self.quality)
             .field("headers", &header_names(&self.headers))
             .field("title", &self.title)
+            .field("vod", &self.vod)
             .finish_non_exhaustive()
     }
 }
 
 impl DownloadRequest {
+    /// A VOD video's best stream, with its images, Normal mode.
+    pub fn vod(video_id: &str) -> Self {
+        let mut r = Self::new(&format!("vod:{}", video_id.trim()));
+        r.vod = Some(VodRequest::new(video_id));
+        r
+    }
+
+    /// The VOD part of the request: from `vod`, or from a `vod:<VideoId>` URL.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when `url` names another video than `vod`, or `vod` comes with
+    /// an `http(s)` URL.
+    pub fn vod_request(&self) -> Result<Option<VodRequest>> {
+        let from_url = crate::vod::parse_source(&self.url);
+        match (&self.vod, from_url) {
+            (None, None) => Ok(None),
+            (None, Some(id)) => Ok(Some(VodRequest::new(id))),
+            (Some(v), Some(id)) if v.video_id.is_empty() => {
+                Ok(Some(VodRequest { video_id: id.to_owned(), ..v.clone() }))
+            }
+            (Some(v), Some(id)) if v.video_id == id => Ok(Some(v.clone())),
+            (Some(v), _) => Err(Error::InvalidRequest(format!(
+                "VOD options for video {:?} need the URL vod:{}",
+                v.video_id, v.video_id
+            ))),
+        }
+    }
+
     /// Best quality, Normal mode, default audio and all subtitles.
     pub fn new(url: &str) -> Self {
         Self {
@@ -187,6 +227,7 @@ impl DownloadRequest {
             identity: None,
             parallel: None,
             offline_until: None,
+            vod: None,
         }
     }
 }
@@ -217,6 +258,102 @@ pub enum Prepared {
         /// Whether the server accepts range requests (resumable).
         accept_ranges: bool,
     },
+    /// An ApsaraVideo VOD video.
+    Vod {
+        /// The video id.
+        video_id: String,
+        /// Its title.
+        title: Option<String>,
+        /// Seconds.
+        duration_secs: Option<f64>,
+        /// VOD's status of the video (`Normal` when playable).
+        status: Option<String>,
+        /// Every stream VOD offers (definition × format × stream type).
+        streams: Vec<VodStreamInfo>,
+        /// The source file, when the credentials may read it.
+        mezzanine: Option<VodMezzanineInfo>,
+    },
+}
+
+/// One stream of a VOD video.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VodStreamInfo {
+    /// `FD`, `LD`, `SD`, `HD`, `OD`, `2K`, `4K`, `SQ`, `HQ`, …
+    pub definition: String,
+    /// `m3u8`, `mp4`, `mp3`, …
+    pub format: String,
+    /// `video` or `audio`.
+    pub stream_type: String,
+    /// Kbit/s.
+    pub bitrate_kbps: Option<f64>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Seconds.
+    pub duration_secs: Option<f64>,
+    /// Frames per second.
+    pub fps: Option<f64>,
+    /// Whether it is encrypted at the source.
+    pub encrypted: bool,
+    /// `HLSEncryption` (downloadable) or `AliyunVoDEncryption` (not).
+    pub encrypt_type: Option<String>,
+    /// The transcode job.
+    pub job_id: Option<String>,
+    /// Why vodvault cannot store it, when it cannot.
+    pub unsupported: Option<String>,
+}
+
+/// A VOD video's source (mezzanine) file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VodMezzanineInfo {
+    /// Bytes.
+    pub size: Option<u64>,
+    /// CRC-64/ECMA, when VOD reports it.
+    pub crc64: Option<u64>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Seconds.
+    pub duration_secs: Option<f64>,
+    /// The uploaded file's name.
+    pub file_name: Option<String>,
+}
+
+/// What identifies a VOD asset: the stream, not its URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VodIdentity {
+    /// The video id.
+    pub video_id: String,
+    /// Definition (`OD` for the mezzanine).
+    pub definition: String,
+    /// Format.
+    pub format: String,
+    /// `video` or `audio`.
+    pub stream_type: String,
+    /// Whether it is the source file.
+    pub mezzanine: bool,
+    /// The transcode job it was downloaded from.
+    pub job_id: Option<String>,
+}
+
+/// An image stored with an asset (VOD covers, snapshots, sprites, WebVTT thumbnails).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    /// What it is.
+    pub kind: crate::catalog::ImageKind,
+    /// Position among images of its kind (1-based).
+    pub index: u32,
+    /// Its logical name: read it with [`Vault::open_reader`], or append it to a playback
+    /// session's base URL.
+    pub file: String,
+    /// Whether it is stored.
+    pub stored: bool,
+    /// Bytes, once stored.
+    pub size: Option<u64>,
 }
 
 /// An asset, as the app sees it.
@@ -262,6 +399,8 @@ pub struct AssetInfo {
     pub completed_at: Option<i64>,
     /// Playable offline only until this time (Unix ms).
     pub offline_until: Option<i64>,
+    /// For a VOD asset: which stream it is.
+    pub vod: Option<VodIdentity>,
 }
 
 /// Download progress of one asset. Monotonic; at most about ten per second per asset.
@@ -366,6 +505,8 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// The loopback playback server, started on first use.
     pub(crate) server: tokio::sync::OnceCell<crate::playback::Server>,
+    /// The ApsaraVideo VOD API client.
+    pub(crate) vod: VodClient,
 }
 
 impl Inner {
@@ -443,6 +584,7 @@ impl Vault {
             }
         }
         let http = Http::new(&config.http)?;
+        let vod = VodClient::new(&http, config.vod.clone(), config.retry.clone());
         let (events, _) = broadcast::channel(1024);
         let scope = if config.autostart { Scope::All } else { Scope::Only(HashSet::new()) };
         let inner = Arc::new(Inner {
@@ -458,6 +600,7 @@ impl Vault {
             wake: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             server: tokio::sync::OnceCell::new(),
+            vod,
         });
         // Process death: whatever was downloading is queued again (a process still downloading
         // it holds its lock, and keeps going).
@@ -553,12 +696,41 @@ impl Vault {
         *self.inner.refresher.write().unwrap_or_else(PoisonError::into_inner) = refresher;
     }
 
-    /// What `url` offers: variants and renditions of an HLS source, or size and type of a file.
+    /// Sets (or removes) the source of ApsaraVideo VOD credentials (STS tokens from the app's
+    /// server, typically). The vault asks it when it has none, when VOD refuses them, and when
+    /// a download's URLs expire.
+    pub fn set_credentials_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
+        self.inner.vod.set_provider(provider);
+    }
+
+    /// What `url` offers: variants and renditions of an HLS source, size and type of a file, or
+    /// the streams of a VOD video (`vod:<VideoId>`).
     ///
     /// # Errors
-    /// [`Error::Fetch`], [`Error::Playlist`] (live, unsupported, invalid), [`Error::InvalidRequest`].
+    /// [`Error::Fetch`], [`Error::Playlist`] (live, unsupported, invalid), [`Error::InvalidRequest`],
+    /// [`Error::Vod`].
     pub async fn prepare(&self, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
-        download::prepare(&self.inner, url, headers).await
+        match crate::vod::parse_source(url) {
+            Some(id) => download::vod::prepare(&self.inner, id).await,
+            None => download::prepare(&self.inner, url, headers).await,
+        }
+    }
+
+    /// The images stored (or to be stored) with an asset: VOD covers, snapshots, sprites and
+    /// WebVTT thumbnail tracks.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Catalog`].
+    pub async fn images(&self, id: &str) -> Result<Vec<ImageInfo>> {
+        self.row(id).await?;
+        Ok(self
+            .inner
+            .catalog
+            .images(id)
+            .await?
+            .into_iter()
+            .map(|i| ImageInfo { kind: i.kind, index: i.idx, file: i.file, stored: i.done, size: i.size })
+            .collect())
     }
 
     /// Adds a download to the queue and returns the asset id at once; [`Vault::wait`] for it.
@@ -773,6 +945,7 @@ impl Vault {
             created_at: r.created_at,
             completed_at: r.completed_at,
             offline_until: r.offline_until,
+            vod: r.vod.as_deref().and_then(download::vod_identity),
         }
     }
 
@@ -890,8 +1063,9 @@ impl Vault {
             }
             other => other?,
         };
-        let digests: HashMap<String, String> =
+        let mut digests: HashMap<String, String> =
             self.inner.catalog.segments(id).await?.into_iter().filter_map(|s| s.sha256.map(|d| (s.file, d))).collect();
+        digests.extend(self.inner.catalog.images(id).await?.into_iter().filter_map(|i| i.sha256.map(|d| (i.file, d))));
         tokio::task::spawn_blocking(move || crate::playback::verify_files(&view, &digests))
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
-use vodvault_core::catalog::{AssetKind, AssetState, Catalog, DoneSegment, MIGRATOR, Mode, RenditionRole, SegmentKind};
+use vodvault_core::catalog::{
+    AssetKind, AssetState, Catalog, DoneSegment, ImageKind, MIGRATOR, Mode, RenditionRole, SegmentKind,
+};
 
 async fn raw_pool(path: &std::path::Path) -> sqlx::SqlitePool {
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true).foreign_keys(true);
@@ -62,6 +64,16 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
         // Schema 2: offline_until, absent before it.
         let b = catalog.asset("bbbbbbbbbbbbbbbb").await.unwrap().unwrap();
         assert_eq!(b.offline_until, (v >= 2).then_some(1_900_000_000_000), "schema {v}");
+        // Schema 3: VOD identity and images.
+        assert_eq!(b.vod.is_some(), v >= 3, "schema {v}");
+        let images = catalog.images(&b.id).await.unwrap();
+        assert_eq!(images.len(), usize::from(v >= 3), "schema {v}");
+        if let Some(i) = images.first() {
+            assert_eq!(
+                (i.kind, i.idx, i.file.as_str(), i.size, i.done),
+                (ImageKind::Cover, 1, "images/cover.jpg", Some(900), true)
+            );
+        }
         catalog.close().await;
         // Opening again is a no-op.
         let catalog = Catalog::open(&path).await.unwrap();

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 pub mod origin;
+pub mod vod;
 
 /// Path of the workspace binary `name` (e.g. `vodvault`, `vodvault-keytool`) of the profile the
 /// tests were built with.
@@ -75,6 +76,14 @@ impl TestVault {
     /// Every file under the asset's directory, relative names.
     pub fn files(&self, id: &str) -> Vec<String> {
         files(self.dir.path(), id)
+    }
+
+    /// Every file under the vault's `assets/` directory, relative names.
+    pub fn files_under_assets(&self) -> Vec<String> {
+        let root = self.dir.path().join("assets");
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out);
+        out
     }
 }
 

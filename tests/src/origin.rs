@@ -3,9 +3,11 @@
 //!
 //! - `Range` (single ranges: `a-b`, `a-`, `-n`), `HEAD`, `If-Range`, `206`/`416`, strong ETags.
 //! - Referer enforcement: requests without the expected `Referer` get 403.
-//! - Signed URLs in the style of a CDN's type-A `auth_key` (`?auth_key=<expiry>-<signature>`):
-//!   unsigned or expired requests get 403; playlists are rewritten on the way out so that every
-//!   URI in them carries the same signature (as CDNs' "M3U8 rewrite" features do).
+//! - Signed URLs as Alibaba Cloud CDN's URL signing type A makes them
+//!   (`?auth_key={timestamp}-{rand}-{uid}-{md5("/path-timestamp-rand-uid-key")}`, expiring at the
+//!   timestamp): unsigned, forged or expired requests get 403; playlists are rewritten on the way
+//!   out so that every URI in them carries its own signature with the same expiry (as CDNs'
+//!   "M3U8 rewrite" features do).
 //! - Faults, applied to the next N matching requests: an error status (with `Retry-After`),
 //!   a reset before the response, a body cut short of its `Content-Length`, a stall, an HTML
 //!   page instead of the content, a flipped byte.
@@ -163,14 +165,15 @@ impl Origin {
         self.state.lock().unwrap().sign_secret = Some(secret.to_owned());
     }
 
-    /// A signed URL for `path`, valid for `ttl`.
+    /// A signed URL for `path`, valid for `ttl` (whole seconds, at least one).
     pub fn signed_url(&self, path: &str, ttl: Duration) -> String {
         let (secret, generation) = {
             let s = self.state.lock().unwrap();
             (s.sign_secret.clone().unwrap_or_default(), s.generation)
         };
-        let expiry = now() + ttl.as_secs();
-        format!("{}?auth_key={}", self.url(path), sign(&secret, expiry, generation))
+        let expiry = now() + ttl.as_secs().max(1);
+        let abs = format!("/{}", path.trim_start_matches('/'));
+        format!("{}?auth_key={}", self.url(path), sign(&secret, &abs, expiry, generation))
     }
 
     /// Expires every signature issued so far (as if their time had passed); new ones work.
@@ -221,24 +224,59 @@ impl Origin {
     }
 }
 
-/// `<expiry>-<generation>-<mac>`, in the shape of a CDN's type-A `auth_key`.
-fn sign(secret: &str, expiry: u64, generation: u64) -> String {
-    let mac = Sha256::digest(format!("{secret}:{expiry}:{generation}").as_bytes());
-    format!("{expiry}-{generation}-{}", hex::encode(&mac[..8]))
+/// A type-A `auth_key` for `path` (absolute, no query): `{timestamp}-{rand}-{uid}-{md5hash}` with
+/// md5hash = md5("{path}-{timestamp}-{rand}-{uid}-{key}"). The timestamp is the expiry (a TTL of
+/// 0); `rand` carries the signing generation (`g<N>`), so that [`Origin::expire_signatures`] can
+/// expire every URL issued so far.
+pub fn sign(secret: &str, path: &str, expiry: u64, generation: u64) -> String {
+    type_a(path, expiry, &format!("g{generation}"), "0", secret)
 }
 
-fn check_signature(secret: &str, generation: u64, query: Option<&str>) -> bool {
-    let Some(key) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key="))) else {
+/// Alibaba Cloud CDN URL signing type A: the `auth_key` value.
+pub fn type_a(path: &str, timestamp: u64, rand: &str, uid: &str, key: &str) -> String {
+    let hash = md5::Md5::digest(format!("{path}-{timestamp}-{rand}-{uid}-{key}").as_bytes());
+    format!("{timestamp}-{rand}-{uid}-{}", hex::encode(hash))
+}
+
+fn auth_key(query: Option<&str>) -> Option<&str> {
+    query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
+}
+
+fn check_signature(secret: &str, generation: u64, path: &str, query: Option<&str>) -> bool {
+    let Some(key) = auth_key(query) else {
         return false;
     };
-    let mut parts = key.splitn(3, '-');
-    let (Some(exp), Some(g)) = (parts.next(), parts.next()) else {
+    let parts: Vec<&str> = key.splitn(4, '-').collect();
+    let [ts, rand, _uid, _hash] = parts[..] else {
         return false;
     };
-    let (Ok(expiry), Ok(g)) = (exp.parse::<u64>(), g.parse::<u64>()) else {
+    let (Ok(expiry), Some(Ok(g))) = (ts.parse::<u64>(), rand.strip_prefix('g').map(str::parse::<u64>)) else {
         return false;
     };
-    expiry >= now() && g >= generation && sign(secret, expiry, g) == key
+    expiry >= now() && g >= generation && sign(secret, path, expiry, g) == key
+}
+
+/// `uri` (relative to the playlist at `base`, or absolute) as an absolute path without query.
+fn resolve_path(base: &str, uri: &str) -> String {
+    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+    let joined = if let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) {
+        rest.find('/').map_or("/".to_owned(), |i| rest[i..].to_owned())
+    } else if uri.starts_with('/') {
+        uri.to_owned()
+    } else {
+        format!("{}/{uri}", base.rsplit_once('/').map_or("", |(d, _)| d))
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -258,9 +296,10 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Appends `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
-fn rewrite_playlist(text: &str, auth: &str) -> String {
+/// Appends an `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
+fn rewrite_playlist(text: &str, sign_uri: impl Fn(&str) -> String) -> String {
     let add = |uri: &str| {
+        let auth = sign_uri(uri);
         if uri.contains('?') { format!("{uri}&auth_key={auth}") } else { format!("{uri}?auth_key={auth}") }
     };
     let mut out = String::with_capacity(text.len() + 64);
@@ -358,7 +397,7 @@ async fn handle(
         return finish(full(StatusCode::FORBIDDEN, "referer required"), logged);
     }
     if let Some(secret) = &secret
-        && !check_signature(secret, generation, query.as_deref())
+        && !check_signature(secret, generation, &path, query.as_deref())
     {
         return finish(full(StatusCode::FORBIDDEN, "signature missing or expired"), logged);
     }
@@ -395,11 +434,16 @@ async fn handle(
     };
     let meta = tokio::fs::metadata(&file).await.ok();
     let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
-    if secret.is_some()
+    if let Some(secret) = &secret
         && rel.ends_with(".m3u8")
-        && let Some(auth) = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("auth_key=")))
+        && let Some(auth) = auth_key(query.as_deref())
     {
-        data = rewrite_playlist(&String::from_utf8_lossy(&data), auth).into_bytes();
+        // Every URI gets its own signature, expiring with the playlist's.
+        let mut parts = auth.splitn(3, '-');
+        let expiry = parts.next().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let g = parts.next().and_then(|r| r.strip_prefix('g')).and_then(|g| g.parse::<u64>().ok()).unwrap_or(0);
+        let sign_uri = |uri: &str| sign(secret, &resolve_path(&path, uri), expiry, g);
+        data = rewrite_playlist(&String::from_utf8_lossy(&data), sign_uri).into_bytes();
     }
     if fault == Some(Fault::Corrupt) && data.len() >= 17 {
         let at = data.len() - 17;
@@ -483,4 +527,25 @@ pub fn counts(log: &[Logged]) -> HashMap<String, usize> {
         *m.entry(l.path.clone()).or_insert(0) += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of Alibaba Cloud CDN's "Type A signing" documentation.
+    #[test]
+    fn type_a_matches_the_documented_example() {
+        assert_eq!(
+            type_a("/video/standard/1K.html", 1_444_435_200, "0", "0", "aliyuncdnexp1234"),
+            "1444435200-0-0-80cd3862d699b7118eed99103f2a3a4f"
+        );
+    }
+
+    #[test]
+    fn playlist_uris_resolve_to_paths() {
+        assert_eq!(resolve_path("/hls-aes/low/index.m3u8", "seg-0.ts"), "/hls-aes/low/seg-0.ts");
+        assert_eq!(resolve_path("/hls-aes/low/index.m3u8", "../keys/k1.key"), "/hls-aes/keys/k1.key");
+        assert_eq!(resolve_path("/a/b.m3u8", "http://h:1/x/y.ts?q"), "/x/y.ts");
+    }
 }

@@ -114,6 +114,22 @@ pub enum VaultError {
         /// Details.
         details: String,
     },
+    /// ApsaraVideo VOD refused the credentials (expired or invalid STS token, unknown
+    /// AccessKey), or the credentials provider gave none: get fresh ones, then retry or resume.
+    #[error("VOD credentials: {details}")]
+    Credentials {
+        /// VOD's code and message (never the credentials).
+        details: String,
+    },
+    /// The ApsaraVideo VOD API refused the request (the video is not playable yet, forbidden,
+    /// an API error).
+    #[error("VOD {code}: {details}")]
+    VodApi {
+        /// VOD's error code, e.g. `Forbidden.IllegalStatus`.
+        code: String,
+        /// VOD's message.
+        details: String,
+    },
     /// The call was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -139,6 +155,24 @@ impl From<core::FailureReason> for VaultError {
             }
             F::KeyMismatch { .. } => VaultError::KeyMismatch { details: message },
             F::Storage { .. } => VaultError::Other { details: message },
+            F::Credentials { .. } => VaultError::Credentials { details: message },
+            F::Vod { code, .. } => VaultError::VodApi { code, details: message },
+        }
+    }
+}
+
+impl From<core::vod::VodError> for VaultError {
+    fn from(e: core::vod::VodError) -> Self {
+        use core::vod::VodError as V;
+        let details = e.to_string();
+        match e {
+            V::NoCredentials(_) | V::Credentials { .. } => VaultError::Credentials { details },
+            V::NotFound { .. } | V::NoMatch(_) => VaultError::NotFound { details },
+            V::Unsupported(_) => VaultError::UnsupportedSource { details },
+            V::Network(_) | V::Throttled { .. } => VaultError::Network { details },
+            V::Config(_) => VaultError::InvalidRequest { details },
+            V::Forbidden { code, .. } | V::Api { code, .. } => VaultError::VodApi { code, details },
+            V::BadResponse(_) => VaultError::VodApi { code: "BadResponse".into(), details },
         }
     }
 }
@@ -169,6 +203,7 @@ impl From<core::Error> for VaultError {
             | E::NotPlayable { .. }
             | E::Busy(_) => VaultError::InvalidRequest { details: message },
             E::Closed | E::Catalog(_) | E::Io(_) => VaultError::Other { details: message },
+            E::Vod(v) => v.into(),
         }
     }
 }
@@ -258,6 +293,219 @@ pub struct VaultConfig {
     /// Resume queued and interrupted downloads as soon as the vault opens.
     #[uniffi(default = true)]
     pub autostart: bool,
+    /// Where the ApsaraVideo VOD API is, for `vod:<VideoId>` sources (`null`: the public
+    /// endpoint of `cn-shanghai`, signature V3).
+    #[uniffi(default = None)]
+    pub vod: Option<VodConfig>,
+}
+
+/// How requests to the ApsaraVideo VOD API are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VodSignature {
+    /// `ACS3-HMAC-SHA256` (signature method V3), what Alibaba Cloud requires now.
+    V3,
+    /// The older RPC signature (HMAC-SHA1), for older deployments.
+    Rpc,
+}
+
+/// The ApsaraVideo VOD API to ask for URLs.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VodConfig {
+    /// The storage region, e.g. `cn-shanghai`, `ap-southeast-1`.
+    #[uniffi(default = "cn-shanghai")]
+    pub region: String,
+    /// An endpoint URL overriding the region's (private deployments, tests).
+    #[uniffi(default = None)]
+    pub endpoint: Option<String>,
+    /// Signature method (`null`: V3).
+    #[uniffi(default = None)]
+    pub signature: Option<VodSignature>,
+    /// How long the URLs VOD hands out should live (`AuthTimeout`); fresh ones are fetched
+    /// when they expire either way.
+    #[uniffi(default = 3600)]
+    pub auth_timeout_secs: u32,
+}
+
+impl From<VodConfig> for core::vod::VodConfig {
+    fn from(c: VodConfig) -> Self {
+        core::vod::VodConfig {
+            region: c.region,
+            endpoint: c.endpoint,
+            signature: match c.signature {
+                None | Some(VodSignature::V3) => core::vod::SignatureMethod::V3,
+                Some(VodSignature::Rpc) => core::vod::SignatureMethod::Rpc,
+            },
+            auth_timeout: std::time::Duration::from_secs(u64::from(c.auth_timeout_secs.max(1))),
+        }
+    }
+}
+
+/// Where ApsaraVideo VOD should point the URLs it hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VodOutputType {
+    /// The CDN.
+    Cdn,
+    /// OSS.
+    Oss,
+}
+
+/// What to download of an ApsaraVideo VOD video (the request's `url` is `vod:<VideoId>`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VodOptions {
+    /// `FD`, `LD`, `SD`, `HD`, `OD`, `2K`, `4K`, … (`null`: the one `quality` picks).
+    #[uniffi(default = None)]
+    pub definition: Option<String>,
+    /// `m3u8`, `mp4` or `mp3` (`null`: m3u8 if offered, else mp4, else mp3).
+    #[uniffi(default = None)]
+    pub format: Option<String>,
+    /// `video` or `audio` (`null`: video if offered).
+    #[uniffi(default = None)]
+    pub stream_type: Option<String>,
+    /// CDN or OSS URLs (`null`: CDN).
+    #[uniffi(default = None)]
+    pub output_type: Option<VodOutputType>,
+    /// The source (mezzanine) file instead of a transcode, checked against its CRC-64.
+    #[uniffi(default = false)]
+    pub mezzanine: bool,
+    /// Store the cover, snapshots, sprites and WebVTT thumbnails with the asset.
+    #[uniffi(default = true)]
+    pub images: bool,
+}
+
+/// ApsaraVideo VOD credentials: usually STS (temporary) ones from the app's server. The secret
+/// and the token are never logged or shown.
+#[derive(Clone, uniffi::Record)]
+pub struct VodCredentials {
+    /// AccessKeyId.
+    pub access_key_id: String,
+    /// AccessKeySecret.
+    pub access_key_secret: String,
+    /// STS security token.
+    #[uniffi(default = None)]
+    pub security_token: Option<String>,
+    /// When they expire (Unix ms), if known: renewed a minute before.
+    #[uniffi(default = None)]
+    pub expires_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for VodCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VodCredentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// Why the vault asks for VOD credentials.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum CredentialsReason {
+    /// It has none (or they passed `expires_at_ms`).
+    Initial,
+    /// VOD refused the current ones with this code (e.g. `InvalidSecurityToken.Expired`).
+    Rejected {
+        /// VOD's error code.
+        code: String,
+    },
+    /// A download's URLs expired; the vault is about to ask VOD for fresh ones. Return fresh
+    /// credentials, or `null` to keep the current ones.
+    UrlExpired {
+        /// The asset.
+        asset_id: String,
+    },
+}
+
+/// One stream of a VOD video.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VodStream {
+    /// Definition.
+    pub definition: String,
+    /// Format.
+    pub format: String,
+    /// `video` or `audio`.
+    pub stream_type: String,
+    /// Kbit/s.
+    pub bitrate_kbps: Option<f64>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Seconds.
+    pub duration_secs: Option<f64>,
+    /// Frames per second.
+    pub fps: Option<f64>,
+    /// Encrypted at the source.
+    pub encrypted: bool,
+    /// `HLSEncryption` (downloadable) or `AliyunVoDEncryption` (not).
+    pub encrypt_type: Option<String>,
+    /// The transcode job.
+    pub job_id: Option<String>,
+    /// Why it cannot be downloaded (`null`: it can).
+    pub unsupported: Option<String>,
+}
+
+/// A VOD video's source (mezzanine) file.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VodMezzanine {
+    /// Bytes.
+    pub size: Option<u64>,
+    /// CRC-64/ECMA.
+    pub crc64: Option<u64>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Seconds.
+    pub duration_secs: Option<f64>,
+    /// The uploaded file's name.
+    pub file_name: Option<String>,
+}
+
+/// Which VOD stream an asset is: its identity (never a URL).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VodIdentity {
+    /// Video id.
+    pub video_id: String,
+    /// Definition (`OD` for the source file).
+    pub definition: String,
+    /// Format.
+    pub format: String,
+    /// `video` or `audio`.
+    pub stream_type: String,
+    /// The source file.
+    pub mezzanine: bool,
+    /// The transcode job.
+    pub job_id: Option<String>,
+}
+
+/// What an image stored with an asset is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ImageKind {
+    /// The cover.
+    Cover,
+    /// A snapshot at an interval.
+    Snapshot,
+    /// A sprite (thumbnails tiled in one image).
+    Sprite,
+    /// A frame sprites are made of.
+    SpriteOriginal,
+    /// A WebVTT thumbnail track pointing at the sprites.
+    WebVtt,
+}
+
+/// An image stored with an asset: read it with `openReader(assetId, file)` or at a playback
+/// session's `baseUrl() + file`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AssetImage {
+    /// Kind.
+    pub kind: ImageKind,
+    /// Position among images of its kind (1-based).
+    pub index: u32,
+    /// Its name within the asset, e.g. `images/cover.jpg`.
+    pub file: String,
+    /// Stored.
+    pub stored: bool,
+    /// Bytes, once stored.
+    pub size: Option<u64>,
 }
 
 /// How an asset is stored.
@@ -351,6 +599,9 @@ pub struct DownloadRequest {
     /// Playable offline only until this time (Unix ms).
     #[uniffi(default = None)]
     pub offline_until_ms: Option<i64>,
+    /// For `vod:<VideoId>` URLs: definition, format, source file, images.
+    #[uniffi(default = None)]
+    pub vod: Option<VodOptions>,
 }
 
 impl TryFrom<DownloadRequest> for core::DownloadRequest {
@@ -376,6 +627,22 @@ impl TryFrom<DownloadRequest> for core::DownloadRequest {
         c.identity = r.identity;
         c.parallel = r.parallel.map(|p| p as usize);
         c.offline_until = r.offline_until_ms;
+        if let Some(v) = r.vod {
+            let video_id = core::vod::parse_source(&r.url)
+                .ok_or_else(|| VaultError::InvalidRequest { details: "VOD options need a vod:<VideoId> URL".into() })?;
+            c.vod = Some(core::vod::VodRequest {
+                video_id: video_id.to_owned(),
+                definition: v.definition,
+                format: v.format,
+                stream_type: v.stream_type,
+                output_type: match v.output_type {
+                    None | Some(VodOutputType::Cdn) => core::vod::OutputType::Cdn,
+                    Some(VodOutputType::Oss) => core::vod::OutputType::Oss,
+                },
+                mezzanine: v.mezzanine,
+                images: v.images,
+            });
+        }
         Ok(c)
     }
 }
@@ -460,6 +727,21 @@ pub enum SourceInfo {
         /// Resumable (the server accepts ranges).
         accept_ranges: bool,
     },
+    /// An ApsaraVideo VOD video.
+    Vod {
+        /// Video id.
+        video_id: String,
+        /// Title.
+        title: Option<String>,
+        /// Seconds.
+        duration_secs: Option<f64>,
+        /// VOD's status (`Normal` when playable).
+        status: Option<String>,
+        /// Every stream (definition × format × stream type), with why any cannot be stored.
+        streams: Vec<VodStream>,
+        /// The source file, when the credentials may read it.
+        mezzanine: Option<VodMezzanine>,
+    },
 }
 
 impl From<core::Prepared> for SourceInfo {
@@ -507,6 +789,38 @@ impl From<core::Prepared> for SourceInfo {
             core::Prepared::File { size, content_type, accept_ranges } => {
                 SourceInfo::File { size, content_type, accept_ranges }
             }
+            core::Prepared::Vod { video_id, title, duration_secs, status, streams, mezzanine } => SourceInfo::Vod {
+                video_id,
+                title,
+                duration_secs,
+                status,
+                streams: streams
+                    .into_iter()
+                    .map(|s| VodStream {
+                        definition: s.definition,
+                        format: s.format,
+                        stream_type: s.stream_type,
+                        bitrate_kbps: s.bitrate_kbps,
+                        size: s.size,
+                        width: s.width,
+                        height: s.height,
+                        duration_secs: s.duration_secs,
+                        fps: s.fps,
+                        encrypted: s.encrypted,
+                        encrypt_type: s.encrypt_type,
+                        job_id: s.job_id,
+                        unsupported: s.unsupported,
+                    })
+                    .collect(),
+                mezzanine: mezzanine.map(|m| VodMezzanine {
+                    size: m.size,
+                    crc64: m.crc64,
+                    width: m.width,
+                    height: m.height,
+                    duration_secs: m.duration_secs,
+                    file_name: m.file_name,
+                }),
+            },
         }
     }
 }
@@ -563,6 +877,10 @@ pub enum FailureKind {
     Storage,
     /// The asset belongs to another key file.
     KeyMismatch,
+    /// VOD refused the credentials, or none were given.
+    Credentials,
+    /// The VOD API refused the request.
+    VodApi,
 }
 
 /// A download failure: its kind, and a message naming the piece.
@@ -587,6 +905,8 @@ impl From<core::FailureReason> for DownloadFailure {
             F::SourceChanged { .. } => FailureKind::SourceChanged,
             F::Storage { .. } => FailureKind::Storage,
             F::KeyMismatch { .. } => FailureKind::KeyMismatch,
+            F::Credentials { .. } => FailureKind::Credentials,
+            F::Vod { .. } => FailureKind::VodApi,
         };
         DownloadFailure { kind, message: r.to_string() }
     }
@@ -633,6 +953,8 @@ pub struct AssetInfo {
     pub completed_at_ms: Option<i64>,
     /// Playable offline until (Unix ms).
     pub offline_until_ms: Option<i64>,
+    /// For a VOD asset: which stream it is.
+    pub vod: Option<VodIdentity>,
 }
 
 impl From<core::AssetInfo> for AssetInfo {
@@ -657,6 +979,14 @@ impl From<core::AssetInfo> for AssetInfo {
             created_at_ms: a.created_at,
             completed_at_ms: a.completed_at,
             offline_until_ms: a.offline_until,
+            vod: a.vod.map(|v| VodIdentity {
+                video_id: v.video_id,
+                definition: v.definition,
+                format: v.format,
+                stream_type: v.stream_type,
+                mezzanine: v.mezzanine,
+                job_id: v.job_id,
+            }),
         }
     }
 }
@@ -737,6 +1067,39 @@ pub trait VaultListener: Send + Sync {
 pub trait UrlRefresher: Send + Sync {
     /// A fresh URL for the same content.
     fn refresh_url(&self, request: RefreshRequest) -> Option<String>;
+}
+
+/// Supplies ApsaraVideo VOD credentials (typically STS tokens from the app's server).
+/// Implemented by the app; called on a background thread (it may block). Return `null`/`nil`/
+/// `None` to give none: the call or download then fails with `Credentials` (resumable).
+#[uniffi::export(foreign)]
+pub trait CredentialsProvider: Send + Sync {
+    /// Credentials for `reason`.
+    fn credentials(&self, reason: CredentialsReason) -> Option<VodCredentials>;
+}
+
+struct Provider(Arc<dyn CredentialsProvider>);
+
+impl core::vod::CredentialsProvider for Provider {
+    fn credentials(
+        &self,
+        reason: core::vod::CredentialsReason,
+    ) -> Pin<Box<dyn Future<Output = Option<core::vod::Credentials>> + Send + '_>> {
+        let foreign = Arc::clone(&self.0);
+        Box::pin(async move {
+            use core::vod::CredentialsReason as R;
+            let reason = match reason {
+                R::Initial => CredentialsReason::Initial,
+                R::Rejected { code } => CredentialsReason::Rejected { code },
+                R::UrlExpired { asset_id } => CredentialsReason::UrlExpired { asset_id },
+            };
+            let c = tokio::task::spawn_blocking(move || foreign.credentials(reason)).await.ok().flatten()?;
+            let mut creds =
+                core::vod::Credentials::new(&c.access_key_id, &c.access_key_secret, c.security_token.as_deref());
+            creds.expires_at = c.expires_at_ms;
+            Some(creds)
+        })
+    }
 }
 
 struct Refresher(Arc<dyn UrlRefresher>);
@@ -849,6 +1212,9 @@ impl Vault {
         c.max_parallel_requests = config.max_parallel_requests as usize;
         c.default_headers = headers(config.default_headers);
         c.autostart = config.autostart;
+        if let Some(vod) = config.vod {
+            c.vod = vod.into();
+        }
         let vault = spawn(core::Vault::open(c)).await??;
         Ok(Arc::new(Self(vault)))
     }
@@ -969,6 +1335,39 @@ impl Vault {
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
         self.0.set_refresher(refresher.map(|r| Arc::new(Refresher(r)) as Arc<dyn core::UrlRefresher>));
+    }
+
+    /// Sets (or clears) the source of ApsaraVideo VOD credentials.
+    pub fn set_credentials_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
+        self.0.set_credentials_provider(
+            provider.map(|p| Arc::new(Provider(p)) as Arc<dyn core::vod::CredentialsProvider>),
+        );
+    }
+
+    /// The images stored (or to be stored) with an asset: VOD covers, snapshots, sprites and
+    /// WebVTT thumbnail tracks.
+    pub async fn images(&self, asset_id: String) -> Result<Vec<AssetImage>> {
+        let v = self.0.clone();
+        let images = spawn(async move { v.images(&asset_id).await }).await??;
+        Ok(images
+            .into_iter()
+            .map(|i| {
+                use core::catalog::ImageKind as K;
+                AssetImage {
+                    kind: match i.kind {
+                        K::Cover => ImageKind::Cover,
+                        K::Snapshot => ImageKind::Snapshot,
+                        K::Sprite => ImageKind::Sprite,
+                        K::SpriteOriginal => ImageKind::SpriteOriginal,
+                        K::WebVtt => ImageKind::WebVtt,
+                    },
+                    index: i.index,
+                    file: i.file,
+                    stored: i.stored,
+                    size: i.size,
+                }
+            })
+            .collect())
     }
 
     /// Serves a completed asset on 127.0.0.1; returns a session whose URL players open.

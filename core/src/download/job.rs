@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,12 +24,14 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use super::progress::Tracker;
+use super::vod::{self as vodsrc, VodState};
 use super::{
     RenditionNames, choose, error_to_failure, fetch_failure, fetch_playlist, merged_headers, open_headers, parse_url,
     plan, resolve,
 };
 use crate::catalog::{
-    AssetKind, AssetRow, AssetState, DoneSegment, Mode, RenditionRole, RenditionRow, SegmentKind, SegmentRow,
+    AssetKind, AssetRow, AssetState, DoneSegment, ImageKind, ImageRow, Mode, RenditionRole, RenditionRow, SegmentKind,
+    SegmentRow, now_ms,
 };
 use crate::error::FailureReason;
 use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
@@ -90,9 +92,18 @@ struct Ctx {
     generation: AtomicU64,
     /// Refreshes since the last committed piece.
     fruitless: AtomicU32,
+    /// A VOD asset: its stream and what the API last said.
+    vod: Option<tokio::sync::Mutex<VodState>>,
+    /// A VOD asset: when to ask for fresh URLs before they expire (Unix ms; `i64::MAX` if never).
+    vod_refresh_at: AtomicI64,
 }
 
 impl Ctx {
+    /// Whether the asset's VOD URLs are past their lifetime (`AuthTimeout`).
+    fn urls_expired(&self) -> bool {
+        now_ms() >= self.vod_refresh_at.load(Ordering::SeqCst)
+    }
+
     fn seal_options(&self) -> SealOptions {
         SealOptions { chunk_size: self.inner.config.chunk_size }
     }
@@ -183,6 +194,11 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
             AssetKind::Hls => hls(&ctx).await,
             AssetKind::Progressive => progressive(&ctx).await,
         };
+        // Images (VOD covers, snapshots, sprites, thumbnail tracks) complete the asset.
+        let r = match r {
+            Ok(()) => images(&ctx).await,
+            other => other,
+        };
         match r {
             Err(Stop::Restart(reason)) => {
                 tracing::warn!(asset = %id, "restarting: {reason}");
@@ -225,6 +241,8 @@ fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
         }
     };
     let parallel = request.parallel.unwrap_or(inner.config.max_parallel_requests).max(1);
+    let vod = row.vod.as_deref().and_then(VodState::from_json);
+    let vod_refresh_at = AtomicI64::new(vod.as_ref().map_or(i64::MAX, |v| v.expires_at));
     Ok(Ctx {
         inner: Arc::clone(inner),
         id: row.id,
@@ -238,6 +256,8 @@ fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
         refresh_lock: tokio::sync::Mutex::new(()),
         generation: AtomicU64::new(0),
         fruitless: AtomicU32::new(0),
+        vod: vod.map(tokio::sync::Mutex::new),
+        vod_refresh_at,
     })
 }
 
@@ -390,6 +410,10 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
     let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
     let done_count = segs.iter().filter(|s| s.done).count() as u64;
+    if ctx.vod.is_some() && segs.iter().any(|s| !s.done) && (done_count > 0 || ctx.urls_expired()) {
+        // Resuming a VOD download: fresh URLs, and a check that it is still the same transcode.
+        refresh(ctx, Some(&plan), ctx.generation.load(Ordering::SeqCst), 0).await?;
+    }
     let tracker = Arc::new(Tracker::new(
         Arc::clone(inner),
         ctx.id.clone(),
@@ -646,6 +670,10 @@ async fn fetch_piece(
     let mut content_failures = 0u32;
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
+        if ctx.urls_expired() {
+            refresh(ctx, Some(plan), generation, 0).await?;
+            continue;
+        }
         let err = match attempt(ctx, plan, keys, tracker, seg).await {
             Ok(f) => return Ok(f),
             Err(e) => e,
@@ -851,18 +879,29 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
         return Ok(());
     }
     if ctx.fruitless.fetch_add(1, Ordering::SeqCst) >= 3 {
+        let what = if status == 0 { "URLs expired".to_owned() } else { format!("HTTP {status}") };
         return Err(Stop::Failed(FailureReason::UrlExpired {
-            message: format!("HTTP {status} again after 3 fresh URLs without progress"),
+            message: format!("{what} again after 3 fresh URLs without progress"),
         }));
     }
-    let expired = |m: &str| Stop::Failed(FailureReason::UrlExpired { message: format!("HTTP {status}; {m}") });
-    let hook = ctx.inner.refresher().ok_or_else(|| expired("no refresh hook is set"))?;
-    let current = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    let fresh = hook
-        .refresh(RefreshRequest { asset_id: ctx.id.clone(), source_url: current, status, title: ctx.title.clone() })
-        .await
-        .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
-    let url = parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?;
+    let url = match &ctx.vod {
+        Some(vod) => fresh_vod_url(ctx, vod).await?,
+        None => {
+            let expired = |m: &str| Stop::Failed(FailureReason::UrlExpired { message: format!("HTTP {status}; {m}") });
+            let hook = ctx.inner.refresher().ok_or_else(|| expired("no refresh hook is set"))?;
+            let current = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let fresh = hook
+                .refresh(RefreshRequest {
+                    asset_id: ctx.id.clone(),
+                    source_url: current,
+                    status,
+                    title: ctx.title.clone(),
+                })
+                .await
+                .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
+            parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?
+        }
+    };
     tracing::info!(asset = %ctx.id, "source refreshed");
     if let Some(plan) = plan {
         if let Err(stop) = refresh_plan(ctx, plan, &url).await {
@@ -880,6 +919,24 @@ async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobR
     *ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner) = url.to_string();
     ctx.generation.fetch_add(1, Ordering::SeqCst);
     Ok(())
+}
+
+/// Asks VOD for the asset's stream again (the app may hand out fresh credentials first). A
+/// different transcode restarts the download from it.
+async fn fresh_vod_url(ctx: &Ctx, vod: &tokio::sync::Mutex<VodState>) -> JobResult<Url> {
+    let mut state = vod.lock().await;
+    let output = ctx.request.vod.as_ref().map(|v| v.output_type).unwrap_or_default();
+    let r =
+        vodsrc::refresh(&ctx.inner, &ctx.id, &state, output).await.map_err(|e| Stop::Failed(vodsrc::failure(&e)))?;
+    ctx.inner.catalog.set_vod(&ctx.id, &r.state.to_json()).await.map_err(catalog_stop)?;
+    ctx.vod_refresh_at.store(r.state.expires_at, Ordering::SeqCst);
+    *state = r.state;
+    if let Some(why) = r.changed {
+        ctx.inner.catalog.set_source_url(&ctx.id, r.url.as_str()).await.map_err(catalog_stop)?;
+        *ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner) = r.url.to_string();
+        return Err(Stop::Restart(FailureReason::SourceChanged { message: why }));
+    }
+    Ok(r.url)
 }
 
 /// Re-reads the playlists from a fresh source and matches them to the plan by media sequence
@@ -1083,7 +1140,36 @@ impl FileWriter {
     }
 }
 
-fn open_part(ctx: &Ctx, part: &std::path::Path, resume_at: u64, sniff: &mut Sniffer) -> Result<FileWriter, StoreError> {
+/// What every plaintext byte of a progressive file passes through, in order (a kept prefix is
+/// fed again on resume): the content check, and the CRC-64 of a VOD source file.
+struct FileChecks {
+    sniff: Sniffer,
+    crc: Option<crate::vod::crc64::Crc64>,
+}
+
+impl FileChecks {
+    fn new(crc: bool) -> Self {
+        Self { sniff: Sniffer::new(), crc: crc.then(Default::default) }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.sniff.update(data);
+        if let Some(c) = &mut self.crc {
+            c.update(data);
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.crc.is_some());
+    }
+}
+
+fn open_part(
+    ctx: &Ctx,
+    part: &std::path::Path,
+    resume_at: u64,
+    sniff: &mut FileChecks,
+) -> Result<FileWriter, StoreError> {
     if let Some(dir) = part.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -1129,7 +1215,7 @@ fn open_part(ctx: &Ctx, part: &std::path::Path, resume_at: u64, sniff: &mut Snif
                     }
                 }
             }
-            *sniff = Sniffer::new();
+            sniff.reset();
             let file = std::fs::File::create(part)?;
             Ok(FileWriter::Sealed(Box::new(SealWriter::new(file, key, &context, ctx.seal_options())?)))
         }
@@ -1144,7 +1230,7 @@ fn verify_sealed_prefix(
     key: &ContentKey,
     context: &[u8],
     chunks: u64,
-    sniff: &mut Sniffer,
+    sniff: &mut FileChecks,
 ) -> Result<(), StoreError> {
     let file = std::fs::File::open(part)?;
     let reader = seal::PartialReader::new(&file, key, context)?;
@@ -1178,6 +1264,12 @@ async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
         (asset.bytes_expected, asset.expected_exact),
     );
     if !seg.done {
+        if ctx.vod.is_some() && (seg.resume_offset > 0 || ctx.urls_expired()) {
+            // Resuming a VOD download: a fresh URL, and a check that it is still the same file.
+            refresh(ctx, None, ctx.generation.load(Ordering::SeqCst), 0).await?;
+        }
+        let rends = ctx.inner.catalog.renditions(&ctx.id).await.map_err(catalog_stop)?;
+        let rend = rends.first().unwrap_or(rend);
         download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?;
     }
     inner.catalog.set_entry(&ctx.id, &seg.file).await.map_err(catalog_stop)?;
@@ -1211,7 +1303,12 @@ async fn download_file(
     }
     // Resume only with a validator: without one, a changed file could not be detected.
     let resume_at = if validator.is_some() { seg.resume_offset } else { 0 };
-    let mut sniff = Sniffer::new();
+    // A VOD source file is checked against the size and CRC-64 VOD reports.
+    let mezzanine = match &ctx.vod {
+        Some(v) => Some(v.lock().await.clone()).filter(|s| s.mezzanine),
+        None => None,
+    };
+    let mut sniff = FileChecks::new(mezzanine.as_ref().is_some_and(|m| m.crc64.is_some()));
     let mut writer =
         open_part(ctx, &part, resume_at, &mut sniff).map_err(|e| store_stop(ctx, "opening the file", e))?;
     tracker.set_committed(writer.len(), 0);
@@ -1220,6 +1317,12 @@ async fn download_file(
     let mut last_checkpoint = writer.len();
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
+        if ctx.urls_expired() {
+            refresh(ctx, None, generation, 0).await?;
+            let fresh = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            url = Url::parse(&fresh).map_err(|e| storage("refreshed URL", e))?;
+            continue;
+        }
         let start = writer.len();
         let if_range = validator.clone().filter(|_| start > 0);
         let request = Request {
@@ -1233,7 +1336,7 @@ async fn download_file(
                 // The file changed (If-Range failed) or the server ignores ranges: start over
                 // cleanly with what this response carries.
                 tracing::info!(asset = %ctx.id, "source file changed or cannot resume; starting over");
-                sniff = Sniffer::new();
+                sniff.reset();
                 writer = open_part(ctx, &part, 0, &mut sniff)?;
                 last_checkpoint = 0;
                 tracker.set_committed(0, 0);
@@ -1295,10 +1398,32 @@ async fn download_file(
     }
     // Any file type is accepted, but what looks like TS or MP4 must be well formed, and an
     // error page is never stored as media.
-    match sniff.finish() {
+    match sniff.sniff.finish() {
         Ok(_) | Err(SniffError::Unknown(_)) => {}
         Err(e) => {
             return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
+        }
+    }
+    if let Some(m) = &mezzanine {
+        let got_size = writer.len();
+        let got_crc = sniff.crc.take().map(crate::vod::crc64::Crc64::finish);
+        let size_bad = m.size.is_some_and(|s| s != got_size);
+        let crc_bad = matches!((m.crc64, got_crc), (Some(want), Some(got)) if want != got);
+        if size_bad || crc_bad {
+            // Never keep (or resume) a file that is not the source file.
+            drop(writer);
+            let _ = std::fs::remove_file(&part);
+            inner.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
+            let message = if size_bad {
+                format!("the source file has {got_size} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0))
+            } else {
+                format!(
+                    "the source file's CRC-64 is {}, VOD says {}; it was discarded",
+                    got_crc.unwrap_or(0),
+                    m.crc64.unwrap_or(0)
+                )
+            };
+            return Err(Stop::Failed(FailureReason::BadSource { message }));
         }
     }
     // Complete: seal the last chunk, make it durable, move it into place, commit.
@@ -1320,6 +1445,151 @@ async fn download_file(
     inner.catalog.commit_segments(&ctx.id, &[done]).await.map_err(catalog_stop)?;
     tracker.set_committed(size, 0);
     tracker.committed(0, 1, 0);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+/// Largest image (or thumbnail track) accepted.
+const IMAGE_LIMIT: u64 = 32 << 20;
+
+/// Current image URLs, replaced together when they expire.
+struct ImageUrls {
+    generation: u64,
+    urls: HashMap<(ImageKind, u32), String>,
+}
+
+/// Stores the asset's pending images (VOD covers, snapshots, sprites, WebVTT thumbnail tracks),
+/// each sealed or plain like the rest of the asset. Expired image URLs are replaced with fresh
+/// ones from VOD; an image that cannot be fetched fails the asset with a reason naming it.
+async fn images(ctx: &Arc<Ctx>) -> JobResult {
+    use futures_util::StreamExt as _;
+    let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
+    let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
+    if pending.is_empty() {
+        return verify_images(ctx, &rows);
+    }
+    // Thumbnail tracks point at sprites: stored ones are referred to by their local names.
+    let sprites: Arc<Vec<(String, String)>> = Arc::new(
+        rows.iter().filter(|i| i.kind == ImageKind::Sprite).map(|i| (i.uri.clone(), i.file.clone())).collect(),
+    );
+    let urls = Arc::new(tokio::sync::Mutex::new(ImageUrls {
+        generation: 0,
+        urls: rows.iter().map(|i| ((i.kind, i.idx), i.url.clone())).collect(),
+    }));
+    let results: Vec<JobResult> = futures_util::stream::iter(pending)
+        .map(|img| {
+            let (ctx, urls, sprites) = (Arc::clone(ctx), Arc::clone(&urls), Arc::clone(&sprites));
+            async move { store_image(&ctx, &urls, &sprites, &img).await }
+        })
+        .buffer_unordered(ctx.parallel)
+        .collect()
+        .await;
+    results.into_iter().collect::<JobResult<Vec<()>>>()?;
+    check_still_downloading(ctx).await?;
+    let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
+    verify_images(ctx, &rows)
+}
+
+async fn store_image(
+    ctx: &Ctx,
+    urls: &tokio::sync::Mutex<ImageUrls>,
+    sprites: &[(String, String)],
+    img: &ImageRow,
+) -> JobResult {
+    let inner = &ctx.inner;
+    let what = format!("image {}", img.file);
+    let mut refreshes = 0;
+    let (bytes, url) = loop {
+        let (generation, url) = {
+            let u = urls.lock().await;
+            (u.generation, u.urls.get(&(img.kind, img.idx)).cloned().unwrap_or_else(|| img.url.clone()))
+        };
+        let parsed = Url::parse(&url).map_err(|e| storage("image URL", e))?;
+        match inner.http.get_small(&parsed, &ctx.headers, IMAGE_LIMIT, &inner.config.retry).await {
+            Ok((bytes, _)) => break (bytes, url),
+            Err(e) if e.class() == ErrorClass::Expired && refreshes < 2 => {
+                let Some(vod) = &ctx.vod else {
+                    return Err(Stop::Failed(fetch_failure(&what, &e)));
+                };
+                refreshes += 1;
+                let mut u = urls.lock().await;
+                if u.generation == generation {
+                    inner.vod.url_expired(&ctx.id).await;
+                    let video_id = vod.lock().await.video_id.clone();
+                    let fresh = vodsrc::fresh_image_urls(inner, &video_id)
+                        .await
+                        .map_err(|e| Stop::Failed(vodsrc::failure(&e)))?;
+                    inner.catalog.update_image_urls(&ctx.id, &fresh).await.map_err(catalog_stop)?;
+                    for (kind, idx, url) in fresh {
+                        u.urls.insert((kind, idx), url);
+                    }
+                    u.generation += 1;
+                }
+            }
+            Err(e) => return Err(Stop::Failed(fetch_failure(&what, &e))),
+        }
+    };
+    let data = if img.kind == ImageKind::WebVtt {
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| FailureReason::BadSource { message: format!("{what}: not UTF-8 text") })?;
+        if !text.trim_start_matches('\u{feff}').starts_with("WEBVTT") {
+            return Err(Stop::Failed(FailureReason::BadSource { message: format!("{what}: not a WebVTT track") }));
+        }
+        vodsrc::localize_vtt(&text, &url, sprites).into_bytes()
+    } else {
+        if !looks_like_image(&bytes) {
+            let hint = if bytes.trim_ascii_start().starts_with(b"<") { " (an HTML page)" } else { "" };
+            return Err(Stop::Failed(FailureReason::BadSource {
+                message: format!("{what}: not a JPEG, PNG, GIF or WebP image{hint}"),
+            }));
+        }
+        bytes.to_vec()
+    };
+    let (layout, id, file, mode, key) =
+        (inner.layout.clone(), ctx.id.clone(), img.file.clone(), ctx.mode, ctx.key.clone());
+    let stored =
+        tokio::task::spawn_blocking(move || store::write_small(&layout, &id, &file, mode, key.as_deref(), &data))
+            .await
+            .map_err(|e| storage("internal error", e))?
+            .map_err(|e| store_stop(ctx, &what, e))?;
+    inner
+        .catalog
+        .commit_image(&ctx.id, img.kind, img.idx, stored.size, stored.sha256.as_deref())
+        .await
+        .map_err(catalog_stop)
+}
+
+fn looks_like_image(b: &[u8]) -> bool {
+    b.starts_with(&[0xFF, 0xD8, 0xFF])
+        || b.starts_with(b"\x89PNG\r\n\x1a\n")
+        || b.starts_with(b"GIF8")
+        || (b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP")
+}
+
+/// Every image row is stored and its file has the size recorded.
+fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
+    for i in rows {
+        let size = i
+            .size
+            .filter(|_| i.done)
+            .ok_or_else(|| Stop::Failed(FailureReason::Storage { message: format!("{} is not stored", i.file) }))?;
+        let expected = match ctx.mode {
+            Mode::Normal => size,
+            Mode::Encrypted => seal::sealed_len(size, SealOptions::default().chunk_size),
+        };
+        let path = ctx.inner.layout.file(&ctx.id, &i.file, ctx.mode);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == expected => {}
+            Ok(m) => {
+                return Err(Stop::Failed(FailureReason::Storage {
+                    message: format!("{} has {} bytes on disk, expected {expected}", i.file, m.len()),
+                }));
+            }
+            Err(e) => return Err(storage(&i.file, e)),
+        }
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod job;
 mod progress;
+pub(crate) mod vod;
 
 use std::fs::File;
 use std::time::Duration;
@@ -244,7 +245,7 @@ fn hls_identity(source: &Url, choice: &Choice) -> String {
     id
 }
 
-fn sanitize_ext(uri: &str, fallback: &str) -> String {
+pub(crate) fn sanitize_ext(uri: &str, fallback: &str) -> String {
     let path = uri.split(['?', '#']).next().unwrap_or("");
     let last = path.rsplit('/').next().unwrap_or("");
     match last.rsplit_once('.') {
@@ -473,14 +474,51 @@ pub(crate) fn open_headers(inner: &Inner, id: &str, sealed: Option<&[u8]>) -> Re
     }
 }
 
+/// The app-facing identity of a VOD asset, from its catalog JSON.
+pub(crate) fn vod_identity(json: &str) -> Option<crate::vault::VodIdentity> {
+    let s = vod::VodState::from_json(json)?;
+    Some(crate::vault::VodIdentity {
+        video_id: s.video_id,
+        definition: s.definition,
+        format: s.format,
+        stream_type: s.stream_type,
+        mezzanine: s.mezzanine,
+        job_id: s.job_id,
+    })
+}
+
 /// Creates the asset for `request` (or finds it), returning its id. The asset is `queued`.
 pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<String> {
     if request.parallel == Some(0) {
         return Err(Error::InvalidRequest("parallel must be at least 1".into()));
     }
-    let url = parse_url(&request.url)?;
     let headers = merged_headers(inner, &request.headers)?;
-    let plan = plan(inner, request, &url, &headers).await?;
+    // A VOD video: VOD says which URL to download; the stream is the identity.
+    let mut request = request.clone();
+    let vod_source = match request.vod_request()? {
+        Some(v) => {
+            let resolved = vod::resolve(inner, &v, request.quality).await?;
+            request.vod = Some(v);
+            request.identity = Some(resolved.state.identity());
+            if request.title.is_none() {
+                request.title.clone_from(&resolved.title);
+            }
+            Some(resolved)
+        }
+        None => None,
+    };
+    let request = &request;
+    let url = match &vod_source {
+        Some(v) => v.url.clone(),
+        None => parse_url(&request.url)?,
+    };
+    let mut plan = plan(inner, request, &url, &headers).await?;
+    if let Some(v) = &vod_source
+        && v.state.mezzanine
+        && let Some(size) = v.state.size
+    {
+        plan.expected = (Some(size), true);
+    }
     let id = identity::asset_id(&plan.identity);
     if let Some(existing) = inner.catalog.asset(&id).await? {
         if existing.mode != request.mode {
@@ -526,8 +564,10 @@ pub(crate) async fn create(inner: &Inner, request: &DownloadRequest) -> Result<S
         updated_at: now,
         completed_at: None,
         offline_until: request.offline_until,
+        vod: vod_source.as_ref().map(|v| v.state.to_json()),
     };
-    inner.catalog.insert_asset(&row, &plan.renditions, &plan.segments).await?;
+    let images = vod_source.map(|v| v.images).unwrap_or_default();
+    inner.catalog.insert_asset(&row, &plan.renditions, &plan.segments, &images).await?;
     tracing::debug!(asset = %id, pieces = plan.segments.len(), "asset created");
     inner.emit_state(&id, AssetState::Queued, None);
     Ok(id)

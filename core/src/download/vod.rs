@@ -1,0 +1,549 @@
+//! VOD sources in the engine: turning a video id into the URL to download and the images to
+//! store with it, and getting fresh URLs when they expire, checking that the stream is still the
+//! same transcode.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::catalog::{ImageKind, ImageRow, now_ms};
+use crate::error::{Error, FailureReason, Result};
+use crate::hls::master::{Quality, Variant, select_variant};
+use crate::identity;
+use crate::vault::{Inner, Prepared, VodMezzanineInfo, VodStreamInfo};
+use crate::vod::api::{PlayInfo, SnapshotType};
+use crate::vod::{VodClient, VodError, VodRequest};
+
+/// What the catalog keeps of a VOD asset (the `assets.vod` JSON): its identity and what the API
+/// last said about the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VodState {
+    pub video_id: String,
+    pub definition: String,
+    pub format: String,
+    pub stream_type: String,
+    #[serde(default)]
+    pub mezzanine: bool,
+    /// The transcode job of the stream (its identity at VOD).
+    pub job_id: Option<String>,
+    /// Bytes, as VOD reports them.
+    pub size: Option<u64>,
+    /// Mezzanine: CRC-64/ECMA of the file.
+    pub crc64: Option<u64>,
+    /// When to ask for fresh URLs (Unix ms): a little before the ones VOD handed out expire.
+    pub expires_at: i64,
+}
+
+impl VodState {
+    /// The asset's identity: the stream, not its URL.
+    pub fn identity(&self) -> String {
+        if self.mezzanine {
+            format!("vod:{}/mezzanine", self.video_id)
+        } else {
+            format!("vod:{}/{}/{}/{}", self.video_id, self.definition, self.format, self.stream_type)
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Option<Self> {
+        serde_json::from_str(s).ok()
+    }
+}
+
+/// A VOD source resolved into what to download.
+pub(crate) struct Resolved {
+    pub url: Url,
+    pub state: VodState,
+    pub title: Option<String>,
+    pub images: Vec<ImageRow>,
+}
+
+fn vod_error(e: VodError) -> Error {
+    Error::Vod(e)
+}
+
+fn client(inner: &Inner) -> &VodClient {
+    &inner.vod
+}
+
+/// When URLs handed out now should be replaced: a fifth of their lifetime (at most 30 s) before
+/// they expire.
+fn expires_at(inner: &Inner) -> i64 {
+    let life = i64::try_from(client(inner).config().auth_timeout.as_millis()).unwrap_or(i64::MAX / 4);
+    now_ms() + life - (life / 5).min(30_000)
+}
+
+fn stream_info(p: &PlayInfo) -> VodStreamInfo {
+    VodStreamInfo {
+        definition: p.definition.clone(),
+        format: p.format.clone(),
+        stream_type: p.stream_type.clone(),
+        bitrate_kbps: p.bitrate,
+        size: p.size,
+        width: p.width,
+        height: p.height,
+        duration_secs: p.duration,
+        fps: p.fps,
+        encrypted: p.encrypt,
+        encrypt_type: p.encrypt_type.clone(),
+        job_id: p.job_id.clone(),
+        unsupported: p.unsupported_reason(),
+    }
+}
+
+/// What a video offers: its streams (with why any cannot be stored) and, when the credentials
+/// allow it, its source file.
+pub(crate) async fn prepare(inner: &Inner, video_id: &str) -> Result<Prepared> {
+    check_id(video_id)?;
+    let vod = client(inner);
+    let info = match vod.get_play_info(video_id, None, None, None, Default::default()).await {
+        Ok(i) => i,
+        // Only proprietary-encrypted streams: say so, as a typed refusal.
+        Err(e) => return Err(vod_error(e)),
+    };
+    let mezzanine = match vod.get_mezzanine_info(video_id, Default::default()).await {
+        Ok(m) => Some(VodMezzanineInfo {
+            size: m.size,
+            crc64: m.crc64,
+            width: m.width,
+            height: m.height,
+            duration_secs: m.duration,
+            file_name: m.file_name,
+        }),
+        Err(e) => {
+            // Many apps' credentials may only play: the source file is optional here.
+            tracing::debug!("GetMezzanineInfo: {e}");
+            None
+        }
+    };
+    Ok(Prepared::Vod {
+        video_id: video_id.to_owned(),
+        title: info.video.title.clone(),
+        duration_secs: info.video.duration,
+        status: info.video.status.clone(),
+        streams: info.streams.iter().map(stream_info).collect(),
+        mezzanine,
+    })
+}
+
+fn check_id(video_id: &str) -> Result<()> {
+    if crate::vod::valid_video_id(video_id) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!("invalid VOD video id {video_id:?}")))
+    }
+}
+
+fn format_rank(format: &str) -> u8 {
+    match format.to_ascii_lowercase().as_str() {
+        "m3u8" => 0,
+        "mp4" => 1,
+        "mp3" | "m4a" => 2,
+        _ => 3,
+    }
+}
+
+/// Picks the stream for `request` among `streams`: the asked stream type (video if offered),
+/// format (m3u8, then mp4, then audio formats) and definition (exact) or quality.
+fn choose<'a>(streams: &'a [PlayInfo], request: &VodRequest, quality: Quality) -> Result<&'a PlayInfo, VodError> {
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let wanted_type = request.stream_type.clone().unwrap_or_else(|| {
+        if streams.iter().any(|s| eq(&s.stream_type, "video")) { "video".into() } else { "audio".into() }
+    });
+    let mut candidates: Vec<&PlayInfo> = streams
+        .iter()
+        .filter(|s| eq(&s.stream_type, &wanted_type))
+        .filter(|s| request.format.as_deref().is_none_or(|f| eq(&s.format, f)))
+        .filter(|s| request.definition.as_deref().is_none_or(|d| eq(&s.definition, d)))
+        .filter(|s| s.status.as_deref().is_none_or(|st| eq(st, "Normal")))
+        .collect();
+    if candidates.is_empty() {
+        let offered: Vec<String> =
+            streams.iter().map(|s| format!("{} {} {}", s.definition, s.format, s.stream_type)).collect();
+        return Err(VodError::NoMatch(format!(
+            "no {wanted_type} stream{}{} (VOD offers: {})",
+            request.format.as_deref().map(|f| format!(" in {f}")).unwrap_or_default(),
+            request.definition.as_deref().map(|d| format!(" at definition {d}")).unwrap_or_default(),
+            if offered.is_empty() { "nothing".into() } else { offered.join(", ") }
+        )));
+    }
+    let storable: Vec<&PlayInfo> = candidates.iter().copied().filter(|s| s.unsupported_reason().is_none()).collect();
+    if storable.is_empty() {
+        let why = candidates[0].unsupported_reason().unwrap_or_default();
+        return Err(VodError::Unsupported(format!("{} {}: {why}", candidates[0].definition, candidates[0].format)));
+    }
+    candidates = storable;
+    let best_format = candidates.iter().map(|s| format_rank(&s.format)).min().unwrap_or(0);
+    candidates.retain(|s| format_rank(&s.format) == best_format);
+    let variants: Vec<Variant> = candidates
+        .iter()
+        .map(|s| {
+            let mut v = Variant::with_bandwidth(String::new(), s.bitrate.map_or(0, |b| (b * 1000.0) as u64));
+            v.height = s.height;
+            v
+        })
+        .collect();
+    Ok(candidates[select_variant(&variants, quality)])
+}
+
+/// Resolves a VOD request: asks VOD for the stream (or the source file) and lists its images.
+pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Quality) -> Result<Resolved> {
+    check_id(&request.video_id)?;
+    let vod = client(inner);
+    let (url, state, mut title) = if request.mezzanine {
+        let m = vod.get_mezzanine_info(&request.video_id, request.output_type).await.map_err(vod_error)?;
+        let url = parse(&m.file_url.0)?;
+        let state = VodState {
+            video_id: request.video_id.clone(),
+            definition: "OD".into(),
+            format: crate::download::sanitize_ext(url.path(), "mp4"),
+            stream_type: "video".into(),
+            mezzanine: true,
+            job_id: None,
+            size: m.size,
+            crc64: m.crc64,
+            expires_at: expires_at(inner),
+        };
+        (url, state, None)
+    } else {
+        let info = vod
+            .get_play_info(
+                &request.video_id,
+                request.format.as_deref(),
+                request.definition.as_deref(),
+                request.stream_type.as_deref(),
+                request.output_type,
+            )
+            .await
+            .map_err(vod_error)?;
+        let s = choose(&info.streams, request, quality).map_err(vod_error)?;
+        let state = VodState {
+            video_id: request.video_id.clone(),
+            definition: s.definition.clone(),
+            format: s.format.to_ascii_lowercase(),
+            stream_type: s.stream_type.clone(),
+            mezzanine: false,
+            job_id: s.job_id.clone(),
+            size: s.size,
+            crc64: None,
+            expires_at: expires_at(inner),
+        };
+        (parse(&s.play_url.0)?, state, info.video.title)
+    };
+    let images = if request.images {
+        let (list, video_title) = image_list(vod, &request.video_id).await.map_err(vod_error)?;
+        title = title.or(video_title);
+        image_rows(list)
+    } else {
+        Vec::new()
+    };
+    Ok(Resolved { url, state, title, images })
+}
+
+fn parse(url: &str) -> Result<Url> {
+    crate::download::parse_url(url).map_err(|_| Error::Vod(VodError::BadResponse("VOD gave an invalid URL".into())))
+}
+
+/// The video's images: cover, snapshots, sprites, sprite originals and WebVTT tracks, each with
+/// its position; and the title `GetVideoInfo` gives.
+async fn image_list(
+    vod: &VodClient,
+    video_id: &str,
+) -> Result<(Vec<(ImageKind, u32, String)>, Option<String>), VodError> {
+    let mut out = Vec::new();
+    let info = vod.get_video_info(video_id).await?;
+    if let Some(cover) = info.cover_url.as_ref().filter(|u| !u.0.is_empty()) {
+        out.push((ImageKind::Cover, 1, cover.0.clone()));
+    }
+    for (api, kind) in [
+        (SnapshotType::Normal, ImageKind::Snapshot),
+        (SnapshotType::Sprite, ImageKind::Sprite),
+        (SnapshotType::SpriteOrigin, ImageKind::SpriteOriginal),
+        (SnapshotType::WebVtt, ImageKind::WebVtt),
+    ] {
+        let list = match vod.list_snapshots(video_id, api).await {
+            Ok(l) => l,
+            // A video without snapshots of a type.
+            Err(VodError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for (i, s) in list.into_iter().enumerate() {
+            let idx = if s.index > 0 { u32::try_from(s.index).unwrap_or(u32::MAX) } else { i as u32 + 1 };
+            if !out.iter().any(|(k, n, _)| *k == kind && *n == idx) {
+                out.push((kind, idx, s.url.0));
+            }
+        }
+    }
+    Ok((out, info.title))
+}
+
+/// The stored name of an image.
+pub(crate) fn image_file(kind: ImageKind, idx: u32, url: &str) -> String {
+    let fallback = if kind == ImageKind::WebVtt { "vtt" } else { "jpg" };
+    let ext =
+        Url::parse(url).map_or_else(|_| fallback.to_owned(), |u| crate::download::sanitize_ext(u.path(), fallback));
+    match kind {
+        ImageKind::Cover if idx == 1 => format!("images/cover.{ext}"),
+        ImageKind::Cover => format!("images/cover-{idx}.{ext}"),
+        ImageKind::Snapshot => format!("images/snapshot-{idx:05}.{ext}"),
+        ImageKind::Sprite => format!("images/sprite-{idx:05}.{ext}"),
+        ImageKind::SpriteOriginal => format!("images/sprite-original-{idx:05}.{ext}"),
+        ImageKind::WebVtt => format!("images/thumbnails-{idx}.{ext}"),
+    }
+}
+
+fn image_rows(list: Vec<(ImageKind, u32, String)>) -> Vec<ImageRow> {
+    list.into_iter()
+        .filter_map(|(kind, idx, url)| {
+            let parsed = Url::parse(&url).ok()?;
+            Some(ImageRow {
+                kind,
+                idx,
+                file: image_file(kind, idx, &url),
+                uri: identity::strip_signature(&parsed),
+                url,
+                size: None,
+                sha256: None,
+                done: false,
+            })
+        })
+        .collect()
+}
+
+/// Fresh URLs for an image list: by kind and position.
+pub(crate) async fn fresh_image_urls(inner: &Inner, video_id: &str) -> Result<Vec<(ImageKind, u32, String)>, VodError> {
+    Ok(image_list(client(inner), video_id).await?.0)
+}
+
+/// A fresh URL for a VOD asset.
+pub(crate) struct Refreshed {
+    pub url: Url,
+    pub state: VodState,
+    /// Why the download must start over (the transcode or the file changed).
+    pub changed: Option<String>,
+}
+
+/// Asks VOD again for the asset's stream (first giving the app the chance to hand out fresh
+/// credentials) and checks it is the same transcode: same job and size (mezzanine: size and
+/// CRC-64).
+pub(crate) async fn refresh(
+    inner: &Inner,
+    asset_id: &str,
+    old: &VodState,
+    output: crate::vod::OutputType,
+) -> Result<Refreshed, VodError> {
+    let vod = client(inner);
+    vod.url_expired(asset_id).await;
+    let mut state = old.clone();
+    state.expires_at = expires_at(inner);
+    if old.mezzanine {
+        let m = vod.get_mezzanine_info(&old.video_id, output).await?;
+        let url = Url::parse(&m.file_url.0).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))?;
+        state.size = m.size;
+        state.crc64 = m.crc64;
+        let changed = (m.size != old.size || m.crc64 != old.crc64).then(|| {
+            format!(
+                "the source file changed at VOD (size {} → {}, CRC-64 {} → {})",
+                show(old.size),
+                show(m.size),
+                show(old.crc64),
+                show(m.crc64)
+            )
+        });
+        return Ok(Refreshed { url, state, changed });
+    }
+    let info = vod
+        .get_play_info(&old.video_id, Some(&old.format), Some(&old.definition), Some(&old.stream_type), output)
+        .await?;
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let same_kind: Vec<&PlayInfo> = info
+        .streams
+        .iter()
+        .filter(|s| {
+            eq(&s.definition, &old.definition) && eq(&s.format, &old.format) && eq(&s.stream_type, &old.stream_type)
+        })
+        .collect();
+    let s = same_kind
+        .iter()
+        .find(|s| s.status.as_deref().is_none_or(|st| eq(st, "Normal")))
+        .or_else(|| same_kind.first())
+        .ok_or_else(|| {
+            VodError::NoMatch(format!(
+                "VOD no longer offers the {} {} {} stream of video {}",
+                old.definition, old.format, old.stream_type, old.video_id
+            ))
+        })?;
+    if let Some(why) = s.unsupported_reason() {
+        return Err(VodError::Unsupported(why));
+    }
+    let url = Url::parse(&s.play_url.0).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))?;
+    let job_changed = matches!((&old.job_id, &s.job_id), (Some(a), Some(b)) if a != b);
+    let size_changed = matches!((old.size, s.size), (Some(a), Some(b)) if a != b);
+    let changed = (job_changed || size_changed).then(|| {
+        format!(
+            "the {} {} stream was transcoded again at VOD (job {} → {}, size {} → {})",
+            old.definition,
+            old.format,
+            old.job_id.as_deref().unwrap_or("?"),
+            s.job_id.as_deref().unwrap_or("?"),
+            show(old.size),
+            show(s.size)
+        )
+    });
+    state.job_id = s.job_id.clone();
+    state.size = s.size;
+    Ok(Refreshed { url, state, changed })
+}
+
+fn show(v: Option<u64>) -> String {
+    v.map_or_else(|| "?".into(), |v| v.to_string())
+}
+
+/// A VOD API failure as an asset's failure reason.
+pub(crate) fn failure(e: &VodError) -> FailureReason {
+    match e {
+        VodError::NoCredentials(m) => FailureReason::Credentials { message: m.clone() },
+        VodError::Credentials { code, message } => FailureReason::Credentials { message: format!("{code}: {message}") },
+        VodError::Unsupported(m) => FailureReason::Unsupported { message: m.clone() },
+        VodError::Network(m) => FailureReason::Network { message: format!("VOD API: {m}") },
+        VodError::NotFound { code, message }
+        | VodError::Forbidden { code, message }
+        | VodError::Throttled { code, message }
+        | VodError::Api { code, message, .. } => FailureReason::Vod { code: code.clone(), message: message.clone() },
+        VodError::NoMatch(m) => FailureReason::Vod { code: "NoMatch".into(), message: m.clone() },
+        VodError::BadResponse(m) | VodError::Config(m) => {
+            FailureReason::Vod { code: "BadResponse".into(), message: m.clone() }
+        }
+    }
+}
+
+/// Rewrites the cue payloads of a WebVTT thumbnail track that point at sprites stored with the
+/// asset so they point at the stored files (relative to the track, which is in the same
+/// directory), keeping any `#xywh=` fragment.
+pub(crate) fn localize_vtt(text: &str, track_url: &str, sprites: &[(String, String)]) -> String {
+    let base = Url::parse(track_url).ok();
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        let (target, fragment) = match body.split_once('#') {
+            Some((t, f)) => (t, Some(f)),
+            None => (body, None),
+        };
+        let resolved = if body.contains("-->") || body.trim().is_empty() {
+            None
+        } else {
+            base.as_ref().and_then(|b| b.join(target.trim()).ok())
+        };
+        let local = resolved.and_then(|u| {
+            let key = identity::strip_signature(&u);
+            sprites
+                .iter()
+                .find(|(uri, _)| *uri == key)
+                .map(|(_, file)| file.rsplit('/').next().unwrap_or(file).to_owned())
+        });
+        match local {
+            Some(name) => {
+                out.push_str(&name);
+                if let Some(f) = fragment {
+                    out.push('#');
+                    out.push_str(f);
+                }
+                out.push_str(ending);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(def: &str, format: &str, height: u64, bitrate: f64) -> PlayInfo {
+        PlayInfo {
+            play_url: crate::vod::api::SignedUrl(format!("https://cdn.example.com/{def}.{format}?auth_key=1-0-0-x")),
+            definition: def.into(),
+            format: format.into(),
+            stream_type: "video".into(),
+            bitrate: Some(bitrate),
+            height: Some(height),
+            status: Some("Normal".into()),
+            ..PlayInfo::default()
+        }
+    }
+
+    #[test]
+    fn choosing_a_stream() {
+        let streams = vec![
+            stream("LD", "m3u8", 360, 400.0),
+            stream("HD", "m3u8", 720, 1500.0),
+            stream("HD", "mp4", 720, 1500.0),
+            stream("SD", "flv", 540, 800.0),
+        ];
+        let r = VodRequest::new("v");
+        assert_eq!(choose(&streams, &r, Quality::Best).unwrap().definition, "HD");
+        assert_eq!(choose(&streams, &r, Quality::Best).unwrap().format, "m3u8", "m3u8 first");
+        assert_eq!(choose(&streams, &r, Quality::Worst).unwrap().definition, "LD");
+        assert_eq!(choose(&streams, &r, Quality::Height(480)).unwrap().definition, "LD");
+        let mp4 = VodRequest { format: Some("mp4".into()), ..VodRequest::new("v") };
+        assert_eq!(choose(&streams, &mp4, Quality::Best).unwrap().format, "mp4");
+        let ld = VodRequest { definition: Some("ld".into()), ..VodRequest::new("v") };
+        assert_eq!(choose(&streams, &ld, Quality::Best).unwrap().definition, "LD");
+        let fourk = VodRequest { definition: Some("4K".into()), ..VodRequest::new("v") };
+        let e = choose(&streams, &fourk, Quality::Best).unwrap_err();
+        assert!(matches!(&e, VodError::NoMatch(m) if m.contains("at definition 4K") && m.contains("HD m3u8")), "{e}");
+        let flv = VodRequest { format: Some("flv".into()), ..VodRequest::new("v") };
+        assert!(matches!(choose(&streams, &flv, Quality::Best), Err(VodError::Unsupported(m)) if m.contains("flv")));
+        let mut locked = stream("HD", "m3u8", 720, 1500.0);
+        locked.encrypt = true;
+        locked.encrypt_type = Some("AliyunVoDEncryption".into());
+        let e = choose(&[locked], &r, Quality::Best).unwrap_err();
+        assert!(
+            matches!(&e, VodError::Unsupported(m) if m.contains("unsupported encryption AliyunVoDEncryption")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn identity_is_the_stream_not_the_url() {
+        let s = VodState {
+            video_id: "v1".into(),
+            definition: "HD".into(),
+            format: "m3u8".into(),
+            stream_type: "video".into(),
+            mezzanine: false,
+            job_id: Some("j".into()),
+            size: Some(1),
+            crc64: None,
+            expires_at: 0,
+        };
+        assert_eq!(s.identity(), "vod:v1/HD/m3u8/video");
+        assert_eq!(VodState { mezzanine: true, ..s.clone() }.identity(), "vod:v1/mezzanine");
+        assert_eq!(VodState::from_json(&s.to_json()), Some(s));
+    }
+
+    #[test]
+    fn image_names() {
+        assert_eq!(image_file(ImageKind::Cover, 1, "https://c/x/cover.png?auth_key=1"), "images/cover.png");
+        assert_eq!(image_file(ImageKind::Snapshot, 3, "https://c/x/s"), "images/snapshot-00003.jpg");
+        assert_eq!(image_file(ImageKind::WebVtt, 1, "https://c/x/t.vtt"), "images/thumbnails-1.vtt");
+        assert_eq!(image_file(ImageKind::SpriteOriginal, 2, "https://c/x/o.jpg"), "images/sprite-original-00002.jpg");
+    }
+
+    #[test]
+    fn vtt_points_at_stored_sprites() {
+        let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:05.000\nhttps://cdn.example.com/v/sprite-1.jpg?auth_key=9-0-0-x#xywh=0,0,160,90\n\n\
+                   00:00:05.000 --> 00:00:10.000\nsprite-1.jpg#xywh=160,0,160,90\r\n\n00:00:10.000 --> 00:00:15.000\nhttps://elsewhere/x.jpg#xywh=0,0,1,1\n";
+        let sprites = vec![("https://cdn.example.com/v/sprite-1.jpg".to_owned(), "images/sprite-00001.jpg".to_owned())];
+        let out = localize_vtt(vtt, "https://cdn.example.com/v/thumbs.vtt?auth_key=9-0-0-y", &sprites);
+        assert_eq!(
+            out,
+            "WEBVTT\n\n00:00:00.000 --> 00:00:05.000\nsprite-00001.jpg#xywh=0,0,160,90\n\n\
+             00:00:05.000 --> 00:00:10.000\nsprite-00001.jpg#xywh=160,0,160,90\r\n\n00:00:10.000 --> 00:00:15.000\nhttps://elsewhere/x.jpg#xywh=0,0,1,1\n"
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! ApsaraVideo VOD sources end to end: a fake VOD API that checks every signature and expires
+//! what VOD expires, handing out type-A signed URLs on the real test origin that expire quickly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vodvault_core::catalog::ImageKind;
+use vodvault_core::vod::{
+    Credentials, CredentialsProvider, CredentialsReason, SignatureMethod, VodError, VodRequest, sign::V3Request,
+};
+use vodvault_core::{AssetState, DownloadRequest, Error, Event, FailureReason, Mode, Prepared};
+use vodvault_tests::origin::{Fault, Origin};
+use vodvault_tests::vod::{FakeVod, Stream, Video, crc64};
+use vodvault_tests::{TestVault, fixtures, raw_http, test_vault, wait};
+
+/// Hands out STS credentials from the fake, recording why it was asked. With `keep`, a URL
+/// expiry keeps the current credentials (returns `None`).
+struct Sts {
+    vod: Arc<FakeVod>,
+    ttl: Duration,
+    keep_on_url_expiry: bool,
+    reasons: Mutex<Vec<CredentialsReason>>,
+}
+
+impl Sts {
+    fn new(vod: &Arc<FakeVod>, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self { vod: Arc::clone(vod), ttl, keep_on_url_expiry: false, reasons: Mutex::new(Vec::new()) })
+    }
+
+    fn reasons(&self) -> Vec<CredentialsReason> {
+        self.reasons.lock().unwrap().clone()
+    }
+}
+
+impl CredentialsProvider for Sts {
+    fn credentials(&self, reason: CredentialsReason) -> Pin<Box<dyn Future<Output = Option<Credentials>> + Send + '_>> {
+        let keep = self.keep_on_url_expiry && matches!(reason, CredentialsReason::UrlExpired { .. });
+        self.reasons.lock().unwrap().push(reason);
+        let sts = self.vod.issue_sts(self.ttl);
+        Box::pin(async move {
+            (!keep).then(|| Credentials::new(&sts.access_key_id, &sts.access_key_secret, Some(&sts.security_token)))
+        })
+    }
+}
+
+const CDN_KEY: &str = "cdn-type-a-key";
+
+struct Setup {
+    origin: Arc<Origin>,
+    vod: Arc<FakeVod>,
+    tv: TestVault,
+    sts: Arc<Sts>,
+}
+
+/// The test origin (type-A signing on), the fake VOD with the videos the tests use, a vault
+/// pointed at it with `signature`, and an STS provider.
+async fn setup(signature: SignatureMethod, tune: impl FnOnce(&mut vodvault_core::VaultConfig)) -> Setup {
+    let origin = Arc::new(Origin::start(fixtures()).await);
+    origin.require_signature(CDN_KEY);
+    let vod = Arc::new(FakeVod::start(Arc::clone(&origin)).await);
+    vod.add_video(
+        "v-multi",
+        Video {
+            images: true,
+            ..Video::new(
+                "A film",
+                vec![
+                    Stream::new("LD", "m3u8", "hls-aes/low/index.m3u8", "job-ld", 90, 90.0).encrypted("HLSEncryption"),
+                    Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-hd", 180, 320.0)
+                        .encrypted("HLSEncryption"),
+                    Stream::new("SD", "mp4", "progressive/sample.mp4", "job-sd", 144, 200.0),
+                    Stream::new("SD", "flv", "progressive/sample.mp4", "job-flv", 144, 200.0),
+                    Stream::new("2K", "m3u8", "hls-aes/high/index.m3u8", "job-2k", 1440, 4000.0)
+                        .encrypted("AliyunVoDEncryption"),
+                ],
+            )
+        },
+    );
+    vod.add_video(
+        "v-locked",
+        Video::new(
+            "Locked",
+            vec![
+                Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-x", 180, 320.0)
+                    .encrypted("AliyunVoDEncryption"),
+            ],
+        ),
+    );
+    vod.add_video(
+        "v-source",
+        Video { mezzanine: Some(("progressive/sample.mp4".into(), None)), ..Video::new("Source", vec![]) },
+    );
+    vod.add_video(
+        "v-bad-crc",
+        Video { mezzanine: Some(("progressive/sample.mp4".into(), Some(42))), ..Video::new("Bad", vec![]) },
+    );
+    let endpoint = vod.endpoint();
+    let tv = test_vault(|c| {
+        c.vod.endpoint = Some(endpoint);
+        c.vod.signature = signature;
+        tune(c);
+    })
+    .await;
+    let sts = Sts::new(&vod, Duration::from_secs(3600));
+    tv.vault.set_credentials_provider(Some(sts.clone()));
+    Setup { origin, vod, tv, sts }
+}
+
+fn plain(path: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(path)).unwrap()
+}
+
+fn request(video: &str, mode: Mode, tune: impl FnOnce(&mut VodRequest)) -> DownloadRequest {
+    let mut r = DownloadRequest::vod(video);
+    r.mode = mode;
+    tune(r.vod.as_mut().unwrap());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_by_video_id_in_both_modes_for_m3u8_and_mp4() {
+    // One vault per mode: an asset is one stream, stored in one mode.
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        let s = setup(SignatureMethod::V3, |_| {}).await;
+        // The best storable stream: HD m3u8 (the 2K stream is proprietary-encrypted, flv is not stored).
+        let id = s.tv.vault.download(request("v-multi", mode, |v| v.images = false)).await.unwrap();
+        let info = wait(&s.tv.vault, &id).await.unwrap();
+        assert_eq!(info.state, AssetState::Completed);
+        assert_eq!(info.title.as_deref(), Some("A film"));
+        let v = info.vod.clone().unwrap();
+        assert_eq!((v.video_id.as_str(), v.definition.as_str(), v.format.as_str()), ("v-multi", "HD", "m3u8"));
+        assert_eq!(v.job_id.as_deref(), Some("job-hd"));
+        assert!(!info.source.contains("auth_key"), "no signature in what the app sees: {}", info.source);
+        for i in 0..4 {
+            let got = s.tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), mode).await;
+            assert!(got == plain(&format!("hls-aes/plain/high/seg-{i}.ts")), "{mode} segment {i}");
+        }
+        // mp4.
+        let id =
+            s.tv.vault
+                .download(request("v-multi", mode, |v| {
+                    v.format = Some("mp4".into());
+                    v.images = false;
+                }))
+                .await
+                .unwrap();
+        let info = wait(&s.tv.vault, &id).await.unwrap();
+        assert_eq!(info.vod.as_ref().unwrap().definition, "SD");
+        assert!(s.tv.read_piece(&id, "media.mp4", mode).await == plain("progressive/sample.mp4"), "{mode} mp4");
+        assert_eq!(info.bytes_done, plain("progressive/sample.mp4").len() as u64);
+        // The same stream again is the same asset, whatever its (freshly signed) URL.
+        let again = s.tv.vault.download(request("v-multi", mode, |v| v.images = false)).await.unwrap();
+        assert_eq!(s.tv.vault.assets().await.unwrap().len(), 2);
+        assert!(s.tv.vault.assets().await.unwrap().iter().any(|a| a.id == again));
+        // Every media request carried a valid type-A signature (the origin refuses others)...
+        let log = s.origin.log();
+        assert!(log.iter().any(|l| l.path.ends_with(".ts")));
+        assert!(log.iter().all(|l| l.status == 200), "{:?}", log.iter().find(|l| l.status != 200));
+        // ...and every API call was signed with method V3 and the STS token, and accepted.
+        let calls = s.vod.calls();
+        assert!(calls.iter().all(|c| c.signature == "V3" && c.error.is_none()), "{calls:?}");
+        assert!(calls.iter().all(|c| c.access_key_id.starts_with("STS.")));
+        assert!(calls.iter().any(|c| c.action == "GetPlayInfo" && c.params.contains_key("AuthTimeout")));
+        assert_eq!(s.sts.reasons(), vec![CredentialsReason::Initial], "credentials reused while valid");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn definition_choice_prepare_and_the_rpc_signature() {
+    let s = setup(SignatureMethod::Rpc, |_| {}).await;
+    let Prepared::Vod { video_id, title, streams, mezzanine, .. } =
+        s.tv.vault.prepare("vod:v-multi", &[]).await.unwrap()
+    else {
+        panic!("not a VOD source")
+    };
+    assert_eq!((video_id.as_str(), title.as_deref()), ("v-multi", Some("A film")));
+    assert_eq!(streams.len(), 5);
+    assert!(mezzanine.is_none(), "v-multi has no source file");
+    let why =
+        |def: &str, f: &str| streams.iter().find(|x| x.definition == def && x.format == f).unwrap().unsupported.clone();
+    assert!(why("2K", "m3u8").unwrap().contains("unsupported encryption AliyunVoDEncryption"));
+    assert!(why("SD", "flv").unwrap().contains("unsupported format flv"));
+    assert_eq!(why("HD", "m3u8"), None, "HLSEncryption is standard AES-128 HLS");
+    let hd = streams.iter().find(|x| x.definition == "HD").unwrap();
+    assert_eq!((hd.height, hd.job_id.as_deref()), (Some(180), Some("job-hd")));
+    assert!(hd.size.unwrap() > 100_000);
+
+    // An exact definition.
+    let id =
+        s.tv.vault
+            .download(request("v-multi", Mode::Encrypted, |v| {
+                v.definition = Some("LD".into());
+                v.images = false;
+            }))
+            .await
+            .unwrap();
+    let info = wait(&s.tv.vault, &id).await.unwrap();
+    assert_eq!(info.vod.unwrap().definition, "LD");
+    for i in 0..4 {
+        let got = s.tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Encrypted).await;
+        assert!(got == plain(&format!("hls-aes/plain/low/seg-{i}.ts")), "LD segment {i}");
+    }
+    // A definition VOD does not have: typed, nothing created.
+    match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.definition = Some("4K".into()))).await {
+        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidVideo.NoneStream"),
+        other => panic!("{other:?}"),
+    }
+    // A quality ceiling picks among what there is.
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().vod.unwrap().definition, "HD");
+    let mut worst = request("v-multi", Mode::Encrypted, |v| v.images = false);
+    worst.quality = vodvault_core::hls::master::Quality::Worst;
+    let id = s.tv.vault.download(worst).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().vod.unwrap().definition, "LD");
+    assert_eq!(s.tv.vault.assets().await.unwrap().len(), 2, "LD once, HD once");
+    // Every call was signed with the RPC method.
+    let calls = s.vod.calls();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.signature == "RPC"), "{calls:?}");
+    assert!(
+        calls.iter().filter(|c| c.error.is_some()).all(|c| c.error.as_deref() == Some("InvalidVideo.NoneStream")
+            || c.error.as_deref() == Some("InvalidFile.NotFound"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proprietary_encryption_and_unstorable_formats_are_refused() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    // Only AliyunVoDEncryption streams: VOD itself says so; vodvault refuses, typed.
+    for result in [
+        s.tv.vault.prepare("vod:v-locked", &[]).await.map(|_| String::new()),
+        s.tv.vault.download(DownloadRequest::vod("v-locked")).await,
+    ] {
+        match result {
+            Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("unsupported encryption"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A proprietary stream asked for by definition, and a format we do not store.
+    match s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.definition = Some("2K".into()))).await {
+        Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("AliyunVoDEncryption"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.format = Some("flv".into()))).await {
+        Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("flv"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Never a broken file: nothing was created or fetched.
+    assert!(s.tv.vault.assets().await.unwrap().is_empty());
+    assert!(s.origin.log().is_empty(), "{:?}", s.origin.log());
+    assert!(s.tv.files_under_assets().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mezzanine_is_checked_against_its_crc64() {
+    let source = plain("progressive/sample.mp4");
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        let s = setup(SignatureMethod::V3, |_| {}).await;
+        let id = s.tv.vault.download(request("v-source", mode, |v| v.mezzanine = true)).await.unwrap();
+        let info = wait(&s.tv.vault, &id).await.unwrap();
+        let v = info.vod.clone().unwrap();
+        assert!(v.mezzanine && v.definition == "OD", "{v:?}");
+        assert_eq!((info.bytes_expected, info.expected_exact), (Some(source.len() as u64), true));
+        assert!(s.tv.read_piece(&id, "media.mp4", mode).await == source, "{mode}");
+    }
+    // The source file arrives corrupted (one flipped byte, full length): the CRC-64 catches it.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    // (Twice: the first request only tells what the source is.)
+    s.origin.fault("progressive/sample.mp4", Fault::Corrupt, 2);
+    let id = s.tv.vault.download(request("v-source", Mode::Encrypted, |v| v.mezzanine = true)).await.unwrap();
+    match wait(&s.tv.vault, &id).await {
+        Err(Error::Failed(FailureReason::BadSource { message })) => {
+            assert!(message.contains("CRC-64") && message.contains(&crc64(&source).to_string()), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.tv.files(&id).iter().all(|f| !f.starts_with("media.mp4")), "nothing kept: {:?}", s.tv.files(&id));
+    // Resumed, it downloads again from the start, and this time it is intact.
+    s.tv.vault.resume(&id).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == source);
+    // VOD reports a CRC-64 the file does not have: it never completes.
+    let id = s.tv.vault.download(request("v-bad-crc", Mode::Normal, |v| v.mezzanine = true)).await.unwrap();
+    match wait(&s.tv.vault, &id).await {
+        Err(Error::Failed(FailureReason::BadSource { message })) => {
+            assert!(message.contains("VOD says 42"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.tv.files(&id).is_empty(), "{:?}", s.tv.files(&id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_are_stored_in_the_assets_mode_listed_and_served() {
+    for mode in [Mode::Encrypted, Mode::Normal] {
+        let s = setup(SignatureMethod::V3, |_| {}).await;
+        let id = s.tv.vault.download(request("v-multi", mode, |v| v.format = Some("mp4".into()))).await.unwrap();
+        wait(&s.tv.vault, &id).await.unwrap();
+        let images = s.tv.vault.images(&id).await.unwrap();
+        let count = |k: ImageKind| images.iter().filter(|i| i.kind == k).count();
+        assert_eq!(
+            [ImageKind::Cover, ImageKind::Snapshot, ImageKind::Sprite, ImageKind::SpriteOriginal, ImageKind::WebVtt]
+                .map(count),
+            [1, 3, 1, 4, 1],
+            "{images:?}"
+        );
+        assert!(images.iter().all(|i| i.stored && i.size.is_some()));
+        let by = |k: ImageKind, n: u32| images.iter().find(|i| i.kind == k && i.index == n).unwrap().file.clone();
+        assert_eq!(by(ImageKind::Cover, 1), "images/cover.jpg");
+        for (file, fixture) in [
+            (by(ImageKind::Cover, 1), "vod-images/cover.jpg"),
+            (by(ImageKind::Snapshot, 3), "vod-images/snapshot-3.jpg"),
+            (by(ImageKind::Sprite, 1), "vod-images/sprite-1.jpg"),
+            (by(ImageKind::SpriteOriginal, 4), "vod-images/sprite-origin-4.jpg"),
+        ] {
+            assert!(s.tv.read_piece(&id, &file, mode).await == plain(fixture), "{mode} {file}");
+        }
+        // The thumbnail track points at the stored sprite.
+        let vtt = String::from_utf8(s.tv.read_piece(&id, &by(ImageKind::WebVtt, 1), mode).await).unwrap();
+        assert!(vtt.starts_with("WEBVTT") && vtt.contains("\nsprite-00001.jpg#xywh=80,45,80,45\n"), "{vtt}");
+        assert!(!vtt.contains("auth_key"));
+        if mode == Mode::Encrypted {
+            assert!(!s.tv.files(&id).iter().any(|f| f.ends_with(".jpg")), "sealed: {:?}", s.tv.files(&id));
+        }
+        // Served with the asset, and readable through the reader.
+        let session = s.tv.vault.play(&id).await.unwrap();
+        let url = format!("{}images/cover.jpg", session.base_url());
+        let r = tokio::task::spawn_blocking(move || raw_http("GET", &url, &[])).await.unwrap();
+        assert_eq!((r.status, r.header("content-type")), (200, Some("image/jpeg")));
+        assert!(r.body == plain("vod-images/cover.jpg"));
+        let reader = s.tv.vault.open_reader(&id, "images/snapshot-00001.jpg").await.unwrap();
+        let mut buf = vec![0u8; reader.len() as usize];
+        assert_eq!(reader.read_at(0, &mut buf).unwrap(), buf.len());
+        assert!(buf == plain("vod-images/snapshot-1.jpg"));
+        assert!(s.tv.vault.files(&id).await.unwrap().contains(&"images/sprite-00001.jpg".to_owned()));
+        assert_eq!(s.tv.vault.verify(&id).await.unwrap(), Vec::<String>::new());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_expiring_mid_download_are_renewed_and_the_download_continues() {
+    // URLs live 2 s, STS credentials 3 s; the download takes about 6 s.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.vod.cap_url_ttl(Duration::from_secs(2));
+    let sts = Arc::new(Sts {
+        vod: Arc::clone(&s.vod),
+        ttl: Duration::from_secs(3),
+        keep_on_url_expiry: true,
+        reasons: Mutex::new(Vec::new()),
+    });
+    s.tv.vault.set_credentials_provider(Some(sts.clone()));
+    let total: u64 = (0..4).map(|i| plain(&format!("hls-aes/high/seg-{i}.ts")).len() as u64).sum();
+    s.origin.throttle(total / 6);
+    let mut req = request("v-multi", Mode::Encrypted, |v| v.images = false);
+    req.parallel = Some(1);
+    let id = s.tv.vault.download(req).await.unwrap();
+    let info = tokio::time::timeout(Duration::from_secs(60), wait(&s.tv.vault, &id)).await.unwrap().unwrap();
+    assert_eq!(info.state, AssetState::Completed);
+    for i in 0..4 {
+        let got = s.tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Encrypted).await;
+        assert!(got == plain(&format!("hls-aes/plain/high/seg-{i}.ts")), "segment {i}");
+    }
+    // The vault asked VOD again for fresh URLs (with fresh credentials once VOD refused the old ones).
+    let reasons = sts.reasons();
+    assert!(
+        reasons.iter().any(|r| matches!(r, CredentialsReason::UrlExpired { asset_id } if *asset_id == id)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| matches!(r, CredentialsReason::Rejected { code } if code == "InvalidSecurityToken.Expired")),
+        "{reasons:?}"
+    );
+    let calls = s.vod.calls();
+    let plays: Vec<_> = calls.iter().filter(|c| c.action == "GetPlayInfo").collect();
+    assert!(plays.len() >= 3, "{plays:?}");
+    let keys: std::collections::HashSet<_> =
+        plays.iter().filter(|c| c.error.is_none()).map(|c| &c.access_key_id).collect();
+    assert!(keys.len() >= 2, "fresh credentials were used: {plays:?}");
+    // Each segment was fetched once: refreshes never re-download what is stored.
+    for i in 0..4 {
+        assert_eq!(s.origin.served(&format!("hls-aes/high/seg-{i}.ts")), 1, "segment {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transcode_that_changes_under_a_paused_download_restarts_it_cleanly() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    let total: u64 = (0..4).map(|i| plain(&format!("hls-aes/high/seg-{i}.ts")).len() as u64).sum();
+    s.origin.throttle(total / 3);
+    let mut events = s.tv.vault.subscribe();
+    let mut req = request("v-multi", Mode::Normal, |v| v.images = false);
+    req.parallel = Some(1);
+    let id = s.tv.vault.download(req).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while s.tv.vault.asset(&id).await.unwrap().segments_done < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    s.tv.vault.pause(&id).await.unwrap();
+    assert_eq!(s.tv.vault.asset(&id).await.unwrap().state, AssetState::Paused);
+    // VOD transcodes HD again (different content, new job).
+    s.vod.retranscode("v-multi", "HD", "m3u8", "hls-aes/mid/index.m3u8", "job-hd-2");
+    s.origin.throttle(0);
+    s.tv.vault.resume(&id).await.unwrap();
+    let info = tokio::time::timeout(Duration::from_secs(30), wait(&s.tv.vault, &id)).await.unwrap().unwrap();
+    assert_eq!(info.state, AssetState::Completed);
+    assert_eq!(info.vod.unwrap().job_id.as_deref(), Some("job-hd-2"));
+    for i in 0..4 {
+        let got = s.tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Normal).await;
+        assert!(got == plain(&format!("hls-aes/plain/mid/seg-{i}.ts")), "segment {i} is the new transcode's");
+    }
+    let mut restarted = None;
+    while let Ok(e) = events.try_recv() {
+        if let Event::Restarted { id: eid, reason } = e
+            && eid == id
+        {
+            restarted = Some(reason);
+        }
+    }
+    match restarted {
+        Some(FailureReason::SourceChanged { message }) => {
+            assert!(message.contains("job-hd → job-hd-2"), "{message}");
+        }
+        other => panic!("no restart event: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_errors_are_typed_and_throttling_backs_off() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    // Throttled twice, then answered.
+    s.vod.throttle_next(2);
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    let codes: Vec<_> = s.vod.calls().iter().map(|c| c.error.clone()).collect();
+    assert_eq!(codes[..3], [Some("Throttling.User".into()), Some("Throttling.User".into()), None]);
+    // Throttled for good: typed, after backing off.
+    s.vod.throttle_next(1000);
+    match s.tv.vault.prepare("vod:v-multi", &[]).await {
+        Err(Error::Vod(VodError::Throttled { code, .. })) => assert_eq!(code, "Throttling.User"),
+        other => panic!("{other:?}"),
+    }
+    s.vod.throttle_next(0);
+    // A video VOD does not have.
+    match s.tv.vault.download(DownloadRequest::vod("v-nope")).await {
+        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidVideo.NotFound"),
+        other => panic!("{other:?}"),
+    }
+    // No source file.
+    match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.mezzanine = true)).await {
+        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidFile.NotFound"),
+        other => panic!("{other:?}"),
+    }
+    // Not a video id at all.
+    assert!(matches!(s.tv.vault.download(DownloadRequest::vod("../etc")).await, Err(Error::InvalidRequest(_))));
+    // No credentials provider.
+    s.tv.vault.set_credentials_provider(None);
+    assert!(matches!(s.tv.vault.prepare("vod:v-multi", &[]).await, Err(Error::Vod(VodError::NoCredentials(_)))));
+    assert_eq!(s.tv.vault.assets().await.unwrap().len(), 1, "nothing else was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_are_typed_and_never_quoted() {
+    let s = setup(SignatureMethod::Rpc, |_| {}).await;
+    // A wrong secret: VOD quotes the string it signed (with the token, in the RPC method).
+    struct Wrong(Credentials);
+    impl CredentialsProvider for Wrong {
+        fn credentials(&self, _: CredentialsReason) -> Pin<Box<dyn Future<Output = Option<Credentials>> + Send + '_>> {
+            let c = self.0.clone();
+            Box::pin(async move { Some(c) })
+        }
+    }
+    let sts = s.vod.issue_sts(Duration::from_secs(600));
+    let wrong = Credentials::new(&sts.access_key_id, "not-the-secret", Some(&sts.security_token));
+    s.tv.vault.set_credentials_provider(Some(Arc::new(Wrong(wrong))));
+    match s.tv.vault.prepare("vod:v-multi", &[]).await {
+        Err(Error::Vod(e @ VodError::Credentials { .. })) => {
+            let text = format!("{e} {e:?}");
+            assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+            assert!(!text.contains(&sts.security_token) && !text.contains("not-the-secret"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Expired STS credentials and a provider with nothing newer: typed, after one renewal.
+    let old = s.vod.issue_sts(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = Credentials::new(&old.access_key_id, &old.access_key_secret, Some(&old.security_token));
+    s.tv.vault.set_credentials_provider(Some(Arc::new(Wrong(expired))));
+    match s.tv.vault.download(DownloadRequest::vod("v-multi")).await {
+        Err(Error::Vod(VodError::Credentials { code, .. })) => assert_eq!(code, "InvalidSecurityToken.Expired"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The fake is as strict as VOD: what passes it is what VOD accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_vod_refuses_stale_dates_reused_nonces_and_bad_tokens() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    let endpoint = s.vod.endpoint();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let sts = s.vod.issue_sts(Duration::from_secs(600));
+    let send = |date: &str, nonce: &str, secret: &str, token: &str| {
+        let query = vec![("VideoId".to_owned(), "v-multi".to_owned())];
+        let signed = V3Request {
+            method: "POST",
+            host: &host,
+            path: "/",
+            action: "GetVideoInfo",
+            version: "2017-03-21",
+            query: &query,
+            date,
+            nonce,
+            security_token: Some(token),
+            body: b"",
+        }
+        .sign(&sts.access_key_id, secret.as_bytes());
+        let headers: Vec<(String, String)> = signed.headers.into_iter().filter(|(n, _)| n != "host").collect();
+        let url = format!("{endpoint}?VideoId=v-multi");
+        let r = raw_http("POST", &url, &headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        (r.status, body["Code"].as_str().unwrap_or("").to_owned())
+    };
+    let now = time_now();
+    let ok = tokio::task::block_in_place(|| send(&now, "nonce-1", &sts.access_key_secret, &sts.security_token));
+    assert_eq!(ok, (200, String::new()));
+    let replay = tokio::task::block_in_place(|| send(&now, "nonce-1", &sts.access_key_secret, &sts.security_token));
+    assert_eq!(replay, (400, "SignatureNonceUsed".into()));
+    let stale = tokio::task::block_in_place(|| {
+        send("2023-10-26T10:22:32Z", "nonce-2", &sts.access_key_secret, &sts.security_token)
+    });
+    assert_eq!(stale, (400, "InvalidTimeStamp.Expired".into()));
+    let forged = tokio::task::block_in_place(|| send(&now, "nonce-3", "guess", &sts.security_token));
+    assert_eq!(forged, (400, "SignatureDoesNotMatch".into()));
+    let token = tokio::task::block_in_place(|| send(&now, "nonce-4", &sts.access_key_secret, "CAISother"));
+    assert_eq!(token, (400, "InvalidSecurityToken.MismatchWithAccessKey".into()));
+    let short = s.vod.issue_sts(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = tokio::task::block_in_place(|| {
+        let query = vec![("VideoId".to_owned(), "v-multi".to_owned())];
+        let signed = V3Request {
+            method: "POST",
+            host: &host,
+            path: "/",
+            action: "GetVideoInfo",
+            version: "2017-03-21",
+            query: &query,
+            date: &time_now(),
+            nonce: "nonce-5",
+            security_token: Some(&short.security_token),
+            body: b"",
+        }
+        .sign(&short.access_key_id, short.access_key_secret.as_bytes());
+        let headers: Vec<(String, String)> = signed.headers.into_iter().filter(|(n, _)| n != "host").collect();
+        let r = raw_http(
+            "POST",
+            &format!("{endpoint}?VideoId=v-multi"),
+            &headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+        );
+        (r.status, serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["Code"].as_str().unwrap().to_owned())
+    });
+    assert_eq!(expired, (400, "InvalidSecurityToken.Expired".into()));
+}
+
+fn time_now() -> String {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
