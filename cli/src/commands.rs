@@ -12,6 +12,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vodvault_core::hls::master::Quality;
 use vodvault_core::keyfile::KeyFile;
+use vodvault_core::vod::{SignatureMethod, VodConfig, VodRequest};
 use vodvault_core::{
     AssetInfo, AssetState, DownloadRequest, Error, Event, Mode, Prepared, RefreshRequest, UrlRefresher, Vault,
     VaultConfig,
@@ -60,11 +61,23 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
         Some(a) => a.clone(),
         None => KeyFile::inspect(&bytes).map_err(|e| format!("{}: {e}", key_path.display()))?.app_id,
     };
-    let config = VaultConfig::new(home, bytes, &app_id);
-    Vault::open(config).await.map_err(|e| match e {
+    let mut config = VaultConfig::new(home, bytes, &app_id);
+    config.vod = VodConfig {
+        region: cli.region.clone(),
+        endpoint: cli.vod_endpoint.clone(),
+        signature: match cli.vod_signature.to_ascii_lowercase().as_str() {
+            "v3" => SignatureMethod::V3,
+            "rpc" => SignatureMethod::Rpc,
+            other => return Err(format!("--vod-signature {other:?}: use v3 or rpc")),
+        },
+        ..VodConfig::default()
+    };
+    let vault = Vault::open(config).await.map_err(|e| match e {
         Error::KeyFile(k) => format!("{}: {k}", key_path.display()),
         other => other.to_string(),
-    })
+    })?;
+    vault.set_credentials_provider(crate::credentials::provider(cli.credentials_cmd.as_deref()));
+    Ok(vault)
 }
 
 async fn rotate_key(cli: &Cli, new_key_file: &std::path::Path) -> CmdResult {
@@ -93,6 +106,17 @@ fn parse_headers(headers: &[String], referer: Option<&String>) -> Result<Vec<(St
     Ok(out)
 }
 
+/// An error as one line, with what to do about missing VOD credentials.
+fn describe(e: Error) -> String {
+    match e {
+        Error::Vod(vodvault_core::vod::VodError::NoCredentials(_)) => format!(
+            "{e}: set VODVAULT_ACCESS_KEY_ID, VODVAULT_ACCESS_KEY_SECRET (and VODVAULT_SECURITY_TOKEN) or \
+             pass --credentials-cmd"
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s.to_ascii_lowercase().as_str() {
         "normal" => Ok(Mode::Normal),
@@ -115,7 +139,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
     match command {
         Command::Prepare { url, headers, referer, json } => {
             let headers = parse_headers(&headers, referer.as_ref())?;
-            let p = vault.prepare(&url, &headers).await.map_err(|e| e.to_string())?;
+            let p = vault.prepare(&url, &headers).await.map_err(describe)?;
             print_prepared(&p, json);
             Ok(ExitCode::SUCCESS)
         }
@@ -129,9 +153,40 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             parallel,
             refresh_cmd,
             offline_until,
+            definition,
+            format,
+            stream_type,
+            output_type,
+            mezzanine,
+            no_images,
             json,
         } => {
             let mut request = DownloadRequest::new(&url);
+            match vodvault_core::vod::parse_source(&url) {
+                Some(video_id) => {
+                    request.vod = Some(VodRequest {
+                        video_id: video_id.to_owned(),
+                        definition,
+                        format,
+                        stream_type,
+                        output_type: output_type.parse().map_err(|e| format!("--output-type: {e}"))?,
+                        mezzanine,
+                        images: !no_images,
+                    });
+                }
+                None if definition.is_some()
+                    || format.is_some()
+                    || stream_type.is_some()
+                    || mezzanine
+                    || no_images
+                    || output_type != "cdn" =>
+                {
+                    return Err("--definition, --format, --stream-type, --output-type, --mezzanine and --no-images \
+                                are for vod:<VideoId> sources"
+                        .into());
+                }
+                None => {}
+            }
             request.offline_until = offline_until.as_deref().map(parse_time).transpose()?;
             request.mode = parse_mode(&mode)?;
             request.quality = quality.parse::<Quality>().map_err(|e| format!("--quality: {e}"))?;
@@ -142,7 +197,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
                 return Err("--parallel must be at least 1".into());
             }
             set_refresher(vault, refresh_cmd);
-            let id = vault.download(request).await.map_err(|e| e.to_string())?;
+            let id = vault.download(request).await.map_err(describe)?;
             follow(vault, vec![id], Print::json(json)).await
         }
         Command::Resume { id, refresh_cmd, json } => {
@@ -213,10 +268,26 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
         Command::RotateKey { .. } => Err("rotate-key runs on a closed vault".into()),
         Command::Show { id, json } => {
             let a = vault.asset(&id).await.map_err(|e| e.to_string())?;
+            let images = vault.images(&id).await.map_err(|e| e.to_string())?;
             if json {
-                println!("{}", serde_json::to_string(&a).map_err(|e| e.to_string())?);
+                let mut v = serde_json::to_value(&a).map_err(|e| e.to_string())?;
+                v["images"] = serde_json::to_value(&images).map_err(|e| e.to_string())?;
+                println!("{v}");
             } else {
                 print_asset(&a);
+                if !images.is_empty() {
+                    let stored = images.iter().filter(|i| i.stored).count();
+                    println!("images:    {stored} of {} stored", images.len());
+                    for i in &images {
+                        println!(
+                            "  {:<15} {:>3}  {}{}",
+                            i.kind.as_str(),
+                            i.index,
+                            i.file,
+                            if i.stored { "" } else { "  (pending)" }
+                        );
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -341,6 +412,18 @@ fn print_asset(a: &AssetInfo) {
     }
     if let Some(k) = &a.key_id {
         println!("key id:    {k}");
+    }
+    if let Some(v) = &a.vod {
+        let what = if v.mezzanine {
+            "source file".to_owned()
+        } else {
+            format!("{} {} {}", v.definition, v.format, v.stream_type)
+        };
+        println!(
+            "vod:       video {} · {what}{}",
+            v.video_id,
+            v.job_id.as_deref().map(|j| format!(" · job {j}")).unwrap_or_default()
+        );
     }
     println!("dir:       {}", a.dir.display());
     if let Some(p) = &a.path {

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod commands;
+mod credentials;
 mod demo;
 
 /// Download, store and play back HLS and MP4 streams for offline viewing.
@@ -26,6 +27,21 @@ pub struct Cli {
     /// The app id the key file must be bound to [default: the key file's own].
     #[arg(long, global = true, env = "VODVAULT_APP_ID")]
     app_id: Option<String>,
+    /// ApsaraVideo VOD: shell command printing credentials as JSON ({"AccessKeyId": …,
+    /// "AccessKeySecret": …, "SecurityToken": …}, an STS AssumeRole answer works), run whenever
+    /// fresh ones are needed. Without it: VODVAULT_ACCESS_KEY_ID, VODVAULT_ACCESS_KEY_SECRET and
+    /// VODVAULT_SECURITY_TOKEN.
+    #[arg(long, global = true, env = "VODVAULT_CREDENTIALS_CMD")]
+    credentials_cmd: Option<String>,
+    /// ApsaraVideo VOD: the region of the videos (endpoint vod.<region>.aliyuncs.com).
+    #[arg(long, global = true, env = "VODVAULT_REGION", default_value = "cn-shanghai")]
+    region: String,
+    /// ApsaraVideo VOD: an API endpoint URL overriding the region's.
+    #[arg(long, global = true, env = "VODVAULT_VOD_ENDPOINT")]
+    vod_endpoint: Option<String>,
+    /// ApsaraVideo VOD: signature method, v3 (ACS3-HMAC-SHA256) or rpc (HMAC-SHA1).
+    #[arg(long, global = true, env = "VODVAULT_VOD_SIGNATURE", default_value = "v3")]
+    vod_signature: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,9 +49,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show what a source offers: variants, renditions, sizes.
+    /// Show what a source offers: variants, renditions, sizes; for vod:<VideoId>, every
+    /// definition and format.
     Prepare {
-        /// HLS playlist or progressive file URL.
+        /// HLS playlist or progressive file URL, or vod:<VideoId>.
         url: String,
         /// Request headers ("Name: value"), repeatable.
         #[arg(long = "header", value_name = "NAME: VALUE")]
@@ -49,7 +66,7 @@ pub enum Command {
     },
     /// Download a source into the vault and wait until it is complete.
     Download {
-        /// HLS playlist or progressive file URL.
+        /// HLS playlist or progressive file URL, or vod:<VideoId> (ApsaraVideo VOD).
         url: String,
         /// normal (plain files any player opens) or encrypted (sealed for this app only).
         #[arg(long, default_value = "normal")]
@@ -76,6 +93,24 @@ pub enum Command {
         /// from now (+7d, +12h, +30m).
         #[arg(long)]
         offline_until: Option<String>,
+        /// VOD: the definition (FD, LD, SD, HD, OD, 2K, 4K, …) [default: the one --quality picks].
+        #[arg(long, help_heading = "ApsaraVideo VOD")]
+        definition: Option<String>,
+        /// VOD: m3u8, mp4 or mp3 [default: m3u8, else mp4, else mp3].
+        #[arg(long, help_heading = "ApsaraVideo VOD")]
+        format: Option<String>,
+        /// VOD: video or audio [default: video].
+        #[arg(long, help_heading = "ApsaraVideo VOD")]
+        stream_type: Option<String>,
+        /// VOD: cdn or oss URLs.
+        #[arg(long, help_heading = "ApsaraVideo VOD", default_value = "cdn")]
+        output_type: String,
+        /// VOD: the source (mezzanine) file, checked against its CRC-64.
+        #[arg(long, help_heading = "ApsaraVideo VOD")]
+        mezzanine: bool,
+        /// VOD: do not store the cover, snapshots, sprites and thumbnail track.
+        #[arg(long, help_heading = "ApsaraVideo VOD")]
+        no_images: bool,
         /// Print one JSON object instead of the id.
         #[arg(long)]
         json: bool,

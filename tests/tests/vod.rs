@@ -572,3 +572,137 @@ fn time_now() -> String {
     let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// `vodvault` with VOD sources: `vod:<VideoId>` wherever a URL goes, credentials from the
+/// environment or a command.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_takes_vod_sources() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("app.vvkey");
+    std::fs::write(&key_path, vodvault_core::KeyFile::generate(vodvault_tests::APP_ID).unwrap().to_bytes()).unwrap();
+    let sts = s.vod.issue_sts(Duration::from_secs(600));
+    let endpoint = s.vod.endpoint();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(vodvault_tests::bin("vodvault"));
+        c.arg("--home").arg(dir.path().join("vault")).arg("--key-file").arg(&key_path);
+        for v in [
+            "VODVAULT_HOME",
+            "VODVAULT_KEY_FILE",
+            "VODVAULT_ACCESS_KEY_ID",
+            "VODVAULT_ACCESS_KEY_SECRET",
+            "VODVAULT_SECURITY_TOKEN",
+            "VODVAULT_CREDENTIALS_CMD",
+            "VODVAULT_REGION",
+            "VODVAULT_VOD_SIGNATURE",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("VODVAULT_VOD_ENDPOINT", &endpoint).envs(env.iter().copied()).args(args);
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let creds = [
+        ("VODVAULT_ACCESS_KEY_ID", sts.access_key_id.as_str()),
+        ("VODVAULT_ACCESS_KEY_SECRET", sts.access_key_secret.as_str()),
+        ("VODVAULT_SECURITY_TOKEN", sts.security_token.as_str()),
+    ];
+    let (run, creds) = (&run, &creds);
+    let (code, out, err) = tokio::task::block_in_place(|| run(&["prepare", "vod:v-multi", "--json"], creds));
+    assert_eq!(code, Some(0), "{err}");
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["kind"], "vod");
+    let streams = p["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 5);
+    let hd = streams.iter().find(|x| x["definition"] == "HD").unwrap();
+    assert!(hd["size"].as_u64().unwrap() > 0 && hd["format"] == "m3u8" && hd["unsupported"].is_null());
+    assert!(
+        streams.iter().find(|x| x["definition"] == "2K").unwrap()["unsupported"]
+            .as_str()
+            .unwrap()
+            .contains("AliyunVoDEncryption")
+    );
+
+    // Download a definition, encrypted, with images.
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        run(&["download", "vod:v-multi", "--definition", "LD", "--mode", "encrypted", "--json"], creds)
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((a["state"].as_str(), a["vod"]["definition"].as_str()), (Some("completed"), Some("LD")));
+    let id = a["id"].as_str().unwrap().to_owned();
+    let (_, out, _) = tokio::task::block_in_place(|| run(&["show", &id, "--json"], creds));
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let images = shown["images"].as_array().unwrap();
+    assert_eq!(images.len(), 10);
+    assert!(images.iter().all(|i| i["stored"] == true));
+    assert_eq!(
+        vodvault_tests::read_piece(
+            &dir.path().join("vault"),
+            &std::fs::read(&key_path).unwrap(),
+            &id,
+            "images/cover.jpg",
+            Mode::Encrypted
+        )
+        .await,
+        plain("vod-images/cover.jpg")
+    );
+
+    // The source file, with credentials from a command (told why it is asked), signed the old way.
+    let creds_file = dir.path().join("creds.json");
+    std::fs::write(
+        &creds_file,
+        serde_json::json!({"RequestId": "x", "Credentials": {"AccessKeyId": sts.access_key_id,
+            "AccessKeySecret": sts.access_key_secret, "SecurityToken": sts.security_token,
+            "Expiration": "2099-01-01T00:00:00Z"}})
+        .to_string(),
+    )
+    .unwrap();
+    let reasons = dir.path().join("reasons");
+    let cmd = format!("echo $VODVAULT_CREDENTIALS_REASON >> '{}'; cat '{}'", reasons.display(), creds_file.display());
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        run(
+            &[
+                "download",
+                "vod:v-source",
+                "--mezzanine",
+                "--no-images",
+                "--credentials-cmd",
+                &cmd,
+                "--vod-signature",
+                "rpc",
+                "--json",
+            ],
+            &[],
+        )
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (a["vod"]["mezzanine"].as_bool(), a["bytes_done"].as_u64()),
+        (Some(true), Some(plain("progressive/sample.mp4").len() as u64))
+    );
+    assert_eq!(std::fs::read_to_string(&reasons).unwrap().trim(), "initial");
+    assert!(s.vod.calls().iter().any(|c| c.signature == "RPC" && c.action == "GetMezzanineInfo"));
+    assert!(!err.contains(&sts.access_key_secret) && !err.contains(&sts.security_token));
+
+    // Without credentials: a clear error, exit 1, nothing created.
+    let (code, _, err) = tokio::task::block_in_place(|| run(&["download", "vod:v-multi", "--format", "mp4"], &[]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no VOD credentials"), "{err}");
+    // VOD options on a URL source are a usage error.
+    let (code, _, err) =
+        tokio::task::block_in_place(|| run(&["download", "http://127.0.0.1:9/x.m3u8", "--definition", "HD"], creds));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("are for vod:<VideoId> sources"), "{err}");
+    // A proprietary-encrypted video: refused, typed, in one line.
+    let (code, _, err) = tokio::task::block_in_place(|| run(&["download", "vod:v-locked"], creds));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("unsupported encryption"), "{err}");
+    let (_, out, _) = tokio::task::block_in_place(|| run(&["list", "--json"], creds));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len(), 2);
+}
