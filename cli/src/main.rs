@@ -48,6 +48,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Show what a source offers: variants, renditions, sizes; for vod:<VideoId>, every
     /// definition and format.
