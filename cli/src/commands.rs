@@ -232,8 +232,12 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
         }
         Command::List { json } => {
             if json {
-                let assets = vault.assets().await.map_err(|e| e.to_string())?;
-                println!("{}", serde_json::to_string(&assets).map_err(|e| e.to_string())?);
+                // The same fields as `show --json`, images included.
+                let mut out = Vec::new();
+                for a in vault.assets().await.map_err(|e| e.to_string())? {
+                    out.push(asset_json(vault, &a).await?);
+                }
+                println!("{}", serde_json::Value::Array(out));
             } else {
                 print_list(vault).await?;
             }
@@ -268,12 +272,12 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
         Command::RotateKey { .. } => Err("rotate-key runs on a closed vault".into()),
         Command::Show { id, json } => {
             let a = vault.asset(&id).await.map_err(|e| e.to_string())?;
-            let images = vault.images(&id).await.map_err(|e| e.to_string())?;
             if json {
-                let mut v = serde_json::to_value(&a).map_err(|e| e.to_string())?;
-                v["images"] = serde_json::to_value(&images).map_err(|e| e.to_string())?;
-                println!("{v}");
-            } else {
+                println!("{}", asset_json(vault, &a).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let images = vault.images(&id).await.map_err(|e| e.to_string())?;
+            {
                 print_asset(&a);
                 if !images.is_empty() {
                     let stored = images.iter().filter(|i| i.stored).count();
@@ -394,6 +398,14 @@ fn sizes(a: &AssetInfo) -> String {
         Some(e) => format!("{} / {}{}", human(a.bytes_done), if a.expected_exact { "" } else { "~" }, human(e)),
         None => human(a.bytes_done),
     }
+}
+
+/// One asset as `list --json` and `show --json` print it: its info plus its images.
+async fn asset_json(vault: &Vault, a: &AssetInfo) -> Result<serde_json::Value, String> {
+    let mut v = serde_json::to_value(a).map_err(|e| e.to_string())?;
+    let images = vault.images(&a.id).await.map_err(|e| e.to_string())?;
+    v["images"] = serde_json::to_value(&images).map_err(|e| e.to_string())?;
+    Ok(v)
 }
 
 fn print_asset(a: &AssetInfo) {
