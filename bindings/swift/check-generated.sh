@@ -9,7 +9,8 @@ done
 for api in 'public static func `open`(config: VaultConfig)' 'func download(request: DownloadRequest)' \
   'func play(assetId: String)' 'func addListener(listener: VaultListener)' 'func setRefresher(refresher: UrlRefresher?)' \
   'func openReader(assetId: String, name: String)' 'public func rotateVaultKey(' 'public protocol VaultListener' \
-  'public protocol UrlRefresher' 'enum VaultError'; do
+  'public protocol UrlRefresher' 'enum VaultError' 'public protocol CredentialsProvider' \
+  'func setCredentialsProvider(provider: CredentialsProvider?)' 'func images(assetId: String)' 'case vod('; do
   grep -qF "$api" VodVault.swift || { echo "generated Swift lacks: $api" >&2; exit 1; }
 done
 echo "Swift bindings generated ($(wc -l < VodVault.swift) lines); Swift tests need macOS: bindings/swift/build-xcframework.sh"

@@ -203,24 +203,54 @@ impl FakeVod {
         self.state.lock().unwrap().keys.insert(id.into(), Key { secret: secret.into(), token: None, expires: None });
     }
 
-    /// Issues STS credentials valid for `ttl` (whole seconds).
+    /// Issues STS credentials valid for `ttl` (whole seconds). (Over HTTP, `GET /sts?ttl=SECS`
+    /// does the same, as an app's own STS server would, for tests in other languages.)
     pub fn issue_sts(&self, ttl: Duration) -> Sts {
-        let mut s = self.state.lock().unwrap();
-        s.serial += 1;
-        let sts = Sts {
-            access_key_id: format!("STS.{}{}", s.serial, random_hex(12)),
-            access_key_secret: random_hex(30),
-            security_token: format!("CAIS{}", random_hex(40)),
-        };
-        s.keys.insert(
-            sts.access_key_id.clone(),
-            Key {
-                secret: sts.access_key_secret.clone(),
-                token: Some(sts.security_token.clone()),
-                expires: Some(now() + ttl.as_secs()),
+        issue(&mut self.state.lock().unwrap(), ttl)
+    }
+
+    /// The videos the tests use: `v-multi` (LD/HD m3u8 with standard HLS encryption, SD mp4,
+    /// an flv and a proprietary-encrypted 2K stream; images), `v-locked` (proprietary encryption
+    /// only), `v-source` (a source file) and `v-bad-crc` (a source file whose CRC-64 VOD reports
+    /// wrongly).
+    pub fn add_sample_videos(&self) {
+        self.add_video(
+            "v-multi",
+            Video {
+                images: true,
+                ..Video::new(
+                    "A film",
+                    vec![
+                        Stream::new("LD", "m3u8", "hls-aes/low/index.m3u8", "job-ld", 90, 90.0)
+                            .encrypted("HLSEncryption"),
+                        Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-hd", 180, 320.0)
+                            .encrypted("HLSEncryption"),
+                        Stream::new("SD", "mp4", "progressive/sample.mp4", "job-sd", 144, 200.0),
+                        Stream::new("SD", "flv", "progressive/sample.mp4", "job-flv", 144, 200.0),
+                        Stream::new("2K", "m3u8", "hls-aes/high/index.m3u8", "job-2k", 1440, 4000.0)
+                            .encrypted("AliyunVoDEncryption"),
+                    ],
+                )
             },
         );
-        sts
+        self.add_video(
+            "v-locked",
+            Video::new(
+                "Locked",
+                vec![
+                    Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-x", 180, 320.0)
+                        .encrypted("AliyunVoDEncryption"),
+                ],
+            ),
+        );
+        self.add_video(
+            "v-source",
+            Video { mezzanine: Some(("progressive/sample.mp4".into(), None)), ..Video::new("Source", vec![]) },
+        );
+        self.add_video(
+            "v-bad-crc",
+            Video { mezzanine: Some(("progressive/sample.mp4".into(), Some(42))), ..Video::new("Bad", vec![]) },
+        );
     }
 
     /// Adds (or replaces) a video.
@@ -251,6 +281,24 @@ impl FakeVod {
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().unwrap().calls.clone()
     }
+}
+
+fn issue(s: &mut State, ttl: Duration) -> Sts {
+    s.serial += 1;
+    let sts = Sts {
+        access_key_id: format!("STS.{}{}", s.serial, random_hex(12)),
+        access_key_secret: random_hex(30),
+        security_token: format!("CAIS{}", random_hex(40)),
+    };
+    s.keys.insert(
+        sts.access_key_id.clone(),
+        Key {
+            secret: sts.access_key_secret.clone(),
+            token: Some(sts.security_token.clone()),
+            expires: Some(now() + ttl.as_secs()),
+        },
+    );
+    sts
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -667,6 +715,16 @@ async fn handle(
         .collect();
     let body = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
     let mut s = state.lock().unwrap();
+    if path == "/sts" {
+        // The app's own STS server, for tests in other languages.
+        let ttl = query.iter().find(|(k, _)| k == "ttl").and_then(|(_, v)| v.parse().ok()).unwrap_or(3600);
+        let sts = issue(&mut s, Duration::from_secs(ttl));
+        return Ok(answer(
+            200,
+            &json!({"AccessKeyId": sts.access_key_id, "AccessKeySecret": sts.access_key_secret,
+                    "SecurityToken": sts.security_token}),
+        ));
+    }
     let (status, value, call) = match authenticate(&mut s, &method, &path, &query, &headers, &body) {
         Err((status, value)) => (status, value, None),
         Ok(a) => {

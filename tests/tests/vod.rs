@@ -14,7 +14,7 @@ use vodvault_core::vod::{
 };
 use vodvault_core::{AssetState, DownloadRequest, Error, Event, FailureReason, Mode, Prepared};
 use vodvault_tests::origin::{Fault, Origin};
-use vodvault_tests::vod::{FakeVod, Stream, Video, crc64};
+use vodvault_tests::vod::{FakeVod, crc64};
 use vodvault_tests::{TestVault, fixtures, raw_http, test_vault, wait};
 
 /// Hands out STS credentials from the fake, recording why it was asked. With `keep`, a URL
@@ -62,42 +62,7 @@ async fn setup(signature: SignatureMethod, tune: impl FnOnce(&mut vodvault_core:
     let origin = Arc::new(Origin::start(fixtures()).await);
     origin.require_signature(CDN_KEY);
     let vod = Arc::new(FakeVod::start(Arc::clone(&origin)).await);
-    vod.add_video(
-        "v-multi",
-        Video {
-            images: true,
-            ..Video::new(
-                "A film",
-                vec![
-                    Stream::new("LD", "m3u8", "hls-aes/low/index.m3u8", "job-ld", 90, 90.0).encrypted("HLSEncryption"),
-                    Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-hd", 180, 320.0)
-                        .encrypted("HLSEncryption"),
-                    Stream::new("SD", "mp4", "progressive/sample.mp4", "job-sd", 144, 200.0),
-                    Stream::new("SD", "flv", "progressive/sample.mp4", "job-flv", 144, 200.0),
-                    Stream::new("2K", "m3u8", "hls-aes/high/index.m3u8", "job-2k", 1440, 4000.0)
-                        .encrypted("AliyunVoDEncryption"),
-                ],
-            )
-        },
-    );
-    vod.add_video(
-        "v-locked",
-        Video::new(
-            "Locked",
-            vec![
-                Stream::new("HD", "m3u8", "hls-aes/high/index.m3u8", "job-x", 180, 320.0)
-                    .encrypted("AliyunVoDEncryption"),
-            ],
-        ),
-    );
-    vod.add_video(
-        "v-source",
-        Video { mezzanine: Some(("progressive/sample.mp4".into(), None)), ..Video::new("Source", vec![]) },
-    );
-    vod.add_video(
-        "v-bad-crc",
-        Video { mezzanine: Some(("progressive/sample.mp4".into(), Some(42))), ..Video::new("Bad", vec![]) },
-    );
+    vod.add_sample_videos();
     let endpoint = vod.endpoint();
     let tv = test_vault(|c| {
         c.vod.endpoint = Some(endpoint);

@@ -227,6 +227,72 @@ fun testQueueControls(dir: File): Unit = runBlocking {
     }
 }
 
+/** The Rust test crate's fake ApsaraVideo VOD API and its type-A-signing origin (`vodvault-test-origin --vod`). */
+class FakeVod : AutoCloseable {
+    private val proc: Process
+    val endpoint: String
+
+    init {
+        val bin = File(System.getenv("VODVAULT_TEST_ORIGIN") ?: "target/debug/vodvault-test-origin")
+        check(bin.canExecute()) { "${bin.path} is missing: cargo build -p vodvault-tests" }
+        proc = ProcessBuilder(bin.path, FIXTURES.path, "--vod").redirectErrorStream(false).start()
+        val out = proc.inputStream.bufferedReader()
+        out.readLine()
+        endpoint = out.readLine()
+        check(endpoint.startsWith("http://127.0.0.1:")) { endpoint }
+    }
+
+    /** STS credentials, as the app's own server would hand them out. */
+    fun sts(): VodCredentials {
+        val body = String(get(endpoint + "sts?ttl=3600").body())
+        fun field(name: String) = Regex("\"$name\":\"([^\"]+)\"").find(body)!!.groupValues[1]
+        return VodCredentials(accessKeyId = field("AccessKeyId"), accessKeySecret = field("AccessKeySecret"), securityToken = field("SecurityToken"))
+    }
+
+    override fun close() { proc.destroy(); proc.waitFor() }
+}
+
+class StsProvider(private val vod: FakeVod) : CredentialsProvider {
+    val reasons: MutableList<CredentialsReason> = Collections.synchronizedList(mutableListOf())
+    override fun credentials(reason: CredentialsReason): VodCredentials? { reasons.add(reason); return vod.sts() }
+}
+
+fun testVod(dir: File): Unit = runBlocking {
+    FakeVod().use { vod ->
+        val vault = Vault.open(VaultConfig(dir = File(dir, "vault").absolutePath, keyFile = KeyFileSource.Bytes(generateKeyFile(APP)), appId = APP,
+            vod = VodConfig(endpoint = vod.endpoint)))
+        expect<VaultException.Credentials> { runBlocking { vault.prepare("vod:v-multi", emptyList()) } }
+        val provider = StsProvider(vod)
+        vault.setCredentialsProvider(provider)
+
+        val info = vault.prepare("vod:v-multi", emptyList())
+        check(info is SourceInfo.Vod && info.title == "A film") { "$info" }
+        val locked = (info as SourceInfo.Vod).streams.first { it.definition == "2K" }
+        check(locked.unsupported!!.contains("AliyunVoDEncryption")) { "$locked" }
+
+        val id = vault.download(DownloadRequest(url = "vod:v-multi", mode = StorageMode.ENCRYPTED, vod = VodOptions(format = "mp4")))
+        val done = vault.wait(id)
+        check(done.state == AssetState.COMPLETED && done.vod?.definition == "SD" && done.vod?.format == "mp4") { "$done" }
+        val media = vault.openReader(id, "media.mp4")
+        check(media.readAt(0uL, 1u shl 20).contentEquals(File(FIXTURES, "progressive/sample.mp4").readBytes())) { "media" }
+        val images = vault.images(id)
+        check(images.size == 10 && images.all { it.stored }) { "$images" }
+        val cover = images.first { it.kind == ImageKind.COVER }
+        check(vault.openReader(id, cover.file).readAt(0uL, 1u shl 20).contentEquals(File(FIXTURES, "vod-images/cover.jpg").readBytes())) { "cover" }
+        vault.play(id).use { session ->
+            val r = get(session.baseUrl() + "images/snapshot-00002.jpg")
+            check(r.statusCode() == 200 && r.headers().firstValue("content-type").get() == "image/jpeg") { "served" }
+            check(r.body().contentEquals(File(FIXTURES, "vod-images/snapshot-2.jpg").readBytes())) { "snapshot bytes" }
+        }
+        check(provider.reasons.first() is CredentialsReason.Initial) { "${provider.reasons}" }
+
+        val e = expect<VaultException.UnsupportedSource> { runBlocking { vault.download(DownloadRequest(url = "vod:v-locked", mode = StorageMode.NORMAL)) } }
+        check(e.details.contains("unsupported encryption")) { e.details }
+        expect<VaultException.NotFound> { runBlocking { vault.download(DownloadRequest(url = "vod:v-nope", mode = StorageMode.NORMAL)) } }
+        vault.shutdown()
+    }
+}
+
 fun main() {
     val tests: List<Pair<String, (File) -> Unit>> = listOf(
         "key files" to ::testKeyFiles,
@@ -234,6 +300,7 @@ fun main() {
         "errors an app tells apart: not found, expired URL + refresh, key mismatch" to ::testErrors,
         "key rotation keeps encrypted assets" to ::testKeyRotation,
         "queue controls, offline expiry and removal events" to ::testQueueControls,
+        "ApsaraVideo VOD: credentials provider, download by id, images, typed errors" to ::testVod,
     )
     var failed = 0
     for ((name, test) in tests) {

@@ -71,3 +71,38 @@ def origin():
 @pytest.fixture
 def fixtures():
     return FIXTURES
+
+
+class FakeVod:
+    """The fake ApsaraVideo VOD API and its type-A-signing CDN origin from the Rust test crate
+    (`vodvault-test-origin --vod`): the sample videos, signatures checked, URLs that expire."""
+
+    def __init__(self):
+        import subprocess
+
+        binary = ROOT / "target" / "debug" / "vodvault-test-origin"
+        if not binary.exists():
+            subprocess.run(["cargo", "build", "-q", "-p", "vodvault-tests", "--bin", "vodvault-test-origin"], cwd=ROOT, check=True)
+        self.proc = subprocess.Popen([str(binary), str(FIXTURES), "--vod"], stdout=subprocess.PIPE, text=True)
+        self.origin = self.proc.stdout.readline().strip()
+        self.endpoint = self.proc.stdout.readline().strip()
+        assert self.origin.startswith("http://127.0.0.1:") and self.endpoint.startswith("http://127.0.0.1:")
+
+    def sts(self, ttl=3600):
+        """STS credentials, as the app's own server would hand them out."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.endpoint}sts?ttl={ttl}", timeout=10) as r:
+            return json.load(r)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def vod():
+    v = FakeVod()
+    yield v
+    v.close()

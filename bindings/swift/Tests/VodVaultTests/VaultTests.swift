@@ -94,6 +94,54 @@ func request(_ url: String, _ mode: StorageMode, title: String? = nil) -> Downlo
                     metadata: nil, identity: nil, parallel: nil, offlineUntilMs: nil)
 }
 
+/// The Rust test crate's fake ApsaraVideo VOD API and its type-A-signing origin
+/// (`vodvault-test-origin FIXTURES --vod`; build it with `cargo build -p vodvault-tests`).
+final class FakeVod: @unchecked Sendable {
+    let process = Process()
+    let endpoint: String
+
+    init() throws {
+        let bin = ProcessInfo.processInfo.environment["VODVAULT_TEST_ORIGIN"] ?? "../../target/debug/vodvault-test-origin"
+        process.executableURL = URL(fileURLWithPath: bin)
+        process.arguments = [fixtures.path, "--vod"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var text = ""
+        while text.split(separator: "\n").count < 2 {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let lines = text.split(separator: "\n").map(String.init)
+        guard lines.count >= 2, lines[1].hasPrefix("http://127.0.0.1:") else { throw VaultError.Other(details: "fake VOD: \(text)") }
+        endpoint = lines[1]
+    }
+
+    /// STS credentials, as the app's own server would hand them out.
+    func sts() throws -> VodCredentials {
+        let data = try Data(contentsOf: URL(string: endpoint + "sts?ttl=3600")!)
+        let body = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let c = (body["Credentials"] as? [String: Any]) ?? body
+        return VodCredentials(accessKeyId: c["AccessKeyId"] as! String, accessKeySecret: c["AccessKeySecret"] as! String,
+                              securityToken: c["SecurityToken"] as? String)
+    }
+
+    func stop() { process.terminate(); process.waitUntilExit() }
+}
+
+final class StsProvider: CredentialsProvider, @unchecked Sendable {
+    let vod: FakeVod
+    private let lock = NSLock()
+    private var reasons: [CredentialsReason] = []
+    init(_ vod: FakeVod) { self.vod = vod }
+    func credentials(reason: CredentialsReason) -> VodCredentials? {
+        lock.withLock { reasons.append(reason) }
+        return try? vod.sts()
+    }
+    func seen() -> [CredentialsReason] { lock.withLock { reasons } }
+}
+
 final class VaultTests: XCTestCase {
     var dir: URL!
 
@@ -277,6 +325,57 @@ final class VaultTests: XCTestCase {
         try await Task.sleep(nanoseconds: 200_000_000)
         XCTAssertEqual(Set(recorder.removedIds()), [a, b])
         handle.cancel()
+        try await vault.shutdown()
+    }
+
+    func testVod() async throws {
+        let vod = try FakeVod()
+        defer { vod.stop() }
+        let vault = try await Vault.open(config: VaultConfig(dir: dir.appendingPathComponent("vault").path,
+            keyFile: .bytes(bytes: try generateKeyFile(appId: app)), appId: app, vod: VodConfig(endpoint: vod.endpoint)))
+        do {
+            _ = try await vault.prepare(url: "vod:v-multi", headers: [])
+            XCTFail("no credentials yet")
+        } catch VaultError.Credentials {}
+        let provider = StsProvider(vod)
+        vault.setCredentialsProvider(provider: provider)
+
+        guard case .vod(_, let title, _, _, let streams, _) = try await vault.prepare(url: "vod:v-multi", headers: []) else {
+            return XCTFail("not a VOD source")
+        }
+        XCTAssertEqual(title, "A film")
+        XCTAssertTrue(streams.first { $0.definition == "2K" }?.unsupported?.contains("AliyunVoDEncryption") ?? false)
+
+        let id = try await vault.download(request: DownloadRequest(url: "vod:v-multi", mode: .encrypted, vod: VodOptions(format: "mp4")))
+        let done = try await vault.wait(assetId: id)
+        XCTAssertEqual(done.state, .completed)
+        XCTAssertEqual(done.vod?.definition, "SD")
+        XCTAssertEqual(done.vod?.format, "mp4")
+        let media = try await vault.openReader(assetId: id, name: "media.mp4")
+        XCTAssertEqual(try media.readAt(offset: 0, length: 1 << 20), try Data(contentsOf: fixtures.appendingPathComponent("progressive/sample.mp4")))
+        let images = try await vault.images(assetId: id)
+        XCTAssertEqual(images.count, 10)
+        XCTAssertTrue(images.allSatisfy { $0.stored })
+        let cover = images.first { $0.kind == .cover }!
+        XCTAssertEqual(try await vault.openReader(assetId: id, name: cover.file).readAt(offset: 0, length: 1 << 20),
+                       try Data(contentsOf: fixtures.appendingPathComponent("vod-images/cover.jpg")))
+        let session = try await vault.play(assetId: id)
+        let (status, jpeg) = try await get(session.baseUrl() + "images/snapshot-00002.jpg")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(jpeg, try Data(contentsOf: fixtures.appendingPathComponent("vod-images/snapshot-2.jpg")))
+        session.revoke()
+        guard case .initial = provider.seen().first else { return XCTFail("\(provider.seen())") }
+
+        do {
+            _ = try await vault.download(request: DownloadRequest(url: "vod:v-locked", mode: .normal))
+            XCTFail("proprietary encryption")
+        } catch VaultError.UnsupportedSource(let details) {
+            XCTAssertTrue(details.contains("unsupported encryption"), details)
+        }
+        do {
+            _ = try await vault.download(request: DownloadRequest(url: "vod:v-nope", mode: .normal))
+            XCTFail("no such video")
+        } catch VaultError.NotFound {}
         try await vault.shutdown()
     }
 }
