@@ -1077,22 +1077,25 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
         if s.kind == SegmentKind::Media && size == 0 {
             continue; // a gap
         }
-        let path = ctx.inner.layout.file(&ctx.id, &s.file, ctx.mode);
-        let expected = match ctx.mode {
-            Mode::Normal => size,
-            Mode::Encrypted => seal::sealed_len(size, ctx.inner.config.chunk_size),
-        };
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == expected => {}
-            Ok(m) => {
-                return Err(Stop::Failed(FailureReason::Storage {
-                    message: format!("{} has {} bytes on disk, expected {expected}", s.file, m.len()),
-                }));
-            }
-            Err(e) => return Err(storage(&s.file, e)),
-        }
+        check_on_disk(ctx, &s.file, size, ctx.inner.config.chunk_size)?;
     }
     Ok(())
+}
+
+/// The stored `file` holds `size` bytes of plaintext: its length on disk is that (Normal mode)
+/// or that sealed in chunks of `chunk_size` (Encrypted mode).
+fn check_on_disk(ctx: &Ctx, file: &str, size: u64, chunk_size: u32) -> JobResult {
+    let expected = match ctx.mode {
+        Mode::Normal => size,
+        Mode::Encrypted => seal::sealed_len(size, chunk_size),
+    };
+    match std::fs::metadata(ctx.inner.layout.file(&ctx.id, file, ctx.mode)) {
+        Ok(m) if m.len() == expected => Ok(()),
+        Ok(m) => Err(Stop::Failed(FailureReason::Storage {
+            message: format!("{file} has {} bytes on disk, expected {expected}", m.len()),
+        })),
+        Err(e) => Err(storage(file, e)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1575,20 +1578,8 @@ fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
             .size
             .filter(|_| i.done)
             .ok_or_else(|| Stop::Failed(FailureReason::Storage { message: format!("{} is not stored", i.file) }))?;
-        let expected = match ctx.mode {
-            Mode::Normal => size,
-            Mode::Encrypted => seal::sealed_len(size, SealOptions::default().chunk_size),
-        };
-        let path = ctx.inner.layout.file(&ctx.id, &i.file, ctx.mode);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == expected => {}
-            Ok(m) => {
-                return Err(Stop::Failed(FailureReason::Storage {
-                    message: format!("{} has {} bytes on disk, expected {expected}", i.file, m.len()),
-                }));
-            }
-            Err(e) => return Err(storage(&i.file, e)),
-        }
+        // Images are small files, sealed with the default chunk size (`store::write_small`).
+        check_on_disk(ctx, &i.file, size, SealOptions::default().chunk_size)?;
     }
     Ok(())
 }
