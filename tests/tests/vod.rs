@@ -261,9 +261,16 @@ async fn the_mezzanine_is_checked_against_its_crc64() {
 #[tokio::test(flavor = "multi_thread")]
 async fn images_are_stored_in_the_assets_mode_listed_and_served() {
     for mode in [Mode::Encrypted, Mode::Normal] {
-        let s = setup(SignatureMethod::V3, |_| {}).await;
+        // Hotlink protection configured for the vault goes with the images too.
+        let s =
+            setup(SignatureMethod::V3, |c| c.default_headers = vec![("Referer".into(), "https://app.example/".into())])
+                .await;
+        s.origin.require_referer("https://app.example/");
         let id = s.tv.vault.download(request("v-multi", mode, |v| v.format = Some("mp4".into()))).await.unwrap();
         wait(&s.tv.vault, &id).await.unwrap();
+        let log = s.origin.log();
+        assert!(log.iter().any(|l| l.path.contains("vod-images/")), "{log:?}");
+        assert!(log.iter().all(|l| l.status == 200), "{:?}", log.iter().find(|l| l.status != 200));
         let images = s.tv.vault.images(&id).await.unwrap();
         let count = |k: ImageKind| images.iter().filter(|i| i.kind == k).count();
         assert_eq!(
@@ -319,8 +326,11 @@ async fn credentials_expiring_mid_download_are_renewed_and_the_download_continue
     s.tv.vault.set_credentials_provider(Some(sts.clone()));
     let total: u64 = (0..4).map(|i| plain(&format!("hls-aes/high/seg-{i}.ts")).len() as u64).sum();
     s.origin.throttle(total / 6);
+    // The asset's own hotlink-protection header goes with every request, before and after refreshes.
+    s.origin.require_referer("https://app.example/player");
     let mut req = request("v-multi", Mode::Encrypted, |v| v.images = false);
     req.parallel = Some(1);
+    req.headers = vec![("Referer".into(), "https://app.example/player".into())];
     let id = s.tv.vault.download(req).await.unwrap();
     let info = tokio::time::timeout(Duration::from_secs(60), wait(&s.tv.vault, &id)).await.unwrap().unwrap();
     assert_eq!(info.state, AssetState::Completed);
@@ -350,6 +360,8 @@ async fn credentials_expiring_mid_download_are_renewed_and_the_download_continue
     for i in 0..4 {
         assert_eq!(s.origin.served(&format!("hls-aes/high/seg-{i}.ts")), 1, "segment {i}");
     }
+    let log = s.origin.log();
+    assert!(log.iter().all(|l| l.referer.as_deref() == Some("https://app.example/player")), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
