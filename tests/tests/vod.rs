@@ -259,6 +259,32 @@ async fn the_mezzanine_is_checked_against_its_crc64() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_long_source_file_survives_many_dropped_connections_and_expired_urls() {
+    // More dropped connections than the retry budget (5), and more expired URLs than the limit
+    // of fresh URLs without progress (3), over one file: each stretch stores something, so the
+    // download carries on, resuming with Range, and the CRC-64 covers the resumed prefixes.
+    let source = plain("progressive/sample.mp4");
+    let s = setup(SignatureMethod::V3, |c| c.checkpoint_bytes = 16 << 10).await;
+    s.vod.cap_url_ttl(Duration::from_secs(1));
+    s.origin.throttle(45_000);
+    s.origin.fault("progressive/sample.mp4", Fault::Truncate(30_000), 20);
+    let id = s.tv.vault.download(request("v-source", Mode::Encrypted, |v| v.mezzanine = true)).await.unwrap();
+    let info = tokio::time::timeout(Duration::from_secs(60), wait(&s.tv.vault, &id)).await.unwrap().unwrap();
+    assert_eq!(info.state, AssetState::Completed);
+    assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == source);
+    let log = s.origin.log();
+    let ranged = log.iter().filter(|l| l.path.ends_with("sample.mp4") && l.range.is_some() && l.status == 206).count();
+    let refused = log.iter().filter(|l| l.path.ends_with("sample.mp4") && l.status == 403).count();
+    assert!(
+        ranged >= 6 && refused >= 4,
+        "resumed with Range after each drop: {:?}",
+        log.iter().map(|l| (&l.method, &l.range, l.status)).collect::<Vec<_>>()
+    );
+    let plays = s.vod.calls().iter().filter(|c| c.action == "GetMezzanineInfo").count();
+    assert!(plays >= 5, "fresh URLs after expiry: {plays}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn images_are_stored_in_the_assets_mode_listed_and_served() {
     for mode in [Mode::Encrypted, Mode::Normal] {
         // Hotlink protection configured for the vault goes with the images too.

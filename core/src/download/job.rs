@@ -1318,6 +1318,7 @@ async fn download_file(
     let policy = &inner.config.retry;
     let mut transient = 0u32;
     let mut last_checkpoint = writer.len();
+    let mut stored_at_last_failure = writer.len();
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
         if ctx.urls_expired() {
@@ -1372,12 +1373,20 @@ async fn download_file(
                         .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
                     tracker.set_committed(durable, writer.len() - durable);
                     last_checkpoint = writer.len();
+                    // Progress: fresh URLs are fruitless only when nothing is stored between them.
+                    ctx.fruitless.store(0, Ordering::Relaxed);
                     check_still_downloading(ctx).await.map_err(|_| AttemptError::Stopped)?;
                 }
             }
             Ok(())
         }
         .await;
+        // A long file may lose its connection many times: the retry budget is per stretch
+        // without progress, not per file.
+        if writer.len() > stored_at_last_failure {
+            transient = 0;
+            stored_at_last_failure = writer.len();
+        }
         match result {
             Ok(()) => break,
             Err(AttemptError::Fetch(e)) => match e.class() {
