@@ -285,6 +285,24 @@ async fn a_long_source_file_survives_many_dropped_connections_and_expired_urls()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn images_refused_whatever_the_url_fail_once_and_keep_the_media() {
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.origin.fault("vod-images/", Fault::Status(403, None), 1000);
+    let id = s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.format = Some("mp4".into()))).await.unwrap();
+    match wait(&s.tv.vault, &id).await {
+        Err(Error::Failed(FailureReason::UrlExpired { message })) => assert!(message.contains("image "), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Two fresh sets of image URLs, then the failure: not a refresh per image.
+    let infos = s.vod.calls().iter().filter(|c| c.action == "GetVideoInfo").count();
+    assert_eq!(infos, 3, "the first list and two fresh ones");
+    let tried = s.origin.log().iter().filter(|l| l.path.contains("vod-images/")).count();
+    assert!(tried <= 3 * 10, "{tried} image requests");
+    // The media stays stored.
+    assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == plain("progressive/sample.mp4"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn images_are_stored_in_the_assets_mode_listed_and_served() {
     for mode in [Mode::Encrypted, Mode::Normal] {
         // Hotlink protection configured for the vault goes with the images too.

@@ -1470,13 +1470,15 @@ const IMAGE_LIMIT: u64 = 32 << 20;
 struct ImageUrls {
     generation: u64,
     urls: HashMap<(ImageKind, u32), String>,
+    /// Fresh sets fetched since an image was last stored.
+    fruitless: u32,
 }
 
 /// Stores the asset's pending images (VOD covers, snapshots, sprites, WebVTT thumbnail tracks),
 /// each sealed or plain like the rest of the asset. Expired image URLs are replaced with fresh
 /// ones from VOD; an image that cannot be fetched fails the asset with a reason naming it.
 async fn images(ctx: &Arc<Ctx>) -> JobResult {
-    use futures_util::StreamExt as _;
+    use futures_util::{StreamExt as _, TryStreamExt as _};
     let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
     let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
     if pending.is_empty() {
@@ -1489,16 +1491,21 @@ async fn images(ctx: &Arc<Ctx>) -> JobResult {
     let urls = Arc::new(tokio::sync::Mutex::new(ImageUrls {
         generation: 0,
         urls: rows.iter().map(|i| ((i.kind, i.idx), i.url.clone())).collect(),
+        fruitless: 0,
     }));
-    let results: Vec<JobResult> = futures_util::stream::iter(pending)
+    // The first failure (or a pause) stops the phase: the images in flight are dropped and
+    // fetched again by the next resume.
+    futures_util::stream::iter(pending)
         .map(|img| {
             let (ctx, urls, sprites) = (Arc::clone(ctx), Arc::clone(&urls), Arc::clone(&sprites));
-            async move { store_image(&ctx, &urls, &sprites, &img).await }
+            Ok(async move {
+                check_still_downloading(&ctx).await?;
+                store_image(&ctx, &urls, &sprites, &img).await
+            })
         })
-        .buffer_unordered(ctx.parallel)
-        .collect()
-        .await;
-    results.into_iter().collect::<JobResult<Vec<()>>>()?;
+        .try_buffer_unordered(ctx.parallel)
+        .try_collect::<Vec<()>>()
+        .await?;
     check_still_downloading(ctx).await?;
     let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
     verify_images(ctx, &rows)
@@ -1528,6 +1535,12 @@ async fn store_image(
                 refreshes += 1;
                 let mut u = urls.lock().await;
                 if u.generation == generation {
+                    // A refusal fresh URLs do not cure (hotlink protection, say) fails once,
+                    // not once per image.
+                    if u.fruitless >= 2 {
+                        return Err(Stop::Failed(fetch_failure(&what, &e)));
+                    }
+                    u.fruitless += 1;
                     inner.vod.url_expired(&ctx.id).await;
                     let video_id = vod.lock().await.video_id.clone();
                     let fresh = vodsrc::fresh_image_urls(inner, &video_id)
@@ -1570,7 +1583,9 @@ async fn store_image(
         .catalog
         .commit_image(&ctx.id, img.kind, img.idx, stored.size, stored.sha256.as_deref())
         .await
-        .map_err(catalog_stop)
+        .map_err(catalog_stop)?;
+    urls.lock().await.fruitless = 0;
+    Ok(())
 }
 
 fn looks_like_image(b: &[u8]) -> bool {
