@@ -140,6 +140,7 @@ struct State {
     nonces: HashSet<String>,
     videos: HashMap<String, Video>,
     throttle: u32,
+    denied: HashSet<String>,
     url_ttl_cap: Option<Duration>,
     calls: Vec<Call>,
     serial: u64,
@@ -270,6 +271,12 @@ impl FakeVod {
     /// Answers the next `n` calls with `Throttling.User`.
     pub fn throttle_next(&self, n: u32) {
         self.state.lock().unwrap().throttle = n;
+    }
+
+    /// Refuses `action` as VOD refuses a RAM policy that does not allow it (`Forbidden.RAM`):
+    /// credentials that may play but not, say, list snapshots.
+    pub fn deny(&self, action: &str) {
+        self.state.lock().unwrap().denied.insert(action.to_owned());
     }
 
     /// URLs expire after at most this long, whatever `AuthTimeout` asks.
@@ -731,6 +738,8 @@ async fn handle(
             let (status, value) = if s.throttle > 0 {
                 s.throttle -= 1;
                 error(400, "Throttling.User", "Request was denied due to user flow control.")
+            } else if s.denied.contains(&a.action) {
+                error(403, "Forbidden.RAM", "User not authorized to operate on the specified resource.")
             } else {
                 respond(&mut s, &origin, &a)
             };

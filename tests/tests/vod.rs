@@ -285,6 +285,24 @@ async fn a_long_source_file_survives_many_dropped_connections_and_expired_urls()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn credentials_that_may_only_play_still_download_the_media() {
+    // A RAM policy that allows GetPlayInfo but not ListSnapshots: the cover only.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.vod.deny("ListSnapshots");
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.format = Some("mp4".into()))).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    let images = s.tv.vault.images(&id).await.unwrap();
+    assert_eq!(images.iter().map(|i| i.kind).collect::<Vec<_>>(), vec![ImageKind::Cover]);
+    // Nor GetVideoInfo: no images at all, and the download still completes.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.vod.deny("GetVideoInfo");
+    let id = s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.format = Some("mp4".into()))).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    assert!(s.tv.vault.images(&id).await.unwrap().is_empty());
+    assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == plain("progressive/sample.mp4"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn images_refused_whatever_the_url_fail_once_and_keep_the_media() {
     let s = setup(SignatureMethod::V3, |_| {}).await;
     s.origin.fault("vod-images/", Fault::Status(403, None), 1000);

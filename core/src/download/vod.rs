@@ -233,9 +233,19 @@ pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Qualit
         (parse(&s.play_url.0)?, state, info.video.title)
     };
     let images = if request.images {
-        let (list, video_title) = image_list(vod, &request.video_id).await.map_err(vod_error)?;
-        title = title.or(video_title);
-        image_rows(list)
+        match image_list(vod, &request.video_id).await {
+            Ok((list, video_title)) => {
+                title = title.or(video_title);
+                image_rows(list)
+            }
+            // Credentials that may play but not read the video's details: the media is what
+            // was asked for; the images are a bonus.
+            Err(e @ VodError::Forbidden { .. }) => {
+                tracing::debug!("no images: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(vod_error(e)),
+        }
     } else {
         Vec::new()
     };
@@ -265,8 +275,12 @@ async fn image_list(
     ] {
         let list = match vod.list_snapshots(video_id, api).await {
             Ok(l) => l,
-            // A video without snapshots of a type.
+            // A video without snapshots of a type, or credentials that may not list them.
             Err(VodError::NotFound { .. }) => Vec::new(),
+            Err(e @ VodError::Forbidden { .. }) => {
+                tracing::debug!("no {kind:?} images: {e}");
+                Vec::new()
+            }
             Err(e) => return Err(e),
         };
         for (i, s) in list.into_iter().enumerate() {
