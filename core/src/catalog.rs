@@ -135,8 +135,8 @@ text_enum!(
     }
 );
 
-/// An `images` row: an image stored with an asset (schema 3).
-#[derive(Debug, Clone, PartialEq)]
+/// An `images` row: an image stored with an asset (schema 3). `Debug` leaves out the signed URL.
+#[derive(Clone, PartialEq)]
 pub struct ImageRow {
     /// What it is.
     pub kind: ImageKind,
@@ -154,6 +154,19 @@ pub struct ImageRow {
     pub sha256: Option<String>,
     /// Stored and committed.
     pub done: bool,
+}
+
+impl std::fmt::Debug for ImageRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageRow")
+            .field("kind", &self.kind)
+            .field("idx", &self.idx)
+            .field("uri", &self.uri)
+            .field("file", &self.file)
+            .field("size", &self.size)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ImageRow {

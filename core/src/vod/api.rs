@@ -213,7 +213,7 @@ impl Mezzanine {
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct SnapshotUrls {
-    snapshot: Vec<String>,
+    snapshot: Vec<SignedUrl>,
 }
 
 /// `Video` of `GetVideoInfo`.
@@ -246,7 +246,7 @@ impl VideoInfo {
     }
 
     /// Snapshot URLs from the video's cover capture.
-    pub fn snapshots(&self) -> &[String] {
+    pub fn snapshots(&self) -> &[SignedUrl] {
         &self.snapshots_raw.snapshot
     }
 }
@@ -382,10 +382,13 @@ mod tests {
             "Size":4096477,"CRC64":"11051210869376104954","Width":"960","Status":"Normal"}}))
         .unwrap();
         assert_eq!((m.size, m.crc64, m.width), (Some(4_096_477), Some(0x995D_C9BB_DF19_39FA), Some(960)));
-        let v = VideoInfo::from_json(serde_json::json!({"Video":{"VideoId":"v","CoverURL":"http://x/c.jpg",
-            "Duration":5.949,"Snapshots":{"Snapshot":["http://x/s1.jpg"]}}}))
+        let v = VideoInfo::from_json(serde_json::json!({"Video":{"VideoId":"v",
+            "CoverURL":"http://x/c.jpg?auth_key=1-0-0-secret1", "Duration":5.949,
+            "Snapshots":{"Snapshot":["http://x/s1.jpg?auth_key=1-0-0-secret2"]}}}))
         .unwrap();
         assert_eq!((v.duration, v.snapshots().len()), (Some(5.949), 1));
+        let shown = format!("{v:?}");
+        assert!(shown.contains("s1.jpg") && !shown.contains("secret"), "signatures never in Debug: {shown}");
         let p = SnapshotPage::from_json(serde_json::json!({"MediaSnapshot":{"Total":100,
             "Regular":"http://image.com/snapshot/sample{SnapshotCount}.jpg",
             "Snapshots":{"Snapshot":[{"Index":1,"Url":"http://image.com/snapshot/sample00001.jpg"}]}}}))

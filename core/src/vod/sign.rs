@@ -41,8 +41,8 @@ pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// One request to sign with method V3. `headers` are the headers to sign besides the ones this
 /// adds from the other fields: `host`, `x-acs-action`, `x-acs-version`, `x-acs-date`,
 /// `x-acs-signature-nonce`, `x-acs-content-sha256` and, for STS credentials,
-/// `x-acs-security-token`.
-#[derive(Debug, Clone)]
+/// `x-acs-security-token`. (No `Debug`: it holds the security token.)
+#[derive(Clone)]
 pub struct V3Request<'a> {
     /// `GET` or `POST`.
     pub method: &'a str,
