@@ -253,7 +253,12 @@ pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Qualit
 }
 
 fn parse(url: &str) -> Result<Url> {
-    crate::download::parse_url(url).map_err(|_| Error::Vod(VodError::BadResponse("VOD gave an invalid URL".into())))
+    vod_url(url).map_err(Error::Vod)
+}
+
+/// A URL VOD handed out: absolute http(s), or a `BadResponse`.
+fn vod_url(url: &str) -> Result<Url, VodError> {
+    crate::download::parse_url(url).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))
 }
 
 /// The video's images: cover, snapshots, sprites, sprite originals and WebVTT tracks, each with
@@ -311,7 +316,10 @@ pub(crate) fn image_file(kind: ImageKind, idx: u32, url: &str) -> String {
 fn image_rows(list: Vec<(ImageKind, u32, String)>) -> Vec<ImageRow> {
     list.into_iter()
         .filter_map(|(kind, idx, url)| {
-            let parsed = Url::parse(&url).ok()?;
+            let Ok(parsed) = Url::parse(&url) else {
+                tracing::debug!(?kind, idx, "VOD listed an image whose URL does not parse: left out");
+                return None;
+            };
             Some(ImageRow {
                 kind,
                 idx,
@@ -354,10 +362,10 @@ pub(crate) async fn refresh(
     state.expires_at = expires_at(inner);
     if old.mezzanine {
         let m = vod.get_mezzanine_info(&old.video_id, output).await?;
-        let url = Url::parse(&m.file_url.0).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))?;
-        state.size = m.size;
-        state.crc64 = m.crc64;
-        let changed = (m.size != old.size || m.crc64 != old.crc64).then(|| {
+        let url = vod_url(&m.file_url.0)?;
+        state.size = m.size.or(old.size);
+        state.crc64 = m.crc64.or(old.crc64);
+        let changed = (differs(&old.size, &m.size) || differs(&old.crc64, &m.crc64)).then(|| {
             format!(
                 "the source file changed at VOD (size {} → {}, CRC-64 {} → {})",
                 show(old.size),
@@ -392,10 +400,8 @@ pub(crate) async fn refresh(
     if let Some(why) = s.unsupported_reason() {
         return Err(VodError::Unsupported(why));
     }
-    let url = Url::parse(&s.play_url.0).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))?;
-    let job_changed = matches!((&old.job_id, &s.job_id), (Some(a), Some(b)) if a != b);
-    let size_changed = matches!((old.size, s.size), (Some(a), Some(b)) if a != b);
-    let changed = (job_changed || size_changed).then(|| {
+    let url = vod_url(&s.play_url.0)?;
+    let changed = (differs(&old.job_id, &s.job_id) || differs(&old.size, &s.size)).then(|| {
         format!(
             "the {} {} stream was transcoded again at VOD (job {} → {}, size {} → {})",
             old.definition,
@@ -406,9 +412,14 @@ pub(crate) async fn refresh(
             show(s.size)
         )
     });
-    state.job_id = s.job_id.clone();
-    state.size = s.size;
+    state.job_id = s.job_id.clone().or_else(|| old.job_id.clone());
+    state.size = s.size.or(old.size);
     Ok(Refreshed { url, state, changed })
+}
+
+/// Whether VOD now says something else: a value it leaves out this time is not a change.
+fn differs<T: PartialEq>(old: &Option<T>, new: &Option<T>) -> bool {
+    matches!((old, new), (Some(a), Some(b)) if a != b)
 }
 
 fn show(v: Option<u64>) -> String {
@@ -422,14 +433,16 @@ pub(crate) fn failure(e: &VodError) -> FailureReason {
         VodError::Credentials { code, message } => FailureReason::Credentials { message: format!("{code}: {message}") },
         VodError::Unsupported(m) => FailureReason::Unsupported { message: m.clone() },
         VodError::Network(m) => FailureReason::Network { message: format!("VOD API: {m}") },
+        // Still throttled after backing off: try again later, as for the network.
+        VodError::Throttled { code, message } => {
+            FailureReason::Network { message: format!("VOD API throttled: {code}: {message}") }
+        }
         VodError::NotFound { code, message }
         | VodError::Forbidden { code, message }
-        | VodError::Throttled { code, message }
         | VodError::Api { code, message, .. } => FailureReason::Vod { code: code.clone(), message: message.clone() },
         VodError::NoMatch(m) => FailureReason::Vod { code: "NoMatch".into(), message: m.clone() },
-        VodError::BadResponse(m) | VodError::Config(m) => {
-            FailureReason::Vod { code: "BadResponse".into(), message: m.clone() }
-        }
+        VodError::BadResponse(m) => FailureReason::Vod { code: "BadResponse".into(), message: m.clone() },
+        VodError::Config(m) => FailureReason::Vod { code: "Config".into(), message: m.clone() },
     }
 }
 
