@@ -471,6 +471,37 @@ async fn a_transcode_that_changes_under_a_paused_download_restarts_it_cleanly() 
     }
 }
 
+/// A provider that never answers (an app whose STS server hangs).
+struct Hanging;
+
+impl CredentialsProvider for Hanging {
+    fn credentials(&self, _: CredentialsReason) -> Pin<Box<dyn Future<Output = Option<Credentials>> + Send + '_>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_credentials_provider_times_out_and_a_new_one_takes_over() {
+    let s = setup(SignatureMethod::V3, |c| c.vod.credentials_timeout = Duration::from_millis(300)).await;
+    // Credentials from the first provider are in use...
+    assert!(s.tv.vault.prepare("vod:v-multi", &[]).await.is_ok());
+    // ...until another provider is set: its answer counts from then on, even a hanging one.
+    s.tv.vault.set_credentials_provider(Some(Arc::new(Hanging)));
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(Duration::from_secs(20), s.tv.vault.prepare("vod:v-multi", &[])).await.unwrap() {
+        Err(Error::Vod(VodError::NoCredentials(m))) => assert!(m.contains("did not answer within 0.3 s"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A download asked for meanwhile is refused the same way; with a working provider again it
+    // goes through.
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await;
+    assert!(matches!(id, Err(Error::Vod(VodError::NoCredentials(_)))), "{id:?}");
+    s.tv.vault.set_credentials_provider(Some(s.sts.clone()));
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_errors_are_typed_and_throttling_backs_off() {
     let s = setup(SignatureMethod::V3, |_| {}).await;

@@ -324,6 +324,10 @@ pub struct VodConfig {
     /// when they expire either way.
     #[uniffi(default = 3600)]
     pub auth_timeout_secs: u32,
+    /// How long the `CredentialsProvider` may take to answer before the call (or download)
+    /// fails with `Credentials`.
+    #[uniffi(default = 60)]
+    pub credentials_timeout_secs: u32,
 }
 
 impl From<VodConfig> for core::vod::VodConfig {
@@ -336,6 +340,7 @@ impl From<VodConfig> for core::vod::VodConfig {
                 Some(VodSignature::Rpc) => core::vod::SignatureMethod::Rpc,
             },
             auth_timeout: std::time::Duration::from_secs(u64::from(c.auth_timeout_secs.max(1))),
+            credentials_timeout: std::time::Duration::from_secs(u64::from(c.credentials_timeout_secs.max(1))),
         }
     }
 }

@@ -27,8 +27,11 @@ pub struct VodClient {
     http: reqwest::Client,
     config: VodConfig,
     retry: RetryPolicy,
-    provider: RwLock<Option<Arc<dyn CredentialsProvider>>>,
-    current: tokio::sync::Mutex<Option<Credentials>>,
+    /// The provider, and how many times one was set (credentials are kept with the number of
+    /// the provider that gave them, so a switch of provider is never undone by an answer of the
+    /// previous one).
+    provider: RwLock<(u64, Option<Arc<dyn CredentialsProvider>>)>,
+    current: tokio::sync::Mutex<Option<(u64, Credentials)>>,
 }
 
 impl std::fmt::Debug for VodClient {
@@ -110,7 +113,7 @@ impl VodClient {
             http: http.client().clone(),
             config,
             retry,
-            provider: RwLock::new(None),
+            provider: RwLock::new((0, None)),
             current: tokio::sync::Mutex::new(None),
         }
     }
@@ -122,38 +125,46 @@ impl VodClient {
 
     /// Sets (or removes) the credentials provider; credentials in use are forgotten.
     pub fn set_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
-        *self.provider.write().unwrap_or_else(PoisonError::into_inner) = provider;
-        if let Ok(mut current) = self.current.try_lock() {
-            *current = None;
-        }
+        let mut p = self.provider.write().unwrap_or_else(PoisonError::into_inner);
+        *p = (p.0 + 1, provider);
     }
 
     /// Whether a credentials provider is set.
     pub fn has_provider(&self) -> bool {
-        self.provider.read().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.provider.read().unwrap_or_else(PoisonError::into_inner).1.is_some()
     }
 
-    async fn ask(&self, reason: CredentialsReason) -> Option<Credentials> {
-        let provider = self.provider.read().unwrap_or_else(PoisonError::into_inner).clone()?;
-        provider.credentials(reason).await
+    fn provider_number(&self) -> u64 {
+        self.provider.read().unwrap_or_else(PoisonError::into_inner).0
     }
 
-    /// The credentials to sign with: those in use, or new ones when there are none or they
-    /// are about to expire.
+    /// Asks the provider, waiting at most `credentials_timeout`. The credentials come with the
+    /// number of the provider that gave them; the error says why there are none.
+    async fn ask(&self, reason: CredentialsReason) -> Result<(u64, Credentials), String> {
+        let (number, provider) = self.provider.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let provider = provider.ok_or("no credentials provider is set")?;
+        let limit = self.config.credentials_timeout;
+        match tokio::time::timeout(limit, provider.credentials(reason)).await {
+            Ok(Some(c)) => Ok((number, c)),
+            Ok(None) => Err("the credentials provider gave none".into()),
+            Err(_) => {
+                tracing::warn!("the credentials provider did not answer within {limit:?}");
+                Err(format!("the credentials provider did not answer within {} s", limit.as_secs_f64()))
+            }
+        }
+    }
+
+    /// The credentials to sign with: those in use, or new ones when there are none, they are
+    /// about to expire, or another provider was set since.
     async fn credentials(&self) -> Result<Credentials, VodError> {
         let mut current = self.current.lock().await;
-        if let Some(c) = current.as_ref().filter(|c| !c.expired(now_ms())) {
+        let number = self.provider_number();
+        if let Some((_, c)) = current.as_ref().filter(|(n, c)| *n == number && !c.expired(now_ms())) {
             return Ok(c.clone());
         }
-        if !self.has_provider() {
-            return Err(VodError::NoCredentials("no credentials provider is set".into()));
-        }
-        let fresh = self
-            .ask(CredentialsReason::Initial)
-            .await
-            .ok_or_else(|| VodError::NoCredentials("the credentials provider gave none".into()))?;
+        let fresh = self.ask(CredentialsReason::Initial).await.map_err(VodError::NoCredentials)?;
         *current = Some(fresh.clone());
-        Ok(fresh)
+        Ok(fresh.1)
     }
 
     /// Asks the provider for fresh credentials because the API refused the current ones with
@@ -161,11 +172,11 @@ impl VodClient {
     async fn renew(&self, code: &str) -> bool {
         let mut current = self.current.lock().await;
         match self.ask(CredentialsReason::Rejected { code: code.to_owned() }).await {
-            Some(c) => {
+            Ok(c) => {
                 *current = Some(c);
                 true
             }
-            None => false,
+            Err(_) => false,
         }
     }
 
@@ -173,7 +184,7 @@ impl VodClient {
     /// credentials before the vault asks VOD for fresh URLs (`None` keeps the current ones).
     pub async fn url_expired(&self, asset_id: &str) {
         let mut current = self.current.lock().await;
-        if let Some(c) = self.ask(CredentialsReason::UrlExpired { asset_id: asset_id.to_owned() }).await {
+        if let Ok(c) = self.ask(CredentialsReason::UrlExpired { asset_id: asset_id.to_owned() }).await {
             *current = Some(c);
         }
     }

@@ -54,6 +54,10 @@ pub struct VodConfig {
     /// How long the URLs VOD hands out should stay valid (`AuthTimeout`). The engine asks for
     /// fresh ones when they expire either way.
     pub auth_timeout: Duration,
+    /// How long the credentials provider may take to answer. A provider that takes longer
+    /// counts as giving none: the call fails with [`VodError::NoCredentials`] (a download stops
+    /// with a `credentials` failure and can be resumed) instead of holding up every VOD call.
+    pub credentials_timeout: Duration,
 }
 
 impl Default for VodConfig {
@@ -63,6 +67,7 @@ impl Default for VodConfig {
             endpoint: None,
             signature: SignatureMethod::V3,
             auth_timeout: Duration::from_secs(3600),
+            credentials_timeout: Duration::from_secs(60),
         }
     }
 }
