@@ -10,7 +10,8 @@ use serde::Deserialize;
 use vodvault_core::vod::{Credentials, CredentialsProvider, CredentialsReason, StaticCredentials};
 
 /// The credentials source the options and environment describe, if any: `--credentials-cmd`,
-/// else `VODVAULT_ACCESS_KEY_ID` / `VODVAULT_ACCESS_KEY_SECRET` / `VODVAULT_SECURITY_TOKEN`.
+/// else `VODVAULT_ACCESS_KEY_ID` / `VODVAULT_ACCESS_KEY_SECRET` / `VODVAULT_SECURITY_TOKEN`
+/// (and `VODVAULT_HLS_URI_TOKEN` for HLS-encrypted videos whose key service checks a token).
 pub fn provider(cmd: Option<&str>) -> Option<Arc<dyn CredentialsProvider>> {
     if let Some(cmd) = cmd.filter(|c| !c.trim().is_empty()) {
         return Some(Arc::new(CommandCredentials { cmd: cmd.to_owned() }));
@@ -18,7 +19,9 @@ pub fn provider(cmd: Option<&str>) -> Option<Arc<dyn CredentialsProvider>> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
     let (id, secret) = (var("VODVAULT_ACCESS_KEY_ID")?, var("VODVAULT_ACCESS_KEY_SECRET")?);
     let token = var("VODVAULT_SECURITY_TOKEN");
-    Some(Arc::new(StaticCredentials(Credentials::new(&id, &secret, token.as_deref()))))
+    let credentials =
+        Credentials::new(&id, &secret, token.as_deref()).with_hls_uri_token(var("VODVAULT_HLS_URI_TOKEN").as_deref());
+    Some(Arc::new(StaticCredentials(credentials)))
 }
 
 /// Runs `sh -c CMD` and reads credentials from its standard output (JSON). The reason is in
@@ -45,18 +48,25 @@ struct Printed {
     #[serde(alias = "expiration")]
     #[serde(rename = "Expiration", default)]
     expiration: Option<String>,
+    /// For HLS-encrypted videos whose key service checks a token.
+    #[serde(alias = "hls_uri_token")]
+    #[serde(rename = "MtsHlsUriToken", default)]
+    hls_uri_token: Option<String>,
 }
 
 /// Parses the command's output into credentials.
 fn parse(stdout: &str) -> Result<Credentials, String> {
     let mut v: serde_json::Value =
         serde_json::from_str(stdout.trim()).map_err(|_| "its output is not a JSON object".to_owned())?;
+    // An STS answer may carry the HLS token beside its `Credentials`.
+    let beside = ["MtsHlsUriToken", "hls_uri_token"].iter().find_map(|k| v.get(k)?.as_str().map(str::to_owned));
     if let Some(inner) = v.get_mut("Credentials").map(serde_json::Value::take) {
         v = inner;
     }
     let p: Printed = serde_json::from_value(v)
         .map_err(|_| "its JSON lacks AccessKeyId and AccessKeySecret (and SecurityToken for STS)".to_owned())?;
-    let mut c = Credentials::new(&p.access_key_id, &p.access_key_secret, p.security_token.as_deref());
+    let mut c = Credentials::new(&p.access_key_id, &p.access_key_secret, p.security_token.as_deref())
+        .with_hls_uri_token(p.hls_uri_token.or(beside).as_deref());
     if let Some(e) = p.expiration {
         let t = time::OffsetDateTime::parse(&e, &time::format_description::well_known::Rfc3339)
             .map_err(|_| format!("Expiration {e:?} is not RFC 3339"))?;
@@ -131,6 +141,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.access_key_id, "STS.b");
+        assert!(c.hls_uri_token.is_none());
+        let c = parse(
+            r#"{"MtsHlsUriToken":"tok","Credentials":{"AccessKeyId":"STS.b","AccessKeySecret":"s","SecurityToken":"t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.hls_uri_token.as_deref().map(String::as_str), Some("tok"));
         let c = parse(r#"{"access_key_id":"LTAI","access_key_secret":"s"}"#).unwrap();
         assert!(c.security_token.is_none());
         let e = parse("AccessKeySecret=hunter2").err().unwrap();

@@ -9,8 +9,9 @@ use url::Url;
 /// Query parameters that carry signatures, tokens or expiry times, compared case-insensitively.
 /// Names ending in `*` are prefixes.
 pub const SIGNATURE_PARAMS: &[&str] = &[
-    // Alibaba Cloud CDN type A/B/C and OSS.
+    // Alibaba Cloud CDN type A/B/C, OSS, and VOD's HLS-encryption token.
     "auth_key",
+    "mtshlsuritoken",
     "ossaccesskeyid",
     "expires",
     "signature",

@@ -88,6 +88,8 @@ struct State {
     sign_secret: Option<String>,
     /// Signatures of an earlier generation are "expired".
     generation: u64,
+    /// Keys need one of these `MtsHlsUriToken`s (when set).
+    hls_uri_tokens: Option<Vec<String>>,
 }
 
 /// A running origin; stops when dropped.
@@ -163,6 +165,13 @@ impl Origin {
     /// Requires a valid, unexpired `auth_key` on every request.
     pub fn require_signature(&self, secret: &str) {
         self.state.lock().unwrap().sign_secret = Some(secret.to_owned());
+    }
+
+    /// Requires `MtsHlsUriToken` = one of `tokens` on every key (`.key`) request, and does what
+    /// Alibaba Cloud CDN's parameter pass-through for HLS encryption does: a playlist requested
+    /// with `MtsHlsUriToken` gets it appended to the URIs of its `#EXT-X-KEY` tags.
+    pub fn require_hls_uri_token(&self, tokens: &[&str]) {
+        self.state.lock().unwrap().hls_uri_tokens = Some(tokens.iter().map(|t| (*t).to_owned()).collect());
     }
 
     /// A signed URL for `path`, valid for `ttl` (whole seconds, at least one).
@@ -296,6 +305,24 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// Appends `MtsHlsUriToken={token}` to the URI of every `#EXT-X-KEY` tag.
+fn pass_hls_uri_token(text: &str, token: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        match (line.starts_with("#EXT-X-KEY"), line.find("URI=\"")) {
+            (true, Some(start)) => {
+                let rest = &line[start + 5..];
+                let end = rest.find('"').unwrap_or(rest.len());
+                let sep = if rest[..end].contains('?') { '&' } else { '?' };
+                out.push_str(&format!("{}{sep}MtsHlsUriToken={token}{}", &line[..start + 5 + end], &rest[end..]));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Appends an `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
 fn rewrite_playlist(text: &str, sign_uri: impl Fn(&str) -> String) -> String {
     let add = |uri: &str| {
@@ -367,15 +394,18 @@ async fn handle(
             .collect(),
         status: 0,
     };
-    let (fault, referer, secret, generation) = {
+    let (fault, referer, secret, generation, hls_uri_tokens) = {
         let mut s = state.lock().unwrap();
         let mut fault = None;
         if let Some(rule) = s.rules.iter_mut().find(|r| r.remaining > 0 && path.contains(&r.path_contains)) {
             rule.remaining -= 1;
             fault = Some(rule.fault.clone());
         }
-        (fault, s.referer.clone(), s.sign_secret.clone(), s.generation)
+        (fault, s.referer.clone(), s.sign_secret.clone(), s.generation, s.hls_uri_tokens.clone())
     };
+    let hls_uri_token = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "MtsHlsUriToken").map(|(_, v)| v.into_owned())
+    });
     let finish = |resp: Response<Body>, mut logged: Logged| {
         logged.status = resp.status().as_u16();
         state.lock().unwrap().log.push(logged);
@@ -400,6 +430,12 @@ async fn handle(
         && !check_signature(secret, generation, &path, query.as_deref())
     {
         return finish(full(StatusCode::FORBIDDEN, "signature missing or expired"), logged);
+    }
+    if let Some(valid) = &hls_uri_tokens
+        && path.ends_with(".key")
+        && !hls_uri_token.as_ref().is_some_and(|t| valid.contains(t))
+    {
+        return finish(full(StatusCode::FORBIDDEN, "MtsHlsUriToken missing or invalid"), logged);
     }
     match &fault {
         Some(Fault::Status(code, retry_after)) => {
@@ -444,6 +480,10 @@ async fn handle(
         let g = parts.next().and_then(|r| r.strip_prefix('g')).and_then(|g| g.parse::<u64>().ok()).unwrap_or(0);
         let sign_uri = |uri: &str| sign(secret, &resolve_path(&path, uri), expiry, g);
         data = rewrite_playlist(&String::from_utf8_lossy(&data), sign_uri).into_bytes();
+    }
+    if let (Some(_), Some(token), true) = (&hls_uri_tokens, &hls_uri_token, rel.ends_with(".m3u8")) {
+        let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        data = pass_hls_uri_token(&String::from_utf8_lossy(&data), &token).into_bytes();
     }
     if fault == Some(Fault::Corrupt) && data.len() >= 17 {
         let at = data.len() - 17;

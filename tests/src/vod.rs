@@ -624,12 +624,24 @@ fn respond(state: &mut State, origin: &Origin, a: &Authenticated) -> (u16, Value
                     "Currently only the AliyunVoDEncryption stream exists, you must use the Aliyun player to play or set the value of ResultType to Multiple.",
                 );
             }
+            // PlayConfig's MtsHlsUriToken rides on the playlist URL; the CDN (parameter
+            // pass-through, see Origin::require_hls_uri_token) puts it on the key URIs.
+            let token = p("PlayConfig")
+                .and_then(|c| serde_json::from_str::<Value>(&c).ok())
+                .and_then(|c| c["MtsHlsUriToken"].as_str().map(str::to_owned));
+            let play_url = |s: &Stream| match &token {
+                Some(t) if s.format == "m3u8" => {
+                    let t: String = url::form_urlencoded::byte_serialize(t.as_bytes()).collect();
+                    format!("{}&MtsHlsUriToken={t}", url(&s.path))
+                }
+                _ => url(&s.path),
+            };
             let list: Vec<Value> = matching
                 .iter()
                 .map(|s| {
                     let mut v = json!({
                         "Format": s.format, "StreamType": s.stream_type, "Definition": s.definition,
-                        "PlayURL": url(&s.path), "Size": stream_size(origin, &s.path),
+                        "PlayURL": play_url(s), "Size": stream_size(origin, &s.path),
                         "Width": s.height * 16 / 9, "Height": s.height, "Bitrate": format!("{:.3}", s.bitrate),
                         "Duration": format!("{:.4}", video.duration), "Fps": "25", "JobId": s.job_id,
                         "Status": "Normal", "NarrowBandType": "0", "Encrypt": i32::from(s.encrypt_type.is_some()),

@@ -302,6 +302,75 @@ async fn credentials_that_may_only_play_still_download_the_media() {
     assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == plain("progressive/sample.mp4"));
 }
 
+/// STS credentials with an `MtsHlsUriToken` from an app's token service: each answer hands out
+/// the next token of the list (the last one from then on).
+struct TokenSts {
+    vod: Arc<FakeVod>,
+    tokens: Mutex<Vec<&'static str>>,
+}
+
+impl CredentialsProvider for TokenSts {
+    fn credentials(&self, _: CredentialsReason) -> Pin<Box<dyn Future<Output = Option<Credentials>> + Send + '_>> {
+        let sts = self.vod.issue_sts(Duration::from_secs(3600));
+        let token = {
+            let mut t = self.tokens.lock().unwrap();
+            if t.len() > 1 { Some(t.remove(0)) } else { t.first().copied() }
+        };
+        Box::pin(async move {
+            Some(
+                Credentials::new(&sts.access_key_id, &sts.access_key_secret, Some(&sts.security_token))
+                    .with_hls_uri_token(token),
+            )
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_encryption_with_a_token_checking_key_service() {
+    // Keys are served only with a valid MtsHlsUriToken; the CDN appends the token the playlist
+    // was asked with to its key URIs.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.origin.require_hls_uri_token(&["tok-1"]);
+    let provider = Arc::new(TokenSts { vod: Arc::clone(&s.vod), tokens: Mutex::new(vec!["tok-1"]) });
+    s.tv.vault.set_credentials_provider(Some(provider));
+    let id = s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.images = false)).await.unwrap();
+    let info = wait(&s.tv.vault, &id).await.unwrap();
+    for i in 0..4 {
+        let got = s.tv.read_piece(&id, &format!("video/seg-0000{i}.ts"), Mode::Encrypted).await;
+        assert!(got == plain(&format!("hls-aes/plain/high/seg-{i}.ts")), "segment {i}");
+    }
+    let keys: Vec<_> = s.origin.log().into_iter().filter(|l| l.path.ends_with(".key")).collect();
+    assert!(keys.len() >= 2 && keys.iter().all(|k| k.status == 200), "{keys:?}");
+    assert!(keys.iter().all(|k| k.query.as_deref().unwrap_or("").contains("MtsHlsUriToken=tok-1")), "{keys:?}");
+    assert!(
+        s.vod
+            .calls()
+            .iter()
+            .any(|c| c.action == "GetPlayInfo" && c.params.get("PlayConfig").is_some_and(|p| p.contains("tok-1")))
+    );
+    assert!(!info.source.contains("tok-1") && !format!("{info:?}").contains("tok-1"), "the token is never shown");
+
+    // The token expires before the download starts on the keys: the key service refuses it, the
+    // app's provider hands out a fresh one with fresh credentials, and the download goes on.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.origin.require_hls_uri_token(&["tok-2"]);
+    let provider = Arc::new(TokenSts { vod: Arc::clone(&s.vod), tokens: Mutex::new(vec!["tok-old", "tok-2"]) });
+    s.tv.vault.set_credentials_provider(Some(provider));
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
+    assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    let refused = s.origin.log().iter().filter(|l| l.path.ends_with(".key") && l.status == 403).count();
+    assert!(refused >= 1, "the old token was refused first");
+
+    // No token at all: a typed failure naming the key, nothing stored as a segment.
+    let s = setup(SignatureMethod::V3, |_| {}).await;
+    s.origin.require_hls_uri_token(&["tok-3"]);
+    let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
+    match wait(&s.tv.vault, &id).await {
+        Err(Error::Failed(FailureReason::UrlExpired { message })) => assert!(message.contains("403"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn images_refused_whatever_the_url_fail_once_and_keep_the_media() {
     let s = setup(SignatureMethod::V3, |_| {}).await;

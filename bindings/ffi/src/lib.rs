@@ -391,6 +391,10 @@ pub struct VodCredentials {
     /// When they expire (Unix ms), if known: renewed a minute before.
     #[uniffi(default = None)]
     pub expires_at_ms: Option<i64>,
+    /// Standard HLS encryption with a key service that checks tokens: the `MtsHlsUriToken`
+    /// from the app's token service (renewed with the credentials).
+    #[uniffi(default = None)]
+    pub hls_uri_token: Option<String>,
 }
 
 impl std::fmt::Debug for VodCredentials {
@@ -1100,7 +1104,8 @@ impl core::vod::CredentialsProvider for Provider {
             };
             let c = tokio::task::spawn_blocking(move || foreign.credentials(reason)).await.ok().flatten()?;
             let mut creds =
-                core::vod::Credentials::new(&c.access_key_id, &c.access_key_secret, c.security_token.as_deref());
+                core::vod::Credentials::new(&c.access_key_id, &c.access_key_secret, c.security_token.as_deref())
+                    .with_hls_uri_token(c.hls_uri_token.as_deref());
             creds.expires_at = c.expires_at_ms;
             Some(creds)
         })

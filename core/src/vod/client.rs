@@ -200,6 +200,17 @@ impl VodClient {
         let mut nonces = 0;
         loop {
             let creds = self.credentials().await?;
+            // Standard HLS encryption with a token-checking key service: VOD (with the CDN's
+            // parameter pass-through) puts the token on the key URIs.
+            let with_token;
+            let params = match creds.hls_uri_token.as_deref() {
+                Some(token) if action == "GetPlayInfo" => {
+                    let config = serde_json::json!({ "MtsHlsUriToken": token.as_str() }).to_string();
+                    with_token = [params, &[("PlayConfig".to_owned(), config)]].concat();
+                    &with_token[..]
+                }
+                _ => params,
+            };
             let failure = match self.send(&endpoint, action, params, &creds).await {
                 Ok(v) => return Ok(v),
                 Err(f) => f,

@@ -110,6 +110,10 @@ pub struct Credentials {
     pub security_token: Option<Zeroizing<String>>,
     /// When they expire (Unix ms), when known: they are renewed a minute before.
     pub expires_at: Option<i64>,
+    /// For videos with standard HLS encryption whose key service checks a token: the
+    /// `MtsHlsUriToken` from the app's token service. It goes to `GetPlayInfo` (`PlayConfig`),
+    /// and the CDN appends it to the key URIs of the playlists it serves.
+    pub hls_uri_token: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for Credentials {
@@ -119,6 +123,7 @@ impl fmt::Debug for Credentials {
             .field("access_key_secret", &"..")
             .field("security_token", &self.security_token.as_ref().map(|_| ".."))
             .field("expires_at", &self.expires_at)
+            .field("hls_uri_token", &self.hls_uri_token.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -131,7 +136,15 @@ impl Credentials {
             access_key_secret: Zeroizing::new(access_key_secret.trim().to_owned()),
             security_token: security_token.map(|t| Zeroizing::new(t.trim().to_owned())).filter(|t| !t.is_empty()),
             expires_at: None,
+            hls_uri_token: None,
         }
+    }
+
+    /// The same with an `MtsHlsUriToken` for HLS-encrypted videos (empty: none).
+    #[must_use]
+    pub fn with_hls_uri_token(mut self, token: Option<&str>) -> Self {
+        self.hls_uri_token = token.map(|t| Zeroizing::new(t.trim().to_owned())).filter(|t| !t.is_empty());
+        self
     }
 
     fn expired(&self, now_ms: i64) -> bool {
@@ -141,10 +154,14 @@ impl Credentials {
     /// Removes every credential from `text` (an API message may quote the string it signed).
     pub(crate) fn scrub(&self, text: &str) -> String {
         let mut out = text.split("string to sign").next().unwrap_or(text).to_owned();
-        for secret in [Some(self.access_key_secret.as_str()), self.security_token.as_deref().map(String::as_str)]
-            .into_iter()
-            .flatten()
-            .filter(|s| s.len() >= 4)
+        for secret in [
+            Some(self.access_key_secret.as_str()),
+            self.security_token.as_deref().map(String::as_str),
+            self.hls_uri_token.as_deref().map(String::as_str),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| s.len() >= 4)
         {
             out = out.replace(secret, "..");
         }
@@ -353,9 +370,12 @@ mod tests {
 
     #[test]
     fn credentials_never_show_their_secrets() {
-        let c = Credentials::new("STS.id", "s3cr3t-value", Some("token-value-xyz"));
+        let c = Credentials::new("STS.id", "s3cr3t-value", Some("token-value-xyz"))
+            .with_hls_uri_token(Some("uri-token-abc"));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cr3t") && !dbg.contains("token-value") && dbg.contains("STS.id"), "{dbg}");
+        assert!(!dbg.contains("uri-token") && dbg.contains("hls_uri_token"), "{dbg}");
+        assert_eq!(c.scrub("key refused for MtsHlsUriToken=uri-token-abc"), "key refused for MtsHlsUriToken=..");
         assert_eq!(
             c.scrub(
                 "Specified signature is not matched with our calculation. server string to sign is:POST&token-value-xyz"
