@@ -77,13 +77,14 @@ class FakeVod:
     """The fake ApsaraVideo VOD API and its type-A-signing CDN origin from the Rust test crate
     (`vodvault-test-origin --vod`): the sample videos, signatures checked, URLs that expire."""
 
-    def __init__(self):
+    def __init__(self, hls_uri_token=None):
         import subprocess
 
         binary = ROOT / "target" / "debug" / "vodvault-test-origin"
         if not binary.exists():
             subprocess.run(["cargo", "build", "-q", "-p", "vodvault-tests", "--bin", "vodvault-test-origin"], cwd=ROOT, check=True)
-        self.proc = subprocess.Popen([str(binary), str(FIXTURES), "--vod"], stdout=subprocess.PIPE, text=True)
+        args = [str(binary), str(FIXTURES), "--vod"] + (["--hls-uri-token", hls_uri_token] if hls_uri_token else [])
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.origin = self.proc.stdout.readline().strip()
         self.endpoint = self.proc.stdout.readline().strip()
         assert self.origin.startswith("http://127.0.0.1:") and self.endpoint.startswith("http://127.0.0.1:")

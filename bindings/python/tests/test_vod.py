@@ -12,10 +12,12 @@ APP = "com.example.vodvault.python"
 
 
 class StsProvider(vv.CredentialsProvider):
-    """Asks the (fake) app server for STS credentials, recording why it was asked."""
+    """Asks the (fake) app server for STS credentials (and an HLS-encryption token, if it has
+    one), recording why it was asked."""
 
-    def __init__(self, vod):
+    def __init__(self, vod, hls_uri_token=None):
         self.vod = vod
+        self.hls_uri_token = hls_uri_token
         self.reasons = []
         self.lock = threading.Lock()
 
@@ -24,7 +26,10 @@ class StsProvider(vv.CredentialsProvider):
             self.reasons.append(reason)
         c = self.vod.sts()
         return vv.VodCredentials(
-            access_key_id=c["AccessKeyId"], access_key_secret=c["AccessKeySecret"], security_token=c["SecurityToken"]
+            access_key_id=c["AccessKeyId"],
+            access_key_secret=c["AccessKeySecret"],
+            security_token=c["SecurityToken"],
+            hls_uri_token=self.hls_uri_token,
         )
 
 
@@ -150,3 +155,32 @@ def test_vod_errors_an_app_tells_apart(tmp_path, vod):
         await vault.shutdown()
 
     asyncio.run(flow())
+
+
+def test_hls_encryption_with_a_token_checking_key_service(tmp_path, fixtures):
+    from conftest import FakeVod
+
+    vod = FakeVod(hls_uri_token="tok-py")
+    try:
+
+        async def flow():
+            # Without the token the key service refuses the keys: a typed failure.
+            vault = await open_vault(tmp_path, vod)
+            vault.set_credentials_provider(StsProvider(vod))
+            asset = await vault.download(
+                vv.DownloadRequest(url="vod:v-multi", mode=vv.StorageMode.NORMAL, vod=vv.VodOptions(images=False))
+            )
+            with pytest.raises(vv.VaultError.UrlExpired):
+                await vault.wait(asset)
+            # With it (handed out with the credentials), the same download resumes and completes.
+            vault.set_credentials_provider(StsProvider(vod, hls_uri_token="tok-py"))
+            await vault.resume(asset)
+            done = await vault.wait(asset)
+            assert done.state == vv.AssetState.COMPLETED and "tok-py" not in done.source
+            reader = await vault.open_reader(asset, "video/seg-00003.ts")
+            assert reader.read_at(0, 1 << 20) == (fixtures / "hls-aes/plain/high/seg-3.ts").read_bytes()
+            await vault.shutdown()
+
+        asyncio.run(flow())
+    finally:
+        vod.close()
