@@ -2,11 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use super::vars::Variables;
+
 /// A parsed attribute list. Names are kept as written (they are upper case by the RFC); values
 /// lose their quotes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attrs {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Value {
+    text: String,
+    quoted: bool,
 }
 
 impl Attrs {
@@ -21,18 +29,18 @@ impl Attrs {
             if name.is_empty() || name.contains(',') {
                 return None;
             }
-            rest = &rest[eq + 1..];
+            rest = rest[eq + 1..].trim_start();
             let value;
             if let Some(q) = rest.strip_prefix('"') {
                 let end = q.find('"')?;
-                value = q[..end].to_owned();
+                value = Value { text: q[..end].to_owned(), quoted: true };
                 rest = q[end + 1..].trim_start();
                 if !rest.is_empty() {
                     rest = rest.strip_prefix(',')?.trim_start();
                 }
             } else {
                 let end = rest.find(',').unwrap_or(rest.len());
-                value = rest[..end].trim().to_owned();
+                value = Value { text: rest[..end].trim().to_owned(), quoted: false };
                 rest = rest.get(end + 1..).unwrap_or("").trim_start();
             }
             values.insert(name.to_owned(), value);
@@ -42,7 +50,30 @@ impl Attrs {
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values.get(name).map(|v| v.text.as_str())
+    }
+
+    /// Whether `name` was written as a quoted string.
+    pub fn is_quoted(&self, name: &str) -> bool {
+        self.values.get(name).is_some_and(|v| v.quoted)
+    }
+
+    /// Replaces variable references (`{$name}`) in every quoted-string and hexadecimal-sequence
+    /// value, the values RFC 8216bis §4.3 applies substitution to.
+    ///
+    /// # Errors
+    /// The name of the first undefined variable.
+    pub fn substitute(&mut self, vars: &Variables) -> Result<(), String> {
+        if vars.is_empty() && !self.values.values().any(|v| v.text.contains("{$")) {
+            return Ok(());
+        }
+        for v in self.values.values_mut() {
+            let hex = !v.quoted && (v.text.starts_with("0x") || v.text.starts_with("0X"));
+            if v.quoted || hex {
+                v.text = vars.substitute(&v.text)?.into_owned();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -57,7 +88,11 @@ mod tests {
         assert_eq!(a.get("URI"), Some("https://k/x?a=1,b=2"));
         assert_eq!(a.get("IV"), Some("0x01"));
         assert_eq!(a.get("KEYFORMAT"), Some("identity"));
+        assert!(a.is_quoted("URI") && !a.is_quoted("METHOD"));
         assert_eq!(a.get("NOPE"), None);
+        // White space after commas, as some packagers write it.
+        let a = Attrs::parse("PROGRAM-ID=1, BANDWIDTH=40000").unwrap();
+        assert_eq!(a.get("BANDWIDTH"), Some("40000"));
     }
 
     #[test]
@@ -66,5 +101,19 @@ mod tests {
         assert!(Attrs::parse("NOVALUE").is_none());
         assert!(Attrs::parse(r#"A="x"B=1"#).is_none());
         assert_eq!(Attrs::parse("").unwrap(), Attrs::default());
+    }
+
+    #[test]
+    fn substitution_applies_to_quoted_and_hex_values_only() {
+        let mut vars = Variables::default();
+        vars.insert("host", "cdn.example.com");
+        vars.insert("iv", "00000000000000000000000000000001");
+        let mut a = Attrs::parse(r#"METHOD={$host},URI="https://{$host}/k",IV=0x{$iv}"#).unwrap();
+        a.substitute(&vars).unwrap();
+        assert_eq!(a.get("URI"), Some("https://cdn.example.com/k"));
+        assert_eq!(a.get("IV"), Some("0x00000000000000000000000000000001"));
+        assert_eq!(a.get("METHOD"), Some("{$host}"), "enumerated strings are not substituted");
+        let mut b = Attrs::parse(r#"URI="{$nope}""#).unwrap();
+        assert_eq!(b.substitute(&vars), Err("nope".to_owned()));
     }
 }

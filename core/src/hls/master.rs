@@ -1,43 +1,71 @@
-//! Master playlists (RFC 8216 §4.3.4), parsed with m3u8-rs, and choosing what to download.
+//! Master playlists (RFC 8216 §4.3.4), and choosing what to download.
+//!
+//! Our own parser, like the media playlist's (docs/design.md, D7 and D30): it keeps every
+//! rendition whatever attributes a packager adds (`FORCED` on audio, `CHARACTERISTICS`,
+//! `CHANNELS`, `X-` attributes), substitutes `EXT-X-DEFINE` variables, and names the tag and line
+//! of anything it refuses.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::attrs::Attrs;
 use super::media::PlaylistError;
+use super::vars::{VarSource, Variables};
 
-/// What a fetched body is, told apart by content (never by extension).
+/// Which kind of HLS playlist a text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentKind {
-    /// An HLS master playlist.
+pub enum PlaylistKind {
+    /// A master (multivariant) playlist.
     Master,
-    /// An HLS media playlist.
+    /// A media playlist.
     Media,
-    /// Anything else: a progressive file.
-    Other,
 }
 
-/// Classifies the first bytes of a response.
-pub fn classify(head: &[u8]) -> ContentKind {
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let trimmed = text.trim_ascii_start();
-    if !trimmed.starts_with(b"#EXTM3U") {
-        return ContentKind::Other;
-    }
-    let is_master = |needle: &[u8]| trimmed.windows(needle.len()).any(|w| w == needle);
-    if is_master(b"#EXT-X-STREAM-INF") || is_master(b"#EXT-X-MEDIA:") {
-        ContentKind::Master
-    } else {
-        ContentKind::Media
-    }
+/// Tags only a master playlist has.
+const MASTER_TAGS: [&str; 6] = [
+    "#EXT-X-STREAM-INF",
+    "#EXT-X-I-FRAME-STREAM-INF",
+    "#EXT-X-MEDIA:",
+    "#EXT-X-SESSION-DATA",
+    "#EXT-X-SESSION-KEY",
+    "#EXT-X-CONTENT-STEERING",
+];
+
+/// Tags only a media playlist has (RFC 8216 §4.3.2, §4.3.3): a master playlist with any of them
+/// is refused (§4: a client MUST fail to parse a playlist that mixes them).
+pub(crate) const MEDIA_TAGS: [&str; 13] = [
+    "#EXTINF",
+    "#EXT-X-TARGETDURATION",
+    "#EXT-X-MEDIA-SEQUENCE",
+    "#EXT-X-DISCONTINUITY-SEQUENCE",
+    "#EXT-X-ENDLIST",
+    "#EXT-X-PLAYLIST-TYPE",
+    "#EXT-X-I-FRAMES-ONLY",
+    "#EXT-X-BYTERANGE",
+    "#EXT-X-DISCONTINUITY",
+    "#EXT-X-KEY",
+    "#EXT-X-MAP",
+    "#EXT-X-PROGRAM-DATE-TIME",
+    "#EXT-X-PART",
+];
+
+/// A master playlist has master-only tags (variants, renditions, session data and keys, content
+/// steering); anything else is a media playlist. Either parser refuses the other's tags.
+pub fn playlist_kind(text: &str) -> PlaylistKind {
+    let master = text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("#EXT-X-") && MASTER_TAGS.iter().any(|t| l.starts_with(t))
+    });
+    if master { PlaylistKind::Master } else { PlaylistKind::Media }
 }
 
 /// A variant stream (`EXT-X-STREAM-INF`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
-    /// URI as written.
+    /// URI as written (variables substituted).
     pub uri: String,
-    /// Peak bits per second.
+    /// Peak bits per second (0 when the playlist does not say).
     pub bandwidth: u64,
     /// Average bits per second.
     pub average_bandwidth: Option<u64>,
@@ -55,6 +83,15 @@ pub struct Variant {
     pub subtitles_group: Option<String>,
     /// `CLOSED-CAPTIONS` group id (in-band captions: nothing to download).
     pub closed_captions: Option<String>,
+    /// `VIDEO` group id (alternative angles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_group: Option<String>,
+    /// `VIDEO-RANGE`: `SDR`, `PQ` or `HLG`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_range: Option<String>,
+    /// `SUPPLEMENTAL-CODECS` (Dolby Vision over HDR10, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplemental_codecs: Option<String>,
 }
 
 impl Variant {
@@ -71,6 +108,9 @@ impl Variant {
             audio_group: None,
             subtitles_group: None,
             closed_captions: None,
+            video_group: None,
+            video_range: None,
+            supplemental_codecs: None,
         }
     }
 }
@@ -104,7 +144,7 @@ pub struct Rendition {
     pub default: bool,
     /// `AUTOSELECT=YES`.
     pub autoselect: bool,
-    /// `FORCED=YES`.
+    /// `FORCED=YES` (meaningful for subtitles; kept as written otherwise).
     pub forced: bool,
     /// `URI`; absent when the rendition is carried in the variant's own stream.
     pub uri: Option<String>,
@@ -121,72 +161,177 @@ pub struct MasterPlaylist {
     pub version: u32,
     /// Variant streams (I-frame variants excluded), in playlist order.
     pub variants: Vec<Variant>,
-    /// Alternative renditions.
+    /// How many `EXT-X-I-FRAME-STREAM-INF` (trick-play) variants there are; not downloaded.
+    pub iframe_variants: usize,
+    /// Alternative renditions, in playlist order.
     pub renditions: Vec<Rendition>,
     /// `EXT-X-INDEPENDENT-SEGMENTS`.
     pub independent_segments: bool,
+    /// `EXT-X-DEFINE` variables (media playlists may `IMPORT` them).
+    pub variables: Variables,
+}
+
+fn invalid(line: usize, reason: impl Into<String>) -> PlaylistError {
+    PlaylistError::Invalid { line, reason: reason.into() }
+}
+
+/// Parses an attribute list and substitutes its variables.
+pub(crate) fn tag_attrs(tag: &str, value: &str, line: usize, vars: &Variables) -> Result<Attrs, PlaylistError> {
+    let mut attrs = Attrs::parse(value).ok_or_else(|| invalid(line, format!("{tag}: malformed attribute list")))?;
+    attrs.substitute(vars).map_err(|name| PlaylistError::UndefinedVariable { line, name })?;
+    Ok(attrs)
+}
+
+fn yes(attrs: &Attrs, name: &str) -> bool {
+    attrs.get(name).is_some_and(|v| v.eq_ignore_ascii_case("YES"))
+}
+
+fn opt(attrs: &Attrs, name: &str) -> Option<String> {
+    attrs.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+fn variant(attrs: &Attrs, uri: String, line: usize) -> Result<Variant, PlaylistError> {
+    // BANDWIDTH is REQUIRED (§4.3.4.2), but players take variants without it; it only orders them.
+    let bandwidth = match attrs.get("BANDWIDTH") {
+        Some(b) => b.trim().parse().map_err(|_| invalid(line, format!("EXT-X-STREAM-INF: bad BANDWIDTH {b:?}")))?,
+        None => 0,
+    };
+    let resolution = attrs.get("RESOLUTION").and_then(|r| {
+        let (w, h) = r.split_once(['x', 'X'])?;
+        Some((w.trim().parse::<u64>().ok()?, h.trim().parse::<u64>().ok()?))
+    });
+    let closed_captions =
+        attrs.get("CLOSED-CAPTIONS").filter(|_| attrs.is_quoted("CLOSED-CAPTIONS")).map(str::to_owned);
+    Ok(Variant {
+        uri,
+        bandwidth,
+        average_bandwidth: attrs.get("AVERAGE-BANDWIDTH").and_then(|b| b.trim().parse().ok()),
+        codecs: opt(attrs, "CODECS"),
+        width: resolution.map(|r| r.0),
+        height: resolution.map(|r| r.1),
+        frame_rate: attrs
+            .get("FRAME-RATE")
+            .and_then(|f| f.trim().parse::<f64>().ok())
+            .filter(|f| f.is_finite() && *f > 0.0),
+        audio_group: opt(attrs, "AUDIO"),
+        subtitles_group: opt(attrs, "SUBTITLES"),
+        closed_captions,
+        video_group: opt(attrs, "VIDEO"),
+        video_range: opt(attrs, "VIDEO-RANGE"),
+        supplemental_codecs: opt(attrs, "SUPPLEMENTAL-CODECS"),
+    })
+}
+
+fn rendition(attrs: &Attrs, line: usize) -> Result<Option<Rendition>, PlaylistError> {
+    let kind = match attrs.get("TYPE") {
+        Some("AUDIO") => RenditionKind::Audio,
+        Some("SUBTITLES") => RenditionKind::Subtitles,
+        Some("VIDEO") => RenditionKind::Video,
+        Some("CLOSED-CAPTIONS") => RenditionKind::ClosedCaptions,
+        // A type from a later revision: nothing we know how to store, and nothing to lose.
+        Some(_) => return Ok(None),
+        None => return Err(invalid(line, "EXT-X-MEDIA without TYPE")),
+    };
+    let group_id = attrs.get("GROUP-ID").ok_or_else(|| invalid(line, "EXT-X-MEDIA without GROUP-ID"))?.to_owned();
+    let language = opt(attrs, "LANGUAGE");
+    // NAME is REQUIRED; without one, the language or the group names it.
+    let name = opt(attrs, "NAME").or_else(|| language.clone()).unwrap_or_else(|| group_id.clone());
+    Ok(Some(Rendition {
+        kind,
+        group_id,
+        name,
+        language,
+        default: yes(attrs, "DEFAULT"),
+        autoselect: yes(attrs, "AUTOSELECT"),
+        forced: yes(attrs, "FORCED"),
+        uri: opt(attrs, "URI").filter(|_| kind != RenditionKind::ClosedCaptions),
+        channels: opt(attrs, "CHANNELS"),
+        characteristics: opt(attrs, "CHARACTERISTICS"),
+    }))
 }
 
 impl MasterPlaylist {
-    /// Parses a master playlist.
+    /// Parses a master playlist, substituting `EXT-X-DEFINE` variables (`QUERYPARAM` from
+    /// `source`'s URL).
     ///
     /// # Errors
-    /// [`PlaylistError::Invalid`] when m3u8-rs cannot parse it, or it has no variants.
-    pub fn parse(text: &[u8]) -> Result<Self, PlaylistError> {
-        let m = m3u8_rs::parse_master_playlist_res(text).map_err(|e| PlaylistError::Invalid {
-            line: 0,
-            reason: format!("master playlist: {}", first_line(&e.to_string())),
-        })?;
-        let variants: Vec<Variant> = m
-            .variants
-            .iter()
-            .filter(|v| !v.is_i_frame)
-            .map(|v| Variant {
-                uri: v.uri.clone(),
-                bandwidth: v.bandwidth,
-                average_bandwidth: v.average_bandwidth,
-                codecs: v.codecs.clone(),
-                width: v.resolution.map(|r| r.width),
-                height: v.resolution.map(|r| r.height),
-                frame_rate: v.frame_rate,
-                audio_group: v.audio.clone(),
-                subtitles_group: v.subtitles.clone(),
-                closed_captions: match &v.closed_captions {
-                    Some(m3u8_rs::ClosedCaptionGroupId::GroupId(g)) => Some(g.clone()),
-                    _ => None,
-                },
-            })
-            .collect();
-        if variants.is_empty() {
-            return Err(PlaylistError::Invalid { line: 0, reason: "master playlist without variants".into() });
+    /// A [`PlaylistError`] naming the tag and the line: no `#EXTM3U` header, media segment tags,
+    /// no variant, a malformed attribute list, an undefined variable.
+    pub fn parse(text: &str, source: VarSource<'_>) -> Result<Self, PlaylistError> {
+        let header = crate::sniff::hls_header_line(text).ok_or(PlaylistError::NotAPlaylist)?;
+        let mut pl = MasterPlaylist {
+            version: 1,
+            variants: Vec::new(),
+            iframe_variants: 0,
+            renditions: Vec::new(),
+            independent_segments: false,
+            variables: Variables::default(),
+        };
+        // An EXT-X-STREAM-INF waiting for its URI line.
+        let mut pending: Option<(Attrs, usize)> = None;
+        for (i, raw) in text.lines().enumerate().skip(header + 1) {
+            let n = i + 1;
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if !line.starts_with('#') {
+                // A URI line: the variant's, if one is waiting; a stray one is ignored, as
+                // players do.
+                if let Some((attrs, at)) = pending.take() {
+                    let uri = pl
+                        .variables
+                        .substitute(line)
+                        .map_err(|name| PlaylistError::UndefinedVariable { line: n, name })?;
+                    pl.variants.push(variant(&attrs, uri.into_owned(), at)?);
+                }
+                continue;
+            }
+            let (tag, value) = line.split_once(':').unwrap_or((line, ""));
+            if MEDIA_TAGS.contains(&tag) {
+                let t = &tag[1..];
+                return Err(invalid(n, format!("{t} in a master playlist: it mixes master and media playlist tags")));
+            }
+            match tag {
+                "#EXT-X-STREAM-INF" => {
+                    if let Some((_, at)) = pending {
+                        return Err(invalid(at, "EXT-X-STREAM-INF without a URI line"));
+                    }
+                    pending = Some((tag_attrs("EXT-X-STREAM-INF", value, n, &pl.variables)?, n));
+                }
+                "#EXT-X-I-FRAME-STREAM-INF" => {
+                    tag_attrs("EXT-X-I-FRAME-STREAM-INF", value, n, &pl.variables)?;
+                    pl.iframe_variants += 1;
+                }
+                "#EXT-X-MEDIA" => {
+                    let attrs = tag_attrs("EXT-X-MEDIA", value, n, &pl.variables)?;
+                    if let Some(r) = rendition(&attrs, n)? {
+                        pl.renditions.push(r);
+                    }
+                }
+                "#EXT-X-DEFINE" => {
+                    let attrs =
+                        Attrs::parse(value).ok_or_else(|| invalid(n, "EXT-X-DEFINE: malformed attribute list"))?;
+                    pl.variables.define(&attrs, source, true).map_err(|e| invalid(n, format!("EXT-X-DEFINE: {e}")))?;
+                }
+                "#EXT-X-VERSION" => {
+                    pl.version =
+                        value.trim().parse().map_err(|_| invalid(n, format!("bad EXT-X-VERSION {value:?}")))?;
+                }
+                "#EXT-X-INDEPENDENT-SEGMENTS" => pl.independent_segments = true,
+                "#EXTM3U" => return Err(invalid(n, "a second #EXTM3U header")),
+                // SESSION-DATA, SESSION-KEY (the media playlists carry the keys that matter),
+                // CONTENT-STEERING, START, unknown tags and comments (§4.1).
+                _ => {}
+            }
         }
-        let renditions = m
-            .alternatives
-            .iter()
-            .map(|a| Rendition {
-                kind: match a.media_type {
-                    m3u8_rs::AlternativeMediaType::Audio => RenditionKind::Audio,
-                    m3u8_rs::AlternativeMediaType::Subtitles => RenditionKind::Subtitles,
-                    m3u8_rs::AlternativeMediaType::Video => RenditionKind::Video,
-                    _ => RenditionKind::ClosedCaptions,
-                },
-                group_id: a.group_id.clone(),
-                name: a.name.clone(),
-                language: a.language.clone(),
-                default: a.default,
-                autoselect: a.autoselect,
-                forced: a.forced,
-                uri: a.uri.clone(),
-                channels: a.channels.clone(),
-                characteristics: a.characteristics.clone(),
-            })
-            .collect();
-        Ok(Self {
-            version: m.version.map_or(1, |v| v as u32),
-            variants,
-            renditions,
-            independent_segments: m.independent_segments,
-        })
+        if let Some((_, at)) = pending {
+            return Err(invalid(at, "EXT-X-STREAM-INF without a URI line"));
+        }
+        if pl.variants.is_empty() {
+            return Err(invalid(header + 1, "master playlist without any EXT-X-STREAM-INF variant"));
+        }
+        Ok(pl)
     }
 
     /// The renditions of `kind` in `group`.
@@ -196,11 +341,6 @@ impl MasterPlaylist {
             None => Vec::new(),
         }
     }
-}
-
-fn first_line(s: &str) -> &str {
-    let line = s.lines().next().unwrap_or("");
-    &line[..line.len().min(200)]
 }
 
 /// Which variant to download.
@@ -291,7 +431,8 @@ pub fn write_local_master(
         }
         let yes_no = |b: bool| if b { "YES" } else { "NO" };
         let _ = write!(out, ",DEFAULT={},AUTOSELECT={}", yes_no(r.default), yes_no(r.autoselect));
-        if r.forced {
+        // FORCED is only allowed on subtitles (§4.3.4.1), whatever the source wrote.
+        if r.forced && r.kind == RenditionKind::Subtitles {
             out.push_str(",FORCED=YES");
         }
         if let Some(c) = &r.channels {
@@ -345,17 +486,93 @@ mod tests {
         #EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080,FRAME-RATE=29.970,AUDIO=\"aud\",SUBTITLES=\"subs\"\nhigh.m3u8\n\
         #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"iframes.m3u8\"\n";
 
+    fn parse(text: &str) -> Result<MasterPlaylist, PlaylistError> {
+        MasterPlaylist::parse(text, VarSource::Nothing)
+    }
+
     #[test]
-    fn classify_by_content() {
-        assert_eq!(classify(MASTER.as_bytes()), ContentKind::Master);
-        assert_eq!(classify(b"\xEF\xBB\xBF#EXTM3U\n#EXTINF:1,\na.ts\n"), ContentKind::Media);
-        assert_eq!(classify(b"\x00\x00\x00\x18ftypisom"), ContentKind::Other);
-        assert_eq!(classify(b"<html>"), ContentKind::Other);
+    fn kind_by_content() {
+        assert_eq!(playlist_kind(MASTER), PlaylistKind::Master);
+        assert_eq!(playlist_kind("\u{feff}#EXTM3U\n#EXTINF:1,\na.ts\n"), PlaylistKind::Media);
+        assert_eq!(playlist_kind("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:1,\na.ts\n"), PlaylistKind::Media);
+    }
+
+    #[test]
+    fn every_rendition_is_kept_whatever_attributes_packagers_add() {
+        // FORCED on audio is not allowed by the RFC, but packagers write FORCED=NO; hls.js keeps
+        // such a rendition, m3u8-rs dropped it (the offline copy had no audio).
+        let text = "#EXTM3U\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,CHANNELS=\"2\",URI=\"en.m3u8\"\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"Français\",LANGUAGE=\"fr\",CHARACTERISTICS=\"public.accessibility.describes-video\",X-VENDOR=\"z\",URI=\"fr.m3u8\"\n\
+            #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"s\",NAME=\"English (forced)\",LANGUAGE=\"en\",FORCED=YES,URI=\"sub.m3u8\"\n\
+            #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC\",INSTREAM-ID=\"CC1\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=1000,AUDIO=\"a\",SUBTITLES=\"s\",CLOSED-CAPTIONS=\"cc\",VIDEO-RANGE=PQ,X-FOO=1\nv.m3u8\n";
+        let m = parse(text).unwrap();
+        assert_eq!(m.renditions.len(), 4);
+        let audio = m.group(RenditionKind::Audio, Some("a"));
+        assert_eq!(audio.len(), 2);
+        assert_eq!(audio[0].channels.as_deref(), Some("2"));
+        assert_eq!(audio[1].characteristics.as_deref(), Some("public.accessibility.describes-video"));
+        assert_eq!(m.variants[0].video_range.as_deref(), Some("PQ"));
+        assert_eq!(m.variants[0].closed_captions.as_deref(), Some("cc"));
+        // The local master says FORCED only where the RFC allows it.
+        let local = write_local_master(
+            3,
+            false,
+            &m.variants[0],
+            "video/index.m3u8",
+            &[(audio[0], Some("audio-1/index.m3u8".into())), (&m.renditions[2], Some("subtitles-2/index.m3u8".into()))],
+        );
+        assert_eq!(local.matches("FORCED=YES").count(), 1, "{local}");
+        assert!(!local.lines().any(|l| l.contains("TYPE=AUDIO") && l.contains("FORCED")), "{local}");
+    }
+
+    #[test]
+    fn variables_are_substituted_everywhere_they_may_appear() {
+        let url = url::Url::parse("https://cdn.example.com/v/master.m3u8?auth=s3cr3t").unwrap();
+        let text = "#EXTM3U\n#EXT-X-DEFINE:NAME=\"host\",VALUE=\"https://edge.example.com\"\n\
+            #EXT-X-DEFINE:QUERYPARAM=\"auth\"\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"{$host}/audio.m3u8?auth={$auth}\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=1000,AUDIO=\"a\",CODECS=\"{$host}\"\n{$host}/v.m3u8?auth={$auth}\n";
+        let m = MasterPlaylist::parse(text, VarSource::Fetched { url: &url, imports: None }).unwrap();
+        assert_eq!(m.variants[0].uri, "https://edge.example.com/v.m3u8?auth=s3cr3t");
+        assert_eq!(m.renditions[0].uri.as_deref(), Some("https://edge.example.com/audio.m3u8?auth=s3cr3t"));
+        assert_eq!(m.variables.get("auth"), Some("s3cr3t"));
+        let undefined = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n{$nope}/v.m3u8\n";
+        assert_eq!(parse(undefined), Err(PlaylistError::UndefinedVariable { line: 3, name: "nope".into() }));
+        let import = "#EXTM3U\n#EXT-X-DEFINE:IMPORT=\"x\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n";
+        assert!(matches!(parse(import), Err(PlaylistError::Invalid { line: 2, .. })));
+    }
+
+    #[test]
+    fn refusals_name_the_tag_and_line_in_one_line() {
+        let cases = [
+            ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n#EXTINF:4,\na.ts\n", 4, "EXTINF"),
+            ("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n", 2, "EXT-X-TARGETDURATION"),
+            ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n#EXT-X-STREAM-INF:BANDWIDTH=2\nv.m3u8\n", 2, "without a URI"),
+            ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots\nv.m3u8\n", 2, "BANDWIDTH"),
+            ("#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"avc1\nv.m3u8\n", 2, "malformed"),
+            ("#EXTM3U\n#EXT-X-MEDIA:GROUP-ID=\"a\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n", 2, "TYPE"),
+            ("#EXTM3U\n#EXT-X-SESSION-DATA:DATA-ID=\"x\",VALUE=\"y\"\n", 1, "without any EXT-X-STREAM-INF"),
+        ];
+        for (text, line, what) in cases {
+            let e = parse(text).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("line {line}")) && msg.contains(what), "{text:?}: {msg}");
+            assert!(!msg.contains('\n') && msg.len() < 200, "{msg}");
+        }
+        // Comments and blank lines before the header are fine (and do not shift line numbers).
+        let m = parse("\n\n# made by x\n#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\nstray.m3u8\n").unwrap();
+        assert_eq!(m.variants.len(), 1, "a stray URI line is ignored");
+        assert_eq!(
+            parse("\n#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n#EXTINF:1,\n").unwrap_err().to_string(),
+            "invalid playlist at line 4: EXTINF in a master playlist: it mixes master and media playlist tags"
+        );
     }
 
     #[test]
     fn parses_variants_and_renditions() {
-        let m = MasterPlaylist::parse(MASTER.as_bytes()).unwrap();
+        let m = parse(MASTER).unwrap();
         assert_eq!(m.variants.len(), 3, "I-frame variant excluded");
         assert_eq!(m.variants[2].height, Some(1080));
         assert_eq!(m.variants[2].frame_rate, Some(29.97));
@@ -367,7 +584,7 @@ mod tests {
 
     #[test]
     fn quality_selection() {
-        let m = MasterPlaylist::parse(MASTER.as_bytes()).unwrap();
+        let m = parse(MASTER).unwrap();
         let v = &m.variants;
         let q = |s: &str| select_variant(v, s.parse().unwrap());
         assert_eq!(q("best"), 2);
@@ -384,7 +601,7 @@ mod tests {
 
     #[test]
     fn local_master_round_trips() {
-        let m = MasterPlaylist::parse(MASTER.as_bytes()).unwrap();
+        let m = parse(MASTER).unwrap();
         let audio = m.group(RenditionKind::Audio, Some("aud"));
         let subs = m.group(RenditionKind::Subtitles, Some("subs"));
         let text = write_local_master(
@@ -394,7 +611,7 @@ mod tests {
             "video/index.m3u8",
             &[(audio[0], Some("audio-0/index.m3u8".into())), (subs[0], Some("subtitles-0/index.m3u8".into()))],
         );
-        let back = MasterPlaylist::parse(text.as_bytes()).unwrap();
+        let back = parse(&text).unwrap();
         assert_eq!(back.variants.len(), 1);
         assert_eq!(back.variants[0].uri, "video/index.m3u8");
         assert_eq!(back.variants[0].height, Some(720));

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::aes128::{HlsCryptoError, Iv};
-use super::attrs::Attrs;
+use super::master::tag_attrs;
+use super::vars::{VarSource, Variables};
 
 /// Why a media playlist cannot be downloaded.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -31,6 +32,14 @@ pub enum PlaylistError {
         line: usize,
         /// What is wrong.
         reason: String,
+    },
+    /// A variable reference (`{$name}`) with no `EXT-X-DEFINE` before it.
+    #[error("invalid playlist at line {line}: undefined variable {{${name}}} (no EXT-X-DEFINE before it)")]
+    UndefinedVariable {
+        /// 1-based line number.
+        line: usize,
+        /// The variable's name.
+        name: String,
     },
 }
 
@@ -134,6 +143,9 @@ pub struct MediaPlaylist {
     pub maps: Vec<InitSection>,
     /// Distinct AES-128 keys, in order of first use.
     pub keys: Vec<KeyRef>,
+    /// `EXT-X-DEFINE` variables, as resolved (stored with the plan, so that the playlist can be
+    /// read again without its master or its URL).
+    pub variables: Variables,
 }
 
 #[derive(Debug, Clone)]
@@ -146,18 +158,16 @@ enum KeyState {
 const IDENTITY: &str = "identity";
 
 impl MediaPlaylist {
-    /// Parses a media playlist and checks that it can be downloaded: complete (`EXT-X-ENDLIST`),
-    /// no `SAMPLE-AES` or DRM-only key formats, explicit IVs for encrypted initialization
-    /// sections, byte ranges that can be resolved.
+    /// Parses a media playlist and checks that it can be downloaded: complete (`EXT-X-ENDLIST`,
+    /// or `EXT-X-PLAYLIST-TYPE:VOD`), no `SAMPLE-AES` or DRM-only key formats, explicit IVs for
+    /// encrypted initialization sections, byte ranges that can be resolved, every variable
+    /// defined (`IMPORT` and `QUERYPARAM` values from `source`).
     ///
     /// # Errors
-    /// A [`PlaylistError`] naming the line and the reason.
-    pub fn parse(text: &str) -> Result<Self, PlaylistError> {
-        let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
-        match lines.next() {
-            Some((_, first)) if first.trim_end() == "#EXTM3U" => {}
-            _ => return Err(PlaylistError::NotAPlaylist),
-        }
+    /// A [`PlaylistError`] naming the tag, the line and the reason.
+    pub fn parse(text: &str, source: VarSource<'_>) -> Result<Self, PlaylistError> {
+        let header = crate::sniff::hls_header_line(text).ok_or(PlaylistError::NotAPlaylist)?;
+        let lines = text.lines().enumerate().skip(header + 1);
         let mut pl = MediaPlaylist {
             version: 1,
             target_duration: 0,
@@ -169,10 +179,11 @@ impl MediaPlaylist {
             segments: Vec::new(),
             maps: Vec::new(),
             keys: Vec::new(),
+            variables: Variables::default(),
         };
         let mut end_list = false;
         // KEYFORMAT → key in force.
-        let mut keys: BTreeMap<String, KeyState> = BTreeMap::new();
+        let mut keys: BTreeMap<String, (KeyState, usize)> = BTreeMap::new();
         let mut current_map: Option<usize> = None;
         // Pending per-segment tags.
         let mut extinf: Option<(f64, String)> = None;
@@ -191,6 +202,10 @@ impl MediaPlaylist {
             }
             if !line.starts_with('#') {
                 let (duration, title) = extinf.take().ok_or_else(|| invalid(n, "segment URI without #EXTINF"))?;
+                let line = &*pl
+                    .variables
+                    .substitute(line)
+                    .map_err(|name| PlaylistError::UndefinedVariable { line: n, name })?;
                 let byte_range = match pending_range.take() {
                     None => None,
                     Some((length, Some(offset), _)) => Some(ByteRange { offset, length }),
@@ -227,64 +242,89 @@ impl MediaPlaylist {
             };
             match tag {
                 "#EXT-X-VERSION" => {
-                    pl.version = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-VERSION"))?;
+                    pl.version =
+                        value.trim().parse().map_err(|_| invalid(n, format!("bad EXT-X-VERSION {value:?}")))?;
                 }
                 "#EXT-X-TARGETDURATION" => {
-                    pl.target_duration = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-TARGETDURATION"))?;
+                    // Only a hint for players; a bad value is replaced by the longest segment.
+                    pl.target_duration = value.trim().parse().unwrap_or(0);
                 }
                 "#EXT-X-MEDIA-SEQUENCE" => {
                     if !pl.segments.is_empty() {
                         return Err(invalid(n, "EXT-X-MEDIA-SEQUENCE after the first segment"));
                     }
-                    pl.media_sequence = value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-MEDIA-SEQUENCE"))?;
+                    // Not a decimal-integer (negative, say): 0, as hls.js takes it (docs/design.md,
+                    // D30).
+                    pl.media_sequence = value.trim().parse().unwrap_or(0);
                 }
                 "#EXT-X-DISCONTINUITY-SEQUENCE" => {
-                    pl.discontinuity_sequence =
-                        value.trim().parse().map_err(|_| invalid(n, "bad EXT-X-DISCONTINUITY-SEQUENCE"))?;
+                    pl.discontinuity_sequence = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid(n, format!("bad EXT-X-DISCONTINUITY-SEQUENCE {:?}", value.trim())))?;
                 }
                 "#EXT-X-PLAYLIST-TYPE" => pl.playlist_type = Some(value.trim().to_owned()),
+                "#EXT-X-DEFINE" => {
+                    let attrs = super::attrs::Attrs::parse(value)
+                        .ok_or_else(|| invalid(n, "EXT-X-DEFINE: malformed attribute list"))?;
+                    pl.variables.define(&attrs, source, false).map_err(|e| invalid(n, format!("EXT-X-DEFINE: {e}")))?;
+                }
+                "#EXT-X-SKIP" => {
+                    return Err(PlaylistError::Unsupported(format!(
+                        "a delta update (EXT-X-SKIP at line {n}) leaves segments out"
+                    )));
+                }
                 "#EXT-X-ENDLIST" => end_list = true,
                 "#EXT-X-INDEPENDENT-SEGMENTS" => pl.independent_segments = true,
                 "#EXT-X-START" => pl.start = Some(value.trim().to_owned()),
                 "#EXT-X-I-FRAMES-ONLY" => {
-                    return Err(PlaylistError::Unsupported(
-                        "I-frame-only playlists are trick-play tracks, not downloadable media".into(),
+                    return Err(PlaylistError::Unsupported(format!(
+                        "an I-frame-only playlist (EXT-X-I-FRAMES-ONLY at line {n}) is a trick-play track, not the media"
+                    )));
+                }
+                "#EXT-X-STREAM-INF"
+                | "#EXT-X-MEDIA"
+                | "#EXT-X-I-FRAME-STREAM-INF"
+                | "#EXT-X-SESSION-KEY"
+                | "#EXT-X-SESSION-DATA"
+                | "#EXT-X-CONTENT-STEERING" => {
+                    return Err(invalid(
+                        n,
+                        format!("{} in a media playlist: it mixes master and media playlist tags", &tag[1..]),
                     ));
                 }
-                "#EXT-X-DEFINE" => {
-                    return Err(PlaylistError::Unsupported("EXT-X-DEFINE variable substitution".into()));
-                }
-                "#EXT-X-STREAM-INF" | "#EXT-X-MEDIA" | "#EXT-X-I-FRAME-STREAM-INF" => {
-                    return Err(invalid(n, format!("{tag} in a media playlist")));
-                }
+                "#EXTM3U" => return Err(invalid(n, "a second #EXTM3U header")),
                 "#EXTINF" => {
                     let (d, title) = value.split_once(',').unwrap_or((value, ""));
-                    let duration: f64 = d.trim().parse().map_err(|_| invalid(n, "bad #EXTINF duration"))?;
+                    let bad = || invalid(n, format!("EXTINF: bad duration {:?}", d.trim()));
+                    let duration: f64 = d.trim().parse().map_err(|_| bad())?;
                     if !duration.is_finite() || duration < 0.0 {
-                        return Err(invalid(n, "bad #EXTINF duration"));
+                        return Err(bad());
                     }
                     extinf = Some((duration, title.trim().to_owned()));
                 }
                 "#EXT-X-BYTERANGE" => {
-                    let (len, off) = parse_byterange(value).ok_or_else(|| invalid(n, "bad EXT-X-BYTERANGE"))?;
+                    let (len, off) =
+                        parse_byterange(value).ok_or_else(|| invalid(n, format!("bad EXT-X-BYTERANGE {value:?}")))?;
                     pending_range = Some((len, off, n));
                 }
                 "#EXT-X-DISCONTINUITY" => discontinuity = true,
                 "#EXT-X-GAP" => gap = true,
                 "#EXT-X-PROGRAM-DATE-TIME" => pdt = Some(value.trim().to_owned()),
                 "#EXT-X-KEY" => {
-                    let attrs = Attrs::parse(value).ok_or_else(|| invalid(n, "bad EXT-X-KEY attributes"))?;
+                    let attrs = tag_attrs("EXT-X-KEY", value, n, &pl.variables)?;
                     let format = attrs.get("KEYFORMAT").unwrap_or(IDENTITY).to_owned();
                     let method = attrs.get("METHOD").ok_or_else(|| invalid(n, "EXT-X-KEY without METHOD"))?;
                     let state = match method {
                         "NONE" => KeyState::None,
                         "AES-128" => {
-                            let uri = attrs.get("URI").ok_or_else(|| invalid(n, "METHOD=AES-128 without URI"))?;
+                            let uri =
+                                attrs.get("URI").ok_or_else(|| invalid(n, "EXT-X-KEY: METHOD=AES-128 without URI"))?;
                             let iv = attrs
                                 .get("IV")
                                 .map(Iv::parse)
                                 .transpose()
-                                .map_err(|e: HlsCryptoError| invalid(n, e.to_string()))?;
+                                .map_err(|e: HlsCryptoError| invalid(n, format!("EXT-X-KEY: {e}")))?;
                             let key = match pl.keys.iter().position(|k| k.uri == uri) {
                                 Some(k) => k,
                                 None => {
@@ -296,17 +336,17 @@ impl MediaPlaylist {
                         }
                         other => KeyState::Other { method: other.to_owned() },
                     };
-                    keys.insert(format, state);
+                    keys.insert(format, (state, n));
                 }
                 "#EXT-X-MAP" => {
-                    let attrs = Attrs::parse(value).ok_or_else(|| invalid(n, "bad EXT-X-MAP attributes"))?;
+                    let attrs = tag_attrs("EXT-X-MAP", value, n, &pl.variables)?;
                     let uri = attrs.get("URI").ok_or_else(|| invalid(n, "EXT-X-MAP without URI"))?;
                     let byte_range = attrs
                         .get("BYTERANGE")
                         .map(|v| {
                             parse_byterange(v)
                                 .map(|(length, offset)| ByteRange { offset: offset.unwrap_or(0), length })
-                                .ok_or_else(|| invalid(n, "bad EXT-X-MAP BYTERANGE"))
+                                .ok_or_else(|| invalid(n, format!("EXT-X-MAP: bad BYTERANGE {v:?}")))
                         })
                         .transpose()?;
                     let encryption = effective(&keys, n, 0, true)?;
@@ -317,11 +357,13 @@ impl MediaPlaylist {
                 _ => {}
             }
         }
-        if !end_list {
+        // §4.3.3.5: a VOD playlist cannot change, so it is complete even without EXT-X-ENDLIST.
+        let vod = pl.playlist_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("VOD"));
+        if !end_list && !vod {
             return Err(PlaylistError::Live);
         }
         if pl.segments.is_empty() {
-            return Err(invalid(1, "no media segments"));
+            return Err(invalid(header + 1, "no media segments"));
         }
         if pl.target_duration == 0 {
             pl.target_duration = pl.segments.iter().map(|s| s.duration.round() as u64).max().unwrap_or(1).max(1);
@@ -344,15 +386,15 @@ fn parse_byterange(v: &str) -> Option<(u64, Option<u64>)> {
     }
 }
 
-/// The encryption in force for a segment (with its MSN for the implicit IV) or a map.
+/// The encryption in force for a segment (with its MSN for the implicit IV) or a map at `line`.
 fn effective(
-    keys: &BTreeMap<String, KeyState>,
+    keys: &BTreeMap<String, (KeyState, usize)>,
     line: usize,
     msn: u64,
     is_map: bool,
 ) -> Result<Encryption, PlaylistError> {
     match keys.get(IDENTITY) {
-        Some(KeyState::Aes128 { key, iv }) => {
+        Some((KeyState::Aes128 { key, iv }, _)) => {
             let iv = match (iv, is_map) {
                 (Some(iv), _) => *iv,
                 (None, false) => Iv::from_media_sequence(msn),
@@ -362,15 +404,21 @@ fn effective(
             };
             Ok(Encryption::Aes128 { key: *key, iv })
         }
-        Some(KeyState::Other { method }) => {
-            Err(PlaylistError::Unsupported(format!("METHOD={method} encryption (only METHOD=AES-128 is supported)")))
-        }
-        Some(KeyState::None) | None => {
+        Some((KeyState::Other { method }, at)) => Err(PlaylistError::Unsupported(format!(
+            "METHOD={method} encryption (EXT-X-KEY at line {at}); only METHOD=AES-128 is supported"
+        ))),
+        Some((KeyState::None, _)) | None => {
             // A DRM key format in force with no identity key: the media is DRM-protected.
-            if let Some((format, _)) = keys.iter().find(|(f, s)| f.as_str() != IDENTITY && !matches!(s, KeyState::None))
+            if let Some((format, (state, at))) =
+                keys.iter().find(|(f, (s, _))| f.as_str() != IDENTITY && !matches!(s, KeyState::None))
             {
+                let method = match state {
+                    KeyState::Other { method } => method.as_str(),
+                    _ => "AES-128",
+                };
                 return Err(PlaylistError::Unsupported(format!(
-                    "DRM-protected media (KEYFORMAT \"{format}\"); only clear and METHOD=AES-128 media are supported"
+                    "DRM-protected media (METHOD={method}, KEYFORMAT \"{format}\", EXT-X-KEY at line {at}); only clear \
+                     and METHOD=AES-128 media are supported"
                 )));
             }
             Ok(Encryption::None)
@@ -442,7 +490,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<MediaPlaylist, PlaylistError> {
-        MediaPlaylist::parse(s)
+        MediaPlaylist::parse(s, VarSource::Nothing)
     }
 
     #[test]
@@ -489,6 +537,55 @@ mod tests {
     fn live_playlists_are_refused() {
         let live = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n";
         assert_eq!(parse(live), Err(PlaylistError::Live));
+        let event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n";
+        assert_eq!(parse(event), Err(PlaylistError::Live));
+        // §4.3.3.5: a VOD playlist cannot change, so it is complete without EXT-X-ENDLIST.
+        let vod = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n";
+        assert_eq!(parse(vod).unwrap().segments.len(), 1);
+    }
+
+    #[test]
+    fn variables_in_media_playlists() {
+        let url = url::Url::parse("https://cdn.example.com/v/720p.m3u8?t=abc").unwrap();
+        let mut master = Variables::default();
+        master.insert("host", "https://edge.example.com");
+        let text = "#EXTM3U\n#EXT-X-DEFINE:IMPORT=\"host\"\n#EXT-X-DEFINE:QUERYPARAM=\"t\"\n\
+             #EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=AES-128,URI=\"{$host}/k?t={$t}\",IV=0x{$iv}\n\
+             #EXTINF:4,\n{$host}/a.ts?t={$t}\n#EXT-X-ENDLIST\n";
+        let text = text.replace("IV=0x{$iv}", "IV=0x1");
+        let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &url, imports: Some(&master) }).unwrap();
+        assert_eq!(pl.segments[0].uri, "https://edge.example.com/a.ts?t=abc");
+        assert_eq!(pl.keys[0].uri, "https://edge.example.com/k?t=abc");
+        // Read again from what is stored, without the master or the URL: the same playlist.
+        let again = MediaPlaylist::parse(&text, VarSource::Stored(&pl.variables)).unwrap();
+        assert_eq!(again, pl);
+        // IMPORT with no master, and a reference with no definition, are refused naming the line.
+        assert!(matches!(parse(&text), Err(PlaylistError::Invalid { line: 2, .. })));
+        let undefined = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n{$x}.ts\n#EXT-X-ENDLIST\n";
+        assert_eq!(parse(undefined), Err(PlaylistError::UndefinedVariable { line: 4, name: "x".into() }));
+    }
+
+    #[test]
+    fn packagers_quirks_accepted_and_refusals_naming_tag_and_line() {
+        // Blank and comment lines before the header (line numbers stay the file's), no comma
+        // after the duration, a bad media sequence (0, as hls.js takes it).
+        let pl = parse("\n# packager\n#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:-5\n#EXTINF:4\na.ts\n#EXT-X-ENDLIST\n").unwrap();
+        assert_eq!((pl.segments[0].msn, pl.segments[0].duration), (0, 4.0));
+        let e = parse("\n#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid playlist at line 3: EXT-X-STREAM-INF in a media playlist: it mixes master and media playlist tags"
+        );
+        let skip =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(parse(skip).unwrap_err().to_string().contains("EXT-X-SKIP at line 3"));
+        let drm = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        let msg = parse(drm).unwrap_err().to_string();
+        assert!(msg.contains("METHOD=SAMPLE-AES") && msg.contains("line 3") && !msg.contains('\n'), "{msg}");
+        assert_eq!(
+            parse("#EXTM3U\n#EXTINF:x,\na.ts\n").unwrap_err().to_string(),
+            "invalid playlist at line 2: EXTINF: bad duration \"x\""
+        );
     }
 
     #[test]

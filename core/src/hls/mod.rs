@@ -4,3 +4,4 @@ pub mod aes128;
 pub mod attrs;
 pub mod master;
 pub mod media;
+pub mod vars;
