@@ -154,6 +154,9 @@ pub struct ImageRow {
     pub sha256: Option<String>,
     /// Stored and committed.
     pub done: bool,
+    /// JSON failure reason: the image could not be fetched, and the asset completed without it
+    /// (schema 4).
+    pub failure: Option<String>,
 }
 
 impl std::fmt::Debug for ImageRow {
@@ -165,6 +168,7 @@ impl std::fmt::Debug for ImageRow {
             .field("file", &self.file)
             .field("size", &self.size)
             .field("done", &self.done)
+            .field("missing", &self.failure.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -180,6 +184,7 @@ impl ImageRow {
             size: opt_u64_col(row, "size")?,
             sha256: row.try_get("sha256")?,
             done: row.try_get::<String, _>("state")? == "done",
+            failure: row.try_get("failure")?,
         })
     }
 }
@@ -258,6 +263,8 @@ pub struct RenditionRow {
     pub playlist: Option<String>,
     /// Progressive validator.
     pub validator: Option<String>,
+    /// JSON: the `EXT-X-DEFINE` variables the playlist was read with (schema 4).
+    pub variables: Option<String>,
 }
 
 /// A `segments` row.
@@ -359,6 +366,7 @@ impl RenditionRow {
             attrs: row.try_get("attrs")?,
             playlist: row.try_get("playlist")?,
             validator: row.try_get("validator")?,
+            variables: row.try_get("variables")?,
         })
     }
 }
@@ -556,7 +564,8 @@ impl Catalog {
     ) -> Result<()> {
         let _w = self.writer.lock().await;
         sqlx::query(
-            "UPDATE images SET state = 'done', size = ?, sha256 = ? WHERE asset_id = ? AND kind = ? AND idx = ?",
+            "UPDATE images SET state = 'done', size = ?, sha256 = ?, failure = NULL
+             WHERE asset_id = ? AND kind = ? AND idx = ?",
         )
         .bind(i64_of(size))
         .bind(sha256)
@@ -565,6 +574,22 @@ impl Catalog {
         .bind(i64::from(idx))
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Records that an image could not be fetched (`failure`: JSON reason); it stays pending.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn fail_image(&self, id: &str, kind: ImageKind, idx: u32, failure: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query("UPDATE images SET failure = ? WHERE asset_id = ? AND kind = ? AND idx = ? AND state = 'pending'")
+            .bind(failure)
+            .bind(id)
+            .bind(kind.as_str())
+            .bind(i64::from(idx))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -620,10 +645,12 @@ impl Catalog {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM renditions WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
         // The files are gone with the asset's directory: images are fetched again too.
-        sqlx::query("UPDATE images SET state = 'pending', size = NULL, sha256 = NULL WHERE asset_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE images SET state = 'pending', size = NULL, sha256 = NULL, failure = NULL WHERE asset_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for r in renditions {
             insert_rendition(&mut tx, id, r).await?;
         }
@@ -863,19 +890,30 @@ impl Catalog {
         Ok(())
     }
 
-    /// Updates a rendition's URL and fetched playlist (after a refresh or re-fetch).
+    /// Updates a rendition's URL and, when given, its fetched playlist with the variables it was
+    /// read with (JSON), after a refresh or re-fetch.
     ///
     /// # Errors
     /// [`CatalogError`].
-    pub async fn update_rendition_source(&self, id: &str, idx: u32, url: &str, playlist: Option<&str>) -> Result<()> {
+    pub async fn update_rendition_source(
+        &self,
+        id: &str,
+        idx: u32,
+        url: &str,
+        playlist: Option<(&str, &str)>,
+    ) -> Result<()> {
         let _w = self.writer.lock().await;
-        sqlx::query("UPDATE renditions SET url = ?, playlist = COALESCE(?, playlist) WHERE asset_id = ? AND idx = ?")
-            .bind(url)
-            .bind(playlist)
-            .bind(id)
-            .bind(i64::from(idx))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE renditions SET url = ?, playlist = COALESCE(?, playlist), variables = COALESCE(?, variables)
+             WHERE asset_id = ? AND idx = ?",
+        )
+        .bind(url)
+        .bind(playlist.map(|p| p.0))
+        .bind(playlist.map(|p| p.1))
+        .bind(id)
+        .bind(i64::from(idx))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -923,10 +961,12 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE renditions SET validator = NULL WHERE asset_id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE images SET state = 'pending', size = NULL, sha256 = NULL WHERE asset_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE images SET state = 'pending', size = NULL, sha256 = NULL, failure = NULL WHERE asset_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE assets SET bytes_done = 0, segments_done = 0, updated_at = ? WHERE id = ?")
             .bind(now_ms())
             .bind(id)
@@ -1013,7 +1053,8 @@ impl Catalog {
 
 async fn insert_rendition(tx: &mut sqlx::SqliteConnection, id: &str, r: &RenditionRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO renditions (asset_id, idx, kind, dir, url, uri, attrs, playlist, validator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO renditions (asset_id, idx, kind, dir, url, uri, attrs, playlist, validator, variables)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(i64::from(r.idx))
@@ -1024,6 +1065,7 @@ async fn insert_rendition(tx: &mut sqlx::SqliteConnection, id: &str, r: &Renditi
     .bind(&r.attrs)
     .bind(&r.playlist)
     .bind(&r.validator)
+    .bind(&r.variables)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1031,7 +1073,8 @@ async fn insert_rendition(tx: &mut sqlx::SqliteConnection, id: &str, r: &Renditi
 
 async fn insert_image(tx: &mut sqlx::SqliteConnection, id: &str, i: &ImageRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO images (asset_id, kind, idx, url, uri, file, size, sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO images (asset_id, kind, idx, url, uri, file, size, sha256, state, failure)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(i.kind.as_str())
@@ -1042,6 +1085,7 @@ async fn insert_image(tx: &mut sqlx::SqliteConnection, id: &str, i: &ImageRow) -
     .bind(i.size.map(i64_of))
     .bind(&i.sha256)
     .bind(if i.done { "done" } else { "pending" })
+    .bind(&i.failure)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -162,6 +162,13 @@ pub enum Error {
     /// The source playlist cannot be downloaded.
     #[error(transparent)]
     Playlist(#[from] PlaylistError),
+    /// The source sent something that is not a playlist or media (an HTML error page served
+    /// with 200, a JSON error, text, nothing): what it looks like, and where it came from.
+    #[error("bad source: {0}")]
+    BadSource(String),
+    /// The source is of a kind vodvault does not download (a DASH manifest, for now).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// Another process is downloading this asset.
     #[error("asset {0} is being downloaded by another process")]
     Busy(String),

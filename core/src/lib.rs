@@ -15,6 +15,9 @@ mod crypto;
 mod download;
 pub mod error;
 pub mod fetch;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hls;
 pub mod identity;
 pub mod keyfile;

@@ -345,7 +345,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 /// A single `Range` against a file of `len` bytes: `Some(Ok((start, end_exclusive)))`, or
 /// `Some(Err(()))` when unsatisfiable, `None` to serve the whole file (no header, or one we do
 /// not honour, such as several ranges).
-fn parse_range(value: &str, len: u64) -> Option<std::result::Result<(u64, u64), ()>> {
+pub(crate) fn parse_range(value: &str, len: u64) -> Option<std::result::Result<(u64, u64), ()>> {
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;

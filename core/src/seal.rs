@@ -390,16 +390,34 @@ impl SealedFileWriter {
     /// # Errors
     /// I/O errors; on error the destination is untouched and the temporary file removed.
     pub fn finish(self, durability: Durability) -> Result<SealSummary, SealError> {
-        let (buffered, summary) = self.writer.finish()?;
-        let tmp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let dest = self.dest.clone();
+        let (tmp, summary) = self.seal_last()?;
         if durability != Durability::Deferred {
             tmp.as_file().sync_data()?;
         }
-        tmp.persist(&self.dest).map_err(|e| SealError::Io(e.error))?;
+        tmp.persist(&dest).map_err(|e| SealError::Io(e.error))?;
         if durability == Durability::Synced {
-            sync_parent_dir(&self.dest)?;
+            sync_parent_dir(&dest)?;
         }
         Ok(summary)
+    }
+
+    /// Seals the last chunk and renames the (complete, not yet synced) file to `path` instead of
+    /// its destination: the caller moves it into place later. The file verifies whole, so a
+    /// process killed in between leaves a file that can be checked and kept.
+    ///
+    /// # Errors
+    /// I/O errors; on error the temporary file is removed.
+    pub fn complete_at(self, path: &Path) -> Result<(File, SealSummary), SealError> {
+        let (tmp, summary) = self.seal_last()?;
+        let file = tmp.persist(path).map_err(|e| SealError::Io(e.error))?;
+        Ok((file, summary))
+    }
+
+    fn seal_last(self) -> Result<(tempfile::NamedTempFile, SealSummary), SealError> {
+        let (buffered, summary) = self.writer.finish()?;
+        let tmp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok((tmp, summary))
     }
 }
 

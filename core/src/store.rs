@@ -221,25 +221,209 @@ impl PieceWriter {
     /// # Errors
     /// [`StoreError`]; the temporary file is removed.
     pub fn finish(self, durability: Durability) -> Result<StoredPiece, StoreError> {
+        self.complete()?.persist(durability)
+    }
+
+    /// Ends the piece (sealed: its last chunk sealed) under a name that proves it whole, beside
+    /// its destination: `.<name>.<sha256>.done` for a plain piece (its bytes hash to its name),
+    /// `.<name>.done` for a sealed one (it verifies). A process killed before
+    /// [`CompletePiece::persist`] leaves a piece that [`finished_piece`] finds and a resume keeps
+    /// instead of fetching it again. Cheap: one rename, no sync.
+    ///
+    /// # Errors
+    /// [`StoreError`]; the temporary file is removed.
+    pub fn complete(self) -> Result<CompletePiece, StoreError> {
         match self {
             PieceWriter::Plain { file, digest, len, dest } => {
                 let tmp = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-                if durability != Durability::Deferred {
-                    tmp.as_file().sync_data()?;
-                }
-                tmp.persist(&dest).map_err(|e| StoreError::from(e.error))?;
-                if durability == Durability::Synced {
-                    seal::sync_parent_dir(&dest)?;
-                }
-                Ok(StoredPiece { path: dest, size: len, sha256: Some(hex::encode(digest.finish())) })
+                let sha256 = hex::encode(digest.finish());
+                let path = done_path(&dest, Some(&sha256));
+                let file = tmp.persist(&path).map_err(|e| StoreError::from(e.error))?;
+                Ok(CompletePiece { path, file, dest, size: len, sha256: Some(sha256) })
             }
             PieceWriter::Sealed(w) => {
                 let dest = w.dest().to_owned();
-                let summary = w.finish(durability)?;
-                Ok(StoredPiece { path: dest, size: summary.plaintext_len, sha256: None })
+                let path = done_path(&dest, None);
+                let (file, summary) = w.complete_at(&path)?;
+                Ok(CompletePiece { path, file, dest, size: summary.plaintext_len, sha256: None })
             }
         }
     }
+}
+
+/// Where a complete piece waits to be moved into place at `dest`: `.<name>.<sha256>.done` for
+/// a plain piece, `.<name>.done` for a sealed one.
+fn done_path(dest: &Path, sha256: Option<&str>) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match sha256 {
+        Some(d) => dest.with_file_name(format!(".{name}.{d}.done")),
+        None => dest.with_file_name(format!(".{name}.done")),
+    }
+}
+
+/// A piece with every byte written, under a name that proves it whole ([`PieceWriter::complete`]),
+/// not yet synced or in place. Dropping it leaves the file for a resume to find.
+#[derive(Debug)]
+pub struct CompletePiece {
+    path: PathBuf,
+    file: File,
+    dest: PathBuf,
+    size: u64,
+    sha256: Option<String>,
+}
+
+impl CompletePiece {
+    /// Makes the piece as durable as `durability` says and moves it into place (blocking).
+    ///
+    /// # Errors
+    /// [`StoreError`]; the file is removed.
+    pub fn persist(self, durability: Durability) -> Result<StoredPiece, StoreError> {
+        let moved = (|| -> io::Result<()> {
+            if durability != Durability::Deferred {
+                self.file.sync_data()?;
+            }
+            std::fs::rename(&self.path, &self.dest)?;
+            if durability == Durability::Synced {
+                seal::sync_parent_dir(&self.dest)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = moved {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(e.into());
+        }
+        Ok(StoredPiece { path: self.dest, size: self.size, sha256: self.sha256 })
+    }
+}
+
+/// A piece a process finished but did not record (it was killed): where it is, and what it
+/// holds once checked.
+#[derive(Debug)]
+pub struct FinishedPiece {
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Normal mode: hex SHA-256 of the stored bytes.
+    pub sha256: Option<String>,
+}
+
+/// Looks for piece `name` of asset `id` finished by an earlier process but not recorded: at its
+/// final name (written, synced, renamed), or complete beside it ([`PieceWriter::complete`]).
+/// Each candidate is checked — a sealed file must verify whole, a plain one must hash to the
+/// digest its name carries (a file at its final name is hashed for its row) — and `check` sees
+/// every plaintext byte (the content check). A candidate that passes is moved into place and
+/// synced (not its directory: [`sync_dirs`]); one that fails is deleted. `done_names` lists
+/// the `.done` files of the piece's directory (from [`done_files`]).
+///
+/// # Errors
+/// [`StoreError`] for I/O failures other than a missing or bad candidate.
+pub fn finished_piece(
+    layout: &Layout,
+    id: &str,
+    name: &str,
+    mode: Mode,
+    key: Option<&ContentKey>,
+    done_names: &[String],
+    check: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Option<FinishedPiece>, StoreError> {
+    let dest = layout.file(id, name, mode);
+    let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sealed_done = format!(".{file_name}.done");
+    let plain_prefix = format!(".{file_name}.");
+    let mut candidates: Vec<(PathBuf, Option<String>)> = vec![(dest.clone(), None)];
+    for n in done_names {
+        if mode == Mode::Encrypted && *n == sealed_done {
+            candidates.push((dest.with_file_name(n), None));
+        } else if let Some(d) = n.strip_prefix(&plain_prefix).and_then(|r| r.strip_suffix(".done"))
+            && mode == Mode::Normal
+            && d.len() == 64
+            && d.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            candidates.push((dest.with_file_name(n), Some(d.to_owned())));
+        }
+    }
+    let mut found = None;
+    for (path, digest) in candidates {
+        if found.is_some() || !path.exists() {
+            if path != dest {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
+        let checked = match (mode, key) {
+            (Mode::Encrypted, Some(key)) => verify_sealed(&path, key, &seal_context(id, name), check),
+            (Mode::Encrypted, None) => None,
+            (Mode::Normal, _) => hash_plain(&path, check).filter(|p| digest.is_none() || p.sha256 == digest),
+        };
+        match checked {
+            Some(piece) => {
+                if path != dest {
+                    File::open(&path)?.sync_data()?;
+                    match std::fs::rename(&path, &dest) {
+                        // Moved into place meanwhile by the writer that completed it.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => {}
+                        other => other?,
+                    }
+                }
+                found = Some(piece);
+            }
+            None => {
+                tracing::debug!("{} does not check out; fetching it again", path.display());
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The `.done` files in `dir` (complete pieces not yet in place), by name.
+pub fn done_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.ends_with(".done"))
+        .collect()
+}
+
+fn verify_sealed(
+    path: &Path,
+    key: &ContentKey,
+    context: &[u8],
+    check: &mut dyn FnMut(&[u8]) -> bool,
+) -> Option<FinishedPiece> {
+    let reader = seal::SealedReader::open_path(path, key, context).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < reader.len() {
+        let n = reader.read_at(at, &mut buf).ok()?;
+        if n == 0 || !check(&buf[..n]) {
+            return None;
+        }
+        at += n as u64;
+    }
+    Some(FinishedPiece { size: reader.len(), sha256: None })
+}
+
+fn hash_plain(path: &Path, check: &mut dyn FnMut(&[u8]) -> bool) -> Option<FinishedPiece> {
+    use std::io::Read as _;
+    let mut file = File::open(path).ok()?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        if !check(&buf[..n]) {
+            return None;
+        }
+        digest.update(&buf[..n]);
+        size += n as u64;
+    }
+    Some(FinishedPiece { size, sha256: Some(hex::encode(digest.finish())) })
 }
 
 fn temp_in(dir: &Path, dest: &Path) -> io::Result<tempfile::NamedTempFile> {

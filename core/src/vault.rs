@@ -354,6 +354,9 @@ pub struct ImageInfo {
     pub stored: bool,
     /// Bytes, once stored.
     pub size: Option<u64>,
+    /// Why it is missing: it could not be fetched (after fresh URLs) and the asset completed
+    /// without it; [`Vault::resume`] on the completed asset tries it again.
+    pub missing: Option<FailureReason>,
 }
 
 /// An asset, as the app sees it.
@@ -458,6 +461,20 @@ pub enum Event {
     Removed {
         /// The asset.
         id: String,
+    },
+    /// An image of an asset (a VOD cover, snapshot, sprite or thumbnail track) could not be
+    /// fetched; the asset completes without it, and resuming the completed asset tries again.
+    ImageMissing {
+        /// The asset.
+        id: String,
+        /// What the image is.
+        kind: crate::catalog::ImageKind,
+        /// Its position among images of its kind (1-based).
+        index: u32,
+        /// Its logical name.
+        file: String,
+        /// Why it could not be fetched.
+        reason: FailureReason,
     },
 }
 
@@ -729,7 +746,14 @@ impl Vault {
             .images(id)
             .await?
             .into_iter()
-            .map(|i| ImageInfo { kind: i.kind, index: i.idx, file: i.file, stored: i.done, size: i.size })
+            .map(|i| ImageInfo {
+                kind: i.kind,
+                index: i.idx,
+                file: i.file,
+                stored: i.done,
+                size: i.size,
+                missing: i.failure.as_deref().and_then(FailureReason::from_json),
+            })
             .collect())
     }
 
@@ -804,16 +828,24 @@ impl Vault {
     }
 
     /// Queues a paused, failed or cancelled asset again (a cancelled one starts over). Pieces
-    /// already stored are not fetched again.
+    /// already stored are not fetched again. For a completed asset with missing images (see
+    /// [`ImageInfo::missing`]), tries those images again and returns when they are stored or
+    /// recorded as missing again; the asset stays completed and playable throughout.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::InvalidState`] for a completed asset.
+    /// [`Error::NotFound`], [`Error::InvalidState`] for a completed asset with nothing missing,
+    /// [`Error::Busy`] when another process is busy with it.
     pub async fn resume(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
         let row = self.row(id).await?;
         match row.state {
             AssetState::Completed => {
-                return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
+                let missing = self.inner.catalog.images(id).await?.iter().any(|i| !i.done);
+                if !missing {
+                    return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
+                }
+                download::retry_images(&self.inner, id).await?;
+                return Ok(());
             }
             AssetState::Paused | AssetState::Failed | AssetState::Cancelled => {
                 self.inner.requeue(id).await?;
@@ -823,15 +855,20 @@ impl Vault {
         self.start(id).await
     }
 
-    /// Resumes every paused or failed asset (and interrupted ones).
+    /// Resumes every paused or failed asset (and interrupted ones), and tries the missing
+    /// images of completed assets again.
     ///
     /// # Errors
-    /// [`Error::Catalog`].
+    /// [`Error::Catalog`], or as [`Vault::resume`].
     pub async fn resume_all(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for a in self.inner.catalog.assets().await? {
-            if matches!(a.state, AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading)
-            {
+            let wanted = match a.state {
+                AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading => true,
+                AssetState::Completed => self.inner.catalog.images(&a.id).await?.iter().any(|i| !i.done),
+                AssetState::Cancelled => false,
+            };
+            if wanted {
                 self.resume(&a.id).await?;
                 ids.push(a.id);
             }

@@ -67,12 +67,19 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
         // Schema 3: VOD identity and images.
         assert_eq!(b.vod.is_some(), v >= 3, "schema {v}");
         let images = catalog.images(&b.id).await.unwrap();
-        assert_eq!(images.len(), usize::from(v >= 3), "schema {v}");
+        assert_eq!(images.len(), usize::from(v >= 3) + usize::from(v >= 4), "schema {v}");
         if let Some(i) = images.first() {
             assert_eq!(
-                (i.kind, i.idx, i.file.as_str(), i.size, i.done),
-                (ImageKind::Cover, 1, "images/cover.jpg", Some(900), true)
+                (i.kind, i.idx, i.file.as_str(), i.size, i.done, i.failure.as_deref()),
+                (ImageKind::Cover, 1, "images/cover.jpg", Some(900), true, None)
             );
+        }
+        // Schema 4: a rendition's variables, and an image recorded as missing.
+        let r = catalog.renditions("aaaaaaaaaaaaaaaa").await.unwrap();
+        assert_eq!(r[0].variables.as_deref(), (v >= 4).then_some("{\"token\":\"abc\"}"), "schema {v}");
+        if let Some(i) = images.get(1) {
+            assert_eq!((i.kind, i.done), (ImageKind::Snapshot, false));
+            assert!(i.failure.as_deref().is_some_and(|f| f.contains("404")), "schema {v}");
         }
         catalog.close().await;
         // Opening again is a no-op.

@@ -38,9 +38,10 @@ use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
 use crate::hls::aes128::{Aes128Key, CbcStreamDecryptor, HlsCryptoError};
 use crate::hls::master::{Rendition, Variant, write_local_master};
 use crate::hls::media::{ByteRange, Encryption, MediaPlaylist, write_local_playlist};
+use crate::hls::vars::{VarSource, Variables};
 use crate::keys::{ContentKey, KeyError, WrappedKey};
 use crate::seal::{self, Durability, HEADER_LEN, SealOptions, SealWriter, TAG_LEN};
-use crate::sniff::{SniffError, Sniffer};
+use crate::sniff::{self, Content, MediaKind, NotMedia, SniffError, Sniffer};
 use crate::store::{self, PieceWriter, StoreError};
 use crate::vault::{DownloadRequest, Event, Inner, RefreshRequest};
 
@@ -96,6 +97,9 @@ struct Ctx {
     vod: Option<tokio::sync::Mutex<VodState>>,
     /// A VOD asset: when to ask for fresh URLs before they expire (Unix ms; `i64::MAX` if never).
     vod_refresh_at: AtomicI64,
+    /// The state the asset is in while this job runs: `downloading`, or `completed` while its
+    /// missing images are tried again.
+    running: AssetState,
 }
 
 impl Ctx {
@@ -188,7 +192,7 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
     }
     inner.emit_state(id, AssetState::Downloading, None);
     let row = inner.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
-    let ctx = Arc::new(context(inner, row)?);
+    let ctx = Arc::new(context(inner, row, AssetState::Downloading)?);
     let result = loop {
         let r = match ctx_kind(&ctx).await {
             AssetKind::Hls => hls(&ctx).await,
@@ -212,6 +216,33 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
     result
 }
 
+/// Tries the missing images of a completed asset again (its media stays playable meanwhile);
+/// returns how many are still missing. Images stored or still failing are recorded as they go,
+/// with an [`Event::ImageMissing`] for each that fails again.
+///
+/// # Errors
+/// [`crate::Error::Busy`] when another process holds the asset, [`crate::Error::Failed`] for
+/// a failure that is not an image's own (the catalog, the content key).
+pub(crate) async fn retry_images(inner: &Arc<Inner>, id: &str) -> crate::Result<usize> {
+    let lock = std::fs::File::options().create(true).truncate(false).write(true).open(inner.layout.lock_file(id))?;
+    if lock.try_lock().is_err() {
+        return Err(crate::Error::Busy(id.to_owned()));
+    }
+    let stopped = |stop: Stop| match stop {
+        Stop::Failed(reason) | Stop::Restart(reason) => crate::Error::Failed(reason),
+        Stop::External => crate::Error::InvalidState {
+            id: id.to_owned(),
+            state: AssetState::Completed,
+            action: "retry its images (it changed meanwhile)",
+        },
+    };
+    let row = inner.catalog.asset(id).await?.ok_or_else(|| crate::Error::NotFound(id.to_owned()))?;
+    let ctx = Arc::new(context(inner, row, AssetState::Completed).map_err(stopped)?);
+    images(&ctx).await.map_err(stopped)?;
+    drop(lock);
+    Ok(inner.catalog.images(id).await?.iter().filter(|i| !i.done).count())
+}
+
 async fn ctx_kind(ctx: &Ctx) -> AssetKind {
     match ctx.inner.catalog.asset(&ctx.id).await {
         Ok(Some(r)) => r.kind,
@@ -219,7 +250,7 @@ async fn ctx_kind(ctx: &Ctx) -> AssetKind {
     }
 }
 
-fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
+fn context(inner: &Arc<Inner>, row: AssetRow, running: AssetState) -> JobResult<Ctx> {
     let request: DownloadRequest = serde_json::from_str(&row.request)
         .map_err(|_| FailureReason::Storage { message: "unreadable request in catalog".into() })?;
     let own = open_headers(inner, &row.id, row.headers.as_deref())
@@ -258,6 +289,7 @@ fn context(inner: &Arc<Inner>, row: AssetRow) -> JobResult<Ctx> {
         fruitless: AtomicU32::new(0),
         vod: vod.map(tokio::sync::Mutex::new),
         vod_refresh_at,
+        running,
     })
 }
 
@@ -306,6 +338,24 @@ struct Finished {
 
 type KeyCell = Arc<tokio::sync::OnceCell<Aes128Key>>;
 
+/// Largest key response read (to say what it is when it is not a key).
+const KEY_LIMIT: u64 = 64 * 1024;
+
+/// Why `bytes` are not an AES-128 key, saying what they are.
+fn key_refusal(bytes: &[u8]) -> String {
+    match sniff::identify(bytes, true) {
+        Content::NotMedia(NotMedia::Unknown(_)) | Content::Media(_) => {
+            format!("the key is {} bytes, not 16", bytes.len())
+        }
+        Content::NotMedia(NotMedia::Text) => {
+            format!("the key URL returned text ({} bytes), not a 16-byte key", bytes.len())
+        }
+        Content::NotMedia(what) => format!("the key URL returned {what}, not a 16-byte key"),
+        Content::Hls => "the key URL returned an HLS playlist, not a 16-byte key".into(),
+        Content::Dash => "the key URL returned a DASH manifest, not a 16-byte key".into(),
+    }
+}
+
 /// Keys fetched once per (rendition, key) and shared by the workers.
 #[derive(Default)]
 struct KeyCache {
@@ -348,16 +398,15 @@ impl KeyCache {
             .get_or_try_init(|| async {
                 let inner = &ctx.inner;
                 let (bytes, _) =
-                    inner.http.get_small(&url, &ctx.headers, 1024, &inner.config.retry).await.map_err(|e| match e {
-                        FetchError::TooLarge { .. } => {
-                            AttemptError::Content("key response is longer than 16 bytes".into())
-                        }
-                        other => AttemptError::Fetch(other),
-                    })?;
-                Aes128Key::from_bytes(&bytes).map_err(|e| {
-                    let hint = if bytes.trim_ascii_start().starts_with(b"<") { " (an HTML page)" } else { "" };
-                    AttemptError::Content(format!("{e}{hint}"))
-                })
+                    inner.http.get_small(&url, &ctx.headers, KEY_LIMIT, &inner.config.retry).await.map_err(
+                        |e| match e {
+                            FetchError::TooLarge { limit } => AttemptError::Content(format!(
+                                "the key URL returned more than {limit} bytes, not a 16-byte key"
+                            )),
+                            other => AttemptError::Fetch(other),
+                        },
+                    )?;
+                Aes128Key::from_bytes(&bytes).map_err(|_| AttemptError::Content(key_refusal(&bytes)))
             })
             .await?;
         Ok(got.clone())
@@ -373,8 +422,9 @@ fn load_plan(rows: &[RenditionRow]) -> JobResult<Vec<RPlan>> {
         .map(|r| {
             let text =
                 r.playlist.as_deref().ok_or_else(|| FailureReason::Storage { message: "missing playlist".into() })?;
-            let playlist =
-                MediaPlaylist::parse(text).map_err(|e| FailureReason::BadSource { message: e.to_string() })?;
+            let vars = r.variables.as_deref().and_then(Variables::from_json).unwrap_or_default();
+            let playlist = MediaPlaylist::parse(text, VarSource::Stored(&vars))
+                .map_err(|e| FailureReason::BadSource { message: e.to_string() })?;
             let base = Url::parse(&r.url)
                 .map_err(|e| FailureReason::Storage { message: format!("bad URL in catalog: {e}") })?;
             Ok(RPlan { idx: r.idx, role: r.kind, dir: r.dir.clone(), base, attrs: r.attrs.clone(), playlist })
@@ -406,6 +456,10 @@ async fn load(ctx: &Ctx) -> JobResult<(AssetRow, Vec<RenditionRow>, Vec<SegmentR
 
 async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     let inner = &ctx.inner;
+    let (_, rows, segs) = load(ctx).await?;
+    if adopt_finished(ctx, &rows, &segs).await? > 0 {
+        tracing::debug!(asset = %ctx.id, "kept pieces an earlier process finished");
+    }
     let (asset, rows, segs) = load(ctx).await?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
     let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
@@ -436,6 +490,71 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
         tracing::debug!(asset = %ctx.id, "every piece committed");
     }
     finish_hls(ctx, &plan, &tracker).await
+}
+
+/// Keeps the pieces an earlier process finished but was killed before recording (their files
+/// are at their final names, or complete beside them): each is checked — a sealed file verifies
+/// whole, a plain one is hashed (and must match the digest its name carries) — and passes the
+/// same content check as a fetched piece, then is committed like one. Returns how many.
+async fn adopt_finished(ctx: &Ctx, rows: &[RenditionRow], segs: &[SegmentRow]) -> JobResult<usize> {
+    let pending: Vec<(SegmentRow, RenditionRole)> = segs
+        .iter()
+        .filter(|s| !s.done)
+        .filter_map(|s| rows.iter().find(|r| r.idx == s.rendition).map(|r| (s.clone(), r.kind)))
+        .collect();
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
+    let adopted = tokio::task::spawn_blocking(move || -> Result<Vec<DoneSegment>, StoreError> {
+        let mut done_names: HashMap<std::path::PathBuf, Vec<String>> = HashMap::new();
+        let mut adopted = Vec::new();
+        let mut paths = Vec::new();
+        for (seg, role) in pending {
+            let dest = layout.file(&id, &seg.file, mode);
+            let dir = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let names = done_names.entry(dir.clone()).or_insert_with(|| store::done_files(&dir));
+            let mut sniff = Sniffer::new();
+            let mut feed = |b: &[u8]| {
+                sniff.update(b);
+                true
+            };
+            let Some(found) = store::finished_piece(&layout, &id, &seg.file, mode, key.as_deref(), names, &mut feed)?
+            else {
+                continue;
+            };
+            if check_content(role, &sniff).is_err() {
+                let _ = std::fs::remove_file(&dest);
+                continue;
+            }
+            paths.push(dest);
+            adopted.push(DoneSegment {
+                rendition: seg.rendition,
+                kind: seg.kind,
+                idx: seg.idx,
+                size: found.size,
+                sha256: found.sha256,
+            });
+        }
+        // What was not adopted is not needed.
+        for (dir, names) in &done_names {
+            for n in names {
+                let _ = std::fs::remove_file(dir.join(n));
+            }
+        }
+        store::sync_dirs(&paths)?;
+        Ok(adopted)
+    })
+    .await
+    .map_err(|e| storage("internal error", e))?
+    .map_err(|e| match e {
+        StoreError::Full => ctx.storage_full(0),
+        other => storage("checking pieces stored before a restart", other),
+    })?;
+    if !adopted.is_empty() {
+        ctx.inner.catalog.commit_segments(&ctx.id, &adopted).await.map_err(catalog_stop)?;
+    }
+    Ok(adopted.len())
 }
 
 async fn run_workers(
@@ -554,16 +673,19 @@ async fn committer(
                 flush(&ctx, &tracker, &mut batch, &uncommitted).await?;
                 if last_check.elapsed() >= Duration::from_millis(500) {
                     last_check = Instant::now();
-                    check_still_downloading(&ctx).await?;
+                    check_still_running(&ctx).await?;
                 }
             }
         }
     }
 }
 
-async fn check_still_downloading(ctx: &Ctx) -> JobResult {
+/// Whether the asset is still in the state this job runs in (`downloading`, or `completed` for
+/// a retry of its missing images): another process (or a call here) may have paused,
+/// cancelled or removed it.
+async fn check_still_running(ctx: &Ctx) -> JobResult {
     match ctx.inner.catalog.state(&ctx.id).await {
-        Ok(Some(AssetState::Downloading)) => Ok(()),
+        Ok(Some(s)) if s == ctx.running => Ok(()),
         Ok(_) => Err(Stop::External),
         Err(e) => Err(storage("catalog", e)),
     }
@@ -768,11 +890,15 @@ fn write_piece(
     }
     let mut sink = Sink { writer, sniff: Sniffer::new(), written: 0, tracker };
     let mut plain = Vec::with_capacity(64 * 1024);
+    // The first bytes as received, to say what arrived when it is not ciphertext at all.
+    let mut raw_head = Vec::new();
     let checked: Result<(), AttemptError> = (|| {
         loop {
             match feed.blocking_recv() {
                 Some(Feed::Data(chunk)) => match &mut dec {
                     Some(d) => {
+                        let take = (sniff::HEAD_LEN - raw_head.len()).min(chunk.len());
+                        raw_head.extend_from_slice(&chunk[..take]);
                         plain.clear();
                         d.update(&chunk, &mut plain);
                         sink.write(&plain)?;
@@ -786,7 +912,15 @@ fn write_piece(
         }
         if let Some(d) = dec.take() {
             plain.clear();
-            d.finish(&mut plain).map_err(|e: HlsCryptoError| AttemptError::Content(e.to_string()))?;
+            d.finish(&mut plain).map_err(|e: HlsCryptoError| {
+                let complete = raw_head.len() < sniff::HEAD_LEN;
+                match sniff::identify(&raw_head, complete) {
+                    Content::NotMedia(what) if !matches!(what, NotMedia::Unknown(_)) => {
+                        AttemptError::Content(format!("got {what}, not AES-128 ciphertext"))
+                    }
+                    _ => AttemptError::Content(e.to_string()),
+                }
+            })?;
             sink.write(&plain)?;
         }
         check_content(role, &sink.sniff).map_err(|e| AttemptError::Content(e.to_string()))
@@ -800,8 +934,18 @@ fn write_piece(
         let _ = verdict.send(Err(e));
         return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
     }
+    // Complete under a name that proves it whole before the network side moves on: a process
+    // killed from here on leaves a piece the next run keeps instead of fetching it again.
+    let complete = match writer.complete() {
+        Ok(c) => c,
+        Err(e) => {
+            tracker.abandoned(written);
+            let _ = verdict.send(Err(AttemptError::Store(e)));
+            return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
+        }
+    };
     let _ = verdict.send(Ok(()));
-    writer.finish(Durability::FileSynced).inspect_err(|_| tracker.abandoned(written))
+    complete.persist(Durability::FileSynced).inspect_err(|_| tracker.abandoned(written))
 }
 
 async fn attempt(
@@ -862,13 +1006,20 @@ async fn attempt(
     }
 }
 
-/// Video and audio must be recognisable media; subtitles only must not be an error page.
+/// Video and audio segments must be MPEG-TS, ISO BMFF or packed audio; subtitle segments
+/// WebVTT, TTML or ISO BMFF (IMSC in fMP4). Anything else is refused, saying what it is.
 fn check_content(role: RenditionRole, sniff: &Sniffer) -> Result<(), SniffError> {
-    match (role, sniff.finish()) {
-        (_, Ok(_)) => Ok(()),
-        (RenditionRole::Subtitles, Err(SniffError::Unknown(_))) => Ok(()),
-        (_, Err(e)) => Err(e),
-    }
+    let kind = sniff.finish()?;
+    let fits = match role {
+        RenditionRole::Subtitles => matches!(kind, MediaKind::WebVtt | MediaKind::Ttml | MediaKind::Mp4),
+        _ => matches!(kind, MediaKind::Ts | MediaKind::Mp4 | MediaKind::PackedAudio),
+    };
+    let wanted = match role {
+        RenditionRole::Subtitles => "subtitles",
+        RenditionRole::Audio => "audio",
+        _ => "video",
+    };
+    if fits { Ok(()) } else { Err(SniffError::WrongKind(kind, wanted)) }
 }
 
 /// Gets a fresh source URL from the app and re-reads the playlists. Only one refresh runs at a
@@ -962,19 +1113,21 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
                     message: format!("the refreshed source's {} rendition is different", old.role),
                 }));
             }
-            updates.push((old.idx, new.url.clone()));
+            updates.push((old.idx, old.role, new.url.clone()));
         }
     }
+    let imports = match &resolved {
+        super::Resolved::Master { master, .. } => Some(&master.variables),
+        _ => None,
+    };
     let mut fetched = Vec::new();
-    for (idx, purl) in updates {
-        let (text, base) = match (&resolved, idx) {
-            (super::Resolved::Media { text, base, .. }, 0) => (text.clone(), base.clone()),
-            _ => fetch_playlist(inner, &purl, &ctx.headers)
+    for (idx, role, purl) in updates {
+        let (text, base, pl) = match (&resolved, idx) {
+            (super::Resolved::Media { text, base, playlist }, 0) => (text.clone(), base.clone(), playlist.clone()),
+            _ => fetch_playlist(inner, &purl, &ctx.headers, imports, &role.to_string())
                 .await
                 .map_err(|e| error_to_failure("refreshed playlist", &e))?,
         };
-        let pl = MediaPlaylist::parse(&text)
-            .map_err(|e| FailureReason::BadSource { message: format!("refreshed playlist: {e}") })?;
         fetched.push((idx, text, base, pl));
     }
     {
@@ -989,7 +1142,9 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
         }
     }
     for (idx, text, base, pl) in fetched {
-        inner.catalog.update_rendition_source(&ctx.id, idx, base.as_str(), Some(&text)).await.map_err(catalog_stop)?;
+        let vars = pl.variables.to_json();
+        let playlist = Some((text.as_str(), vars.as_str()));
+        inner.catalog.update_rendition_source(&ctx.id, idx, base.as_str(), playlist).await.map_err(catalog_stop)?;
         let mut p = plan.write().unwrap_or_else(PoisonError::into_inner);
         p[idx as usize].base = base;
         p[idx as usize].playlist = pl;
@@ -1360,7 +1515,31 @@ async fn download_file(
             if let Some(total) = body.total_size {
                 tracker.set_expected(Some(total), true);
             }
-            while let Some(chunk) = body.chunk().await? {
+            // From the first byte, the file's start is held back until it is known to be media:
+            // an error page served with 200 is never written as the film.
+            let mut head = (writer.len() == 0).then(Vec::new);
+            let mut ended = false;
+            while !ended {
+                let chunk = match (body.chunk().await?, &mut head) {
+                    (Some(c), Some(h)) => {
+                        h.extend_from_slice(&c);
+                        if h.len() < sniff::HEAD_LEN {
+                            continue;
+                        }
+                        check_file_head(h, false)?;
+                        bytes::Bytes::from(std::mem::take(h))
+                    }
+                    (Some(c), None) => c,
+                    (None, Some(h)) => {
+                        check_file_head(h, true)?;
+                        ended = true;
+                        bytes::Bytes::from(std::mem::take(h))
+                    }
+                    (None, None) => break,
+                };
+                if head.as_ref().is_some_and(Vec::is_empty) {
+                    head = None;
+                }
                 writer.write(&chunk)?;
                 sniff.update(&chunk);
                 tracker.written(chunk.len() as u64);
@@ -1375,7 +1554,7 @@ async fn download_file(
                     last_checkpoint = writer.len();
                     // Progress: fresh URLs are fruitless only when nothing is stored between them.
                     ctx.fruitless.store(0, Ordering::Relaxed);
-                    check_still_downloading(ctx).await.map_err(|_| AttemptError::Stopped)?;
+                    check_still_running(ctx).await.map_err(|_| AttemptError::Stopped)?;
                 }
             }
             Ok(())
@@ -1403,18 +1582,19 @@ async fn download_file(
             },
             Err(AttemptError::Stopped) => return Err(Stop::External),
             Err(AttemptError::Content(m)) => {
+                if writer.len() == 0 {
+                    // Refused at its first bytes: leave nothing behind.
+                    drop(writer);
+                    let _ = std::fs::remove_file(&part);
+                }
                 return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {m}") }));
             }
             Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
         }
     }
-    // Any file type is accepted, but what looks like TS or MP4 must be well formed, and an
-    // error page is never stored as media.
-    match sniff.sniff.finish() {
-        Ok(_) | Err(SniffError::Unknown(_)) => {}
-        Err(e) => {
-            return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
-        }
+    // A media format we recognise, and well formed where we can tell (TS packets, MP4 boxes).
+    if let Err(e) = sniff.sniff.finish() {
+        return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
     }
     if let Some(m) = &mezzanine {
         let got_size = writer.len();
@@ -1476,10 +1656,15 @@ struct ImageUrls {
 
 /// Stores the asset's pending images (VOD covers, snapshots, sprites, WebVTT thumbnail tracks),
 /// each sealed or plain like the rest of the asset. Expired image URLs are replaced with fresh
-/// ones from VOD; an image that cannot be fetched fails the asset with a reason naming it.
+/// ones from VOD. Images are extras: one that still cannot be fetched is recorded as missing,
+/// with its reason (and an event), and the asset completes without it; a resume of the completed
+/// asset tries it again. Only a pause or a cancel stops the phase.
 async fn images(ctx: &Arc<Ctx>) -> JobResult {
     use futures_util::{StreamExt as _, TryStreamExt as _};
-    let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
+    let mut rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
+    if adopt_images(ctx, &rows).await? > 0 {
+        rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
+    }
     let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
     if pending.is_empty() {
         return verify_images(ctx, &rows);
@@ -1493,22 +1678,83 @@ async fn images(ctx: &Arc<Ctx>) -> JobResult {
         urls: rows.iter().map(|i| ((i.kind, i.idx), i.url.clone())).collect(),
         fruitless: 0,
     }));
-    // The first failure (or a pause) stops the phase: the images in flight are dropped and
-    // fetched again by the next resume.
     futures_util::stream::iter(pending)
         .map(|img| {
             let (ctx, urls, sprites) = (Arc::clone(ctx), Arc::clone(&urls), Arc::clone(&sprites));
-            Ok(async move {
-                check_still_downloading(&ctx).await?;
-                store_image(&ctx, &urls, &sprites, &img).await
-            })
+            async move {
+                check_still_running(&ctx).await?;
+                match store_image(&ctx, &urls, &sprites, &img).await {
+                    Err(Stop::Failed(reason)) => image_missing(&ctx, &img, reason).await,
+                    other => other,
+                }
+            }
         })
-        .try_buffer_unordered(ctx.parallel)
+        .buffer_unordered(ctx.parallel)
         .try_collect::<Vec<()>>()
         .await?;
-    check_still_downloading(ctx).await?;
+    check_still_running(ctx).await?;
     let rows = ctx.inner.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
     verify_images(ctx, &rows)
+}
+
+/// Keeps the images an earlier process stored but was killed before recording (checked as
+/// [`adopt_finished`] checks pieces); returns how many.
+async fn adopt_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult<usize> {
+    let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
+    let found = tokio::task::spawn_blocking(move || -> Result<Vec<(ImageRow, store::FinishedPiece)>, StoreError> {
+        let mut found = Vec::new();
+        for img in pending {
+            let dest = layout.file(&id, &img.file, mode);
+            let names = dest.parent().map(store::done_files).unwrap_or_default();
+            let mut head = Vec::new();
+            let mut feed = |b: &[u8]| {
+                head.extend_from_slice(&b[..b.len().min(sniff::HEAD_LEN - head.len())]);
+                true
+            };
+            if let Some(piece) =
+                store::finished_piece(&layout, &id, &img.file, mode, key.as_deref(), &names, &mut feed)?
+            {
+                let wanted = if img.kind == ImageKind::WebVtt { MediaKind::WebVtt } else { MediaKind::Image };
+                if sniff::identify(&head, head.len() as u64 == piece.size) == Content::Media(wanted) {
+                    found.push((img, piece));
+                } else {
+                    let _ = std::fs::remove_file(&dest);
+                }
+            }
+        }
+        let paths: Vec<_> = found.iter().map(|(img, _)| layout.file(&id, &img.file, mode)).collect();
+        store::sync_dirs(&paths)?;
+        Ok(found)
+    })
+    .await
+    .map_err(|e| storage("internal error", e))?
+    .map_err(|e| storage("checking images stored before a restart", e))?;
+    for (img, piece) in &found {
+        ctx.inner
+            .catalog
+            .commit_image(&ctx.id, img.kind, img.idx, piece.size, piece.sha256.as_deref())
+            .await
+            .map_err(catalog_stop)?;
+    }
+    Ok(found.len())
+}
+
+/// Records that an image could not be fetched, and tells the app.
+async fn image_missing(ctx: &Ctx, img: &ImageRow, reason: FailureReason) -> JobResult {
+    tracing::warn!(asset = %ctx.id, "{} is missing: {reason}", img.file);
+    ctx.inner.catalog.fail_image(&ctx.id, img.kind, img.idx, &reason.to_json()).await.map_err(catalog_stop)?;
+    ctx.inner.emit(Event::ImageMissing {
+        id: ctx.id.clone(),
+        kind: img.kind,
+        index: img.idx,
+        file: img.file.clone(),
+        reason,
+    });
+    Ok(())
 }
 
 async fn store_image(
@@ -1556,20 +1802,29 @@ async fn store_image(
             Err(e) => return Err(Stop::Failed(fetch_failure(&what, &e))),
         }
     };
+    let (wanted, expected) = match img.kind {
+        ImageKind::WebVtt => (MediaKind::WebVtt, "a WebVTT track"),
+        _ => (MediaKind::Image, "a JPEG, PNG, GIF or WebP image"),
+    };
+    match sniff::identify(&bytes, true) {
+        Content::Media(k) if k == wanted => {}
+        got => {
+            let got = match got {
+                Content::Media(k) => k.to_string(),
+                Content::NotMedia(what) => what.to_string(),
+                Content::Hls => "an HLS playlist".into(),
+                Content::Dash => "a DASH manifest".into(),
+            };
+            return Err(Stop::Failed(FailureReason::BadSource {
+                message: format!("{what}: got {got}, not {expected}"),
+            }));
+        }
+    }
     let data = if img.kind == ImageKind::WebVtt {
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| FailureReason::BadSource { message: format!("{what}: not UTF-8 text") })?;
-        if !text.trim_start_matches('\u{feff}').starts_with("WEBVTT") {
-            return Err(Stop::Failed(FailureReason::BadSource { message: format!("{what}: not a WebVTT track") }));
-        }
         vodsrc::localize_vtt(&text, &url, sprites).into_bytes()
     } else {
-        if !looks_like_image(&bytes) {
-            let hint = if bytes.trim_ascii_start().starts_with(b"<") { " (an HTML page)" } else { "" };
-            return Err(Stop::Failed(FailureReason::BadSource {
-                message: format!("{what}: not a JPEG, PNG, GIF or WebP image{hint}"),
-            }));
-        }
         bytes.to_vec()
     };
     let (layout, id, file, mode, key) =
@@ -1588,16 +1843,12 @@ async fn store_image(
     Ok(())
 }
 
-fn looks_like_image(b: &[u8]) -> bool {
-    b.starts_with(&[0xFF, 0xD8, 0xFF])
-        || b.starts_with(b"\x89PNG\r\n\x1a\n")
-        || b.starts_with(b"GIF8")
-        || (b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP")
-}
-
-/// Every image row is stored and its file has the size recorded.
+/// Every image row is stored, with its file of the size recorded, or recorded as missing.
 fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
     for i in rows {
+        if !i.done && i.failure.is_some() {
+            continue;
+        }
         let size = i
             .size
             .filter(|_| i.done)
@@ -1606,6 +1857,16 @@ fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
         check_on_disk(ctx, &i.file, size, SealOptions::default().chunk_size)?;
     }
     Ok(())
+}
+
+/// The first bytes of a progressive file (all of them, if it is that short) must be media.
+fn check_file_head(head: &[u8], complete: bool) -> Result<(), AttemptError> {
+    match sniff::identify(head, complete) {
+        Content::Media(_) => Ok(()),
+        Content::Hls => Err(AttemptError::Content("got an HLS playlist, not the file".into())),
+        Content::Dash => Err(AttemptError::Content("got a DASH manifest, not the file".into())),
+        Content::NotMedia(what) => Err(AttemptError::Content(format!("got {what}, not media"))),
+    }
 }
 
 fn status_of(e: &FetchError) -> u16 {

@@ -17,13 +17,15 @@ use crate::catalog::{
 };
 use crate::error::{Error, FailureReason, Result};
 use crate::fetch::{ErrorClass, FetchError, Request, header_map, retry_delay};
-use crate::hls::master::{self, ContentKind, MasterPlaylist, Rendition, RenditionKind, Variant, classify};
-use crate::hls::media::{LocalNames, MediaPlaylist};
+use crate::hls::master::{self, MasterPlaylist, PlaylistKind, Rendition, RenditionKind, Variant, playlist_kind};
+use crate::hls::media::{LocalNames, MediaPlaylist, PlaylistError};
+use crate::hls::vars::{VarSource, Variables};
 use crate::identity;
 use crate::keys::ContentKey;
+use crate::sniff::{self, Content};
 use crate::vault::{AudioChoice, DownloadRequest, Inner, Prepared, SubtitleChoice};
 
-pub(crate) use job::run_job;
+pub(crate) use job::{retry_images, run_job};
 
 /// Largest playlist accepted.
 const PLAYLIST_LIMIT: u64 = 16 << 20;
@@ -74,52 +76,65 @@ pub(crate) async fn resolve(inner: &Inner, url: &Url, headers: &HeaderMap) -> Re
     }
 }
 
+/// What a source URL is, from its first bytes: an HLS playlist (read whole and parsed), a DASH
+/// manifest (refused for now), a media file, or anything else (refused, saying what it is),
+/// whatever its `Content-Type` or extension says.
 async fn resolve_once(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<Resolved> {
     let mut body = inner.http.open(Request::get(url, headers)).await?;
     let mut head = Vec::new();
-    while head.len() < 64 {
+    let mut complete = false;
+    while head.len() < sniff::HEAD_LEN {
         match body.chunk().await? {
             Some(c) => head.extend_from_slice(&c),
-            None => break,
+            None => {
+                complete = true;
+                break;
+            }
         }
     }
-    let kind = classify(&head);
-    if kind == ContentKind::Other {
-        if looks_like_html(&head) {
-            return Err(Error::Playlist(crate::hls::media::PlaylistError::Unsupported(
-                "the URL returned an HTML page, not media or a playlist".into(),
-            )));
-        }
-        return Ok(Resolved::File {
+    match sniff::identify(&head, complete) {
+        Content::Media(_) => Ok(Resolved::File {
             size: body.total_size,
             content_type: body.content_type.clone(),
             accept_ranges: body.accept_ranges,
             validator: body.validator.clone(),
             url: body.final_url.clone(),
-        });
-    }
-    while let Some(c) = body.chunk().await? {
-        if head.len() as u64 + c.len() as u64 > PLAYLIST_LIMIT {
-            return Err(Error::Fetch(FetchError::TooLarge { limit: PLAYLIST_LIMIT }));
+        }),
+        Content::Dash => {
+            Err(Error::Unsupported("the source is a DASH manifest (MPD); DASH is not supported yet".into()))
         }
-        head.extend_from_slice(&c);
-    }
-    let base = body.final_url.clone();
-    let text = String::from_utf8(head).map_err(|_| {
-        Error::Playlist(crate::hls::media::PlaylistError::Invalid { line: 0, reason: "playlist is not UTF-8".into() })
-    })?;
-    if kind == ContentKind::Master {
-        Ok(Resolved::Master { master: MasterPlaylist::parse(text.as_bytes())?, base })
-    } else {
-        let playlist = MediaPlaylist::parse(&text)?;
-        Ok(Resolved::Media { text, playlist, base })
+        Content::NotMedia(what) => {
+            Err(Error::BadSource(format!("the source URL returned {what}, not an HLS playlist or a media file")))
+        }
+        Content::Hls => {
+            if !complete {
+                while let Some(c) = body.chunk().await? {
+                    if head.len() as u64 + c.len() as u64 > PLAYLIST_LIMIT {
+                        return Err(Error::Fetch(FetchError::TooLarge { limit: PLAYLIST_LIMIT }));
+                    }
+                    head.extend_from_slice(&c);
+                }
+            }
+            let base = body.final_url.clone();
+            let text = playlist_text(head, "the source playlist")?;
+            let source = VarSource::Fetched { url: &base, imports: None };
+            match playlist_kind(&text) {
+                PlaylistKind::Master => Ok(Resolved::Master { master: MasterPlaylist::parse(&text, source)?, base }),
+                PlaylistKind::Media => {
+                    let playlist = MediaPlaylist::parse(&text, source)?;
+                    Ok(Resolved::Media { text, playlist, base })
+                }
+            }
+        }
     }
 }
 
-/// An HTML document (an error or login page), told by its first bytes.
-fn looks_like_html(head: &[u8]) -> bool {
-    let t = head.trim_ascii_start().to_ascii_lowercase();
-    t.starts_with(b"<!doctype html") || t.starts_with(b"<html") || t.starts_with(b"<head") || t.starts_with(b"<body")
+/// A playlist's bytes as text; `what` names it in the error.
+fn playlist_text(bytes: Vec<u8>, what: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        Error::Playlist(PlaylistError::Invalid { line, reason: format!("{what} is not UTF-8 text") })
+    })
 }
 
 pub(crate) async fn prepare(inner: &Inner, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
@@ -398,6 +413,7 @@ pub(crate) async fn plan(inner: &Inner, request: &DownloadRequest, url: &Url, he
                 attrs: attrs.to_string(),
                 playlist: None,
                 validator: validator.clone(),
+                variables: None,
             }],
             segments: vec![SegmentRow {
                 rendition: 0,
@@ -422,11 +438,13 @@ pub(crate) async fn plan(inner: &Inner, request: &DownloadRequest, url: &Url, he
     let mut playlists = Vec::new();
     for (i, r) in choice.renditions.iter().enumerate() {
         let idx = i as u32;
-        let (text, base) = match &resolved {
-            Resolved::Media { text, base, .. } if i == 0 => (text.clone(), base.clone()),
-            _ => fetch_playlist(inner, &r.url, headers).await?,
+        let (text, base, pl) = match &resolved {
+            Resolved::Media { text, base, playlist } if i == 0 => (text.clone(), base.clone(), playlist.clone()),
+            Resolved::Master { master, .. } => {
+                fetch_playlist(inner, &r.url, headers, Some(&master.variables), &r.role.to_string()).await?
+            }
+            _ => fetch_playlist(inner, &r.url, headers, None, &r.role.to_string()).await?,
         };
-        let pl = MediaPlaylist::parse(&text)?;
         let dir = rendition_dir(r.role, idx);
         segments.extend(segment_rows(idx, r.role, &dir, &pl));
         renditions.push(RenditionRow {
@@ -438,6 +456,7 @@ pub(crate) async fn plan(inner: &Inner, request: &DownloadRequest, url: &Url, he
             attrs: r.attrs.to_string(),
             playlist: Some(text),
             validator: None,
+            variables: (!pl.variables.is_empty()).then(|| pl.variables.to_json()),
         });
         playlists.push(pl);
     }
@@ -447,12 +466,31 @@ pub(crate) async fn plan(inner: &Inner, request: &DownloadRequest, url: &Url, he
     Ok(NewPlan { kind: AssetKind::Hls, identity, renditions, segments, expected, duration })
 }
 
-pub(crate) async fn fetch_playlist(inner: &Inner, url: &Url, headers: &HeaderMap) -> Result<(String, Url)> {
+/// Fetches a media playlist (a variant or rendition of a master, or the source itself after a
+/// refresh) and parses it with the master's variables; anything that is not a media playlist is
+/// refused, saying what it is. `what` names it in messages ("video", "audio", …).
+pub(crate) async fn fetch_playlist(
+    inner: &Inner,
+    url: &Url,
+    headers: &HeaderMap,
+    imports: Option<&Variables>,
+    what: &str,
+) -> Result<(String, Url, MediaPlaylist)> {
     let (bytes, base) = inner.http.get_small(url, headers, PLAYLIST_LIMIT, &inner.config.retry).await?;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-        Error::Playlist(crate::hls::media::PlaylistError::Invalid { line: 0, reason: "playlist is not UTF-8".into() })
-    })?;
-    Ok((text, base))
+    let refused =
+        |got: String| Error::BadSource(format!("the {what} playlist URL returned {got}, not a media playlist"));
+    match sniff::identify(&bytes, true) {
+        Content::Hls => {}
+        Content::Dash => return Err(refused("a DASH manifest".into())),
+        Content::Media(_) => return Err(refused("media".into())),
+        Content::NotMedia(got) => return Err(refused(got.to_string())),
+    }
+    let text = playlist_text(bytes.to_vec(), &format!("the {what} playlist"))?;
+    if playlist_kind(&text) == PlaylistKind::Master {
+        return Err(refused("a master playlist".into()));
+    }
+    let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &base, imports })?;
+    Ok((text, base, pl))
 }
 
 /// Serialized request headers: a JSON list of pairs, sealed under the vault key.
@@ -608,10 +646,11 @@ pub(crate) fn fetch_failure(what: &str, e: &FetchError) -> FailureReason {
 pub(crate) fn error_to_failure(what: &str, e: &Error) -> FailureReason {
     match e {
         Error::Fetch(f) => fetch_failure(what, f),
-        Error::Playlist(crate::hls::media::PlaylistError::Unsupported(m)) => {
+        Error::Playlist(PlaylistError::Unsupported(m)) | Error::Unsupported(m) => {
             FailureReason::Unsupported { message: m.clone() }
         }
         Error::Playlist(p) => FailureReason::BadSource { message: format!("{what}: {p}") },
+        Error::BadSource(m) => FailureReason::BadSource { message: m.clone() },
         other => FailureReason::Storage { message: other.to_string() },
     }
 }

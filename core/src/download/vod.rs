@@ -329,6 +329,7 @@ fn image_rows(list: Vec<(ImageKind, u32, String)>) -> Vec<ImageRow> {
                 size: None,
                 sha256: None,
                 done: false,
+                failure: None,
             })
         })
         .collect()
@@ -484,6 +485,60 @@ pub(crate) fn localize_vtt(text: &str, track_url: &str, sprites: &[(String, Stri
         }
     }
     out
+}
+
+/// VOD answers as the engine uses them (`fuzzing::vod_answer`): parsed, a stream chosen for
+/// several requests (always one of those offered), images listed and named, a thumbnail track
+/// rewritten.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_answer(data: &[u8]) {
+    use super::super::vod::api::{Mezzanine, PlayInfoResponse, SnapshotPage, VideoInfo};
+    if let Ok(text) = std::str::from_utf8(data) {
+        let sprites = [("https://cdn.example.com/v/sprite-1.jpg".to_owned(), "images/sprite-00001.jpg".to_owned())];
+        let out = localize_vtt(text, "https://cdn.example.com/v/thumbs.vtt?auth_key=1-0-0-x", &sprites);
+        assert_eq!(out.lines().count(), text.lines().count(), "a thumbnail track keeps its lines");
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    if let Ok(p) = PlayInfoResponse::from_json(v.clone()) {
+        for s in &p.streams {
+            let _ = s.unsupported_reason();
+            let _ = stream_info(s);
+        }
+        for (format, definition) in [(None, None), (Some("m3u8"), Some("HD")), (Some("mp4"), None)] {
+            let mut r = VodRequest::new("v");
+            r.format = format.map(Into::into);
+            r.definition = definition.map(Into::into);
+            for q in [Quality::Best, Quality::Worst, Quality::Height(480), Quality::MaxBandwidth(1_000_000)] {
+                if let Ok(s) = choose(&p.streams, &r, q) {
+                    assert!(p.streams.iter().any(|x| std::ptr::eq(x, s)));
+                }
+            }
+        }
+    }
+    let _ = Mezzanine::from_json(v.clone());
+    let mut images = Vec::new();
+    if let Ok(info) = VideoInfo::from_json(v.clone())
+        && let Some(c) = &info.cover_url
+    {
+        images.push((ImageKind::Cover, 1, c.0.clone()));
+    }
+    if let Ok(page) = SnapshotPage::from_json(v) {
+        for (i, s) in page.snapshots.into_iter().enumerate() {
+            images.push((ImageKind::Snapshot, i as u32 + 1, s.url.0));
+        }
+    }
+    for row in image_rows(images) {
+        assert!(row.file.starts_with("images/") && !row.file.contains(".."), "{}", row.file);
+    }
+}
+
+/// A VOD asset's stored state, read back (`fuzzing::stored_json`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_state(text: &str) {
+    if let Some(s) = VodState::from_json(text) {
+        assert!(VodState::from_json(&s.to_json()).is_some(), "a VOD state round-trips");
+        let _ = s.identity();
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,206 @@
+//! Entry points for the `fuzz/` crate (cargo-fuzz), built only with the `fuzzing` feature. Each
+//! takes arbitrary bytes, runs a parser the way the vault runs it on what a server (or the
+//! catalog) hands it, and checks the properties that must hold for any input: no panic, and
+//! what is accepted round-trips or stays within bounds. A violated property panics, which
+//! libFuzzer reports with the input.
+
+use url::Url;
+
+use crate::catalog::RenditionRole;
+use crate::download::{RenditionNames, segment_rows};
+use crate::hls::master::{MasterPlaylist, Quality, RenditionKind, select_variant, write_local_master};
+use crate::hls::media::{MediaPlaylist, write_local_playlist};
+use crate::hls::vars::{VarSource, Variables};
+use crate::keys::ContentKey;
+use crate::seal::{SealOptions, SealWriter, SealedReader};
+use crate::sniff::{self, Sniffer};
+
+#[allow(clippy::expect_used)] // a fixed, valid URL
+fn url() -> Url {
+    Url::parse("https://cdn.example.com/v/index.m3u8?token=abc&auth=x%20y").expect("URL")
+}
+
+/// A media playlist, and planning from it: parsed with variables from a master and the URL;
+/// what parses plans one row per piece, reads again identically from its stored variables, and
+/// its local playlist parses back to the same timeline.
+pub fn hls_media(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let url = url();
+    let mut master = Variables::default();
+    master.insert("host", "https://edge.example.com");
+    master.insert("token", "t0k3n");
+    let Ok(pl) = MediaPlaylist::parse(text, VarSource::Fetched { url: &url, imports: Some(&master) }) else {
+        return;
+    };
+    assert!(!pl.segments.is_empty(), "an accepted playlist has segments");
+    assert!(pl.duration().is_finite());
+    let rows = segment_rows(0, RenditionRole::Video, "video", &pl);
+    assert_eq!(rows.len(), pl.maps.len() + pl.segments.len());
+    let again = MediaPlaylist::parse(text, VarSource::Stored(&pl.variables));
+    assert_eq!(again.as_ref(), Ok(&pl), "read again from the catalog, it is the same playlist");
+    let local = write_local_playlist(&pl, &RenditionNames { playlist: &pl, role: RenditionRole::Video });
+    let back = match MediaPlaylist::parse(&local, VarSource::Nothing) {
+        Ok(b) => b,
+        Err(e) => panic!("the local playlist does not parse: {e}\n{local}"),
+    };
+    assert_eq!(back.segments.len(), pl.segments.len());
+    assert_eq!(back.maps.len(), pl.maps.len());
+    for (a, b) in back.segments.iter().zip(&pl.segments) {
+        assert!((a.duration - b.duration).abs() < 1e-5, "{} vs {}", a.duration, b.duration);
+        assert_eq!((a.msn, a.discontinuity, a.gap, a.map), (b.msn, b.discontinuity, b.gap, b.map));
+    }
+}
+
+/// A master playlist, choosing from it, and the local master written for the choice, which
+/// must parse back with the one variant and the renditions chosen.
+pub fn hls_master(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let url = url();
+    let Ok(m) = MasterPlaylist::parse(text, VarSource::Fetched { url: &url, imports: None }) else {
+        return;
+    };
+    assert!(!m.variants.is_empty());
+    for q in [Quality::Best, Quality::Worst, Quality::Height(720), Quality::MaxBandwidth(1_000_000)] {
+        let i = select_variant(&m.variants, q);
+        assert!(i < m.variants.len());
+        let v = &m.variants[i];
+        let mut chosen = m.group(RenditionKind::Audio, v.audio_group.as_deref());
+        chosen.extend(m.group(RenditionKind::Subtitles, v.subtitles_group.as_deref()));
+        chosen.retain(|r| r.uri.is_some());
+        let with_uris: Vec<_> =
+            chosen.iter().enumerate().map(|(k, r)| (*r, Some(format!("r-{k}/index.m3u8")))).collect();
+        let local = write_local_master(m.version, m.independent_segments, v, "video/index.m3u8", &with_uris);
+        let back = match MasterPlaylist::parse(&local, VarSource::Nothing) {
+            Ok(b) => b,
+            Err(e) => panic!("the local master does not parse: {e}\n{local}"),
+        };
+        assert_eq!(back.variants.len(), 1, "{local}");
+        assert_eq!(back.variants[0].uri, "video/index.m3u8");
+        assert_eq!(back.renditions.len(), with_uris.len(), "{local}");
+    }
+}
+
+/// Telling sources apart and checking pieces: any split of the same bytes gives the same verdict.
+pub fn sniff(data: &[u8]) {
+    let _ = sniff::identify(data, true);
+    let _ = sniff::identify(&data[..data.len() / 2], false);
+    let whole = {
+        let mut s = Sniffer::new();
+        s.update(data);
+        s.finish()
+    };
+    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut split = Sniffer::new();
+    for c in data.chunks(step) {
+        split.update(c);
+    }
+    assert_eq!(split.finish(), whole, "the verdict depends on how the bytes arrived");
+    assert_eq!(split.len(), data.len() as u64);
+}
+
+/// Key files: whatever is accepted serialises back to the same bytes.
+pub fn key_file(data: &[u8]) {
+    if let Ok(k) = crate::KeyFile::from_bytes(data, "com.example.fuzz") {
+        assert_eq!(&k.to_bytes()[..], data, "an accepted key file is exactly what it serialises to");
+    }
+    let _ = crate::keyfile::KeyFile::inspect(data);
+}
+
+/// The key sealed fuzz inputs are made with (`fuzz/seeds.rs` makes valid files with it).
+pub fn sealed_key() -> ContentKey {
+    ContentKey::from_bytes([7u8; ContentKey::LEN])
+}
+
+/// The context of the sealed fuzz inputs.
+pub const SEALED_CONTEXT: &[u8] = b"fuzz-asset/video/seg-00000.ts";
+
+/// Sealed files, random and mutated. The input is 8 control bytes, then a body. The body is
+/// opened as a sealed file (random files: an integrity error, or it reads back whole); then it
+/// is sealed as plaintext (chunk size from the control bytes), the sealed bytes are mutated as
+/// the control bytes say (flip a bit, truncate, extend, swap two chunks), and the result must
+/// either be byte-identical to what was sealed and read back the same, or fail verification:
+/// never another plaintext.
+pub fn sealed(data: &[u8]) {
+    let key = sealed_key();
+    let (ctl, body) = data.split_at(data.len().min(8));
+    let mut c = [0u8; 8];
+    c[..ctl.len()].copy_from_slice(ctl);
+    match SealedReader::open(body, &key, SEALED_CONTEXT) {
+        Ok(r) => match r.read_all() {
+            Ok(plain) => assert_eq!(plain.len() as u64, r.len()),
+            Err(e) => assert!(matches!(e, crate::SealError::Integrity), "{e}"),
+        },
+        Err(e) => assert!(matches!(e, crate::SealError::Integrity), "{e}"),
+    }
+    if let Ok(p) = crate::seal::PartialReader::new(body, &key, SEALED_CONTEXT) {
+        let mut buf = vec![0u8; p.chunk_size() as usize + crate::seal::TAG_LEN];
+        for i in 0..4 {
+            let _ = p.decrypt_chunk(i, &mut buf);
+        }
+    }
+    // Seal the body, with a small chunk size so that there are many chunks.
+    let chunk_size = 16 * (1 + u32::from(c[0] % 8));
+    let Ok(mut w) = SealWriter::new(Vec::new(), &key, SEALED_CONTEXT, SealOptions { chunk_size }) else { return };
+    if w.append(body).is_err() {
+        return;
+    }
+    let Ok((sealed, summary)) = w.finish() else { return };
+    assert_eq!(summary.plaintext_len, body.len() as u64);
+    let mut bad = sealed.clone();
+    let at = usize::from(u16::from_be_bytes([c[2], c[3]])) % bad.len().max(1);
+    match c[1] % 4 {
+        0 => bad[at] ^= 1 << (c[4] % 8),
+        1 => bad.truncate(at),
+        2 => bad.extend_from_slice(&c[4..8][..usize::from(c[5] % 4) + 1]),
+        _ => {
+            let stride = chunk_size as usize + crate::seal::TAG_LEN;
+            let chunks = (bad.len() - crate::seal::HEADER_LEN) / stride;
+            let (i, j) = (usize::from(c[4]) % chunks.max(1), usize::from(c[5]) % chunks.max(1));
+            if i != j {
+                let (lo, hi) = (i.min(j), i.max(j));
+                let (a, b) = bad[crate::seal::HEADER_LEN..].split_at_mut(hi * stride);
+                a[lo * stride..(lo + 1) * stride].swap_with_slice(&mut b[..stride]);
+            }
+        }
+    }
+    let back = SealedReader::open(bad.as_slice(), &key, SEALED_CONTEXT).and_then(|r| r.read_all());
+    if bad == sealed {
+        assert_eq!(back.ok().as_deref(), Some(body), "an untouched sealed file reads back");
+    } else {
+        assert!(matches!(back, Err(crate::SealError::Integrity)), "a changed sealed file was not detected");
+    }
+}
+
+/// The playback server's `Range` header: a range it serves lies within the file.
+pub fn range(data: &[u8]) {
+    let len = data.iter().take(8).fold(0u64, |a, b| a << 8 | u64::from(*b)) % (1 << 40);
+    let Ok(value) = std::str::from_utf8(data.get(8..).unwrap_or_default()) else { return };
+    if let Some(Ok((start, end))) = crate::playback::parse_range(value, len) {
+        assert!(start < end && end <= len, "{value:?} on {len} bytes gave {start}..{end}");
+    }
+}
+
+/// ApsaraVideo VOD API answers, and what the engine does with them: choosing a stream, listing
+/// images, rewriting a thumbnail track.
+pub fn vod_answer(data: &[u8]) {
+    crate::download::vod::fuzz_answer(data);
+}
+
+/// What the catalog stores as JSON, read back: the download request, a failure reason, a VOD
+/// asset's state, a rendition's variables. Whatever parses serialises back to an equal value.
+pub fn stored_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(r) = serde_json::from_str::<crate::DownloadRequest>(text) {
+        let _ = r.vod_request();
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        let back: Option<crate::DownloadRequest> = serde_json::from_str(&json).ok();
+        assert!(back.as_ref().is_some_and(|b| b.url == r.url && b.mode == r.mode), "request round trip");
+    }
+    if let Some(f) = crate::FailureReason::from_json(text) {
+        assert_eq!(crate::FailureReason::from_json(&f.to_json()), Some(f));
+    }
+    if let Some(v) = Variables::from_json(text) {
+        assert_eq!(Variables::from_json(&v.to_json()), Some(v));
+    }
+    crate::download::vod::fuzz_state(text);
+}
