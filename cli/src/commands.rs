@@ -283,13 +283,12 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
                     let stored = images.iter().filter(|i| i.stored).count();
                     println!("images:    {stored} of {} stored", images.len());
                     for i in &images {
-                        println!(
-                            "  {:<15} {:>3}  {}{}",
-                            i.kind.as_str(),
-                            i.index,
-                            i.file,
-                            if i.stored { "" } else { "  (pending)" }
-                        );
+                        let status = match (&i.missing, i.stored) {
+                            (_, true) => String::new(),
+                            (Some(why), false) => format!("  (missing: {why}; `resume` tries again)"),
+                            (None, false) => "  (pending)".into(),
+                        };
+                        println!("  {:<15} {:>3}  {}{status}", i.kind.as_str(), i.index, i.file);
                     }
                 }
             }

@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use vodvault_core::fetch::{HeaderMap, Http, HttpConfig, RetryPolicy};
 use vodvault_core::hls::aes128::{Aes128Key, decrypt_segment};
 use vodvault_core::hls::media::{Encryption, MediaPlaylist};
+use vodvault_core::hls::vars::VarSource;
 use vodvault_core::keyfile::KeyFile;
 use vodvault_core::{DownloadRequest, Mode, Vault, VaultConfig};
 
@@ -124,9 +125,10 @@ async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
         return Err(format!("unexpected master playlist from the server:\n{master}"));
     }
     let served = String::from_utf8_lossy(&get(format!("{base}video/index.m3u8")).await?).into_owned();
-    let served = MediaPlaylist::parse(&served).map_err(|e| format!("served playlist: {e}"))?;
-    let source = MediaPlaylist::parse(&String::from_utf8_lossy(media("stream.m3u8").unwrap_or_default()))
-        .map_err(|e| format!("bundled playlist: {e}"))?;
+    let served = MediaPlaylist::parse(&served, VarSource::Nothing).map_err(|e| format!("served playlist: {e}"))?;
+    let source =
+        MediaPlaylist::parse(&String::from_utf8_lossy(media("stream.m3u8").unwrap_or_default()), VarSource::Nothing)
+            .map_err(|e| format!("bundled playlist: {e}"))?;
     if served.segments.len() != source.segments.len() {
         return Err("the served playlist does not list every segment".into());
     }

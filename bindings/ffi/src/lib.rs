@@ -96,10 +96,18 @@ pub enum VaultError {
         /// What.
         details: String,
     },
-    /// The source cannot be downloaded (live, DRM, SAMPLE-AES, invalid, not media).
+    /// The source cannot be downloaded (live, DRM, SAMPLE-AES, a DASH manifest, an invalid
+    /// playlist).
     #[error("unsupported source: {details}")]
     UnsupportedSource {
         /// Why.
+        details: String,
+    },
+    /// The source sent something that is not a playlist or media (an HTML error page served
+    /// with 200, JSON, text, nothing): what it was, and where.
+    #[error("bad source: {details}")]
+    BadSource {
+        /// What arrived instead, from which URL role.
         details: String,
     },
     /// The asset's offline period is over.
@@ -194,7 +202,8 @@ impl From<core::Error> for VaultError {
                 (_, core::fetch::FetchError::Status { status: 404, .. }) => VaultError::NotFound { details: message },
                 _ => VaultError::Network { details: message },
             },
-            E::Playlist(_) => VaultError::UnsupportedSource { details: message },
+            E::Playlist(_) | E::Unsupported(_) => VaultError::UnsupportedSource { details: message },
+            E::BadSource(_) => VaultError::BadSource { details: message },
             E::StorageFull => VaultError::StorageFull { details: message },
             E::Expired { .. } => VaultError::OfflineExpired { details: message },
             E::InvalidRequest(_)
@@ -515,6 +524,22 @@ pub struct AssetImage {
     pub stored: bool,
     /// Bytes, once stored.
     pub size: Option<u64>,
+    /// Why it is missing: it could not be fetched and the asset completed without it
+    /// (`resume` on the completed asset tries again).
+    pub missing: Option<DownloadFailure>,
+}
+
+impl From<core::catalog::ImageKind> for ImageKind {
+    fn from(k: core::catalog::ImageKind) -> Self {
+        use core::catalog::ImageKind as K;
+        match k {
+            K::Cover => ImageKind::Cover,
+            K::Snapshot => ImageKind::Snapshot,
+            K::Sprite => ImageKind::Sprite,
+            K::SpriteOriginal => ImageKind::SpriteOriginal,
+            K::WebVtt => ImageKind::WebVtt,
+        }
+    }
 }
 
 /// How an asset is stored.
@@ -1067,6 +1092,9 @@ pub trait VaultListener: Send + Sync {
     fn on_removed(&self, asset_id: String);
     /// A stored file failed verification while being read or served.
     fn on_integrity_failure(&self, asset_id: String, file: String);
+    /// An image of an asset could not be fetched; the asset completes without it (`image.missing`
+    /// says why), and `resume` on the completed asset tries again.
+    fn on_image_missing(&self, asset_id: String, image: AssetImage);
 }
 
 /// Supplies a fresh source URL when a signed one expires. Implemented by the app; called on a
@@ -1334,6 +1362,17 @@ impl Vault {
                     }
                     core::Event::Removed { id } => l.on_removed(id),
                     core::Event::IntegrityFailed { id, file } => l.on_integrity_failure(id, file),
+                    core::Event::ImageMissing { id, kind, index, file, reason } => {
+                        let image = AssetImage {
+                            kind: kind.into(),
+                            index,
+                            file,
+                            stored: false,
+                            size: None,
+                            missing: Some(reason.into()),
+                        };
+                        l.on_image_missing(id, image);
+                    }
                     core::Event::Restarted { .. } => {}
                 })
                 .await;
@@ -1361,21 +1400,13 @@ impl Vault {
         let images = spawn(async move { v.images(&asset_id).await }).await??;
         Ok(images
             .into_iter()
-            .map(|i| {
-                use core::catalog::ImageKind as K;
-                AssetImage {
-                    kind: match i.kind {
-                        K::Cover => ImageKind::Cover,
-                        K::Snapshot => ImageKind::Snapshot,
-                        K::Sprite => ImageKind::Sprite,
-                        K::SpriteOriginal => ImageKind::SpriteOriginal,
-                        K::WebVtt => ImageKind::WebVtt,
-                    },
-                    index: i.index,
-                    file: i.file,
-                    stored: i.stored,
-                    size: i.size,
-                }
+            .map(|i| AssetImage {
+                kind: i.kind.into(),
+                index: i.index,
+                file: i.file,
+                stored: i.stored,
+                size: i.size,
+                missing: i.missing.map(Into::into),
             })
             .collect())
     }

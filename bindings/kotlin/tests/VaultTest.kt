@@ -21,7 +21,8 @@ import kotlinx.coroutines.withTimeout
 const val APP = "com.example.vodvault.kotlin"
 val FIXTURES = File(System.getenv("VODVAULT_FIXTURES") ?: "tests/fixtures")
 
-/** Serves tests/fixtures on 127.0.0.1; segments can be slowed; under /old/ segments answer 403. */
+/** Serves tests/fixtures on 127.0.0.1; segments can be slowed; under /old/ segments answer 403;
+ *  /error-page* is an HTML page served with 200. */
 class Origin : AutoCloseable {
     @Volatile var delayMs = 0L
     private val server = HttpServer.create(InetSocketAddress("127.0.0.1", 0), 0)
@@ -32,6 +33,13 @@ class Origin : AutoCloseable {
             val path = ex.requestURI.path
             val rel = path.removePrefix("/old/").removePrefix("/new/").trimStart('/')
             val file = File(FIXTURES, rel)
+            if (rel.startsWith("error-page")) {
+                // A CDN's error page, served with 200 (whatever the name says).
+                val body = "<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>".toByteArray()
+                ex.sendResponseHeaders(200, body.size.toLong())
+                ex.responseBody.use { it.write(body) }
+                return@createContext
+            }
             val code = when {
                 rel.contains("..") || !file.isFile -> 404
                 path.startsWith("/old/") && rel.endsWith(".ts") -> 403
@@ -63,6 +71,8 @@ class Recorder : VaultListener {
     val removed: MutableList<String> = Collections.synchronizedList(mutableListOf())
     override fun onRemoved(assetId: String) { removed.add(assetId) }
     override fun onIntegrityFailure(assetId: String, file: String) {}
+    val missingImages: MutableList<Pair<String, AssetImage>> = Collections.synchronizedList(mutableListOf())
+    override fun onImageMissing(assetId: String, image: AssetImage) { missingImages.add(assetId to image) }
 }
 
 class Refresher(private val fresh: String?) : UrlRefresher {
@@ -162,6 +172,10 @@ fun testErrors(dir: File): Unit = runBlocking {
         vault.resume(id)
         check(vault.wait(id).state == AssetState.COMPLETED) { "refreshed" }
         check(refresher.calls.isNotEmpty() && refresher.calls[0].status.toInt() == 403) { "${refresher.calls}" }
+        val page = expect<VaultException.BadSource> { runBlocking { vault.prepare(origin.url("error-page.mp4"), listOf()) } }
+        check(page.message?.contains("an HTML page") == true) { "${page.message}" }
+        expect<VaultException.BadSource> { runBlocking { vault.download(DownloadRequest(url = origin.url("error-page.mp4"), mode = StorageMode.NORMAL)) } }
+        check(vault.assets().size == 1) { "a refused source leaves no asset" }
         expect<VaultException.InvalidRequest> { runBlocking { vault.download(DownloadRequest(url = "ftp://example.com/x", mode = StorageMode.NORMAL)) } }
         vault.shutdown()
         expect<VaultException.KeyMismatch> { runBlocking { Vault.open(config(dir, generateKeyFile(APP))) } }

@@ -32,6 +32,15 @@ class Origin:
                 origin.requests.append(path)
                 expired = path.startswith("/old/")
                 rel = path.removeprefix("/old/").removeprefix("/new/").lstrip("/")
+                if rel.startswith("error-page"):
+                    # A CDN's error page, served with 200 (whatever the name says).
+                    body = b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "video/mp4")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 file = FIXTURES / rel
                 if ".." in rel or not file.is_file():
                     self.send_error(404)
@@ -77,13 +86,15 @@ class FakeVod:
     """The fake ApsaraVideo VOD API and its type-A-signing CDN origin from the Rust test crate
     (`vodvault-test-origin --vod`): the sample videos, signatures checked, URLs that expire."""
 
-    def __init__(self, hls_uri_token=None):
+    def __init__(self, hls_uri_token=None, missing=()):
         import subprocess
 
         binary = ROOT / "target" / "debug" / "vodvault-test-origin"
         if not binary.exists():
             subprocess.run(["cargo", "build", "-q", "-p", "vodvault-tests", "--bin", "vodvault-test-origin"], cwd=ROOT, check=True)
         args = [str(binary), str(FIXTURES), "--vod"] + (["--hls-uri-token", hls_uri_token] if hls_uri_token else [])
+        for path in missing:
+            args += ["--missing", path]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.origin = self.proc.stdout.readline().strip()
         self.endpoint = self.proc.stdout.readline().strip()

@@ -17,6 +17,7 @@ class Recorder(vv.VaultListener):
         self.states = []
         self.removed = []
         self.integrity = []
+        self.missing_images = []
         self.lock = threading.Lock()
 
     def on_progress(self, progress):
@@ -34,6 +35,10 @@ class Recorder(vv.VaultListener):
     def on_integrity_failure(self, asset_id, file):
         with self.lock:
             self.integrity.append((asset_id, file))
+
+    def on_image_missing(self, asset_id, image):
+        with self.lock:
+            self.missing_images.append((asset_id, image))
 
 
 class Refresher(vv.UrlRefresher):
@@ -159,6 +164,13 @@ def test_errors_an_app_tells_apart(tmp_path, origin):
         await vault.resume(asset)
         assert (await vault.wait(asset)).state == vv.AssetState.COMPLETED
         assert refresher.calls and refresher.calls[0].status == 403
+        # An error page served with 200 as a video: refused, saying what it is; nothing stored.
+        with pytest.raises(vv.VaultError.BadSource) as refused:
+            await vault.prepare(origin.url("error-page.mp4"), [])
+        assert "an HTML page" in str(refused.value)
+        with pytest.raises(vv.VaultError.BadSource):
+            await vault.download(vv.DownloadRequest(url=origin.url("error-page.mp4"), mode=vv.StorageMode.NORMAL))
+        assert len(await vault.assets()) == 1
         with pytest.raises(vv.VaultError.InvalidRequest):
             await vault.download(vv.DownloadRequest(url="ftp://example.com/x", mode=vv.StorageMode.NORMAL))
         with pytest.raises(vv.VaultError.InvalidRequest):

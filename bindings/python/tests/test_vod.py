@@ -184,3 +184,45 @@ def test_hls_encryption_with_a_token_checking_key_service(tmp_path, fixtures):
         asyncio.run(flow())
     finally:
         vod.close()
+
+
+def test_a_stale_cover_is_missing_and_the_film_completes(tmp_path, fixtures):
+    from conftest import FakeVod
+
+    vod = FakeVod(missing=["vod-images/cover.jpg"])
+    try:
+
+        async def flow():
+            from test_vault import Recorder
+
+            vault = await open_vault(tmp_path, vod)
+            vault.set_credentials_provider(StsProvider(vod))
+            events = Recorder()
+            handle = vault.add_listener(events)
+            asset = await vault.download(
+                vv.DownloadRequest(url="vod:v-multi", mode=vv.StorageMode.ENCRYPTED, vod=vv.VodOptions(format="mp4"))
+            )
+            done = await vault.wait(asset)
+            assert done.state == vv.AssetState.COMPLETED
+            images = await vault.images(asset)
+            cover = next(i for i in images if i.kind == vv.ImageKind.COVER)
+            assert not cover.stored and cover.missing.kind == vv.FailureKind.HTTP_STATUS
+            assert "images/cover.jpg" in cover.missing.message
+            assert all(i.stored and i.missing is None for i in images if i.kind != vv.ImageKind.COVER)
+            for _ in range(100):
+                if events.missing_images:
+                    break
+                await asyncio.sleep(0.05)
+            assert [(a, i.file) for a, i in events.missing_images] == [(asset, "images/cover.jpg")]
+            # The film plays.
+            reader = await vault.open_reader(asset, "media.mp4")
+            assert reader.read_at(0, 1 << 22) == (fixtures / "progressive/sample.mp4").read_bytes()
+            # Still missing, resuming the completed asset tries again and leaves it completed.
+            await vault.resume(asset)
+            assert (await vault.asset(asset)).state == vv.AssetState.COMPLETED
+            handle.cancel()
+            await vault.shutdown()
+
+        asyncio.run(flow())
+    finally:
+        vod.close()

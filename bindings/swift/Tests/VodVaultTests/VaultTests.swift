@@ -44,7 +44,10 @@ final class Origin: @unchecked Sendable {
             let file = fixtures.appendingPathComponent(rel)
             var status = "200 OK"
             var body = Data()
-            if rel.contains("..") || !FileManager.default.fileExists(atPath: file.path) {
+            if rel.hasPrefix("error-page") {
+                // A CDN's error page, served with 200 (whatever the name says).
+                body = Data("<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>".utf8)
+            } else if rel.contains("..") || !FileManager.default.fileExists(atPath: file.path) {
                 status = "404 Not Found"
             } else if clean.hasPrefix("/old/") && rel.hasSuffix(".ts") {
                 status = "403 Forbidden"
@@ -68,6 +71,8 @@ final class Recorder: VaultListener, @unchecked Sendable {
     private(set) var removed: [String] = []
     func onRemoved(assetId: String) { lock.withLock { removed.append(assetId) } }
     func onIntegrityFailure(assetId: String, file: String) {}
+    private(set) var missingImages: [(String, AssetImage)] = []
+    func onImageMissing(assetId: String, image: AssetImage) { lock.withLock { missingImages.append((assetId, image)) } }
     func snapshot() -> ([DownloadProgress], [(String, AssetState)]) { lock.withLock { (progress, states) } }
     func removedIds() -> [String] { lock.withLock { removed } }
 }
@@ -256,6 +261,17 @@ final class VaultTests: XCTestCase {
         try await vault.resume(assetId: id)
         XCTAssertEqual(try await vault.wait(assetId: id).state, .completed)
         XCTAssertEqual(refresher.calls.first?.status, 403)
+        do {
+            _ = try await vault.prepare(url: origin.url("error-page.mp4"), headers: [])
+            XCTFail("an error page")
+        } catch VaultError.BadSource(let details) {
+            XCTAssertTrue(details.contains("an HTML page"), details)
+        }
+        do {
+            _ = try await vault.download(request: request(origin.url("error-page.mp4"), .normal))
+            XCTFail("an error page")
+        } catch VaultError.BadSource {}
+        XCTAssertEqual(try await vault.assets().count, 1)
         try await vault.shutdown()
         do {
             _ = try await Vault.open(config: config(dir, try generateKeyFile(appId: app)))
