@@ -29,6 +29,20 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `payload` as the body of a structurally valid ISO BMFF file (an `ftyp` box, then an `mdat`
+/// box holding it): what vodvault accepts as a progressive MP4, for tests that need a file of
+/// some size and content but no real video.
+pub fn mp4_wrap(payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(payload.len() + 40);
+    v.extend_from_slice(&20u32.to_be_bytes());
+    v.extend_from_slice(b"ftypisom\x00\x00\x02\x00isom");
+    v.extend_from_slice(&1u32.to_be_bytes());
+    v.extend_from_slice(b"mdat");
+    v.extend_from_slice(&(payload.len() as u64 + 16).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
 /// The committed test media (`tests/fixtures`).
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

@@ -56,6 +56,8 @@ pub enum Fault {
 struct Rule {
     path_contains: String,
     fault: Fault,
+    /// Matching requests still to let through before misbehaving.
+    skip: u32,
     remaining: u32,
 }
 
@@ -197,11 +199,23 @@ impl Origin {
 
     /// Misbehaves on the next `times` requests whose path contains `path_contains`.
     pub fn fault(&self, path_contains: &str, fault: Fault, times: u32) {
+        self.fault_after(path_contains, 0, fault, times);
+    }
+
+    /// Lets the next `skip` requests whose path contains `path_contains` through, then misbehaves
+    /// on `times` more.
+    pub fn fault_after(&self, path_contains: &str, skip: u32, fault: Fault, times: u32) {
         self.state.lock().unwrap().rules.push(Rule {
             path_contains: path_contains.to_owned(),
             fault,
+            skip,
             remaining: times,
         });
+    }
+
+    /// Stops every fault set so far.
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().rules.clear();
     }
 
     /// Every request so far.
@@ -398,8 +412,12 @@ async fn handle(
         let mut s = state.lock().unwrap();
         let mut fault = None;
         if let Some(rule) = s.rules.iter_mut().find(|r| r.remaining > 0 && path.contains(&r.path_contains)) {
-            rule.remaining -= 1;
-            fault = Some(rule.fault.clone());
+            if rule.skip > 0 {
+                rule.skip -= 1;
+            } else {
+                rule.remaining -= 1;
+                fault = Some(rule.fault.clone());
+            }
         }
         (fault, s.referer.clone(), s.sign_secret.clone(), s.generation, s.hls_uri_tokens.clone())
     };

@@ -253,6 +253,91 @@ async fn kill_and_resume(after: i64) {
     assert!(vodvault_tests::files(&home.vault(), &id).iter().all(|f| !f.ends_with(".tmp")));
 }
 
+/// A media playlist of `n` 2 s segments, each `packets` MPEG-TS packets of its own content, in
+/// `dir`; returns the segments' bytes.
+fn ts_stream(dir: &std::path::Path, n: usize, packets: usize) -> Vec<Vec<u8>> {
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    let mut segments = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut seg = Vec::with_capacity(packets * 188);
+        for p in 0..packets {
+            let mut packet = [0u8; 188];
+            packet[0] = 0x47;
+            for (k, b) in packet[4..].iter_mut().enumerate() {
+                *b = (i * 31 + p * 7 + k) as u8;
+            }
+            seg.extend_from_slice(&packet);
+        }
+        std::fs::write(dir.join(format!("s{i:04}.ts")), &seg).unwrap();
+        playlist.push_str(&format!("#EXTINF:2.000,\ns{i:04}.ts\n"));
+        segments.push(seg);
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(dir.join("stream.m3u8"), playlist).unwrap();
+    segments
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_at_random_moments_refetches_at_most_what_was_in_flight() {
+    // 600 segments, 8 at a time, killed four times at random moments: pieces a killed process
+    // had finished (renamed into place, or complete beside their names) but not yet recorded
+    // are checked and kept, so each kill costs at most the 8 requests that were in flight.
+    const SEGMENTS: usize = 600;
+    const KILLS: usize = 4;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut rng = seed;
+    let mut next = || {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        rng >> 33
+    };
+    for mode in ["encrypted", "normal"] {
+        let root = tempfile::tempdir().unwrap();
+        let segments = ts_stream(root.path(), SEGMENTS, 64);
+        let origin = Origin::start(root.path()).await;
+        // Slow enough that there is a download to kill; fast enough for a test.
+        origin.throttle(150_000);
+        let home = Home::new();
+        let url = origin.url("stream.m3u8");
+        let mut id: Option<String> = None;
+        for kill in 0..KILLS {
+            let child = match &id {
+                None => home.spawn(&["download", &url, "--mode", mode, "--parallel", "8"]),
+                Some(id) => home.spawn(&["resume", id]),
+            };
+            // Wait for progress since the last kill, then kill at a random moment after it.
+            let before = home.rows().await.first().map_or(0, |r| r.2);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while home.rows().await.first().is_none_or(|r| r.2 <= before) {
+                assert!(Instant::now() < deadline, "no progress (seed {seed})");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(next() % 700)).await;
+            child.kill9();
+            id = Some(home.rows().await[0].0.clone());
+            eprintln!("{mode}: kill {} at {} pieces done", kill + 1, home.rows().await[0].2);
+        }
+        let id = id.unwrap();
+        origin.throttle(0);
+        let out = home.run(&["resume", &id]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let m = if mode == "encrypted" { Mode::Encrypted } else { Mode::Normal };
+        for (i, want) in segments.iter().enumerate() {
+            let got = read_piece(&home.vault(), &home.key, &id, &format!("video/seg-{i:05}.ts"), m).await;
+            assert!(got == *want, "{mode}: segment {i} differs (seed {seed})");
+        }
+        let fetched: usize = counts(&origin.log()).iter().filter(|(p, _)| p.ends_with(".ts")).map(|(_, n)| n).sum();
+        let again = fetched - SEGMENTS;
+        eprintln!("{mode}: {fetched} segment requests for {SEGMENTS} segments: {again} again over {KILLS} kills");
+        assert!(again <= 8 * KILLS, "{mode}: {again} segments fetched again over {KILLS} kills (seed {seed})");
+        assert!(out.status.success());
+        assert_eq!(json(&home.run(&["show", &id, "--json"]))["state"], "completed");
+        assert!(
+            vodvault_tests::files(&home.vault(), &id).iter().all(|f| !f.ends_with(".tmp") && !f.ends_with(".done")),
+            "no leftovers"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_before_any_piece_is_stored() {
     kill_and_resume(0).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vodvault_core::{DownloadRequest, Error, Event, Mode};
 use vodvault_tests::origin::Origin;
-use vodvault_tests::{TestVault, fixtures, framemd5, have, raw_http, test_vault, wait};
+use vodvault_tests::{TestVault, fixtures, framemd5, have, mp4_wrap, raw_http, test_vault, wait};
 
 fn plain(path: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(path)).unwrap()
@@ -218,7 +218,9 @@ async fn a_tampered_chunk_is_never_served_and_verify_names_the_file() {
 
     // Damage found mid-response: the response is cut right before it; what was sent verified.
     let root = tempfile::tempdir().unwrap();
-    let film: Vec<u8> = (0..3 * 1024 * 1024 + 12_345u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let film = mp4_wrap(
+        &(0..3 * 1024 * 1024 + 12_345u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>(),
+    );
     std::fs::write(root.path().join("film.mp4"), &film).unwrap();
     let origin2 = Origin::start(root.path()).await;
     let big = stored(&tv, &origin2, "film.mp4", Mode::Encrypted).await;
@@ -298,7 +300,7 @@ async fn the_reader_api_reads_every_stored_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_client_does_not_block_others() {
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("big.bin"), vec![7u8; 24 << 20]).unwrap();
+    std::fs::write(root.path().join("big.bin"), mp4_wrap(&vec![7u8; 24 << 20])).unwrap();
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|_| {}).await;
     let mut req = DownloadRequest::new(&origin.url("big.bin"));

@@ -136,7 +136,7 @@ async fn an_html_page_is_never_a_key_or_a_segment() {
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| r.quality = "worst".parse().unwrap()).await;
     match wait(&tv.vault, &id).await {
         Err(Error::Failed(FailureReason::BadSource { message })) => {
-            assert!(message.contains("exactly 16 bytes") && message.contains("HTML"), "{message}");
+            assert!(message.contains("returned an HTML page, not a 16-byte key"), "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -284,9 +284,11 @@ async fn a_changed_timeline_after_refresh_restarts_cleanly() {
     }
     assert!(matches!(restarted, Some(FailureReason::SourceChanged { .. })), "{restarted:?}");
     // What is stored now is entirely the new stream.
-    let br =
-        vodvault_core::hls::media::MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap())
-            .unwrap();
+    let br = vodvault_core::hls::media::MediaPlaylist::parse(
+        &String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap(),
+        vodvault_core::hls::vars::VarSource::Nothing,
+    )
+    .unwrap();
     let r = br.segments[0].byte_range.unwrap();
     let all = plain("hls-byterange/all.mp4");
     assert_same(
@@ -332,7 +334,7 @@ async fn bad_sources_are_clear_errors_and_store_nothing() {
     );
     assert!(matches!(try_dl("fairplay.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("DRM")));
     assert!(matches!(try_dl("broken.m3u8").await, Err(Error::Playlist(P::Invalid { line: 3, .. }))));
-    assert!(matches!(try_dl("page.html").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("HTML")));
+    assert!(matches!(try_dl("page.html").await, Err(Error::BadSource(m)) if m.contains("an HTML page")));
     assert!(matches!(
         try_dl("missing.m3u8").await,
         Err(Error::Fetch(vodvault_core::fetch::FetchError::Status { status: 404, .. }))
@@ -343,7 +345,7 @@ async fn bad_sources_are_clear_errors_and_store_nothing() {
     let id = tv.vault.download(DownloadRequest::new(&origin.url("short-key.m3u8"))).await.unwrap();
     match wait(&tv.vault, &id).await {
         Err(Error::Failed(FailureReason::BadSource { message })) => {
-            assert!(message.contains("exactly 16 bytes, got 15"), "{message}")
+            assert!(message.contains("returned text (15 bytes), not a 16-byte key"), "{message}")
         }
         other => panic!("{other:?}"),
     }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
 use vodvault_core::hls::media::MediaPlaylist;
+use vodvault_core::hls::vars::VarSource;
 use vodvault_core::{AssetKind, AssetState, DownloadRequest, Mode};
 use vodvault_tests::origin::Origin;
 use vodvault_tests::{TestVault, fixtures, have, test_vault, wait};
@@ -119,7 +120,7 @@ async fn fmp4_with_two_encrypted_init_sections_in_both_modes() {
             assert_eq!(got, plain(&format!("hls-fmp4/plain/{name}.m4s")), "{mode} {name}");
         }
         let local = String::from_utf8(tv.read_piece(&id, "video/index.m3u8", mode).await).unwrap();
-        let pl = MediaPlaylist::parse(&local).unwrap();
+        let pl = MediaPlaylist::parse(&local, VarSource::Nothing).unwrap();
         assert_eq!(pl.maps.len(), 2);
         assert_eq!(
             pl.segments.iter().map(|s| s.map).collect::<Vec<_>>(),
@@ -133,8 +134,10 @@ async fn fmp4_with_two_encrypted_init_sections_in_both_modes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn byte_range_playlists_in_both_modes() {
     let origin = Origin::start(fixtures()).await;
-    let ts = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/ts.m3u8")).unwrap()).unwrap();
-    let fmp4 = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap()).unwrap();
+    let ts =
+        MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/ts.m3u8")).unwrap(), VarSource::Nothing).unwrap();
+    let fmp4 = MediaPlaylist::parse(&String::from_utf8(plain("hls-byterange/fmp4.m3u8")).unwrap(), VarSource::Nothing)
+        .unwrap();
     for mode in [Mode::Normal, Mode::Encrypted] {
         let tv = test_vault(|_| {}).await;
         // TS: sub-ranges with and without @offset (§4.3.2.2: without it, the range continues

@@ -372,21 +372,74 @@ async fn hls_encryption_with_a_token_checking_key_service() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn images_refused_whatever_the_url_fail_once_and_keep_the_media() {
+async fn images_refused_whatever_the_url_are_missing_and_the_media_completes() {
     let s = setup(SignatureMethod::V3, |_| {}).await;
     s.origin.fault("vod-images/", Fault::Status(403, None), 1000);
+    let mut events = s.tv.vault.subscribe();
     let id = s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.format = Some("mp4".into()))).await.unwrap();
-    match wait(&s.tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::UrlExpired { message })) => assert!(message.contains("image "), "{message}"),
-        other => panic!("{other:?}"),
-    }
-    // Two fresh sets of image URLs, then the failure: not a refresh per image.
+    let info = wait(&s.tv.vault, &id).await.unwrap();
+    assert_eq!(info.state, AssetState::Completed);
+    // Two fresh sets of image URLs, then they are given up: not a refresh per image.
     let infos = s.vod.calls().iter().filter(|c| c.action == "GetVideoInfo").count();
     assert_eq!(infos, 3, "the first list and two fresh ones");
     let tried = s.origin.log().iter().filter(|l| l.path.contains("vod-images/")).count();
     assert!(tried <= 3 * 10, "{tried} image requests");
-    // The media stays stored.
+    // Every image is recorded as missing, with why, and the app was told of each.
+    let images = s.tv.vault.images(&id).await.unwrap();
+    assert_eq!(images.len(), 10);
+    for i in &images {
+        assert!(!i.stored, "{i:?}");
+        assert!(
+            matches!(&i.missing, Some(FailureReason::UrlExpired { message }) if message.contains(&i.file)),
+            "{i:?}"
+        );
+    }
+    let mut told = 0;
+    while let Ok(e) = events.try_recv() {
+        if let Event::ImageMissing { id: eid, file, reason, .. } = e {
+            assert_eq!(eid, id);
+            assert!(images.iter().any(|i| i.file == file && i.missing.as_ref() == Some(&reason)));
+            told += 1;
+        }
+    }
+    assert_eq!(told, 10, "one event per missing image");
+    // The media is stored and plays.
     assert!(s.tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == plain("progressive/sample.mp4"));
+    assert!(s.tv.vault.play(&id).await.is_ok());
+    // Resuming the completed asset tries its images again; once the CDN serves them, all are
+    // stored, and the asset stayed completed throughout.
+    s.origin.clear_faults();
+    s.tv.vault.resume(&id).await.unwrap();
+    let images = s.tv.vault.images(&id).await.unwrap();
+    assert!(images.iter().all(|i| i.stored && i.missing.is_none()), "{images:?}");
+    assert_eq!(s.tv.vault.asset(&id).await.unwrap().state, AssetState::Completed);
+    assert!(s.tv.vault.verify(&id).await.unwrap().is_empty());
+    // Nothing more to try: resuming a completed asset with every image is refused as before.
+    assert!(matches!(s.tv.vault.resume(&id).await, Err(Error::InvalidState { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_cover_does_not_lose_the_film() {
+    // A VOD whose CoverURL is stale: 404 on the cover only.
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        let s = setup(SignatureMethod::V3, |_| {}).await;
+        s.origin.fault("vod-images/cover.jpg", Fault::Status(404, None), 1000);
+        let id = s.tv.vault.download(request("v-multi", mode, |v| v.format = Some("mp4".into()))).await.unwrap();
+        let info = wait(&s.tv.vault, &id).await.unwrap();
+        assert_eq!(info.state, AssetState::Completed);
+        let images = s.tv.vault.images(&id).await.unwrap();
+        let cover = images.iter().find(|i| i.kind == ImageKind::Cover).unwrap();
+        assert!(!cover.stored);
+        assert!(
+            matches!(&cover.missing, Some(FailureReason::HttpStatus { status: 404, message }) if message.contains("images/cover.jpg")),
+            "{cover:?}"
+        );
+        assert_eq!(images.iter().filter(|i| i.stored).count(), 9, "the other images are stored: {images:?}");
+        assert!(s.tv.read_piece(&id, "media.mp4", mode).await == plain("progressive/sample.mp4"));
+        s.origin.clear_faults();
+        s.tv.vault.resume(&id).await.unwrap();
+        assert!(s.tv.vault.images(&id).await.unwrap().iter().all(|i| i.stored));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,201 @@
+//! Every real playlist and manifest of `tests/corpus` (taken from the test suites of other HLS
+//! and DASH projects; `SOURCES.tsv` says where each came from) served from the test origin and
+//! given to `prepare`, checked against `expect.tsv`: the class (master, complete media playlist,
+//! live, DRM, malformed, ambiguous), the variant, rendition and segment counts and the duration.
+//! Refusals are one line; nothing crashes or hangs; an accepted ambiguous playlist is faithful.
+//! The DASH manifests are refused, typed and in one line, until DASH is supported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vodvault_core::hls::master::RenditionKind;
+use vodvault_core::{Error, Prepared};
+use vodvault_tests::origin::Origin;
+use vodvault_tests::test_vault;
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+struct Row {
+    file: String,
+    class: String,
+    notes: HashMap<String, String>,
+}
+
+fn expectations() -> Vec<Row> {
+    let text = std::fs::read_to_string(corpus().join("expect.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut cols = l.split('\t');
+            let file = cols.next().unwrap().to_owned();
+            let class = cols.next().unwrap().to_owned();
+            let notes = cols
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            Row { file, class, notes }
+        })
+        .collect()
+}
+
+fn count(row: &Row, key: &str) -> Option<usize> {
+    row.notes.get(key).map(|v| v.parse().unwrap_or_else(|_| panic!("{}: bad {key}={v}", row.file)))
+}
+
+/// What a refusal must say, by the property it may name (`grounds=` in `expect.tsv`), besides
+/// the class's own reason.
+fn names_a_ground(msg: &str, grounds: &str) -> bool {
+    grounds.split(',').any(|g| match g {
+        "mixed" => msg.contains("mixes master and media"),
+        "map-no-iv" => msg.contains("explicit IV"),
+        "no-segments" => msg.contains("no media segments"),
+        "skip" => msg.contains("EXT-X-SKIP"),
+        "iframes-only" => msg.contains("I-frame"),
+        "header" => msg.contains("#EXTM3U"),
+        _ => false,
+    })
+}
+
+/// Whether a prepared source matches the counts `row` gives (where it gives them).
+fn faithful(row: &Row, p: &Prepared) -> Result<(), String> {
+    match p {
+        Prepared::Hls { master: true, variants, renditions, .. } => {
+            // `renditions=` counts every EXT-X-MEDIA, closed captions included (the one playlist
+            // with a CLOSED-CAPTIONS rendition, videojs' master-fmp4, counts it, whatever the
+            // corpus README says); `prepare` lists them all (captions with no URI to fetch).
+            let kept = renditions.len();
+            if let Some(r) = renditions.iter().find(|r| r.kind == RenditionKind::ClosedCaptions && r.uri.is_some()) {
+                return Err(format!("closed captions with a URI to fetch: {r:?}"));
+            }
+            if let Some(n) = count(row, "variants")
+                && variants.len() != n
+            {
+                return Err(format!("{} variants, expected {n}", variants.len()));
+            }
+            if let Some(n) = count(row, "renditions")
+                && kept != n
+            {
+                return Err(format!("{kept} renditions, expected {n}"));
+            }
+            if row.notes.contains_key("segs") {
+                return Err("a media playlist taken for a master playlist".into());
+            }
+            let uris =
+                variants.iter().map(|v| v.uri.as_str()).chain(renditions.iter().filter_map(|r| r.uri.as_deref()));
+            if let Some(u) = uris.into_iter().find(|u| u.contains("{$")) {
+                return Err(format!("a variable is left in {u}"));
+            }
+            Ok(())
+        }
+        Prepared::Hls { master: false, segments, duration_secs, .. } => {
+            if row.notes.contains_key("variants") {
+                return Err("a master playlist taken for a media playlist".into());
+            }
+            if let Some(n) = count(row, "segs")
+                && *segments != Some(n)
+            {
+                return Err(format!("{segments:?} segments, expected {n}"));
+            }
+            if let Some(d) = row.notes.get("dur") {
+                let want: f64 = d.parse().unwrap();
+                let got = duration_secs.unwrap_or(f64::NAN);
+                if (got - want).abs() > 0.001 {
+                    return Err(format!("{got} s, expected {want}"));
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("not HLS: {other:?}")),
+    }
+}
+
+fn one_line(msg: &str) -> Result<(), String> {
+    if msg.contains('\n') || msg.len() > 300 || msg.contains("Error {") || msg.contains("input: [") {
+        return Err(format!("not a one-line message: {msg:?}"));
+    }
+    Ok(())
+}
+
+fn check(row: &Row, got: &Result<Prepared, Error>) -> Result<(), String> {
+    let grounds = row.notes.get("grounds").map_or("", String::as_str);
+    match (row.class.as_str(), got) {
+        ("master" | "vod-media", Ok(p)) => faithful(row, p),
+        ("master" | "vod-media", Err(e)) => Err(format!("refused: {e}")),
+        ("refuse-live", Err(e)) => {
+            let m = e.to_string();
+            one_line(&m)?;
+            if m.contains("live") || names_a_ground(&m, grounds) {
+                Ok(())
+            } else {
+                Err(format!("refused without saying it is live: {m}"))
+            }
+        }
+        ("refuse-drm", Err(e)) => {
+            let m = e.to_string();
+            one_line(&m)?;
+            if m.contains("DRM") || m.contains("SAMPLE-AES") { Ok(()) } else { Err(format!("not named DRM: {m}")) }
+        }
+        ("malformed", Err(e)) => one_line(&e.to_string()),
+        ("refuse-live" | "refuse-drm" | "malformed", Ok(p)) => Err(format!("accepted: {p:?}")),
+        ("ambiguous", Err(e)) => one_line(&e.to_string()),
+        ("ambiguous", Ok(p)) => faithful(row, p),
+        (class, _) => Err(format!("unknown class {class}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_corpus_playlist_is_prepared_as_expected() {
+    let origin = Origin::start(corpus()).await;
+    let tv = test_vault(|_| {}).await;
+    let rows = expectations();
+    assert_eq!(rows.len(), 108, "expect.tsv lists the 108 HLS playlists");
+    let mut failures = Vec::new();
+    let mut accepted = 0;
+    for row in &rows {
+        let got = tokio::time::timeout(Duration::from_secs(10), tv.vault.prepare(&origin.url(&row.file), &[]))
+            .await
+            .unwrap_or_else(|_| panic!("{}: prepare did not finish in 10 s", row.file));
+        accepted += usize::from(got.is_ok());
+        if let Err(why) = check(row, &got) {
+            failures.push(format!("{} ({}): {why}", row.file, row.class));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} playlists:\n{}", failures.len(), rows.len(), failures.join("\n"));
+    assert!(accepted >= 35, "only {accepted} accepted");
+    assert!(tv.vault.assets().await.unwrap().is_empty(), "prepare stores nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_corpus_dash_manifest_is_refused_in_one_typed_line() {
+    let origin = Origin::start(corpus()).await;
+    let tv = test_vault(|_| {}).await;
+    let mut files: Vec<_> = std::fs::read_dir(corpus().join("dash")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files.len(), 33);
+    for f in files {
+        let name = format!("dash/{}", f.to_string_lossy());
+        let got = tokio::time::timeout(Duration::from_secs(10), tv.vault.prepare(&origin.url(&name), &[]))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: prepare did not finish in 10 s"));
+        match got {
+            Err(Error::Unsupported(m)) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
+            // Not an MPD at all (a parser test's malformed document): said what it is.
+            Err(e @ Error::BadSource(_)) => one_line(&e.to_string()).unwrap(),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let downloaded = tv.vault.download(vodvault_core::DownloadRequest::new(
+        &origin.url("dash/emarsden__dash-mpd-rs__tests_fixtures_jurassic-compact-5975.mpd"),
+    ));
+    assert!(matches!(downloaded.await, Err(Error::Unsupported(_))));
+    assert!(tv.files_under_assets().is_empty());
+}
