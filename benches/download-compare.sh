@@ -17,6 +17,7 @@
 # peak RSS <= 64 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 rounds=5 segments=600 capped=1 peers=1
 while [ $# -gt 0 ]; do
@@ -59,26 +60,13 @@ cargo build --release --quiet -p vodvault-cli -p vodvault-keytool -p vodvault-be
 bin=$PWD/target/release
 work=$(mktemp -d "$out/run.XXXX")
 cleanup() {
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  stop_nginx "$work"
   [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 100000; keepalive_timeout 60;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; application/octet-stream key; }
-  server { listen 127.0.0.1:$port; root $stream; }
-}
-NGINX
-nginx -c "$work/nginx.conf"
+port=$(free_port)
+start_nginx "$work" "$stream" "$port"
 base="http://127.0.0.1:$port"
 url="$base/index.m3u8"
 "$bin/vodvault-keytool" generate --app-id com.example.bench --out "$work/bench.vvkey" >/dev/null 2>&1

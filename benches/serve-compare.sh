@@ -15,6 +15,7 @@
 # Targets: throughput >= 0.5x nginx; seek p99 <= 5 ms; memory flat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 rounds=5 size_mib=1024 seeks=400
 while [ $# -gt 0 ]; do
@@ -37,7 +38,7 @@ work=$(mktemp -d "$out/serve.XXXX")
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  stop_nginx "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,24 +46,15 @@ trap cleanup EXIT
 files=()
 for mib in $((size_mib / 4)) "$size_mib"; do
   f="$out/film-${mib}m.mp4"
-  [ -f "$f" ] || head -c $((mib * 1024 * 1024)) /dev/urandom > "$f"
+  # Random bytes in an ISO BMFF shell (ftyp, then one mdat box): vodvault stores only media.
+  [ -f "$f" ] || { python3 -c 'import struct, sys; n = int(sys.argv[1]); sys.stdout.buffer.write(struct.pack(">I", 20) + b"ftypisom\0\0\2\0isom" + struct.pack(">I", 1) + b"mdat" + struct.pack(">Q", n + 16))' \
+    $((mib * 1024 * 1024 - 36)); head -c $((mib * 1024 * 1024 - 36)) /dev/urandom; } > "$f"
   files+=("$f")
 done
 big=${files[1]}
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
-  types { video/mp4 mp4; }
-  server { listen 127.0.0.1:$port; root $out; }
-}
-NGINX
-nginx -c "$work/nginx.conf"
+port=$(free_port)
+start_nginx "$work" "$out" "$port"
 "$bin/vodvault-keytool" generate --app-id com.example.bench --out "$work/k.vvkey" >/dev/null 2>&1
 vv=("$bin/vodvault" --home "$work/vault" --key-file "$work/k.vvkey")
 
