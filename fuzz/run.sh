@@ -41,7 +41,8 @@ seed hls_master "${playlists[@]}"
 seed sniff $(find "$repo/tests/fixtures" -type f \( -name '*.ts' -o -name '*.m4s' -o -name '*.mp4' -o -name '*.jpg' -o -name '*.vtt' -o -name '*.key' \) | head -40) \
   "$repo"/tests/corpus/dash/* "${playlists[@]:0:10}"
 seed sealed $(find "$repo/tests/fixtures" -type f \( -name '*.ts' -o -name '*.vtt' \) | head -20) "$repo/core/tests/vectors/seal-v1.json"
-for t in range vod_answer stored_json; do seed "$t" seeds/"$t"/*; done
+# Hand-written seeds, and every input a target once failed on (regressions: fixed, kept).
+for t in "${targets[@]}"; do [ -d "seeds/$t" ] && seed "$t" seeds/"$t"/*; done
 if [ ! -d corpus/key_file ] || [ -z "$(ls -A corpus/key_file)" ]; then
   mkdir -p corpus/key_file
   keytool="$repo/target/debug/vodvault-keytool"

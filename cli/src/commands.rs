@@ -599,11 +599,20 @@ pub(crate) async fn follow(vault: &Vault, ids: Vec<String>, print: Print) -> Cmd
     let mut code = ExitCode::SUCCESS;
     for (id, result) in ids.iter().zip(results) {
         match result {
-            Ok(info) => match print {
-                Print::Json => println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?),
-                Print::Id => println!("{}", info.id),
-                Print::Nothing => {}
-            },
+            Ok(info) => {
+                // Images are extras: a completed asset may lack some; say so (resume retries).
+                let missing = vault.images(id).await.map(|i| i.iter().filter(|i| !i.stored).count()).unwrap_or(0);
+                if missing > 0 {
+                    eprintln!(
+                        "vodvault: {id}: {missing} image(s) could not be fetched (see `vodvault show {id}`; `vodvault resume {id}` tries again)"
+                    );
+                }
+                match print {
+                    Print::Json => println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?),
+                    Print::Id => println!("{}", info.id),
+                    Print::Nothing => {}
+                }
+            }
             Err(Error::Failed(reason)) => {
                 eprintln!("vodvault: {id}: download failed: {reason}");
                 print_state_json(vault, id, json).await;

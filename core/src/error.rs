@@ -162,6 +162,15 @@ pub enum Error {
     /// The source playlist cannot be downloaded.
     #[error(transparent)]
     Playlist(#[from] PlaylistError),
+    /// A media playlist of the source (`which`: the video variant, an audio or subtitle
+    /// rendition) cannot be downloaded.
+    #[error("the {which} playlist: {error}")]
+    MediaPlaylist {
+        /// Which playlist: `video`, `audio` or `subtitles`.
+        which: String,
+        /// Why.
+        error: PlaylistError,
+    },
     /// The source sent something that is not a playlist or media (an HTML error page served
     /// with 200, a JSON error, text, nothing): what it looks like, and where it came from.
     #[error("bad source: {0}")]

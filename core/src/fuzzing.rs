@@ -35,7 +35,8 @@ pub fn hls_media(data: &[u8]) {
     assert!(!pl.segments.is_empty(), "an accepted playlist has segments");
     assert!(pl.duration().is_finite());
     let rows = segment_rows(0, RenditionRole::Video, "video", &pl);
-    assert_eq!(rows.len(), pl.maps.len() + pl.segments.len());
+    let used_maps = pl.used_maps().iter().filter(|u| **u).count();
+    assert_eq!(rows.len(), used_maps + pl.segments.len(), "one row per piece the local playlist uses");
     let again = MediaPlaylist::parse(text, VarSource::Stored(&pl.variables));
     assert_eq!(again.as_ref(), Ok(&pl), "read again from the catalog, it is the same playlist");
     let local = write_local_playlist(&pl, &RenditionNames { playlist: &pl, role: RenditionRole::Video });
@@ -44,10 +45,11 @@ pub fn hls_media(data: &[u8]) {
         Err(e) => panic!("the local playlist does not parse: {e}\n{local}"),
     };
     assert_eq!(back.segments.len(), pl.segments.len());
-    assert_eq!(back.maps.len(), pl.maps.len());
+    assert_eq!(back.maps.len(), used_maps);
     for (a, b) in back.segments.iter().zip(&pl.segments) {
         assert!((a.duration - b.duration).abs() < 1e-5, "{} vs {}", a.duration, b.duration);
-        assert_eq!((a.msn, a.discontinuity, a.gap, a.map), (b.msn, b.discontinuity, b.gap, b.map));
+        assert_eq!((a.msn, a.discontinuity, a.gap), (b.msn, b.discontinuity, b.gap));
+        assert_eq!(a.map.is_some(), b.map.is_some());
     }
 }
 
@@ -106,7 +108,7 @@ pub fn key_file(data: &[u8]) {
     let _ = crate::keyfile::KeyFile::inspect(data);
 }
 
-/// The key sealed fuzz inputs are made with (`fuzz/seeds.rs` makes valid files with it).
+/// The key of the `sealed` target (it seals its own valid files with it, then mutates them).
 pub fn sealed_key() -> ContentKey {
     ContentKey::from_bytes([7u8; ContentKey::LEN])
 }

@@ -96,21 +96,38 @@ pub enum Content {
 /// is shorter). `complete` says whether `head` is the whole body: a transport stream needs two
 /// packet syncs, so a short complete body cannot be one.
 pub fn identify(head: &[u8], complete: bool) -> Content {
+    // Text in UTF-16 (an error page, say) is what its text is, and never a playlist or media:
+    // both must be UTF-8. Its byte-order mark would otherwise pass for an MPEG audio sync.
+    if let Some(text) = utf16_text(head) {
+        return match classify_text(&text) {
+            c @ Content::NotMedia(_) => c,
+            _ => Content::NotMedia(NotMedia::Text),
+        };
+    }
     let h = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     if h.trim_ascii().is_empty() {
         return Content::NotMedia(NotMedia::Empty);
     }
-    if let Some(kind) = binary_media(h, complete) {
-        return Content::Media(kind);
+    // Text is never binary media, even when it happens to start like it ("ID3…", or a reply
+    // with "free" at bytes 4 to 8): the text formats are told apart as text.
+    if let Some(text) = text_prefix(h) {
+        return classify_text(text);
     }
-    let text = text_prefix(h);
-    let Some(text) = text else {
-        return Content::NotMedia(NotMedia::Unknown(hex::encode(&h[..h.len().min(8)])));
-    };
+    match binary_media(h, complete) {
+        Some(kind) => Content::Media(kind),
+        None => Content::NotMedia(NotMedia::Unknown(hex::encode(&h[..h.len().min(8)]))),
+    }
+}
+
+/// What a text body is: an HLS playlist, WebVTT or TTML, or what it looks like otherwise.
+fn classify_text(text: &str) -> Content {
     if is_hls(text) {
         return Content::Hls;
     }
     let t = text.trim_start();
+    if t.is_empty() {
+        return Content::NotMedia(NotMedia::Empty);
+    }
     if t.starts_with("WEBVTT") {
         return Content::Media(MediaKind::WebVtt);
     }
@@ -132,6 +149,19 @@ pub fn identify(head: &[u8], complete: bool) -> Content {
     Content::NotMedia(NotMedia::Text)
 }
 
+/// The text of a UTF-16 body (little- or big-endian, told by its byte-order mark).
+fn utf16_text(h: &[u8]) -> Option<String> {
+    let big = match h.get(..2) {
+        Some([0xFF, 0xFE]) => false,
+        Some([0xFE, 0xFF]) => true,
+        _ => return None,
+    };
+    let units = h[2..]
+        .chunks_exact(2)
+        .map(|c| if big { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) });
+    Some(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
+}
+
 /// Binary formats, by magic numbers and (for MPEG-TS and ISO BMFF) structure.
 fn binary_media(h: &[u8], complete: bool) -> Option<MediaKind> {
     if is_ts(h, complete) {
@@ -147,8 +177,7 @@ fn binary_media(h: &[u8], complete: bool) -> Option<MediaKind> {
     if h.starts_with(b"ID3") && h.len() >= 10 {
         return Some(MediaKind::PackedAudio);
     }
-    // ADTS (12-bit sync, layer 0) or an MPEG audio frame (11-bit sync, a layer other than 0).
-    if h.len() >= 4 && h[0] == 0xFF && h[1] & 0xE0 == 0xE0 && (h[1] & 0x06 != 0 || h[1] & 0xF0 == 0xF0) {
+    if is_mpeg_audio(h) {
         return Some(MediaKind::PackedAudio);
     }
     if h.starts_with(&[0x0B, 0x77]) && h.len() >= 6 {
@@ -177,6 +206,21 @@ fn binary_media(h: &[u8], complete: bool) -> Option<MediaKind> {
         return Some(MediaKind::Image);
     }
     None
+}
+
+/// An ADTS header (12-bit sync, layer 0, a valid sampling-frequency index) or an MPEG audio frame
+/// header (11-bit sync, no reserved version, layer, bit rate or sampling rate). The reserved
+/// values keep a UTF-16 byte-order mark (`FF FE`) followed by text from passing for MP3.
+fn is_mpeg_audio(h: &[u8]) -> bool {
+    if h.len() < 4 || h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
+        return false;
+    }
+    if h[1] & 0xF6 == 0xF0 {
+        return (h[2] >> 2) & 0x0F < 13; // ADTS
+    }
+    let (version, layer) = ((h[1] >> 3) & 3, (h[1] >> 1) & 3);
+    let (bitrate, rate) = (h[2] >> 4, (h[2] >> 2) & 3);
+    version != 1 && layer != 0 && bitrate != 15 && rate != 3
 }
 
 /// JPEG, PNG or GIF by magic number (WebP is a RIFF form, above).
@@ -573,6 +617,13 @@ mod tests {
         assert_eq!(id(b"\xEF\xBB\xBFWEBVTT\n"), Content::Media(MediaKind::WebVtt));
         assert!(matches!(id(b"\x1f\x8b\x08\x00\x00\x00"), Content::NotMedia(NotMedia::Unknown(_))));
         assert!(matches!(id(b"PK\x03\x04zip"), Content::NotMedia(NotMedia::Unknown(_))));
+        // A UTF-16 page (its byte-order mark looks like an MPEG audio sync) is not MP3.
+        assert_eq!(id(b"\xFF\xFE<\x00h\x00t\x00m\x00l\x00>\x00"), Content::NotMedia(NotMedia::Html));
+        assert_eq!(id(b"\xFF\xFE{\x00\"\x00a\x00\"\x00}\x00"), Content::NotMedia(NotMedia::Json));
+        assert_eq!(id(b"\xFE\xFF\x00#\x00E\x00X\x00T\x00M\x003\x00U"), Content::NotMedia(NotMedia::Text));
+        // Text that happens to start like binary media is text.
+        assert_eq!(id(b"ID3 tags are not supported here"), Content::NotMedia(NotMedia::Text));
+        assert_eq!(id(b"Not free: quota exceeded"), Content::NotMedia(NotMedia::Text));
         // A UTF-8 character cut by the end of the head is still text.
         assert_eq!(
             identify("plain text é".as_bytes().split_last().unwrap().1, false),

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::Mode;
 use crate::keys::ContentKey;
 use crate::seal::{self, Durability, SealError, SealOptions, SealedFileWriter};
+use crate::sniff::Sniffer;
 
 /// Suffix of sealed files.
 pub const SEALED_SUFFIX: &str = ".vvs";
@@ -309,10 +310,10 @@ pub struct FinishedPiece {
 /// Looks for piece `name` of asset `id` finished by an earlier process but not recorded: at its
 /// final name (written, synced, renamed), or complete beside it ([`PieceWriter::complete`]).
 /// Each candidate is checked — a sealed file must verify whole, a plain one must hash to the
-/// digest its name carries (a file at its final name is hashed for its row) — and `check` sees
-/// every plaintext byte (the content check). A candidate that passes is moved into place and
-/// synced (not its directory: [`sync_dirs`]); one that fails is deleted. `done_names` lists
-/// the `.done` files of the piece's directory (from [`done_files`]).
+/// digest its name carries (a file at its final name is hashed for its row) — and its plaintext,
+/// fed to a fresh [`Sniffer`], must satisfy `accept` (the content check). A candidate that
+/// passes is moved into place and synced (not its directory: [`sync_dirs`]); one that fails is
+/// deleted. `done_names` lists the `.done` files of the piece's directory (from [`done_files`]).
 ///
 /// # Errors
 /// [`StoreError`] for I/O failures other than a missing or bad candidate.
@@ -323,7 +324,7 @@ pub fn finished_piece(
     mode: Mode,
     key: Option<&ContentKey>,
     done_names: &[String],
-    check: &mut dyn FnMut(&[u8]) -> bool,
+    accept: &dyn Fn(&Sniffer) -> bool,
 ) -> Result<Option<FinishedPiece>, StoreError> {
     let dest = layout.file(id, name, mode);
     let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -349,16 +350,19 @@ pub fn finished_piece(
             }
             continue;
         }
+        let mut sniff = Sniffer::new();
         let checked = match (mode, key) {
-            (Mode::Encrypted, Some(key)) => verify_sealed(&path, key, &seal_context(id, name), check),
+            (Mode::Encrypted, Some(key)) => verify_sealed(&path, key, &seal_context(id, name), &mut sniff),
             (Mode::Encrypted, None) => None,
-            (Mode::Normal, _) => hash_plain(&path, check).filter(|p| digest.is_none() || p.sha256 == digest),
+            (Mode::Normal, _) => hash_plain(&path, &mut sniff).filter(|p| digest.is_none() || p.sha256 == digest),
         };
+        let checked = checked.filter(|_| accept(&sniff));
         match checked {
             Some(piece) => {
                 if path != dest {
-                    File::open(&path)?.sync_data()?;
-                    match std::fs::rename(&path, &dest) {
+                    let moved =
+                        File::open(&path).and_then(|f| f.sync_data()).and_then(|()| std::fs::rename(&path, &dest));
+                    match moved {
                         // Moved into place meanwhile by the writer that completed it.
                         Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => {}
                         other => other?,
@@ -387,26 +391,22 @@ pub fn done_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn verify_sealed(
-    path: &Path,
-    key: &ContentKey,
-    context: &[u8],
-    check: &mut dyn FnMut(&[u8]) -> bool,
-) -> Option<FinishedPiece> {
+fn verify_sealed(path: &Path, key: &ContentKey, context: &[u8], sniff: &mut Sniffer) -> Option<FinishedPiece> {
     let reader = seal::SealedReader::open_path(path, key, context).ok()?;
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0;
     while at < reader.len() {
         let n = reader.read_at(at, &mut buf).ok()?;
-        if n == 0 || !check(&buf[..n]) {
+        if n == 0 {
             return None;
         }
+        sniff.update(&buf[..n]);
         at += n as u64;
     }
     Some(FinishedPiece { size: reader.len(), sha256: None })
 }
 
-fn hash_plain(path: &Path, check: &mut dyn FnMut(&[u8]) -> bool) -> Option<FinishedPiece> {
+fn hash_plain(path: &Path, sniff: &mut Sniffer) -> Option<FinishedPiece> {
     use std::io::Read as _;
     let mut file = File::open(path).ok()?;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
@@ -417,9 +417,7 @@ fn hash_plain(path: &Path, check: &mut dyn FnMut(&[u8]) -> bool) -> Option<Finis
         if n == 0 {
             break;
         }
-        if !check(&buf[..n]) {
-            return None;
-        }
+        sniff.update(&buf[..n]);
         digest.update(&buf[..n]);
         size += n as u64;
     }

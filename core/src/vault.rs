@@ -240,9 +240,10 @@ pub enum Prepared {
     Hls {
         /// Whether the URL is a master playlist.
         master: bool,
-        /// Variant streams (one, without attributes, for a media playlist).
+        /// Variant streams (one, without attributes, for a media playlist); URIs without their
+        /// query (signatures, tokens).
         variants: Vec<Variant>,
-        /// `EXT-X-MEDIA` renditions.
+        /// `EXT-X-MEDIA` renditions, closed captions included (nothing to download for them).
         renditions: Vec<Rendition>,
         /// For a media playlist: its duration in seconds and segment count.
         duration_secs: Option<f64>,
@@ -855,20 +856,16 @@ impl Vault {
         self.start(id).await
     }
 
-    /// Resumes every paused or failed asset (and interrupted ones), and tries the missing
-    /// images of completed assets again.
+    /// Resumes every paused or failed asset (and interrupted ones). Completed assets are left
+    /// as they are: [`Vault::resume`] one to try its missing images again.
     ///
     /// # Errors
-    /// [`Error::Catalog`], or as [`Vault::resume`].
+    /// [`Error::Catalog`].
     pub async fn resume_all(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for a in self.inner.catalog.assets().await? {
-            let wanted = match a.state {
-                AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading => true,
-                AssetState::Completed => self.inner.catalog.images(&a.id).await?.iter().any(|i| !i.done),
-                AssetState::Cancelled => false,
-            };
-            if wanted {
+            if matches!(a.state, AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading)
+            {
                 self.resume(&a.id).await?;
                 ids.push(a.id);
             }

@@ -299,6 +299,8 @@ async fn kill_9_at_random_moments_refetches_at_most_what_was_in_flight() {
         let home = Home::new();
         let url = origin.url("stream.m3u8");
         let mut id: Option<String> = None;
+        // Where each kill happened in the origin's log.
+        let mut marks = vec![0];
         for kill in 0..KILLS {
             let child = match &id {
                 None => home.spawn(&["download", &url, "--mode", mode, "--parallel", "8"]),
@@ -313,6 +315,7 @@ async fn kill_9_at_random_moments_refetches_at_most_what_was_in_flight() {
             }
             tokio::time::sleep(Duration::from_millis(next() % 700)).await;
             child.kill9();
+            marks.push(origin.log().len());
             id = Some(home.rows().await[0].0.clone());
             eprintln!("{mode}: kill {} at {} pieces done", kill + 1, home.rows().await[0].2);
         }
@@ -325,10 +328,26 @@ async fn kill_9_at_random_moments_refetches_at_most_what_was_in_flight() {
             let got = read_piece(&home.vault(), &home.key, &id, &format!("video/seg-{i:05}.ts"), m).await;
             assert!(got == *want, "{mode}: segment {i} differs (seed {seed})");
         }
-        let fetched: usize = counts(&origin.log()).iter().filter(|(p, _)| p.ends_with(".ts")).map(|(_, n)| n).sum();
-        let again = fetched - SEGMENTS;
-        eprintln!("{mode}: {fetched} segment requests for {SEGMENTS} segments: {again} again over {KILLS} kills");
-        assert!(again <= 8 * KILLS, "{mode}: {again} segments fetched again over {KILLS} kills (seed {seed})");
+        let log = origin.log();
+        let fetched: usize = counts(&log).iter().filter(|(p, _)| p.ends_with(".ts")).map(|(_, n)| n).sum();
+        eprintln!("{mode}: {fetched} segment requests for {SEGMENTS} segments over {KILLS} kills");
+        // Per kill: the segments its run requested that a later run requested again.
+        marks.push(log.len());
+        let segments_in = |from: usize, to: usize| -> std::collections::HashSet<String> {
+            counts(&log[from..to]).into_keys().filter(|p| p.ends_with(".ts")).collect()
+        };
+        for k in 0..KILLS {
+            let killed = segments_in(marks[k], marks[k + 1]);
+            let later = segments_in(marks[k + 1], log.len());
+            let again = killed.intersection(&later).count();
+            eprintln!("{mode}: kill {}: {again} segments fetched again", k + 1);
+            assert!(
+                again <= 8,
+                "{mode}: kill {} cost {again} segments, more than the 8 in flight (seed {seed})",
+                k + 1
+            );
+        }
+        assert!(fetched <= SEGMENTS + 8 * KILLS);
         assert!(out.status.success());
         assert_eq!(json(&home.run(&["show", &id, "--json"]))["state"], "completed");
         assert!(

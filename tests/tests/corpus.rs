@@ -125,6 +125,18 @@ fn one_line(msg: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The ambiguous playlists we refuse, and what the refusal names (docs/design.md, D31); every
+/// other ambiguous playlist is accepted, faithfully.
+const AMBIGUOUS_REFUSED: [(&str, &str); 7] = [
+    ("hls/globocom__m3u8__tests_playlists.py__IFRAME_PLAYLIST.m3u8", "I-frame-only"),
+    ("hls/globocom__m3u8__tests_playlists.py__MULTIPLE_MAP_URI_PLAYLIST.m3u8", "explicit IV"),
+    ("hls/globocom__m3u8__tests_playlists.py__SESSION_DATA_PLAYLIST.m3u8", "without any EXT-X-STREAM-INF"),
+    ("hls/globocom__m3u8__tests_playlists_relative-playlist.m3u8", "mixes master and media"),
+    ("hls/videojs__m3u8-parser__test_fixtures_integration_emptyTargetDuration.m3u8", "mixes master and media"),
+    ("hls/videojs__m3u8-parser__test_fixtures_integration_iFramesOnly.m3u8", "I-frame-only"),
+    ("hls/videojs__m3u8-parser__test_fixtures_integration_llhls-delta-byte-range.m3u8", "EXT-X-SKIP"),
+];
+
 fn check(row: &Row, got: &Result<Prepared, Error>) -> Result<(), String> {
     let grounds = row.notes.get("grounds").map_or("", String::as_str);
     match (row.class.as_str(), got) {
@@ -146,8 +158,19 @@ fn check(row: &Row, got: &Result<Prepared, Error>) -> Result<(), String> {
         }
         ("malformed", Err(e)) => one_line(&e.to_string()),
         ("refuse-live" | "refuse-drm" | "malformed", Ok(p)) => Err(format!("accepted: {p:?}")),
-        ("ambiguous", Err(e)) => one_line(&e.to_string()),
-        ("ambiguous", Ok(p)) => faithful(row, p),
+        ("ambiguous", Err(e)) => {
+            let m = e.to_string();
+            one_line(&m)?;
+            match AMBIGUOUS_REFUSED.iter().find(|(f, _)| *f == row.file) {
+                Some((_, why)) if m.contains(why) => Ok(()),
+                Some((_, why)) => Err(format!("refused, but not for {why}: {m}")),
+                None => Err(format!("refused, though we accept it: {m}")),
+            }
+        }
+        ("ambiguous", Ok(p)) => match AMBIGUOUS_REFUSED.iter().find(|(f, _)| *f == row.file) {
+            Some((_, why)) => Err(format!("accepted, though we refuse it ({why})")),
+            None => faithful(row, p),
+        },
         (class, _) => Err(format!("unknown class {class}")),
     }
 }

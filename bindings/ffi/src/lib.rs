@@ -96,15 +96,16 @@ pub enum VaultError {
         /// What.
         details: String,
     },
-    /// The source cannot be downloaded (live, DRM, SAMPLE-AES, a DASH manifest, an invalid
-    /// playlist).
+    /// The source is of a kind vodvault does not download (live, DRM, SAMPLE-AES, a DASH
+    /// manifest, a delta or I-frame-only playlist).
     #[error("unsupported source: {details}")]
     UnsupportedSource {
         /// Why.
         details: String,
     },
     /// The source sent something that is not a playlist or media (an HTML error page served
-    /// with 200, JSON, text, nothing): what it was, and where.
+    /// with 200, JSON, text, nothing), or a playlist that breaks the rules (a malformed tag, an
+    /// undefined variable): what, and where.
     #[error("bad source: {details}")]
     BadSource {
         /// What arrived instead, from which URL role.
@@ -202,8 +203,18 @@ impl From<core::Error> for VaultError {
                 (_, core::fetch::FetchError::Status { status: 404, .. }) => VaultError::NotFound { details: message },
                 _ => VaultError::Network { details: message },
             },
-            E::Playlist(_) | E::Unsupported(_) => VaultError::UnsupportedSource { details: message },
-            E::BadSource(_) => VaultError::BadSource { details: message },
+            // Live, DRM, SAMPLE-AES, DASH: what vodvault does not download; a broken playlist, an
+            // undefined variable or something that is not a playlist at all: a bad source.
+            E::Playlist(p) | E::MediaPlaylist { error: p, .. }
+                if matches!(
+                    p,
+                    core::hls::media::PlaylistError::Live | core::hls::media::PlaylistError::Unsupported(_)
+                ) =>
+            {
+                VaultError::UnsupportedSource { details: message }
+            }
+            E::Unsupported(_) => VaultError::UnsupportedSource { details: message },
+            E::Playlist(_) | E::MediaPlaylist { .. } | E::BadSource(_) => VaultError::BadSource { details: message },
             E::StorageFull => VaultError::StorageFull { details: message },
             E::Expired { .. } => VaultError::OfflineExpired { details: message },
             E::InvalidRequest(_)

@@ -78,6 +78,66 @@ fn storage(what: &str, e: impl std::fmt::Display) -> Stop {
     Stop::Failed(FailureReason::Storage { message: format!("{what}: {e}") })
 }
 
+/// A job's hold on its asset: the lock file (one process per asset, D14), shared with every
+/// blocking task the job starts, so that the asset stays locked until the last of them is done
+/// (even when the job itself is aborted), and counted, so that the job can wait for them before
+/// it starts over or returns. No piece writer outlives its job's hold.
+struct Hold {
+    _lock: std::fs::File,
+    busy: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// A blocking task's share of its job's [`Hold`].
+struct Ticket(Arc<Hold>);
+
+impl Hold {
+    /// Takes the asset's lock; `None` when another job (here or in another process) holds it.
+    fn take(inner: &Inner, id: &str) -> std::io::Result<Option<Arc<Self>>> {
+        let lock =
+            std::fs::File::options().create(true).truncate(false).write(true).open(inner.layout.lock_file(id))?;
+        if lock.try_lock().is_err() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(Self { _lock: lock, busy: Default::default(), idle: tokio::sync::Notify::new() })))
+    }
+
+    fn ticket(self: &Arc<Self>) -> Ticket {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Ticket(Arc::clone(self))
+    }
+
+    /// Waits until no blocking task of the job is running.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.busy.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Runs `f` on the blocking pool under the job's hold.
+fn blocking<T: Send + 'static>(ctx: &Ctx, f: impl FnOnce() -> T + Send + 'static) -> tokio::task::JoinHandle<T> {
+    let ticket = ctx.hold.ticket();
+    tokio::task::spawn_blocking(move || {
+        let _ticket = ticket;
+        f()
+    })
+}
+
 /// What an asset's job shares between its tasks.
 struct Ctx {
     inner: Arc<Inner>,
@@ -100,6 +160,8 @@ struct Ctx {
     /// The state the asset is in while this job runs: `downloading`, or `completed` while its
     /// missing images are tried again.
     running: AssetState,
+    /// The asset's lock, shared with the job's blocking tasks.
+    hold: Arc<Hold>,
 }
 
 impl Ctx {
@@ -174,17 +236,10 @@ pub(crate) async fn run_job(inner: Arc<Inner>, id: String) {
 }
 
 async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
-    // One process per asset: the lock is held for the whole job.
-    let lock_path = inner.layout.lock_file(id);
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| storage("lock file", e))?;
-    if lock.try_lock().is_err() {
+    // One process per asset: the lock is held for the whole job, and by its blocking tasks.
+    let Some(hold) = Hold::take(inner, id).map_err(|e| storage("lock file", e))? else {
         return Err(Stop::External);
-    }
+    };
     match inner.catalog.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await {
         Ok(true) => {}
         Ok(false) => return Err(Stop::External),
@@ -192,7 +247,7 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
     }
     inner.emit_state(id, AssetState::Downloading, None);
     let row = inner.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
-    let ctx = Arc::new(context(inner, row, AssetState::Downloading)?);
+    let ctx = Arc::new(context(inner, row, AssetState::Downloading, hold)?);
     let result = loop {
         let r = match ctx_kind(&ctx).await {
             AssetKind::Hls => hls(&ctx).await,
@@ -206,13 +261,15 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
         match r {
             Err(Stop::Restart(reason)) => {
                 tracing::warn!(asset = %id, "restarting: {reason}");
+                // No piece of the old plan may land in the new one.
+                ctx.hold.idle().await;
                 restart(&ctx).await?;
                 inner.emit(Event::Restarted { id: id.to_owned(), reason });
             }
             other => break other,
         }
     };
-    drop(lock);
+    ctx.hold.idle().await;
     result
 }
 
@@ -221,13 +278,12 @@ async fn run(inner: &Arc<Inner>, id: &str) -> JobResult {
 /// with an [`Event::ImageMissing`] for each that fails again.
 ///
 /// # Errors
-/// [`crate::Error::Busy`] when another process holds the asset, [`crate::Error::Failed`] for
-/// a failure that is not an image's own (the catalog, the content key).
+/// [`crate::Error::Busy`] when another job holds the asset, [`crate::Error::Failed`] for a
+/// failure that is not an image's own (storage I/O, the catalog, the content key).
 pub(crate) async fn retry_images(inner: &Arc<Inner>, id: &str) -> crate::Result<usize> {
-    let lock = std::fs::File::options().create(true).truncate(false).write(true).open(inner.layout.lock_file(id))?;
-    if lock.try_lock().is_err() {
+    let Some(hold) = Hold::take(inner, id)? else {
         return Err(crate::Error::Busy(id.to_owned()));
-    }
+    };
     let stopped = |stop: Stop| match stop {
         Stop::Failed(reason) | Stop::Restart(reason) => crate::Error::Failed(reason),
         Stop::External => crate::Error::InvalidState {
@@ -237,9 +293,10 @@ pub(crate) async fn retry_images(inner: &Arc<Inner>, id: &str) -> crate::Result<
         },
     };
     let row = inner.catalog.asset(id).await?.ok_or_else(|| crate::Error::NotFound(id.to_owned()))?;
-    let ctx = Arc::new(context(inner, row, AssetState::Completed).map_err(stopped)?);
-    images(&ctx).await.map_err(stopped)?;
-    drop(lock);
+    let ctx = Arc::new(context(inner, row, AssetState::Completed, hold).map_err(stopped)?);
+    let r = images(&ctx).await;
+    ctx.hold.idle().await;
+    r.map_err(stopped)?;
     Ok(inner.catalog.images(id).await?.iter().filter(|i| !i.done).count())
 }
 
@@ -250,7 +307,7 @@ async fn ctx_kind(ctx: &Ctx) -> AssetKind {
     }
 }
 
-fn context(inner: &Arc<Inner>, row: AssetRow, running: AssetState) -> JobResult<Ctx> {
+fn context(inner: &Arc<Inner>, row: AssetRow, running: AssetState, hold: Arc<Hold>) -> JobResult<Ctx> {
     let request: DownloadRequest = serde_json::from_str(&row.request)
         .map_err(|_| FailureReason::Storage { message: "unreadable request in catalog".into() })?;
     let own = open_headers(inner, &row.id, row.headers.as_deref())
@@ -290,6 +347,7 @@ fn context(inner: &Arc<Inner>, row: AssetRow, running: AssetState) -> JobResult<
         vod: vod.map(tokio::sync::Mutex::new),
         vod_refresh_at,
         running,
+        hold,
     })
 }
 
@@ -506,7 +564,7 @@ async fn adopt_finished(ctx: &Ctx, rows: &[RenditionRow], segs: &[SegmentRow]) -
         return Ok(0);
     }
     let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
-    let adopted = tokio::task::spawn_blocking(move || -> Result<Vec<DoneSegment>, StoreError> {
+    let adopted = blocking(ctx, move || -> Result<Vec<DoneSegment>, StoreError> {
         let mut done_names: HashMap<std::path::PathBuf, Vec<String>> = HashMap::new();
         let mut adopted = Vec::new();
         let mut paths = Vec::new();
@@ -514,19 +572,11 @@ async fn adopt_finished(ctx: &Ctx, rows: &[RenditionRow], segs: &[SegmentRow]) -
             let dest = layout.file(&id, &seg.file, mode);
             let dir = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
             let names = done_names.entry(dir.clone()).or_insert_with(|| store::done_files(&dir));
-            let mut sniff = Sniffer::new();
-            let mut feed = |b: &[u8]| {
-                sniff.update(b);
-                true
-            };
-            let Some(found) = store::finished_piece(&layout, &id, &seg.file, mode, key.as_deref(), names, &mut feed)?
+            let accept = |s: &Sniffer| check_content(role, s).is_ok();
+            let Some(found) = store::finished_piece(&layout, &id, &seg.file, mode, key.as_deref(), names, &accept)?
             else {
                 continue;
             };
-            if check_content(role, &sniff).is_err() {
-                let _ = std::fs::remove_file(&dest);
-                continue;
-            }
             paths.push(dest);
             adopted.push(DoneSegment {
                 rendition: seg.rendition,
@@ -614,6 +664,9 @@ async fn run_workers(
     }
     workers.abort_all();
     while workers.join_next().await.is_some() {}
+    // The aborted workers' writers see their feeds close and give up; finished pieces the
+    // committer will not record become durable (and are adopted by the next run).
+    ctx.hold.idle().await;
     // Commit what finished before the failure: nothing stored is lost.
     if committer_result.is_none() {
         let r = committer.await.unwrap_or_else(|e| Err(storage("internal error", e)));
@@ -726,7 +779,7 @@ async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>, uncommit
     }
     if !paths.is_empty() {
         // One fsync per directory makes the batch's renames durable.
-        match tokio::task::spawn_blocking(move || store::sync_dirs(&paths)).await {
+        match blocking(ctx, move || store::sync_dirs(&paths)).await {
             Ok(Ok(())) => {}
             Ok(Err(StoreError::Full)) => return Err(ctx.storage_full(0)),
             Ok(Err(e)) => return Err(storage("syncing directories", e)),
@@ -970,7 +1023,7 @@ async fn attempt(
     let (feed, fed) = mpsc::channel(FEED_DEPTH);
     let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel();
     let tracker = Arc::clone(tracker);
-    let durable = tokio::task::spawn_blocking(move || {
+    let durable = blocking(ctx, move || {
         let writer = match PieceWriter::create(&layout, &id, &file, mode, key.as_deref(), options) {
             Ok(w) => w,
             Err(e) => {
@@ -1592,8 +1645,12 @@ async fn download_file(
             Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
         }
     }
-    // A media format we recognise, and well formed where we can tell (TS packets, MP4 boxes).
+    // A media format we recognise, and well formed where we can tell (TS packets, MP4 boxes);
+    // a file that is not is discarded, never kept or resumed from.
     if let Err(e) = sniff.sniff.finish() {
+        drop(writer);
+        let _ = std::fs::remove_file(&part);
+        inner.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
         return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
     }
     if let Some(m) = &mezzanine {
@@ -1684,7 +1741,18 @@ async fn images(ctx: &Arc<Ctx>) -> JobResult {
             async move {
                 check_still_running(&ctx).await?;
                 match store_image(&ctx, &urls, &sprites, &img).await {
-                    Err(Stop::Failed(reason)) => image_missing(&ctx, &img, reason).await,
+                    // What kept the image from being fetched or stored leaves it missing;
+                    // failures of the vault itself (I/O, keys) stop the job.
+                    Err(Stop::Failed(reason))
+                        if !matches!(
+                            reason,
+                            FailureReason::Storage { .. }
+                                | FailureReason::KeyMismatch { .. }
+                                | FailureReason::SourceChanged { .. }
+                        ) =>
+                    {
+                        image_missing(&ctx, &img, reason).await
+                    }
                     other => other,
                 }
             }
@@ -1705,25 +1773,16 @@ async fn adopt_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult<usize> {
         return Ok(0);
     }
     let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
-    let found = tokio::task::spawn_blocking(move || -> Result<Vec<(ImageRow, store::FinishedPiece)>, StoreError> {
+    let found = blocking(ctx, move || -> Result<Vec<(ImageRow, store::FinishedPiece)>, StoreError> {
         let mut found = Vec::new();
         for img in pending {
             let dest = layout.file(&id, &img.file, mode);
             let names = dest.parent().map(store::done_files).unwrap_or_default();
-            let mut head = Vec::new();
-            let mut feed = |b: &[u8]| {
-                head.extend_from_slice(&b[..b.len().min(sniff::HEAD_LEN - head.len())]);
-                true
-            };
-            if let Some(piece) =
-                store::finished_piece(&layout, &id, &img.file, mode, key.as_deref(), &names, &mut feed)?
+            let wanted = if img.kind == ImageKind::WebVtt { MediaKind::WebVtt } else { MediaKind::Image };
+            let accept = |s: &Sniffer| s.content() == Content::Media(wanted);
+            if let Some(piece) = store::finished_piece(&layout, &id, &img.file, mode, key.as_deref(), &names, &accept)?
             {
-                let wanted = if img.kind == ImageKind::WebVtt { MediaKind::WebVtt } else { MediaKind::Image };
-                if sniff::identify(&head, head.len() as u64 == piece.size) == Content::Media(wanted) {
-                    found.push((img, piece));
-                } else {
-                    let _ = std::fs::remove_file(&dest);
-                }
+                found.push((img, piece));
             }
         }
         let paths: Vec<_> = found.iter().map(|(img, _)| layout.file(&id, &img.file, mode)).collect();
@@ -1829,11 +1888,10 @@ async fn store_image(
     };
     let (layout, id, file, mode, key) =
         (inner.layout.clone(), ctx.id.clone(), img.file.clone(), ctx.mode, ctx.key.clone());
-    let stored =
-        tokio::task::spawn_blocking(move || store::write_small(&layout, &id, &file, mode, key.as_deref(), &data))
-            .await
-            .map_err(|e| storage("internal error", e))?
-            .map_err(|e| store_stop(ctx, &what, e))?;
+    let stored = blocking(ctx, move || store::write_small(&layout, &id, &file, mode, key.as_deref(), &data))
+        .await
+        .map_err(|e| storage("internal error", e))?
+        .map_err(|e| store_stop(ctx, &what, e))?;
     inner
         .catalog
         .commit_image(&ctx.id, img.kind, img.idx, stored.size, stored.sha256.as_deref())

@@ -141,16 +141,25 @@ pub(crate) async fn prepare(inner: &Inner, url: &str, headers: &[(String, String
     let url = parse_url(url)?;
     let headers = merged_headers(inner, headers)?;
     Ok(match resolve(inner, &url, &headers).await? {
-        Resolved::Master { master, .. } => Prepared::Hls {
-            master: true,
-            variants: master.variants,
-            renditions: master.renditions,
-            duration_secs: None,
-            segments: None,
-        },
+        Resolved::Master { master, .. } => {
+            // URIs are shown without their query: it may hold signatures, or tokens that
+            // EXT-X-DEFINE put there.
+            let no_query = |u: &str| u.split(['?', '#']).next().unwrap_or(u).to_owned();
+            Prepared::Hls {
+                master: true,
+                variants: master.variants.into_iter().map(|v| Variant { uri: no_query(&v.uri), ..v }).collect(),
+                renditions: master
+                    .renditions
+                    .into_iter()
+                    .map(|r| Rendition { uri: r.uri.as_deref().map(no_query), ..r })
+                    .collect(),
+                duration_secs: None,
+                segments: None,
+            }
+        }
         Resolved::Media { playlist, .. } => Prepared::Hls {
             master: false,
-            variants: vec![media_only_variant(&url)],
+            variants: vec![Variant::with_bandwidth(identity::redact(&url), 0)],
             renditions: Vec::new(),
             duration_secs: Some(playlist.duration()),
             segments: Some(playlist.segments.len()),
@@ -312,7 +321,8 @@ pub(crate) fn rendition_dir(role: RenditionRole, idx: u32) -> String {
 pub(crate) fn segment_rows(idx: u32, role: RenditionRole, dir: &str, pl: &MediaPlaylist) -> Vec<SegmentRow> {
     let names = RenditionNames { playlist: pl, role };
     let mut rows = Vec::with_capacity(pl.maps.len() + pl.segments.len());
-    for (mi, m) in pl.maps.iter().enumerate() {
+    let used = pl.used_maps();
+    for (mi, m) in pl.maps.iter().enumerate().filter(|(mi, _)| used[*mi]) {
         rows.push(SegmentRow {
             rendition: idx,
             kind: SegmentKind::Init,
@@ -372,7 +382,13 @@ fn hls_expected(choice: &Choice, playlists: &[MediaPlaylist]) -> (Option<u64>, b
             .iter()
             .map(|p| {
                 p.segments.iter().filter(|s| !s.gap).filter_map(|s| s.byte_range).map(|r| r.length).sum::<u64>()
-                    + p.maps.iter().filter_map(|m| m.byte_range).map(|r| r.length).sum::<u64>()
+                    + p.maps
+                        .iter()
+                        .zip(p.used_maps())
+                        .filter(|(_, used)| *used)
+                        .filter_map(|(m, _)| m.byte_range)
+                        .map(|r| r.length)
+                        .sum::<u64>()
             })
             .sum();
         return (Some(total), true);
@@ -479,17 +495,22 @@ pub(crate) async fn fetch_playlist(
     let (bytes, base) = inner.http.get_small(url, headers, PLAYLIST_LIMIT, &inner.config.retry).await?;
     let refused =
         |got: String| Error::BadSource(format!("the {what} playlist URL returned {got}, not a media playlist"));
-    match sniff::identify(&bytes, true) {
+    let head = &bytes[..bytes.len().min(sniff::HEAD_LEN)];
+    match sniff::identify(head, head.len() == bytes.len()) {
         Content::Hls => {}
         Content::Dash => return Err(refused("a DASH manifest".into())),
         Content::Media(_) => return Err(refused("media".into())),
         Content::NotMedia(got) => return Err(refused(got.to_string())),
     }
-    let text = playlist_text(bytes.to_vec(), &format!("the {what} playlist"))?;
+    let text = playlist_text(bytes.to_vec(), &format!("the {what} playlist")).map_err(|e| match e {
+        Error::Playlist(error) => Error::MediaPlaylist { which: what.to_owned(), error },
+        other => other,
+    })?;
     if playlist_kind(&text) == PlaylistKind::Master {
         return Err(refused("a master playlist".into()));
     }
-    let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &base, imports })?;
+    let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &base, imports })
+        .map_err(|error| Error::MediaPlaylist { which: what.to_owned(), error })?;
     Ok((text, base, pl))
 }
 
@@ -649,6 +670,10 @@ pub(crate) fn error_to_failure(what: &str, e: &Error) -> FailureReason {
         Error::Playlist(PlaylistError::Unsupported(m)) | Error::Unsupported(m) => {
             FailureReason::Unsupported { message: m.clone() }
         }
+        Error::MediaPlaylist { error: PlaylistError::Unsupported(_), .. } => {
+            FailureReason::Unsupported { message: e.to_string() }
+        }
+        Error::MediaPlaylist { .. } => FailureReason::BadSource { message: e.to_string() },
         Error::Playlist(p) => FailureReason::BadSource { message: format!("{what}: {p}") },
         Error::BadSource(m) => FailureReason::BadSource { message: m.clone() },
         other => FailureReason::Storage { message: other.to_string() },

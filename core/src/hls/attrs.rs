@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::vars::Variables;
+use super::vars::{SubstError, Variables};
 
 /// A parsed attribute list. Names are kept as written (they are upper case by the RFC); values
 /// lose their quotes.
@@ -59,21 +59,21 @@ impl Attrs {
     }
 
     /// Replaces variable references (`{$name}`) in every quoted-string and hexadecimal-sequence
-    /// value, the values RFC 8216bis §4.3 applies substitution to.
+    /// value, the values RFC 8216bis §4.3 applies substitution to. Returns how many bytes the
+    /// substituted values hold (0 when nothing was substituted), for the playlist's budget.
     ///
     /// # Errors
-    /// The name of the first undefined variable.
-    pub fn substitute(&mut self, vars: &Variables) -> Result<(), String> {
-        if vars.is_empty() && !self.values.values().any(|v| v.text.contains("{$")) {
-            return Ok(());
-        }
+    /// As [`Variables::substitute`].
+    pub fn substitute(&mut self, vars: &Variables) -> Result<usize, SubstError> {
+        let mut produced = 0;
         for v in self.values.values_mut() {
             let hex = !v.quoted && (v.text.starts_with("0x") || v.text.starts_with("0X"));
-            if v.quoted || hex {
+            if (v.quoted || hex) && v.text.contains("{$") {
                 v.text = vars.substitute(&v.text)?.into_owned();
+                produced += v.text.len();
             }
         }
-        Ok(())
+        Ok(produced)
     }
 }
 
@@ -114,6 +114,6 @@ mod tests {
         assert_eq!(a.get("IV"), Some("0x00000000000000000000000000000001"));
         assert_eq!(a.get("METHOD"), Some("{$host}"), "enumerated strings are not substituted");
         let mut b = Attrs::parse(r#"URI="{$nope}""#).unwrap();
-        assert_eq!(b.substitute(&vars), Err("nope".to_owned()));
+        assert_eq!(b.substitute(&vars), Err(SubstError::Undefined("nope".to_owned())));
     }
 }

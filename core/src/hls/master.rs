@@ -5,13 +5,14 @@
 //! `CHANNELS`, `X-` attributes), substitutes `EXT-X-DEFINE` variables, and names the tag and line
 //! of anything it refuses.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use super::attrs::Attrs;
 use super::media::PlaylistError;
-use super::vars::{VarSource, Variables};
+use super::vars::{MAX_EXPANSION, MAX_SUBSTITUTED, SubstError, VarSource, Variables};
 
 /// Which kind of HLS playlist a text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,11 +176,55 @@ fn invalid(line: usize, reason: impl Into<String>) -> PlaylistError {
     PlaylistError::Invalid { line, reason: reason.into() }
 }
 
-/// Parses an attribute list and substitutes its variables.
-pub(crate) fn tag_attrs(tag: &str, value: &str, line: usize, vars: &Variables) -> Result<Attrs, PlaylistError> {
-    let mut attrs = Attrs::parse(value).ok_or_else(|| invalid(line, format!("{tag}: malformed attribute list")))?;
-    attrs.substitute(vars).map_err(|name| PlaylistError::UndefinedVariable { line, name })?;
-    Ok(attrs)
+/// Variable substitution within one playlist, against its budget ([`MAX_EXPANSION`]).
+pub(crate) struct Expansion {
+    left: usize,
+}
+
+impl Expansion {
+    pub(crate) fn new() -> Self {
+        Self { left: MAX_EXPANSION }
+    }
+
+    fn spend(&mut self, bytes: usize, line: usize) -> Result<(), PlaylistError> {
+        self.left = self
+            .left
+            .checked_sub(bytes)
+            .ok_or_else(|| invalid(line, format!("variables expand the playlist past {} MiB", MAX_EXPANSION >> 20)))?;
+        Ok(())
+    }
+
+    fn error(line: usize, e: SubstError) -> PlaylistError {
+        match e {
+            SubstError::Undefined(name) => PlaylistError::UndefinedVariable { line, name },
+            SubstError::TooLong => {
+                invalid(line, format!("a variable makes a value longer than {} KiB", MAX_SUBSTITUTED >> 10))
+            }
+        }
+    }
+
+    /// A URI line with its variables substituted.
+    pub(crate) fn uri<'s>(&mut self, vars: &Variables, s: &'s str, line: usize) -> Result<Cow<'s, str>, PlaylistError> {
+        let out = vars.substitute(s).map_err(|e| Self::error(line, e))?;
+        if let Cow::Owned(o) = &out {
+            self.spend(o.len(), line)?;
+        }
+        Ok(out)
+    }
+
+    /// A tag's attribute list, parsed, with its variables substituted.
+    pub(crate) fn attrs(
+        &mut self,
+        tag: &str,
+        value: &str,
+        line: usize,
+        vars: &Variables,
+    ) -> Result<Attrs, PlaylistError> {
+        let mut attrs = Attrs::parse(value).ok_or_else(|| invalid(line, format!("{tag}: malformed attribute list")))?;
+        let produced = attrs.substitute(vars).map_err(|e| Self::error(line, e))?;
+        self.spend(produced, line)?;
+        Ok(attrs)
+    }
 }
 
 fn yes(attrs: &Attrs, name: &str) -> bool {
@@ -269,6 +314,7 @@ impl MasterPlaylist {
         };
         // An EXT-X-STREAM-INF waiting for its URI line.
         let mut pending: Option<(Attrs, usize)> = None;
+        let mut expand = Expansion::new();
         for (i, raw) in text.lines().enumerate().skip(header + 1) {
             let n = i + 1;
             let line = raw.trim();
@@ -279,10 +325,7 @@ impl MasterPlaylist {
                 // A URI line: the variant's, if one is waiting; a stray one is ignored, as
                 // players do.
                 if let Some((attrs, at)) = pending.take() {
-                    let uri = pl
-                        .variables
-                        .substitute(line)
-                        .map_err(|name| PlaylistError::UndefinedVariable { line: n, name })?;
+                    let uri = expand.uri(&pl.variables, line, n)?;
                     pl.variants.push(variant(&attrs, uri.into_owned(), at)?);
                 }
                 continue;
@@ -297,14 +340,14 @@ impl MasterPlaylist {
                     if let Some((_, at)) = pending {
                         return Err(invalid(at, "EXT-X-STREAM-INF without a URI line"));
                     }
-                    pending = Some((tag_attrs("EXT-X-STREAM-INF", value, n, &pl.variables)?, n));
+                    pending = Some((expand.attrs("EXT-X-STREAM-INF", value, n, &pl.variables)?, n));
                 }
                 "#EXT-X-I-FRAME-STREAM-INF" => {
-                    tag_attrs("EXT-X-I-FRAME-STREAM-INF", value, n, &pl.variables)?;
+                    expand.attrs("EXT-X-I-FRAME-STREAM-INF", value, n, &pl.variables)?;
                     pl.iframe_variants += 1;
                 }
                 "#EXT-X-MEDIA" => {
-                    let attrs = tag_attrs("EXT-X-MEDIA", value, n, &pl.variables)?;
+                    let attrs = expand.attrs("EXT-X-MEDIA", value, n, &pl.variables)?;
                     if let Some(r) = rendition(&attrs, n)? {
                         pl.renditions.push(r);
                     }
@@ -405,6 +448,14 @@ pub fn select_variant(variants: &[Variant], quality: Quality) -> usize {
     pick.unwrap_or(0)
 }
 
+/// A value as a quoted string can hold it: without quotes or line breaks (which a quoted string
+/// cannot contain) and without variable references (the local master defines no variables).
+/// Packagers write such values unquoted; the same value is changed the same way everywhere, so
+/// group ids still match.
+fn q(value: &str) -> String {
+    value.replace(['"', '\r', '\n'], "").replace("{$", "{ $")
+}
+
 /// Writes a local master playlist: one variant and the chosen renditions, each pointing at a
 /// local media playlist.
 pub fn write_local_master(
@@ -425,9 +476,9 @@ pub fn write_local_master(
             RenditionKind::Video => "VIDEO",
             RenditionKind::ClosedCaptions => "CLOSED-CAPTIONS",
         };
-        let _ = write!(out, "#EXT-X-MEDIA:TYPE={kind},GROUP-ID=\"{}\",NAME=\"{}\"", r.group_id, r.name);
+        let _ = write!(out, "#EXT-X-MEDIA:TYPE={kind},GROUP-ID=\"{}\",NAME=\"{}\"", q(&r.group_id), q(&r.name));
         if let Some(l) = &r.language {
-            let _ = write!(out, ",LANGUAGE=\"{l}\"");
+            let _ = write!(out, ",LANGUAGE=\"{}\"", q(l));
         }
         let yes_no = |b: bool| if b { "YES" } else { "NO" };
         let _ = write!(out, ",DEFAULT={},AUTOSELECT={}", yes_no(r.default), yes_no(r.autoselect));
@@ -436,13 +487,13 @@ pub fn write_local_master(
             out.push_str(",FORCED=YES");
         }
         if let Some(c) = &r.channels {
-            let _ = write!(out, ",CHANNELS=\"{c}\"");
+            let _ = write!(out, ",CHANNELS=\"{}\"", q(c));
         }
         if let Some(c) = &r.characteristics {
-            let _ = write!(out, ",CHARACTERISTICS=\"{c}\"");
+            let _ = write!(out, ",CHARACTERISTICS=\"{}\"", q(c));
         }
         if let Some(u) = uri {
-            let _ = write!(out, ",URI=\"{u}\"");
+            let _ = write!(out, ",URI=\"{}\"", q(u));
         }
         out.push('\n');
     }
@@ -451,7 +502,7 @@ pub fn write_local_master(
         let _ = write!(out, ",AVERAGE-BANDWIDTH={a}");
     }
     if let Some(c) = &variant.codecs {
-        let _ = write!(out, ",CODECS=\"{c}\"");
+        let _ = write!(out, ",CODECS=\"{}\"", q(c));
     }
     if let (Some(w), Some(h)) = (variant.width, variant.height) {
         let _ = write!(out, ",RESOLUTION={w}x{h}");
@@ -461,13 +512,13 @@ pub fn write_local_master(
     }
     let has = |k: RenditionKind| renditions.iter().any(|(r, _)| r.kind == k);
     if let (Some(g), true) = (&variant.audio_group, has(RenditionKind::Audio)) {
-        let _ = write!(out, ",AUDIO=\"{g}\"");
+        let _ = write!(out, ",AUDIO=\"{}\"", q(g));
     }
     if let (Some(g), true) = (&variant.subtitles_group, has(RenditionKind::Subtitles)) {
-        let _ = write!(out, ",SUBTITLES=\"{g}\"");
+        let _ = write!(out, ",SUBTITLES=\"{}\"", q(g));
     }
     if let (Some(g), true) = (&variant.closed_captions, has(RenditionKind::ClosedCaptions)) {
-        let _ = write!(out, ",CLOSED-CAPTIONS=\"{g}\"");
+        let _ = write!(out, ",CLOSED-CAPTIONS=\"{}\"", q(g));
     }
     let _ = writeln!(out, "\n{variant_uri}");
     out
@@ -525,6 +576,21 @@ mod tests {
         );
         assert_eq!(local.matches("FORCED=YES").count(), 1, "{local}");
         assert!(!local.lines().any(|l| l.contains("TYPE=AUDIO") && l.contains("FORCED")), "{local}");
+    }
+
+    #[test]
+    fn the_local_master_quotes_what_packagers_left_unquoted() {
+        // Found by the hls_master fuzz target: an unquoted NAME holding a quote, or a `{$`, broke
+        // the local master (a quoted string cannot hold a quote; it has no variables).
+        let text = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=a{$x},NAME=*fra\",URI=\"fr.m3u8\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=a{$x},CODECS=avc1\"x\nv.m3u8\n";
+        let m = parse(text).unwrap();
+        let audio = m.group(RenditionKind::Audio, m.variants[0].audio_group.as_deref());
+        let local =
+            write_local_master(3, false, &m.variants[0], "video/index.m3u8", &[(audio[0], Some("a/i.m3u8".into()))]);
+        let back = parse(&local).unwrap();
+        assert_eq!(back.renditions[0].name, "*fra");
+        assert_eq!(back.group(RenditionKind::Audio, back.variants[0].audio_group.as_deref()).len(), 1, "{local}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::aes128::{HlsCryptoError, Iv};
-use super::master::tag_attrs;
+use super::master::Expansion;
 use super::vars::{VarSource, Variables};
 
 /// Why a media playlist cannot be downloaded.
@@ -193,6 +193,7 @@ impl MediaPlaylist {
         let mut pdt: Option<String> = None;
         // The end of the previous segment's sub-range and its URI, for `@o`-less byte ranges.
         let mut last_range: Option<(String, u64)> = None;
+        let mut expand = Expansion::new();
 
         for (i, raw) in lines {
             let n = i + 1;
@@ -202,10 +203,7 @@ impl MediaPlaylist {
             }
             if !line.starts_with('#') {
                 let (duration, title) = extinf.take().ok_or_else(|| invalid(n, "segment URI without #EXTINF"))?;
-                let line = &*pl
-                    .variables
-                    .substitute(line)
-                    .map_err(|name| PlaylistError::UndefinedVariable { line: n, name })?;
+                let line = &*expand.uri(&pl.variables, line, n)?;
                 let byte_range = match pending_range.take() {
                     None => None,
                     Some((length, Some(offset), _)) => Some(ByteRange { offset, length }),
@@ -312,7 +310,7 @@ impl MediaPlaylist {
                 "#EXT-X-GAP" => gap = true,
                 "#EXT-X-PROGRAM-DATE-TIME" => pdt = Some(value.trim().to_owned()),
                 "#EXT-X-KEY" => {
-                    let attrs = tag_attrs("EXT-X-KEY", value, n, &pl.variables)?;
+                    let attrs = expand.attrs("EXT-X-KEY", value, n, &pl.variables)?;
                     let format = attrs.get("KEYFORMAT").unwrap_or(IDENTITY).to_owned();
                     let method = attrs.get("METHOD").ok_or_else(|| invalid(n, "EXT-X-KEY without METHOD"))?;
                     let state = match method {
@@ -339,14 +337,14 @@ impl MediaPlaylist {
                     keys.insert(format, (state, n));
                 }
                 "#EXT-X-MAP" => {
-                    let attrs = tag_attrs("EXT-X-MAP", value, n, &pl.variables)?;
+                    let attrs = expand.attrs("EXT-X-MAP", value, n, &pl.variables)?;
                     let uri = attrs.get("URI").ok_or_else(|| invalid(n, "EXT-X-MAP without URI"))?;
                     let byte_range = attrs
                         .get("BYTERANGE")
                         .map(|v| {
                             parse_byterange(v)
                                 .map(|(length, offset)| ByteRange { offset: offset.unwrap_or(0), length })
-                                .ok_or_else(|| invalid(n, format!("EXT-X-MAP: bad BYTERANGE {v:?}")))
+                                .ok_or_else(|| invalid(n, "EXT-X-MAP: bad BYTERANGE"))
                         })
                         .transpose()?;
                     let encryption = effective(&keys, n, 0, true)?;
@@ -369,6 +367,18 @@ impl MediaPlaylist {
             pl.target_duration = pl.segments.iter().map(|s| s.duration.round() as u64).max().unwrap_or(1).max(1);
         }
         Ok(pl)
+    }
+
+    /// Which initialization sections apply to a segment. An `EXT-X-MAP` that no
+    /// segment follows (replaced by the next one, or at the end) initialises nothing: it is not
+    /// planned, fetched or written into the local playlist. (Indices stay those of the playlist,
+    /// so that a stored plan reads back the same.)
+    pub fn used_maps(&self) -> Vec<bool> {
+        let mut used = vec![false; self.maps.len()];
+        for m in self.segments.iter().filter_map(|s| s.map) {
+            used[m] = true;
+        }
+        used
     }
 
     /// Total duration, seconds.
@@ -606,6 +616,21 @@ mod tests {
         let with_iv = no_iv.replace("URI=\"k\"", "URI=\"k\",IV=0x1");
         let pl = parse(&with_iv).unwrap();
         assert_eq!(pl.maps[0].encryption, Encryption::Aes128 { key: 0, iv: Iv::from_media_sequence(1) });
+    }
+
+    #[test]
+    fn a_map_no_segment_follows_is_not_planned() {
+        // Found by the hls_media fuzz target: a map at the end (or replaced before any segment)
+        // was planned as a piece the local playlist never references.
+        let pl = parse(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"unused.mp4\"\n#EXT-X-MAP:URI=\"a.mp4\"\n\
+             #EXTINF:4,\na.m4s\n#EXT-X-MAP:URI=\"b.mp4\"\n#EXTINF:4,\nb.m4s\n#EXT-X-MAP:URI=\"end.mp4\"\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        let used: Vec<_> =
+            pl.used_maps().iter().zip(&pl.maps).filter(|(u, _)| **u).map(|(_, m)| m.uri.as_str()).collect();
+        assert_eq!(used, ["a.mp4", "b.mp4"]);
+        assert_eq!(pl.segments.iter().map(|s| s.map).collect::<Vec<_>>(), [Some(1), Some(2)]);
     }
 
     #[test]

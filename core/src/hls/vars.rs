@@ -11,10 +11,32 @@ use url::Url;
 
 use super::attrs::Attrs;
 
-/// A playlist's variables, by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A playlist's variables, by name. `Debug` shows names only: values are often tokens.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Variables(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Variables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Longest string one substitution may produce (a URI line or an attribute value).
+pub const MAX_SUBSTITUTED: usize = 64 * 1024;
+
+/// Most bytes the substitutions of one playlist may produce together: a small playlist with a
+/// long value referenced many times must not expand without bound.
+pub const MAX_EXPANSION: usize = 16 << 20;
+
+/// Why a substitution failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubstError {
+    /// A reference to a variable not defined before it (its name).
+    Undefined(String),
+    /// The result would be longer than [`MAX_SUBSTITUTED`].
+    TooLong,
+}
 
 /// Where `IMPORT` and `QUERYPARAM` values come from while a playlist is parsed.
 #[derive(Debug, Clone, Copy)]
@@ -125,8 +147,9 @@ impl Variables {
     /// Replaces every `{$name}` in `s`.
     ///
     /// # Errors
-    /// The name of the first variable referenced but not defined.
-    pub fn substitute<'s>(&self, s: &'s str) -> Result<Cow<'s, str>, String> {
+    /// [`SubstError::Undefined`] with the first variable referenced but not defined;
+    /// [`SubstError::TooLong`] when the result would exceed [`MAX_SUBSTITUTED`].
+    pub fn substitute<'s>(&self, s: &'s str) -> Result<Cow<'s, str>, SubstError> {
         if !s.contains("{$") {
             return Ok(Cow::Borrowed(s));
         }
@@ -138,7 +161,11 @@ impl Variables {
             match after.find('}') {
                 Some(end) if valid_name(&after[..end]) => {
                     let name = &after[..end];
-                    out.push_str(self.get(name).ok_or_else(|| name.to_owned())?);
+                    let value = self.get(name).ok_or_else(|| SubstError::Undefined(name.to_owned()))?;
+                    if out.len() + value.len() > MAX_SUBSTITUTED {
+                        return Err(SubstError::TooLong);
+                    }
+                    out.push_str(value);
                     rest = &after[end + 1..];
                 }
                 // Not a variable reference: kept as written.
@@ -147,6 +174,9 @@ impl Variables {
                     rest = after;
                 }
             }
+        }
+        if out.len() + rest.len() > MAX_SUBSTITUTED {
+            return Err(SubstError::TooLong);
         }
         out.push_str(rest);
         Ok(Cow::Owned(out))
@@ -201,7 +231,14 @@ mod tests {
         assert_eq!(v.substitute("x{$a}y{$b-c_d}z").unwrap(), "x1ytwoz");
         assert_eq!(v.substitute("no refs").unwrap(), "no refs");
         assert_eq!(v.substitute("{$} {$ a} {$a").unwrap(), "{$} {$ a} {$a", "not references");
-        assert_eq!(v.substitute("{$zzz}"), Err("zzz".to_owned()));
+        assert_eq!(v.substitute("{$zzz}"), Err(SubstError::Undefined("zzz".to_owned())));
         assert_eq!(v.substitute("{$a}{$a}").unwrap(), "11");
+        // A long value referenced many times does not expand without bound.
+        v.insert("big", &"x".repeat(40_000));
+        assert_eq!(v.substitute("{$big}").unwrap().len(), 40_000);
+        assert_eq!(v.substitute("{$big}{$big}"), Err(SubstError::TooLong));
+        // Debug shows names, never values (a value is often a token).
+        v.insert("token", "s3cr3t");
+        assert!(!format!("{v:?}").contains("s3cr3t") && format!("{v:?}").contains("token"));
     }
 }
