@@ -518,8 +518,8 @@ pub(crate) fn verify_files(view: &AssetView, digests: &HashMap<String, String>) 
                 }
             }),
             Mode::Normal => match digests.get(name) {
-                Some(want) => std::fs::read(view.layout.file(&view.id, name, Mode::Normal))
-                    .is_ok_and(|data| hex::encode(crate::crypto::sha256(&[&data])) == *want),
+                Some(want) => store::hash_file(&view.layout.file(&view.id, name, Mode::Normal), |_| {})
+                    .is_ok_and(|(_, got)| got == *want),
                 // Playlists have no recorded digest: they must exist and parse as playlists.
                 None => std::fs::read(view.layout.file(&view.id, name, Mode::Normal))
                     .is_ok_and(|data| data.starts_with(b"#EXTM3U")),

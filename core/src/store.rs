@@ -407,21 +407,31 @@ fn verify_sealed(path: &Path, key: &ContentKey, context: &[u8], sniff: &mut Snif
 }
 
 fn hash_plain(path: &Path, sniff: &mut Sniffer) -> Option<FinishedPiece> {
+    let (size, sha256) = hash_file(path, |b| sniff.update(b)).ok()?;
+    Some(FinishedPiece { size, sha256: Some(sha256) })
+}
+
+/// The length and hex SHA-256 of the file at `path`, read 1 MiB at a time (memory stays flat
+/// whatever its size); `each` sees every block.
+///
+/// # Errors
+/// I/O errors.
+pub fn hash_file(path: &Path, mut each: impl FnMut(&[u8])) -> io::Result<(u64, String)> {
     use std::io::Read as _;
-    let mut file = File::open(path).ok()?;
+    let mut file = File::open(path)?;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf).ok()?;
+        let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        sniff.update(&buf[..n]);
+        each(&buf[..n]);
         digest.update(&buf[..n]);
         size += n as u64;
     }
-    Some(FinishedPiece { size, sha256: Some(hex::encode(digest.finish())) })
+    Ok((size, hex::encode(digest.finish())))
 }
 
 fn temp_in(dir: &Path, dest: &Path) -> io::Result<tempfile::NamedTempFile> {

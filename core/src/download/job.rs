@@ -550,57 +550,75 @@ async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     finish_hls(ctx, &plan, &tracker).await
 }
 
-/// Keeps the pieces an earlier process finished but was killed before recording (their files
-/// are at their final names, or complete beside them): each is checked — a sealed file verifies
-/// whole, a plain one is hashed (and must match the digest its name carries) — and passes the
-/// same content check as a fetched piece, then is committed like one. Returns how many.
-async fn adopt_finished(ctx: &Ctx, rows: &[RenditionRow], segs: &[SegmentRow]) -> JobResult<usize> {
-    let pending: Vec<(SegmentRow, RenditionRole)> = segs
-        .iter()
-        .filter(|s| !s.done)
-        .filter_map(|s| rows.iter().find(|r| r.idx == s.rendition).map(|r| (s.clone(), r.kind)))
-        .collect();
-    if pending.is_empty() {
-        return Ok(0);
+/// A content check for a finished file found on resume.
+type Accept = Box<dyn Fn(&Sniffer) -> bool + Send>;
+
+/// Keeps what an earlier process finished but was killed before recording, among `files` (the
+/// logical names of pending pieces or images, each with its content check): files at their
+/// final names, or complete beside them ([`store::finished_piece`]: a sealed file verifies whole,
+/// a plain one is hashed and must match the digest its name carries), that pass the same content
+/// check as a fetched piece. Returns the index in `files` of each one kept, with what it holds;
+/// their renames are durable. `.done` files not kept are deleted.
+async fn adopt(ctx: &Ctx, files: Vec<(String, Accept)>) -> JobResult<Vec<(usize, store::FinishedPiece)>> {
+    if files.is_empty() {
+        return Ok(Vec::new());
     }
     let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
-    let adopted = blocking(ctx, move || -> Result<Vec<DoneSegment>, StoreError> {
+    blocking(ctx, move || -> Result<Vec<(usize, store::FinishedPiece)>, StoreError> {
         let mut done_names: HashMap<std::path::PathBuf, Vec<String>> = HashMap::new();
-        let mut adopted = Vec::new();
+        let mut kept = Vec::new();
         let mut paths = Vec::new();
-        for (seg, role) in pending {
-            let dest = layout.file(&id, &seg.file, mode);
+        for (i, (file, accept)) in files.into_iter().enumerate() {
+            let dest = layout.file(&id, &file, mode);
             let dir = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
             let names = done_names.entry(dir.clone()).or_insert_with(|| store::done_files(&dir));
-            let accept = |s: &Sniffer| check_content(role, s).is_ok();
-            let Some(found) = store::finished_piece(&layout, &id, &seg.file, mode, key.as_deref(), names, &accept)?
-            else {
-                continue;
-            };
-            paths.push(dest);
-            adopted.push(DoneSegment {
-                rendition: seg.rendition,
-                kind: seg.kind,
-                idx: seg.idx,
-                size: found.size,
-                sha256: found.sha256,
-            });
+            if let Some(found) = store::finished_piece(&layout, &id, &file, mode, key.as_deref(), names, &*accept)? {
+                paths.push(dest);
+                kept.push((i, found));
+            }
         }
-        // What was not adopted is not needed.
         for (dir, names) in &done_names {
             for n in names {
                 let _ = std::fs::remove_file(dir.join(n));
             }
         }
         store::sync_dirs(&paths)?;
-        Ok(adopted)
+        Ok(kept)
     })
     .await
     .map_err(|e| storage("internal error", e))?
     .map_err(|e| match e {
         StoreError::Full => ctx.storage_full(0),
-        other => storage("checking pieces stored before a restart", other),
-    })?;
+        other => storage("checking what was stored before a restart", other),
+    })
+}
+
+/// Keeps the pieces an earlier process finished but did not record ([`adopt`]), committing them
+/// like fetched ones. Returns how many.
+async fn adopt_finished(ctx: &Ctx, rows: &[RenditionRow], segs: &[SegmentRow]) -> JobResult<usize> {
+    let pending: Vec<(&SegmentRow, RenditionRole)> = segs
+        .iter()
+        .filter(|s| !s.done)
+        .filter_map(|s| rows.iter().find(|r| r.idx == s.rendition).map(|r| (s, r.kind)))
+        .collect();
+    let files = pending
+        .iter()
+        .map(|(s, role)| {
+            let role = *role;
+            (s.file.clone(), Box::new(move |sn: &Sniffer| check_content(role, sn).is_ok()) as Accept)
+        })
+        .collect();
+    let adopted: Vec<DoneSegment> = adopt(ctx, files)
+        .await?
+        .into_iter()
+        .map(|(i, found)| DoneSegment {
+            rendition: pending[i].0.rendition,
+            kind: pending[i].0.kind,
+            idx: pending[i].0.idx,
+            size: found.size,
+            sha256: found.sha256,
+        })
+        .collect();
     if !adopted.is_empty() {
         ctx.inner.catalog.commit_segments(&ctx.id, &adopted).await.map_err(catalog_stop)?;
     }
@@ -1765,34 +1783,19 @@ async fn images(ctx: &Arc<Ctx>) -> JobResult {
     verify_images(ctx, &rows)
 }
 
-/// Keeps the images an earlier process stored but was killed before recording (checked as
-/// [`adopt_finished`] checks pieces); returns how many.
+/// Keeps the images an earlier process stored but did not record ([`adopt`]); returns how many.
 async fn adopt_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult<usize> {
-    let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    let (layout, id, mode, key) = (ctx.inner.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
-    let found = blocking(ctx, move || -> Result<Vec<(ImageRow, store::FinishedPiece)>, StoreError> {
-        let mut found = Vec::new();
-        for img in pending {
-            let dest = layout.file(&id, &img.file, mode);
-            let names = dest.parent().map(store::done_files).unwrap_or_default();
+    let pending: Vec<&ImageRow> = rows.iter().filter(|i| !i.done).collect();
+    let files = pending
+        .iter()
+        .map(|img| {
             let wanted = if img.kind == ImageKind::WebVtt { MediaKind::WebVtt } else { MediaKind::Image };
-            let accept = |s: &Sniffer| s.content() == Content::Media(wanted);
-            if let Some(piece) = store::finished_piece(&layout, &id, &img.file, mode, key.as_deref(), &names, &accept)?
-            {
-                found.push((img, piece));
-            }
-        }
-        let paths: Vec<_> = found.iter().map(|(img, _)| layout.file(&id, &img.file, mode)).collect();
-        store::sync_dirs(&paths)?;
-        Ok(found)
-    })
-    .await
-    .map_err(|e| storage("internal error", e))?
-    .map_err(|e| storage("checking images stored before a restart", e))?;
-    for (img, piece) in &found {
+            (img.file.clone(), Box::new(move |s: &Sniffer| s.content() == Content::Media(wanted)) as Accept)
+        })
+        .collect();
+    let found = adopt(ctx, files).await?;
+    for (i, piece) in &found {
+        let img = pending[*i];
         ctx.inner
             .catalog
             .commit_image(&ctx.id, img.kind, img.idx, piece.size, piece.sha256.as_deref())
