@@ -839,19 +839,21 @@ impl Vault {
     pub async fn resume(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
         let row = self.row(id).await?;
-        match row.state {
-            AssetState::Completed => {
-                let missing = self.inner.catalog.images(id).await?.iter().any(|i| !i.done);
-                if !missing {
-                    return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
-                }
-                download::retry_images(&self.inner, id).await?;
-                return Ok(());
+        if row.state == AssetState::Completed {
+            let missing = self.inner.catalog.images(id).await?.iter().any(|i| !i.done);
+            if !missing {
+                return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
             }
-            AssetState::Paused | AssetState::Failed | AssetState::Cancelled => {
-                self.inner.requeue(id).await?;
-            }
-            AssetState::Queued | AssetState::Downloading => {}
+            download::retry_images(&self.inner, id).await?;
+            return Ok(());
+        }
+        self.resume_download(id, row.state).await
+    }
+
+    /// Queues an asset that is not completed again (if it is not queued already) and starts it.
+    async fn resume_download(&self, id: &str, state: AssetState) -> Result<()> {
+        if matches!(state, AssetState::Paused | AssetState::Failed | AssetState::Cancelled) {
+            self.inner.requeue(id).await?;
         }
         self.start(id).await
     }
@@ -862,11 +864,12 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn resume_all(&self) -> Result<Vec<String>> {
+        self.ensure_open()?;
         let mut ids = Vec::new();
         for a in self.inner.catalog.assets().await? {
             if matches!(a.state, AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading)
             {
-                self.resume(&a.id).await?;
+                self.resume_download(&a.id, a.state).await?;
                 ids.push(a.id);
             }
         }

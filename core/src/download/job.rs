@@ -1833,7 +1833,8 @@ async fn store_image(
             let u = urls.lock().await;
             (u.generation, u.urls.get(&(img.kind, img.idx)).cloned().unwrap_or_else(|| img.url.clone()))
         };
-        let parsed = Url::parse(&url).map_err(|e| storage("image URL", e))?;
+        let parsed = Url::parse(&url)
+            .map_err(|e| FailureReason::BadSource { message: format!("{what}: its URL does not parse ({e})") })?;
         match inner.http.get_small(&parsed, &ctx.headers, IMAGE_LIMIT, &inner.config.retry).await {
             Ok((bytes, _)) => break (bytes, url),
             Err(e) if e.class() == ErrorClass::Expired && refreshes < 2 => {

@@ -670,7 +670,8 @@ pub(crate) fn error_to_failure(what: &str, e: &Error) -> FailureReason {
         Error::Playlist(PlaylistError::Unsupported(m)) | Error::Unsupported(m) => {
             FailureReason::Unsupported { message: m.clone() }
         }
-        Error::MediaPlaylist { error: PlaylistError::Unsupported(_), .. } => {
+        Error::Playlist(PlaylistError::Live) => FailureReason::Unsupported { message: format!("{what}: {e}") },
+        Error::MediaPlaylist { error: PlaylistError::Unsupported(_) | PlaylistError::Live, .. } => {
             FailureReason::Unsupported { message: e.to_string() }
         }
         Error::MediaPlaylist { .. } => FailureReason::BadSource { message: e.to_string() },

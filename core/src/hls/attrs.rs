@@ -59,21 +59,21 @@ impl Attrs {
     }
 
     /// Replaces variable references (`{$name}`) in every quoted-string and hexadecimal-sequence
-    /// value, the values RFC 8216bis §4.3 applies substitution to. Returns how many bytes the
-    /// substituted values hold (0 when nothing was substituted), for the playlist's budget.
+    /// value, the values RFC 8216bis §4.3 applies substitution to, taking what each value grows
+    /// by from `budget` as it goes (the playlist's expansion budget).
     ///
     /// # Errors
-    /// As [`Variables::substitute`].
-    pub fn substitute(&mut self, vars: &Variables) -> Result<usize, SubstError> {
-        let mut produced = 0;
+    /// As [`Variables::substitute`]; [`SubstError::Budget`] when the budget runs out.
+    pub fn substitute(&mut self, vars: &Variables, budget: &mut usize) -> Result<(), SubstError> {
         for v in self.values.values_mut() {
             let hex = !v.quoted && (v.text.starts_with("0x") || v.text.starts_with("0X"));
             if (v.quoted || hex) && v.text.contains("{$") {
-                v.text = vars.substitute(&v.text)?.into_owned();
-                produced += v.text.len();
+                let new = vars.substitute(&v.text)?.into_owned();
+                *budget = budget.checked_sub(new.len().saturating_sub(v.text.len())).ok_or(SubstError::Budget)?;
+                v.text = new;
             }
         }
-        Ok(produced)
+        Ok(())
     }
 }
 
@@ -109,11 +109,18 @@ mod tests {
         vars.insert("host", "cdn.example.com");
         vars.insert("iv", "00000000000000000000000000000001");
         let mut a = Attrs::parse(r#"METHOD={$host},URI="https://{$host}/k",IV=0x{$iv}"#).unwrap();
-        a.substitute(&vars).unwrap();
+        let mut budget = 1 << 20;
+        a.substitute(&vars, &mut budget).unwrap();
+        assert!(budget < 1 << 20, "the growth was charged");
         assert_eq!(a.get("URI"), Some("https://cdn.example.com/k"));
         assert_eq!(a.get("IV"), Some("0x00000000000000000000000000000001"));
         assert_eq!(a.get("METHOD"), Some("{$host}"), "enumerated strings are not substituted");
         let mut b = Attrs::parse(r#"URI="{$nope}""#).unwrap();
-        assert_eq!(b.substitute(&vars), Err(SubstError::Undefined("nope".to_owned())));
+        assert_eq!(b.substitute(&vars, &mut budget), Err(SubstError::Undefined("nope".to_owned())));
+        // Many values in one tag are charged one by one: the budget stops them, not memory.
+        let many: Vec<String> = (0..100).map(|i| format!("A{i}=\"{{$host}}{{$host}}\"")).collect();
+        let mut c = Attrs::parse(&many.join(",")).unwrap();
+        let mut small = 100;
+        assert_eq!(c.substitute(&vars, &mut small), Err(SubstError::Budget));
     }
 }

@@ -176,7 +176,8 @@ fn invalid(line: usize, reason: impl Into<String>) -> PlaylistError {
     PlaylistError::Invalid { line, reason: reason.into() }
 }
 
-/// Variable substitution within one playlist, against its budget ([`MAX_EXPANSION`]).
+/// Variable substitution within one playlist, against its budget: what substitutions grow the
+/// playlist by, together, is at most [`MAX_EXPANSION`].
 pub(crate) struct Expansion {
     left: usize,
 }
@@ -186,33 +187,28 @@ impl Expansion {
         Self { left: MAX_EXPANSION }
     }
 
-    fn spend(&mut self, bytes: usize, line: usize) -> Result<(), PlaylistError> {
-        self.left = self
-            .left
-            .checked_sub(bytes)
-            .ok_or_else(|| invalid(line, format!("variables expand the playlist past {} MiB", MAX_EXPANSION >> 20)))?;
-        Ok(())
-    }
-
     fn error(line: usize, e: SubstError) -> PlaylistError {
         match e {
             SubstError::Undefined(name) => PlaylistError::UndefinedVariable { line, name },
             SubstError::TooLong => {
                 invalid(line, format!("a variable makes a value longer than {} KiB", MAX_SUBSTITUTED >> 10))
             }
+            SubstError::Budget => {
+                invalid(line, format!("variables grow the playlist by more than {} MiB", MAX_EXPANSION >> 20))
+            }
         }
     }
 
-    /// A URI line with its variables substituted.
+    /// A URI line with its variables substituted (what it grows by taken from the budget).
     pub(crate) fn uri<'s>(&mut self, vars: &Variables, s: &'s str, line: usize) -> Result<Cow<'s, str>, PlaylistError> {
         let out = vars.substitute(s).map_err(|e| Self::error(line, e))?;
-        if let Cow::Owned(o) = &out {
-            self.spend(o.len(), line)?;
-        }
+        let grown = out.len().saturating_sub(s.len());
+        self.left = self.left.checked_sub(grown).ok_or_else(|| Self::error(line, SubstError::Budget))?;
         Ok(out)
     }
 
-    /// A tag's attribute list, parsed, with its variables substituted.
+    /// A tag's attribute list, parsed, with its variables substituted (each value's growth taken
+    /// from the budget as it is made).
     pub(crate) fn attrs(
         &mut self,
         tag: &str,
@@ -221,8 +217,7 @@ impl Expansion {
         vars: &Variables,
     ) -> Result<Attrs, PlaylistError> {
         let mut attrs = Attrs::parse(value).ok_or_else(|| invalid(line, format!("{tag}: malformed attribute list")))?;
-        let produced = attrs.substitute(vars).map_err(|e| Self::error(line, e))?;
-        self.spend(produced, line)?;
+        attrs.substitute(vars, &mut self.left).map_err(|e| Self::error(line, e))?;
         Ok(attrs)
     }
 }

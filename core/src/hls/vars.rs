@@ -36,6 +36,8 @@ pub enum SubstError {
     Undefined(String),
     /// The result would be longer than [`MAX_SUBSTITUTED`].
     TooLong,
+    /// The playlist's substitutions together would grow it by more than [`MAX_EXPANSION`].
+    Budget,
 }
 
 /// Where `IMPORT` and `QUERYPARAM` values come from while a playlist is parsed.
@@ -158,21 +160,21 @@ impl Variables {
         while let Some(at) = rest.find("{$") {
             out.push_str(&rest[..at]);
             let after = &rest[at + 2..];
-            match after.find('}') {
-                Some(end) if valid_name(&after[..end]) => {
-                    let name = &after[..end];
-                    let value = self.get(name).ok_or_else(|| SubstError::Undefined(name.to_owned()))?;
-                    if out.len() + value.len() > MAX_SUBSTITUTED {
-                        return Err(SubstError::TooLong);
-                    }
-                    out.push_str(value);
-                    rest = &after[end + 1..];
+            // A name, then `}`: one pass over the name's bytes (no search to the end of the
+            // string for a `}`, which made `{${${$…` quadratic).
+            let len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
+            if len > 0 && after.as_bytes().get(len) == Some(&b'}') {
+                let name = &after[..len];
+                let value = self.get(name).ok_or_else(|| SubstError::Undefined(name.to_owned()))?;
+                if out.len() + value.len() > MAX_SUBSTITUTED {
+                    return Err(SubstError::TooLong);
                 }
+                out.push_str(value);
+                rest = &after[len + 1..];
+            } else {
                 // Not a variable reference: kept as written.
-                _ => {
-                    out.push_str("{$");
-                    rest = after;
-                }
+                out.push_str("{$");
+                rest = after;
             }
         }
         if out.len() + rest.len() > MAX_SUBSTITUTED {
@@ -237,6 +239,9 @@ mod tests {
         v.insert("big", &"x".repeat(40_000));
         assert_eq!(v.substitute("{$big}").unwrap().len(), 40_000);
         assert_eq!(v.substitute("{$big}{$big}"), Err(SubstError::TooLong));
+        // Unterminated references are literal, and cost one pass.
+        let open = "{$".repeat(30_000);
+        assert_eq!(v.substitute(&format!("{open}a")).unwrap(), format!("{open}a"));
         // Debug shows names, never values (a value is often a token).
         v.insert("token", "s3cr3t");
         assert!(!format!("{v:?}").contains("s3cr3t") && format!("{v:?}").contains("token"));
