@@ -192,7 +192,11 @@ async fn every_corpus_playlist_is_prepared_as_expected() {
             failures.push(format!("{} ({}): {why}", row.file, row.class));
         }
     }
-    eprintln!("{accepted} of {} playlists accepted, {} refused, each as expect.tsv says", rows.len(), rows.len() - accepted);
+    eprintln!(
+        "{accepted} of {} playlists accepted, {} refused, each as expect.tsv says",
+        rows.len(),
+        rows.len() - accepted
+    );
     assert!(failures.is_empty(), "{} of {} playlists:\n{}", failures.len(), rows.len(), failures.join("\n"));
     assert!(accepted >= 35, "only {accepted} accepted");
     assert!(tv.vault.assets().await.unwrap().is_empty(), "prepare stores nothing");
