@@ -48,7 +48,7 @@ if [ ! -d corpus/key_file ] || [ -z "$(ls -A corpus/key_file)" ]; then
   keytool="$repo/target/debug/vodvault-keytool"
   [ -x "$keytool" ] || (cd "$repo" && cargo build --quiet -p vodvault-keytool)
   for app in com.example.fuzz com.example.other; do
-    "$keytool" generate --app-id "$app" --out "corpus/key_file/$app.vvkey" --force >/dev/null
+    "$keytool" generate --app-id "$app" --out "corpus/key_file/$app.vvkey" --force >/dev/null 2>&1
   done
 fi
 
