@@ -2,7 +2,7 @@
 //! the extra cost of checking a source file download (docs/design.md D26).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vodvault_core::vod::crc64::Crc64;
+use vodvault_core::testing::Crc64;
 
 const SIZE: usize = 16 << 20;
 

@@ -10,12 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vodvault_core::hls::master::Quality;
-use vodvault_core::keyfile::KeyFile;
-use vodvault_core::vod::{SignatureMethod, VodConfig, VodRequest};
 use vodvault_core::{
-    AssetInfo, AssetState, DownloadRequest, Error, Event, Mode, Prepared, RefreshRequest, UrlRefresher, Vault,
-    VaultConfig,
+    AssetInfo, AssetState, DownloadRequest, Event, KeyFile, Mode, Prepared, Quality, RefreshRequest, SignatureMethod,
+    UrlRefresher, Vault, VaultConfig, VaultError, VodConfig, VodRequest,
 };
 
 use crate::{Cli, Command};
@@ -73,7 +70,7 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
         ..VodConfig::default()
     };
     let vault = Vault::open(config).await.map_err(|e| match e {
-        Error::KeyFile(k) => format!("{}: {k}", key_path.display()),
+        e @ VaultError::InvalidKeyFile { .. } => format!("{}: {e}", key_path.display()),
         other => other.to_string(),
     })?;
     vault.set_credentials_provider(crate::credentials::provider(cli.credentials_cmd.as_deref()));
@@ -107,9 +104,9 @@ fn parse_headers(headers: &[String], referer: Option<&String>) -> Result<Vec<(St
 }
 
 /// An error as one line, with what to do about missing VOD credentials.
-fn describe(e: Error) -> String {
+fn describe(e: VaultError) -> String {
     match e {
-        Error::Vod(vodvault_core::vod::VodError::NoCredentials(_)) => format!(
+        VaultError::Credentials { .. } => format!(
             "{e}: set VODVAULT_ACCESS_KEY_ID, VODVAULT_ACCESS_KEY_SECRET (and VODVAULT_SECURITY_TOKEN) or \
              pass --credentials-cmd"
         ),
@@ -162,7 +159,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             json,
         } => {
             let mut request = DownloadRequest::new(&url);
-            match vodvault_core::vod::parse_source(&url) {
+            match vodvault_core::parse_vod_source(&url) {
                 Some(video_id) => {
                     request.vod = Some(VodRequest {
                         video_id: video_id.to_owned(),
@@ -375,10 +372,16 @@ fn parse_time(s: &str) -> Result<i64, String> {
             "d" => n * 86_400,
             _ => return Err(bad()),
         };
-        return Ok(vodvault_core::catalog::now_ms() + secs * 1000);
+        return Ok(now_ms() + secs * 1000);
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Now, in Unix milliseconds.
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn human(bytes: u64) -> String {
@@ -613,12 +616,12 @@ pub(crate) async fn follow(vault: &Vault, ids: Vec<String>, print: Print) -> Cmd
                     Print::Nothing => {}
                 }
             }
-            Err(Error::Failed(reason)) => {
+            Err(VaultError::Failed { reason }) => {
                 eprintln!("vodvault: {id}: download failed: {reason}");
                 print_state_json(vault, id, json).await;
                 code = ExitCode::FAILURE;
             }
-            Err(Error::InvalidState { state: AssetState::Paused, .. }) => {
+            Err(VaultError::InvalidState { state: AssetState::Paused, .. }) => {
                 eprintln!("vodvault: {id} was paused; continue with `vodvault resume {id}`");
                 print_state_json(vault, id, json).await;
                 code = ExitCode::from(EXIT_PAUSED);
@@ -638,17 +641,17 @@ async fn print_state_json(vault: &Vault, id: &str, json: bool) {
     }
 }
 
-async fn futures_wait(vault: &Vault, ids: &[String]) -> Vec<Result<AssetInfo, Error>> {
+async fn futures_wait(vault: &Vault, ids: &[String]) -> Vec<Result<AssetInfo, VaultError>> {
     let mut set = tokio::task::JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
         let (v, id) = (vault.clone(), id.clone());
         set.spawn(async move { (i, v.wait(&id).await) });
     }
-    let mut out: Vec<Option<Result<AssetInfo, Error>>> = ids.iter().map(|_| None).collect();
+    let mut out: Vec<Option<Result<AssetInfo, VaultError>>> = ids.iter().map(|_| None).collect();
     while let Some(r) = set.join_next().await {
         if let Ok((i, res)) = r {
             out[i] = Some(res);
         }
     }
-    out.into_iter().map(|r| r.unwrap_or(Err(Error::Closed))).collect()
+    out.into_iter().map(|r| r.unwrap_or(Err(VaultError::Closed))).collect()
 }

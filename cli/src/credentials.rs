@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use vodvault_core::vod::{Credentials, CredentialsProvider, CredentialsReason, StaticCredentials};
+use vodvault_core::{Credentials, CredentialsProvider, CredentialsReason, StaticCredentials};
 
 /// The credentials source the options and environment describe, if any: `--credentials-cmd`,
 /// else `VODVAULT_ACCESS_KEY_ID` / `VODVAULT_ACCESS_KEY_SECRET` / `VODVAULT_SECURITY_TOKEN`

@@ -10,14 +10,13 @@ use std::convert::Infallible;
 use std::process::ExitCode;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use vodvault_core::fetch::{HeaderMap, Http, HttpConfig, RetryPolicy};
 use vodvault_core::hls::aes128::{Aes128Key, decrypt_segment};
 use vodvault_core::hls::media::{Encryption, MediaPlaylist};
 use vodvault_core::hls::vars::VarSource;
-use vodvault_core::keyfile::KeyFile;
-use vodvault_core::{DownloadRequest, Mode, Vault, VaultConfig};
+use vodvault_core::{DownloadRequest, KeyFile, Mode, Vault, VaultConfig};
 
 const APP_ID: &str = "com.example.vodvault.demo";
 
@@ -117,8 +116,7 @@ pub async fn run(once: bool, port: u16) -> Result<ExitCode, String> {
 /// Fetches every file a player would, through the playback server, and checks it against an
 /// independent decryption of the bundled source.
 async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
-    let http = Http::new(&HttpConfig::default()).map_err(|e| e.to_string())?;
-    let get = |u: String| fetch(&http, u);
+    let get = fetch;
     let master = get(url.to_owned()).await?;
     let master = String::from_utf8_lossy(&master);
     if !master.contains("video/index.m3u8") {
@@ -168,11 +166,22 @@ async fn check_playback(url: &str, base: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(http: &Http, url: String) -> Result<Bytes, String> {
+/// GET `url` from the loopback playback server, as a player would.
+async fn fetch(url: String) -> Result<Bytes, String> {
     let u = url::Url::parse(&url).map_err(|e| e.to_string())?;
-    let (body, _) = http
-        .get_small(&u, &HeaderMap::new(), 64 << 20, &RetryPolicy::default())
-        .await
-        .map_err(|e| format!("{u}: {e}"))?;
+    let fail = |e: &dyn std::fmt::Display| format!("{u}: {e}");
+    let addr = (u.host_str().unwrap_or("127.0.0.1"), u.port().unwrap_or(80));
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| fail(&e))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.map_err(|e| fail(&e))?;
+    let conn = tokio::spawn(conn);
+    let req = Request::get(u.path()).header("host", addr.0).body(http_body_util::Empty::<Bytes>::new());
+    let resp = sender.send_request(req.map_err(|e| fail(&e))?).await.map_err(|e| fail(&e))?;
+    if !resp.status().is_success() {
+        return Err(fail(&resp.status()));
+    }
+    let body = resp.into_body().collect().await.map_err(|e| fail(&e))?.to_bytes();
+    drop(sender);
+    let _ = conn.await;
     Ok(body)
 }

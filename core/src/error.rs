@@ -1,121 +1,23 @@
-//! The vault's errors: [`Error`] for calls that fail, and [`FailureReason`], the typed reason a
-//! download stopped, stored in the catalog with the asset.
+//! Errors. Inside the crate, [`Error`] keeps every source (the catalog's, the file system's, a
+//! fetch's); at the API, [`VaultError`] says what happened as the decision an app makes about
+//! it, with structured fields and never a secret. `From<Error> for VaultError` is the one
+//! mapping, and where the logging policy lives: failures of the device itself (catalog, file
+//! system, a bug) are logged at `warn` with their whole chain of causes, because the app only
+//! gets their one-line summary; everything else is the app's to report and is logged at
+//! `debug`.
 
-use serde::{Deserialize, Serialize};
-
-use crate::catalog::{AssetState, CatalogError, Mode};
-use crate::fetch::FetchError;
+use crate::catalog::CatalogError;
+use crate::fetch::{ErrorClass, FetchError};
 use crate::hls::media::PlaylistError;
 use crate::keyfile::{KeyFileError, KeyId};
 use crate::keys::KeyError;
+use crate::model::{AssetState, FailureReason, Mode};
 use crate::seal::SealError;
+use crate::vod::VodError;
 
-/// Why a download stopped. Stored with the asset; every variant is a decision the app can make
-/// (retry later, free space, ask for a new URL, give up). Messages name the piece that failed
-/// and never contain signed URLs or keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FailureReason {
-    /// The network kept failing after every retry.
-    #[error("network: {message}")]
-    Network {
-        /// What failed, and where.
-        message: String,
-    },
-    /// The server answered with an error status that retrying does not fix (404, …).
-    #[error("HTTP {status}: {message}")]
-    HttpStatus {
-        /// The status code.
-        status: u16,
-        /// What was requested.
-        message: String,
-    },
-    /// The URL expired (401/403/410) and no fresh one could be had.
-    #[error("URL expired: {message}")]
-    UrlExpired {
-        /// Why no fresh URL was available.
-        message: String,
-    },
-    /// Not enough free space.
-    #[error("{}", storage_full_message(*needed, *available))]
-    StorageFull {
-        /// Bytes still to store (an estimate; 0 when unknown).
-        needed: u64,
-        /// Bytes free.
-        available: u64,
-    },
-    /// The source sent something that is not valid media (a bad key, bad padding after
-    /// re-fetching, an error page instead of a segment).
-    #[error("bad source: {message}")]
-    BadSource {
-        /// Which piece, and what is wrong.
-        message: String,
-    },
-    /// The source uses something vodvault does not download.
-    #[error("not supported: {message}")]
-    Unsupported {
-        /// What, and why.
-        message: String,
-    },
-    /// The source's content changed (after a refresh, the playlist no longer matches).
-    #[error("source changed: {message}")]
-    SourceChanged {
-        /// What differs.
-        message: String,
-    },
-    /// Writing to storage failed (other than running out of space).
-    #[error("storage: {message}")]
-    Storage {
-        /// The OS error.
-        message: String,
-    },
-    /// The asset's content key is wrapped under another key file.
-    #[error("key mismatch: {message}")]
-    KeyMismatch {
-        /// Which key ids.
-        message: String,
-    },
-    /// VOD refused the credentials, or the app's credentials provider gave none: resume once
-    /// fresh ones can be had.
-    #[error("VOD credentials: {message}")]
-    Credentials {
-        /// VOD's code and message, or why there are none.
-        message: String,
-    },
-    /// The VOD API refused the request (the video is gone or not playable, a stream is no
-    /// longer offered, throttling that did not pass).
-    #[error("VOD {code}: {message}")]
-    Vod {
-        /// VOD's error code.
-        code: String,
-        /// VOD's message.
-        message: String,
-    },
-}
-
-fn storage_full_message(needed: u64, available: u64) -> String {
-    if needed == 0 {
-        format!("storage full: no space left ({available} bytes available)")
-    } else {
-        format!("storage full: about {needed} more bytes needed, {available} available")
-    }
-}
-
-impl FailureReason {
-    /// The JSON stored in the catalog.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"kind\":\"storage\",\"message\":\"?\"}"))
-    }
-
-    /// Parses the stored JSON.
-    pub fn from_json(s: &str) -> Option<Self> {
-        serde_json::from_str(s).ok()
-    }
-}
-
-/// An error from a vault call.
+/// An error inside the crate, with its source.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// No asset with this id.
     #[error("no asset {0}")]
     NotFound(String),
@@ -221,9 +123,12 @@ pub enum Error {
     /// The vault is closed.
     #[error("the vault is closed")]
     Closed,
+    /// The catalog holds something unreadable (damaged outside vodvault): what.
+    #[error("the catalog is damaged: {0}")]
+    Damaged(String),
     /// A VOD API call failed.
     #[error(transparent)]
-    Vod(#[from] crate::vod::VodError),
+    Vod(#[from] VodError),
 }
 
 impl From<CatalogError> for Error {
@@ -232,5 +137,328 @@ impl From<CatalogError> for Error {
     }
 }
 
-/// Result with [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Result with the crate's internal [`Error`].
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Turns a failure of a fetch into the asset's failure reason, naming what was fetched.
+pub(crate) fn fetch_failure(what: &str, e: &FetchError) -> FailureReason {
+    match e {
+        FetchError::Status { status, .. } if matches!(e.class(), ErrorClass::Expired) => {
+            FailureReason::UrlExpired { message: format!("{what}: HTTP {status} and no fresh URL") }
+        }
+        FetchError::Status { status, .. } => FailureReason::HttpStatus { status: *status, message: what.to_owned() },
+        FetchError::Transport(m) => FailureReason::Network { message: format!("{what}: {m}") },
+        FetchError::Short { .. } => FailureReason::Network { message: format!("{what}: {e}") },
+        other => FailureReason::BadSource { message: format!("{what}: {other}") },
+    }
+}
+
+/// A failure from resolving or planning, as an asset failure reason.
+pub(crate) fn error_to_failure(what: &str, e: &Error) -> FailureReason {
+    match e {
+        Error::Fetch(f) => fetch_failure(what, f),
+        Error::Playlist(PlaylistError::Unsupported(m)) | Error::Unsupported(m) => {
+            FailureReason::Unsupported { message: m.clone() }
+        }
+        Error::Playlist(PlaylistError::Live) => FailureReason::Unsupported { message: format!("{what}: {e}") },
+        Error::MediaPlaylist { error: PlaylistError::Unsupported(_) | PlaylistError::Live, .. } => {
+            FailureReason::Unsupported { message: e.to_string() }
+        }
+        Error::MediaPlaylist { .. } => FailureReason::BadSource { message: e.to_string() },
+        Error::Playlist(p) => FailureReason::BadSource { message: format!("{what}: {p}") },
+        Error::BadSource(m) => FailureReason::BadSource { message: m.clone() },
+        other => FailureReason::Storage { message: other.to_string() },
+    }
+}
+
+impl From<FetchError> for FailureReason {
+    fn from(e: FetchError) -> Self {
+        fetch_failure("request", &e)
+    }
+}
+
+/// Why a vault call failed: each variant is a decision an app makes. Messages name what failed
+/// and never carry a key, a credential or a signed URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    /// No asset with this id (or no such file in it): it was never created, or was removed.
+    #[error("no asset {id}")]
+    NotFound {
+        /// The asset (or `asset/file`).
+        id: String,
+    },
+    /// The same source and rendition is already an asset, stored in another mode: remove it
+    /// first to store it in this one.
+    #[error("asset {id} already exists in {mode} mode; remove it first to store it in another mode")]
+    AlreadyExists {
+        /// Its id.
+        id: String,
+        /// Its mode.
+        mode: Mode,
+    },
+    /// The request is malformed (bad URL, header, quality, parallelism, configuration): fix the
+    /// call.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// The action does not apply to the asset in its state (resume a completed asset, cancel a
+    /// completed one, wait for a paused one).
+    #[error("asset {id} is {state}; cannot {action}")]
+    InvalidState {
+        /// The asset.
+        id: String,
+        /// Its state.
+        state: AssetState,
+        /// What was attempted.
+        action: String,
+    },
+    /// The asset is not completed, so it cannot be played, read or verified yet.
+    #[error("asset {id} is {state}: only completed assets can be played")]
+    NotPlayable {
+        /// The asset.
+        id: String,
+        /// Its state.
+        state: AssetState,
+    },
+    /// Another job (in this process or another) holds the asset and did not let go: try again
+    /// later.
+    #[error("asset {id} is busy: another download of it is running")]
+    Busy {
+        /// The asset.
+        id: String,
+    },
+    /// The vault was closed.
+    #[error("the vault is closed")]
+    Closed,
+    /// The key file is not valid (damaged, not a key file, another app's, a newer version).
+    #[error("invalid key file: {message}")]
+    InvalidKeyFile {
+        /// Which problem.
+        message: String,
+    },
+    /// The vault, or an asset's content key, belongs to another key file.
+    #[error("key mismatch: this belongs to key {expected}, but key {given} was given")]
+    KeyMismatch {
+        /// The key id it belongs to (16 hex digits).
+        expected: String,
+        /// The key id of the key file given.
+        given: String,
+    },
+    /// The source answered with an error status that retrying does not fix (404, 500 after
+    /// every retry, …).
+    #[error("HTTP {status}: {message}")]
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// What was requested.
+        message: String,
+    },
+    /// The network kept failing after every retry: try again later.
+    #[error("network: {message}")]
+    Network {
+        /// What failed.
+        message: String,
+    },
+    /// The source URL expired (401/403/410) and no fresh one could be had: get a new URL.
+    #[error("URL expired: {message}")]
+    UrlExpired {
+        /// Details.
+        message: String,
+    },
+    /// The source sent something that is not a playlist or media (an HTML error page served
+    /// with 200, JSON, text, nothing), or a playlist that breaks the rules: what, and where.
+    #[error("bad source: {message}")]
+    BadSource {
+        /// What arrived instead, from which URL.
+        message: String,
+    },
+    /// The source is of a kind vodvault does not download (live, DRM, SAMPLE-AES, a DASH
+    /// manifest, a delta or I-frame-only playlist).
+    #[error("not supported: {message}")]
+    Unsupported {
+        /// What, and why.
+        message: String,
+    },
+    /// The device is full: free space, then try again.
+    #[error("storage full{}", available.map(|a| format!(" ({a} bytes available)")).unwrap_or_default())]
+    StorageFull {
+        /// Bytes needed, when known.
+        needed: Option<u64>,
+        /// Bytes free, when known.
+        available: Option<u64>,
+    },
+    /// Local storage failed (the file system, the catalog): details are in the log.
+    #[error("storage: {message}")]
+    Storage {
+        /// A one-line summary.
+        message: String,
+    },
+    /// A stored file failed verification: it was modified or damaged on disk. No byte of it
+    /// was returned.
+    #[error("stored file {file} of asset {id} failed verification")]
+    Integrity {
+        /// The asset.
+        id: String,
+        /// The file (logical name; empty for the asset's key).
+        file: String,
+    },
+    /// The asset's offline period is over (see `DownloadRequest::offline_until`).
+    #[error("asset {id} expired for offline playback at {until_ms} (Unix ms)")]
+    OfflineExpired {
+        /// The asset.
+        id: String,
+        /// When it expired (Unix ms).
+        until_ms: i64,
+    },
+    /// The download failed (from waiting on it): why.
+    #[error("download failed: {reason}")]
+    Failed {
+        /// The asset's failure reason.
+        reason: FailureReason,
+    },
+    /// ApsaraVideo VOD refused the credentials (expired or invalid STS token, unknown
+    /// AccessKey), or the credentials provider gave none: get fresh ones, then try again.
+    #[error("VOD credentials: {message}")]
+    Credentials {
+        /// VOD's code and message (never the credentials).
+        message: String,
+    },
+    /// The ApsaraVideo VOD API refused the request (the video is not playable yet, forbidden,
+    /// throttled, an API error).
+    #[error("VOD {code}: {message}")]
+    VodApi {
+        /// VOD's error code, e.g. `Forbidden.IllegalStatus`.
+        code: String,
+        /// VOD's message.
+        message: String,
+    },
+}
+
+impl VaultError {
+    /// A failure of the device (file system, catalog) or a bug, as the app sees it.
+    pub(crate) fn storage(what: &str, e: &dyn std::error::Error) -> Self {
+        tracing::warn!("{what}: {}", chain(e));
+        VaultError::Storage { message: format!("{what}: {e}") }
+    }
+}
+
+/// `e` and its causes, one after another.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+impl From<Error> for VaultError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let v = match e {
+            Error::NotFound(id) => VaultError::NotFound { id },
+            Error::AlreadyExists { id, mode } => VaultError::AlreadyExists { id, mode },
+            Error::InvalidRequest(message) => VaultError::InvalidRequest { message },
+            Error::KeyFile(k) => k.into(),
+            Error::KeyMismatch { vault, given } => key_mismatch(vault, given),
+            Error::Key(KeyError::KeyMismatch { wrapped_by, have }) => key_mismatch(wrapped_by, have),
+            Error::Key(k) => return VaultError::storage("a stored key", &k),
+            Error::Catalog(c) => return VaultError::storage("catalog", &c),
+            Error::StorageFull => VaultError::StorageFull { needed: None, available: None },
+            Error::Io(io) => return VaultError::storage("file system", &io),
+            Error::Seal(SealError::Io(io)) => return VaultError::storage("file system", &io),
+            Error::Seal(s) => return VaultError::storage("sealed file", &s),
+            Error::Fetch(f) => fetch_error(&message, &f),
+            Error::Playlist(PlaylistError::Live | PlaylistError::Unsupported(_))
+            | Error::MediaPlaylist { error: PlaylistError::Live | PlaylistError::Unsupported(_), .. }
+            | Error::Unsupported(_) => VaultError::Unsupported { message: unprefixed(message) },
+            Error::Playlist(_) | Error::MediaPlaylist { .. } | Error::BadSource(_) => {
+                VaultError::BadSource { message: unprefixed(message) }
+            }
+            Error::Busy(id) => VaultError::Busy { id },
+            Error::InvalidState { id, state, action } => {
+                VaultError::InvalidState { id, state, action: action.to_owned() }
+            }
+            Error::Failed(reason) => VaultError::Failed { reason },
+            Error::Expired { id, until } => VaultError::OfflineExpired { id, until_ms: until },
+            Error::NotPlayable { id, state } => VaultError::NotPlayable { id, state },
+            Error::Integrity { id, file } => VaultError::Integrity { id, file },
+            Error::Closed => VaultError::Closed,
+            Error::Damaged(_) => {
+                tracing::warn!("{message}");
+                return VaultError::Storage { message };
+            }
+            Error::Vod(v) => v.into(),
+        };
+        tracing::debug!("{v}");
+        v
+    }
+}
+
+/// The message of an error without the prefix its `Display` adds (the variant says it).
+fn unprefixed(message: String) -> String {
+    for prefix in ["bad source: ", "not supported: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    message
+}
+
+fn key_mismatch(expected: KeyId, given: KeyId) -> VaultError {
+    VaultError::KeyMismatch { expected: expected.to_string(), given: given.to_string() }
+}
+
+fn fetch_error(message: &str, f: &FetchError) -> VaultError {
+    match f {
+        FetchError::Status { .. } if matches!(f.class(), ErrorClass::Expired) => {
+            VaultError::UrlExpired { message: message.to_owned() }
+        }
+        FetchError::Status { status, .. } => VaultError::HttpStatus { status: *status, message: message.to_owned() },
+        FetchError::Transport(_) | FetchError::Short { .. } => VaultError::Network { message: message.to_owned() },
+        _ => VaultError::BadSource { message: message.to_owned() },
+    }
+}
+
+impl From<KeyFileError> for VaultError {
+    fn from(e: KeyFileError) -> Self {
+        VaultError::InvalidKeyFile { message: e.to_string() }
+    }
+}
+
+impl From<VodError> for VaultError {
+    fn from(e: VodError) -> Self {
+        let message = e.to_string();
+        match e {
+            VodError::NoCredentials(_) | VodError::Credentials { .. } => VaultError::Credentials { message },
+            VodError::NoMatch(_) => VaultError::InvalidRequest { message },
+            VodError::Unsupported(_) => VaultError::Unsupported { message },
+            VodError::Network(_) => VaultError::Network { message },
+            VodError::Config(_) => VaultError::InvalidRequest { message },
+            VodError::NotFound { code, .. }
+            | VodError::Forbidden { code, .. }
+            | VodError::Api { code, .. }
+            | VodError::Throttled { code, .. } => VaultError::VodApi { code, message },
+            VodError::BadResponse(_) => VaultError::VodApi { code: "BadResponse".into(), message },
+        }
+    }
+}
+
+impl From<CatalogError> for VaultError {
+    fn from(e: CatalogError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<std::io::Error> for VaultError {
+    fn from(e: std::io::Error) -> Self {
+        Error::from(e).into()
+    }
+}

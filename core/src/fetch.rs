@@ -453,11 +453,6 @@ impl Body {
         Ok((start, end, total, cr))
     }
 
-    /// Bytes this body will deliver, when known.
-    pub fn expected_len(&self) -> Option<u64> {
-        self.expected
-    }
-
     /// The next piece of the body; `None` at its end.
     ///
     /// # Errors

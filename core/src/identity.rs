@@ -111,6 +111,18 @@ pub fn redact_str(url: &str) -> String {
     Url::parse(url).map(|u| redact(&u)).unwrap_or_else(|_| "(invalid URL)".to_owned())
 }
 
+/// The extension of the last path segment of `uri` (lowercase, 1–5 alphanumerics), or `fallback`.
+pub(crate) fn sanitize_ext(uri: &str, fallback: &str) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    match last.rsplit_once('.') {
+        Some((_, ext)) if (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            ext.to_ascii_lowercase()
+        }
+        _ => fallback.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

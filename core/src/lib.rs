@@ -1,41 +1,70 @@
 //! vodvault core: everything the vault does, with no FFI types.
 //!
-//! - [`keyfile`]: key files, the per-app secret and what it is bound to.
-//! - [`keys`]: the key hierarchy (KEK, per-asset content keys, wrapping and rotation).
-//! - [`seal`]: the sealed file format (chunked, authenticated, random access).
-//! - [`hls`]: HLS playlists (media and master) and `METHOD=AES-128` decryption.
-//! - [`fetch`]: HTTP with typed failures; [`identity`]: stable asset identities.
-//! - [`catalog`]: the SQLite catalog; [`store`]: files on disk; [`sniff`]: media checks.
-//! - [`playback`]: the random-access reader and the loopback playback server.
-//! - [`vault`]: the vault API (open, prepare, download, pause/resume/cancel/remove, events).
-//! - [`vod`]: ApsaraVideo VOD sources (signed API calls, play info, mezzanine files, images).
+//! An app opens a [`Vault`] with its key file, [`Vault::prepare`]s a source, [`Vault::download`]s
+//! it in [`Mode::Normal`] or [`Mode::Encrypted`], follows [`Event`]s, and plays what is stored
+//! through [`Vault::play`] or [`Vault::open_reader`]. Every call that fails says why with a
+//! [`VaultError`].
+//!
+//! ```no_run
+//! # async fn demo() -> vodvault_core::Result<()> {
+//! use vodvault_core::{DownloadRequest, Vault, VaultConfig};
+//! let key = std::fs::read("app.vvkey")?;
+//! let vault = Vault::open(VaultConfig::new("/data/app/vault".into(), key, "com.example.player")).await?;
+//! let id = vault.download(DownloadRequest::new("https://cdn.example.com/v/master.m3u8")).await?;
+//! let info = vault.wait(&id).await?;
+//! println!("{} is {}", info.id, info.state);
+//! # Ok(()) }
+//! ```
+//!
+//! Two building blocks are public on their own: [`seal`], the sealed file format, and [`hls`],
+//! the HLS playlist parsers and `METHOD=AES-128` decryption.
+//!
+//! Inside, data flows one way (docs/design.md §6 draws it): `source` (what a URL or VOD video
+//! offers) → `plan` (rows, names, sizes) → `engine` (one job: fetch → seal/store) → `catalog`;
+//! and `catalog` → `playback` (reader, server). `scheduler` runs jobs; `vault` is the facade on
+//! top, and nothing imports it.
 
-pub mod catalog;
+mod catalog;
+mod clock;
 mod crypto;
-mod download;
-pub mod error;
-pub mod fetch;
+mod engine;
+mod error;
+mod events;
+mod fetch;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hls;
-pub mod identity;
-pub mod keyfile;
-pub mod keys;
-pub mod playback;
+mod identity;
+mod keyfile;
+mod keys;
+mod model;
+mod plan;
+mod playback;
+mod scheduler;
 pub mod seal;
-pub mod sniff;
-pub mod store;
-pub mod vault;
-pub mod vod;
+mod sniff;
+mod source;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod vault;
+mod vod;
 
-pub use catalog::{AssetKind, AssetState, Mode};
 pub use crypto::RandomUnavailable;
-pub use error::{Error, FailureReason, Result};
+pub use error::VaultError;
+pub use fetch::{HttpConfig, RetryPolicy};
 pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId};
-pub use keys::{ContentKey, Kek, KeyError, WrappedKey};
-pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};
-pub use vault::{
-    AssetInfo, DownloadRequest, Event, ImageInfo, Prepared, Progress, RefreshRequest, UrlRefresher, Vault, VaultConfig,
-    VodIdentity, VodMezzanineInfo, VodStreamInfo,
+pub use keys::{ContentKey, KeyError};
+pub use model::{
+    AssetInfo, AssetKind, AssetState, AudioChoice, DownloadRequest, Event, FailureReason, ImageInfo, ImageKind, Mode,
+    OutputType, Prepared, Progress, Quality, RefreshRequest, SubtitleChoice, UrlRefresher, VodIdentity,
+    VodMezzanineInfo, VodRequest, VodStreamInfo, parse_vod_source,
 };
+pub use playback::{AssetReader, PlaybackSession, content_type};
+pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};
+pub use vault::{Vault, VaultConfig};
+pub use vod::{Credentials, CredentialsProvider, CredentialsReason, SignatureMethod, StaticCredentials, VodConfig};
+
+/// Result of a vault call.
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

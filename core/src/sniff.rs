@@ -36,13 +36,6 @@ pub enum MediaKind {
     Image,
 }
 
-impl MediaKind {
-    /// Whether this is audio or video (as opposed to subtitles or an image).
-    pub fn is_audio_video(self) -> bool {
-        !matches!(self, MediaKind::WebVtt | MediaKind::Ttml | MediaKind::Image)
-    }
-}
-
 /// What a body that is not media looks like, for messages that say what arrived instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotMedia {
@@ -226,11 +219,6 @@ fn is_mpeg_audio(h: &[u8]) -> bool {
 /// JPEG, PNG or GIF by magic number (WebP is a RIFF form, above).
 fn is_image(h: &[u8]) -> bool {
     h.starts_with(&[0xFF, 0xD8, 0xFF]) || h.starts_with(b"\x89PNG\r\n\x1a\n") || h.starts_with(b"GIF8")
-}
-
-/// Whether `h` is a JPEG, PNG, GIF or WebP image.
-pub fn is_image_data(h: &[u8]) -> bool {
-    is_image(h) || (h.len() >= 12 && &h[..4] == b"RIFF" && &h[8..12] == b"WEBP")
 }
 
 /// A transport stream: a sync byte at the start of every 188-byte packet in `h`, and at least two
@@ -456,16 +444,6 @@ impl Sniffer {
 
     fn size32(&self) -> u32 {
         u32::from_be_bytes([self.box_hdr[0], self.box_hdr[1], self.box_hdr[2], self.box_hdr[3]])
-    }
-
-    /// Bytes fed so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing has been fed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// What the bytes fed so far are (from their first [`HEAD_LEN`] bytes alone).

@@ -20,8 +20,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::catalog::Mode;
 use crate::keys::ContentKey;
+use crate::model::Mode;
 use crate::seal::{self, Durability, SealError, SealOptions, SealedFileWriter};
 use crate::sniff::Sniffer;
 

@@ -1,39 +1,34 @@
-//! The vault: a folder, its catalog, and the download queue.
-//!
-//! ```no_run
-//! # async fn demo() -> vodvault_core::Result<()> {
-//! use vodvault_core::vault::{DownloadRequest, Vault, VaultConfig};
-//! let key = std::fs::read("app.vvkey")?;
-//! let vault = Vault::open(VaultConfig::new("/data/app/vault".into(), key, "com.example.player")).await?;
-//! let id = vault.download(DownloadRequest::new("https://cdn.example.com/v/master.m3u8")).await?;
-//! let info = vault.wait(&id).await?;
-//! println!("{} is {}", info.id, info.state);
-//! # Ok(()) }
-//! ```
+//! The vault: a folder, its catalog, the download queue and the playback server, behind one
+//! facade. Nothing imports this module.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use crate::catalog::{AssetKind, AssetRow, AssetState, Catalog, Mode};
-use crate::download;
-use crate::error::{Error, FailureReason, Result};
+use crate::Result;
+use crate::catalog::{AssetRow, Catalog};
+use crate::engine::{self, Deps, Refresher, Settings};
+use crate::error::{Error, VaultError};
+use crate::events::Events;
 use crate::fetch::{Http, HttpConfig, RetryPolicy};
-use crate::hls::master::{Quality, Rendition, Variant};
 use crate::keyfile::{KeyFile, KeyId};
 use crate::keys::{Kek, WrappedKey};
+use crate::model::{
+    AssetInfo, AssetState, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, UrlRefresher,
+};
+use crate::playback::{AssetReader, AssetView, Expiry, IntegritySink, PlaybackSession, Server, verify_files};
+use crate::scheduler::Scheduler;
 use crate::seal::DEFAULT_CHUNK_SIZE;
+use crate::source::vod::VodState;
+use crate::source::{self, Source};
 use crate::store::{self, Layout};
-use crate::vod::{CredentialsProvider, VodClient, VodConfig, VodRequest};
+use crate::vod::{CredentialsProvider, VodClient, VodConfig};
 
 /// How to open a vault.
 #[derive(Clone)]
@@ -107,446 +102,22 @@ impl VaultConfig {
     }
 }
 
-/// Which audio renditions to download with an HLS variant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AudioChoice {
-    /// The variant's default audio rendition (if its audio is separate).
-    #[default]
-    Default,
-    /// Every rendition of the variant's audio group in these languages.
-    Languages(Vec<String>),
-    /// Every rendition of the variant's audio group.
-    All,
-    /// None.
-    None,
-}
-
-/// Which subtitle renditions to download with an HLS variant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SubtitleChoice {
-    /// Every rendition of the variant's subtitle group.
-    #[default]
-    All,
-    /// Those in these languages.
-    Languages(Vec<String>),
-    /// None.
-    None,
-}
-
-/// What to download.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct DownloadRequest {
-    /// Source URL: HLS master or media playlist, or a progressive file; or `vod:<VideoId>` for
-    /// an ApsaraVideo VOD video (see `vod`).
-    pub url: String,
-    /// Storage mode.
-    pub mode: Mode,
-    /// Variant choice (HLS master playlists).
-    pub quality: Quality,
-    /// Audio renditions.
-    pub audio: AudioChoice,
-    /// Subtitle renditions.
-    pub subtitles: SubtitleChoice,
-    /// Headers for every request of this asset (Referer, User-Agent, cookies, …). Stored
-    /// sealed under the vault key so they survive a restart.
-    #[serde(skip)]
-    pub headers: Vec<(String, String)>,
-    /// Display title.
-    pub title: Option<String>,
-    /// The app's own data (e.g. JSON), stored and returned as is.
-    pub metadata: Option<String>,
-    /// A stable identity chosen by the app (e.g. a video id) instead of the URL.
-    pub identity: Option<String>,
-    /// Concurrent requests for this asset, overriding the vault's setting.
-    pub parallel: Option<usize>,
-    /// Playable offline only until this time (Unix ms); afterwards `play` and the reader refuse
-    /// it with [`Error::Expired`] (the app may extend it with [`Vault::set_offline_until`]).
-    #[serde(default)]
-    pub offline_until: Option<i64>,
-    /// For a VOD video: definition, format, stream type, output type, mezzanine, images. With
-    /// `url` = `vod:<VideoId>` and no options, the video's best stream and its images.
-    #[serde(default)]
-    pub vod: Option<VodRequest>,
-}
-
-impl fmt::Debug for DownloadRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DownloadRequest")
-            .field("url", &crate::identity::redact_str(&self.url))
-            .field("mode", &self.mode)
-            .field("quality", &self.quality)
-            .field("headers", &header_names(&self.headers))
-            .field("title", &self.title)
-            .field("vod", &self.vod)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DownloadRequest {
-    /// A VOD video's best stream, with its images, Normal mode.
-    pub fn vod(video_id: &str) -> Self {
-        let mut r = Self::new(&format!("vod:{}", video_id.trim()));
-        r.vod = Some(VodRequest::new(video_id));
-        r
-    }
-
-    /// The VOD part of the request: from `vod`, or from a `vod:<VideoId>` URL.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRequest`] when `url` names another video than `vod`, or `vod` comes with
-    /// an `http(s)` URL.
-    pub fn vod_request(&self) -> Result<Option<VodRequest>> {
-        let from_url = crate::vod::parse_source(&self.url);
-        match (&self.vod, from_url) {
-            (None, None) => Ok(None),
-            (None, Some(id)) => Ok(Some(VodRequest::new(id))),
-            (Some(v), Some(id)) if v.video_id.is_empty() => {
-                Ok(Some(VodRequest { video_id: id.to_owned(), ..v.clone() }))
-            }
-            (Some(v), Some(id)) if v.video_id == id => Ok(Some(v.clone())),
-            (Some(v), _) => Err(Error::InvalidRequest(format!(
-                "VOD options for video {:?} need the URL vod:{}",
-                v.video_id, v.video_id
-            ))),
-        }
-    }
-
-    /// Best quality, Normal mode, default audio and all subtitles.
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            mode: Mode::Normal,
-            quality: Quality::Best,
-            audio: AudioChoice::Default,
-            subtitles: SubtitleChoice::All,
-            headers: Vec::new(),
-            title: None,
-            metadata: None,
-            identity: None,
-            parallel: None,
-            offline_until: None,
-            vod: None,
-        }
-    }
-}
-
-/// What a source offers, before anything is downloaded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Prepared {
-    /// An HLS source.
-    Hls {
-        /// Whether the URL is a master playlist.
-        master: bool,
-        /// Variant streams (one, without attributes, for a media playlist); URIs without their
-        /// query (signatures, tokens).
-        variants: Vec<Variant>,
-        /// `EXT-X-MEDIA` renditions, closed captions included (nothing to download for them).
-        renditions: Vec<Rendition>,
-        /// For a media playlist: its duration in seconds and segment count.
-        duration_secs: Option<f64>,
-        /// For a media playlist: segments.
-        segments: Option<usize>,
-    },
-    /// A progressive file.
-    File {
-        /// Size in bytes, when the server says.
-        size: Option<u64>,
-        /// `Content-Type`.
-        content_type: Option<String>,
-        /// Whether the server accepts range requests (resumable).
-        accept_ranges: bool,
-    },
-    /// An ApsaraVideo VOD video.
-    Vod {
-        /// The video id.
-        video_id: String,
-        /// Its title.
-        title: Option<String>,
-        /// Seconds.
-        duration_secs: Option<f64>,
-        /// VOD's status of the video (`Normal` when playable).
-        status: Option<String>,
-        /// Every stream VOD offers (definition × format × stream type).
-        streams: Vec<VodStreamInfo>,
-        /// The source file, when the credentials may read it.
-        mezzanine: Option<VodMezzanineInfo>,
-    },
-}
-
-/// One stream of a VOD video.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VodStreamInfo {
-    /// `FD`, `LD`, `SD`, `HD`, `OD`, `2K`, `4K`, `SQ`, `HQ`, …
-    pub definition: String,
-    /// `m3u8`, `mp4`, `mp3`, …
-    pub format: String,
-    /// `video` or `audio`.
-    pub stream_type: String,
-    /// Kbit/s.
-    pub bitrate_kbps: Option<f64>,
-    /// Bytes.
-    pub size: Option<u64>,
-    /// Pixels.
-    pub width: Option<u64>,
-    /// Pixels.
-    pub height: Option<u64>,
-    /// Seconds.
-    pub duration_secs: Option<f64>,
-    /// Frames per second.
-    pub fps: Option<f64>,
-    /// Whether it is encrypted at the source.
-    pub encrypted: bool,
-    /// `HLSEncryption` (downloadable) or `AliyunVoDEncryption` (not).
-    pub encrypt_type: Option<String>,
-    /// The transcode job.
-    pub job_id: Option<String>,
-    /// Why vodvault cannot store it, when it cannot.
-    pub unsupported: Option<String>,
-}
-
-/// A VOD video's source (mezzanine) file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VodMezzanineInfo {
-    /// Bytes.
-    pub size: Option<u64>,
-    /// CRC-64/ECMA, when VOD reports it.
-    pub crc64: Option<u64>,
-    /// Pixels.
-    pub width: Option<u64>,
-    /// Pixels.
-    pub height: Option<u64>,
-    /// Seconds.
-    pub duration_secs: Option<f64>,
-    /// The uploaded file's name.
-    pub file_name: Option<String>,
-}
-
-/// What identifies a VOD asset: the stream, not its URL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VodIdentity {
-    /// The video id.
-    pub video_id: String,
-    /// Definition (`OD` for the mezzanine).
-    pub definition: String,
-    /// Format.
-    pub format: String,
-    /// `video` or `audio`.
-    pub stream_type: String,
-    /// Whether it is the source file.
-    pub mezzanine: bool,
-    /// The transcode job it was downloaded from.
-    pub job_id: Option<String>,
-}
-
-/// An image stored with an asset (VOD covers, snapshots, sprites, WebVTT thumbnails).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageInfo {
-    /// What it is.
-    pub kind: crate::catalog::ImageKind,
-    /// Position among images of its kind (1-based).
-    pub index: u32,
-    /// Its logical name: read it with [`Vault::open_reader`], or append it to a playback
-    /// session's base URL.
-    pub file: String,
-    /// Whether it is stored.
-    pub stored: bool,
-    /// Bytes, once stored.
-    pub size: Option<u64>,
-    /// Why it is missing: it could not be fetched (after fresh URLs) and the asset completed
-    /// without it; [`Vault::resume`] on the completed asset tries it again.
-    pub missing: Option<FailureReason>,
-}
-
-/// An asset, as the app sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AssetInfo {
-    /// Stable id.
-    pub id: String,
-    /// Where it is in its life.
-    pub state: AssetState,
-    /// Storage mode.
-    pub mode: Mode,
-    /// Source kind.
-    pub kind: AssetKind,
-    /// Display title.
-    pub title: Option<String>,
-    /// The app's data.
-    pub metadata: Option<String>,
-    /// Source URL without query string (signatures are not shown).
-    pub source: String,
-    /// Bytes stored and committed.
-    pub bytes_done: u64,
-    /// Bytes expected in all.
-    pub bytes_expected: Option<u64>,
-    /// Whether `bytes_expected` is exact (otherwise an estimate).
-    pub expected_exact: bool,
-    /// Pieces stored.
-    pub segments_done: u64,
-    /// Pieces in all.
-    pub segments_total: u64,
-    /// Duration in seconds, when known.
-    pub duration_secs: Option<f64>,
-    /// Key id of the key file wrapping the asset's content key (Encrypted mode).
-    pub key_id: Option<String>,
-    /// Why it failed.
-    pub failure: Option<FailureReason>,
-    /// The asset's directory.
-    pub dir: PathBuf,
-    /// Normal mode, completed: the file a player opens (`index.m3u8` or the media file).
-    pub path: Option<PathBuf>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub completed_at: Option<i64>,
-    /// Playable offline only until this time (Unix ms).
-    pub offline_until: Option<i64>,
-    /// For a VOD asset: which stream it is.
-    pub vod: Option<VodIdentity>,
-}
-
-/// Download progress of one asset. Monotonic; at most about ten per second per asset.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Progress {
-    /// The asset.
-    pub id: String,
-    /// Bytes stored (including pieces being written).
-    pub bytes_done: u64,
-    /// Bytes expected in all.
-    pub bytes_expected: Option<u64>,
-    /// Whether `bytes_expected` is exact.
-    pub expected_exact: bool,
-    /// Pieces stored and committed.
-    pub segments_done: u64,
-    /// Pieces in all.
-    pub segments_total: u64,
-    /// Bytes per second over the last seconds.
-    pub speed_bps: f64,
-    /// Seconds to go at that speed.
-    pub eta_secs: Option<f64>,
-}
-
-/// Something that happened in the vault.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// Download progress.
-    Progress(Progress),
-    /// An asset changed state.
-    State {
-        /// The asset.
-        id: String,
-        /// Its new state.
-        state: AssetState,
-        /// Why, when it failed.
-        failure: Option<FailureReason>,
-    },
-    /// A download started over from scratch, and why (its source changed).
-    Restarted {
-        /// The asset.
-        id: String,
-        /// Why.
-        reason: FailureReason,
-    },
-    /// A stored file failed verification while being read or served (it was modified or
-    /// damaged on disk); the read failed and no byte of it reached the player.
-    IntegrityFailed {
-        /// The asset.
-        id: String,
-        /// The file (logical name).
-        file: String,
-    },
-    /// An asset was removed.
-    Removed {
-        /// The asset.
-        id: String,
-    },
-    /// An image of an asset (a VOD cover, snapshot, sprite or thumbnail track) could not be
-    /// fetched; the asset completes without it, and resuming the completed asset tries again.
-    ImageMissing {
-        /// The asset.
-        id: String,
-        /// What the image is.
-        kind: crate::catalog::ImageKind,
-        /// Its position among images of its kind (1-based).
-        index: u32,
-        /// Its logical name.
-        file: String,
-        /// Why it could not be fetched.
-        reason: FailureReason,
-    },
-}
-
-/// What the refresh hook is asked.
-#[derive(Debug, Clone)]
-pub struct RefreshRequest {
-    /// The asset.
-    pub asset_id: String,
-    /// Its source URL as last used (the expired one).
-    pub source_url: String,
-    /// The status that reported the expiry (401, 403 or 410).
-    pub status: u16,
-    /// The asset's title.
-    pub title: Option<String>,
-}
-
-/// Supplies a fresh source URL when the current one expires. Return `None` to give up (the
-/// asset then fails with [`FailureReason::UrlExpired`]).
-pub trait UrlRefresher: Send + Sync {
-    /// A fresh URL for the same content.
-    fn refresh(&self, request: RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
-}
-
-/// Which assets this process downloads.
-#[derive(Debug)]
-pub(crate) enum Scope {
-    /// Everything queued.
-    All,
-    /// Only these.
-    Only(HashSet<String>),
-}
-
-/// Shared state of an open vault.
-pub(crate) struct Inner {
-    pub(crate) layout: Layout,
-    pub(crate) catalog: Catalog,
-    pub(crate) kek: Kek,
-    pub(crate) http: Http,
-    pub(crate) config: VaultConfig,
-    pub(crate) events: broadcast::Sender<Event>,
-    pub(crate) refresher: RwLock<Option<Arc<dyn UrlRefresher>>>,
-    pub(crate) jobs: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    pub(crate) scope: Mutex<Scope>,
-    pub(crate) wake: Arc<Notify>,
-    pub(crate) closed: AtomicBool,
+/// Shared state of an open vault: what the engine needs, the queue, and the playback server.
+struct Inner {
+    deps: Arc<Deps>,
+    scheduler: Scheduler,
     /// The loopback playback server, started on first use.
-    pub(crate) server: tokio::sync::OnceCell<crate::playback::Server>,
-    /// The ApsaraVideo VOD API client.
-    pub(crate) vod: VodClient,
+    server: tokio::sync::OnceCell<Server>,
+    closed: AtomicBool,
 }
 
 impl Inner {
-    pub(crate) fn emit(&self, e: Event) {
-        let _ = self.events.send(e);
+    fn catalog(&self) -> &Catalog {
+        &self.deps.catalog
     }
 
-    pub(crate) fn emit_state(&self, id: &str, state: AssetState, failure: Option<FailureReason>) {
-        self.emit(Event::State { id: id.to_owned(), state, failure });
-    }
-
-    /// Queues a paused, failed or cancelled asset again (clearing its failure).
-    pub(crate) async fn requeue(&self, id: &str) -> Result<()> {
-        let from = [AssetState::Paused, AssetState::Failed, AssetState::Cancelled];
-        if self.catalog.transition(id, &from, AssetState::Queued, None).await? {
-            self.emit_state(id, AssetState::Queued, None);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn refresher(&self) -> Option<Arc<dyn UrlRefresher>> {
-        self.refresher.read().unwrap_or_else(PoisonError::into_inner).clone()
+    fn layout(&self) -> &Layout {
+        &self.deps.layout
     }
 }
 
@@ -559,8 +130,8 @@ pub struct Vault {
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vault")
-            .field("dir", &self.inner.layout.root())
-            .field("key_id", &self.inner.kek.key_id())
+            .field("dir", &self.inner.layout().root())
+            .field("key_id", &self.inner.deps.kek.key_id())
             .finish()
     }
 }
@@ -579,10 +150,12 @@ impl Vault {
     /// the vault was created with another key file, [`Error::Catalog`] / [`Error::Io`].
     pub async fn open(config: VaultConfig) -> Result<Self> {
         if !config.dir.is_absolute() {
-            return Err(Error::InvalidRequest(format!("vault directory must be absolute: {}", config.dir.display())));
+            return Err(
+                Error::InvalidRequest(format!("vault directory must be absolute: {}", config.dir.display())).into()
+            );
         }
         if config.max_parallel_assets == 0 || config.max_parallel_requests == 0 {
-            return Err(Error::InvalidRequest("parallelism must be at least 1".into()));
+            return Err(Error::InvalidRequest("parallelism must be at least 1".into()).into());
         }
         let key_file = KeyFile::from_bytes(&config.key_file, &config.app_id)?;
         let kek = Kek::derive(&key_file);
@@ -597,55 +170,31 @@ impl Vault {
             Some(stored) if stored == kek.key_id().to_string() => {}
             Some(stored) => {
                 catalog.close().await;
-                let vault = KeyId::from_hex(&stored).unwrap_or(KeyId([0; 8]));
-                return Err(Error::KeyMismatch { vault, given: kek.key_id() });
+                let vault = KeyId::from_hex(&stored).ok_or_else(|| Error::Damaged(format!("its key id {stored:?}")))?;
+                return Err(Error::KeyMismatch { vault, given: kek.key_id() }.into());
             }
         }
-        let http = Http::new(&config.http)?;
+        let http = Http::new(&config.http).map_err(Error::from)?;
         let vod = VodClient::new(&http, config.vod.clone(), config.retry.clone());
-        let (events, _) = broadcast::channel(1024);
-        let scope = if config.autostart { Scope::All } else { Scope::Only(HashSet::new()) };
-        let inner = Arc::new(Inner {
+        let source = Source { http, retry: config.retry.clone(), default_headers: config.default_headers.clone(), vod };
+        let settings = Settings {
+            chunk_size: config.chunk_size,
+            checkpoint_bytes: config.checkpoint_bytes,
+            max_parallel_requests: config.max_parallel_requests,
+        };
+        let deps = Arc::new(Deps {
+            catalog: Arc::new(catalog),
             layout,
-            catalog,
-            kek,
-            http,
-            config,
-            events,
-            refresher: RwLock::new(None),
-            jobs: Mutex::new(HashMap::new()),
-            scope: Mutex::new(scope),
-            wake: Arc::new(Notify::new()),
-            closed: AtomicBool::new(false),
-            server: tokio::sync::OnceCell::new(),
-            vod,
+            kek: Arc::new(kek),
+            source,
+            settings,
+            events: Events::new(),
+            refresher: Refresher::default(),
         });
-        // Process death: whatever was downloading is queued again (a process still downloading
-        // it holds its lock, and keeps going).
-        for id in inner.catalog.ids_in_state(AssetState::Downloading).await? {
-            if !download::is_locked_elsewhere(&inner, &id) {
-                inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await?;
-            }
-        }
-        // Directories of assets whose rows were deleted (a crash during `remove`). Rows always
-        // exist before an asset's first file is written, so a directory without one is garbage.
-        let known: HashSet<String> = inner.catalog.assets().await?.into_iter().map(|a| a.id).collect();
-        if let Ok(entries) = std::fs::read_dir(inner.layout.root().join("assets")) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if !known.contains(&name) && !download::is_locked_elsewhere(&inner, &name) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        for id in inner.catalog.ids_in_state(AssetState::Queued).await? {
-            if !download::is_locked_elsewhere(&inner, &id) {
-                store::remove_temp_files(&inner.layout.asset_dir(&id));
-            }
-        }
-        store::ensure_reserve(&inner.layout);
-        tokio::spawn(scheduler(Arc::downgrade(&inner)));
-        Ok(Self { inner })
+        recover(&deps).await?;
+        let scheduler = Scheduler::start(Arc::clone(&deps), config.max_parallel_assets, config.autostart);
+        let inner = Inner { deps, scheduler, server: tokio::sync::OnceCell::new(), closed: AtomicBool::new(false) };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// Moves a closed vault from one key file to another (key rotation): every asset's content
@@ -667,10 +216,12 @@ impl Vault {
         let result = async {
             match catalog.meta(META_KEY_ID).await? {
                 Some(stored) if stored == old.key_id().to_string() => {}
-                stored => {
-                    let vault = stored.as_deref().and_then(KeyId::from_hex).unwrap_or(KeyId([0; 8]));
+                Some(stored) => {
+                    let vault =
+                        KeyId::from_hex(&stored).ok_or_else(|| Error::Damaged(format!("its key id {stored:?}")))?;
                     return Err(Error::KeyMismatch { vault, given: old.key_id() });
                 }
+                None => return Err(Error::InvalidRequest(format!("{} is not a vault", dir.display()))),
             }
             let mut updates = Vec::new();
             for a in catalog.assets().await? {
@@ -691,34 +242,34 @@ impl Vault {
         }
         .await;
         catalog.close().await;
-        result
+        Ok(result?)
     }
 
     /// The key id of the key file the vault belongs to.
     pub fn key_id(&self) -> KeyId {
-        self.inner.kek.key_id()
+        self.inner.deps.kek.key_id()
     }
 
     /// The vault directory.
     pub fn dir(&self) -> &std::path::Path {
-        self.inner.layout.root()
+        self.inner.layout().root()
     }
 
     /// Receives every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner.deps.events.subscribe()
     }
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
-        *self.inner.refresher.write().unwrap_or_else(PoisonError::into_inner) = refresher;
+        self.inner.deps.refresher.set(refresher);
     }
 
     /// Sets (or removes) the source of ApsaraVideo VOD credentials (STS tokens from the app's
     /// server, typically). The vault asks it when it has none, when VOD refuses them, and when
     /// a download's URLs expire.
     pub fn set_credentials_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
-        self.inner.vod.set_provider(provider);
+        self.inner.deps.source.vod.set_provider(provider);
     }
 
     /// What `url` offers: variants and renditions of an HLS source, size and type of a file, or
@@ -728,9 +279,9 @@ impl Vault {
     /// [`Error::Fetch`], [`Error::Playlist`] (live, unsupported, invalid), [`Error::InvalidRequest`],
     /// [`Error::Vod`].
     pub async fn prepare(&self, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
-        match crate::vod::parse_source(url) {
-            Some(id) => download::vod::prepare(&self.inner, id).await,
-            None => download::prepare(&self.inner, url, headers).await,
+        match crate::model::parse_vod_source(url) {
+            Some(id) => Ok(source::vod::prepare(&self.inner.deps.source, id).await?),
+            None => Ok(source::prepare(&self.inner.deps.source, url, headers).await?),
         }
     }
 
@@ -743,7 +294,7 @@ impl Vault {
         self.row(id).await?;
         Ok(self
             .inner
-            .catalog
+            .catalog()
             .images(id)
             .await?
             .into_iter()
@@ -753,7 +304,7 @@ impl Vault {
                 file: i.file,
                 stored: i.done,
                 size: i.size,
-                missing: i.failure.as_deref().and_then(FailureReason::from_json),
+                missing: i.failure.as_deref().map(FailureReason::from_json),
             })
             .collect())
     }
@@ -767,34 +318,27 @@ impl Vault {
     /// [`Error::StorageFull`]-like failures are reported on the asset, not here.
     pub async fn download(&self, request: DownloadRequest) -> Result<String> {
         self.ensure_open()?;
-        let id = download::create(&self.inner, &request).await?;
+        let id = engine::create(&self.inner.deps, &request).await?;
         self.start(&id).await?;
         Ok(id)
     }
 
     async fn start(&self, id: &str) -> Result<()> {
-        if let Scope::Only(set) = &mut *self.inner.scope.lock().unwrap_or_else(PoisonError::into_inner) {
-            set.insert(id.to_owned());
-        }
-        self.inner.wake.notify_one();
+        self.inner.scheduler.want(id);
         Ok(())
     }
 
     fn ensure_open(&self) -> Result<()> {
-        if self.inner.closed.load(Ordering::SeqCst) { Err(Error::Closed) } else { Ok(()) }
+        if self.inner.closed.load(Ordering::SeqCst) { Err(Error::Closed.into()) } else { Ok(()) }
     }
 
     async fn row(&self, id: &str) -> Result<AssetRow> {
-        self.inner.catalog.asset(id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))
+        self.inner.catalog().asset(id).await?.ok_or_else(|| VaultError::NotFound { id: id.to_owned() })
     }
 
     /// Stops an asset's download in this process, if it runs here, and waits until it has.
     async fn stop_job(&self, id: &str) {
-        let handle = self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-        if let Some(h) = handle {
-            h.abort();
-            let _ = h.await;
-        }
+        self.inner.scheduler.stop(id).await;
     }
 
     /// Pauses a queued or downloading asset. Stored pieces are kept; [`Vault::resume`]
@@ -814,17 +358,17 @@ impl Vault {
             }
             if !from.contains(&row.state) {
                 let (id, state) = (id.to_owned(), row.state);
-                return Err(Error::InvalidState { id, state, action: "pause" });
+                return Err(Error::InvalidState { id, state, action: "pause" }.into());
             }
-            let catalog = &self.inner.catalog;
+            let catalog = self.inner.catalog();
             if catalog.transition(id, &from, AssetState::Paused, None).await? {
                 break;
             }
         }
         self.stop_job(id).await;
-        download::wait_unlocked(&self.inner, id).await;
-        store::remove_temp_files(&self.inner.layout.asset_dir(id));
-        self.inner.emit_state(id, AssetState::Paused, None);
+        engine::wait_unlocked(&self.inner.deps, id).await?;
+        store::remove_temp_files(&self.inner.layout().asset_dir(id));
+        self.inner.deps.events.state(id, AssetState::Paused, None);
         Ok(())
     }
 
@@ -840,11 +384,11 @@ impl Vault {
         self.ensure_open()?;
         let row = self.row(id).await?;
         if row.state == AssetState::Completed {
-            let missing = self.inner.catalog.images(id).await?.iter().any(|i| !i.done);
+            let missing = self.inner.catalog().images(id).await?.iter().any(|i| !i.done);
             if !missing {
-                return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" });
+                return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "resume" }.into());
             }
-            download::retry_images(&self.inner, id).await?;
+            engine::retry_images(&self.inner.deps, id).await?;
             return Ok(());
         }
         self.resume_download(id, row.state).await
@@ -853,7 +397,7 @@ impl Vault {
     /// Queues an asset that is not completed again (if it is not queued already) and starts it.
     async fn resume_download(&self, id: &str, state: AssetState) -> Result<()> {
         if matches!(state, AssetState::Paused | AssetState::Failed | AssetState::Cancelled) {
-            self.inner.requeue(id).await?;
+            engine::requeue(&self.inner.deps, id).await?;
         }
         self.start(id).await
     }
@@ -866,7 +410,7 @@ impl Vault {
     pub async fn resume_all(&self) -> Result<Vec<String>> {
         self.ensure_open()?;
         let mut ids = Vec::new();
-        for a in self.inner.catalog.assets().await? {
+        for a in self.inner.catalog().assets().await? {
             if matches!(a.state, AssetState::Paused | AssetState::Failed | AssetState::Queued | AssetState::Downloading)
             {
                 self.resume_download(&a.id, a.state).await?;
@@ -881,7 +425,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn pause_all(&self) -> Result<()> {
-        for a in self.inner.catalog.assets().await? {
+        for a in self.inner.catalog().assets().await? {
             if matches!(a.state, AssetState::Queued | AssetState::Downloading) {
                 self.pause(&a.id).await?;
             }
@@ -897,14 +441,14 @@ impl Vault {
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let row = self.row(id).await?;
         if row.state == AssetState::Completed {
-            return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "cancel" });
+            return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "cancel" }.into());
         }
-        self.inner.catalog.set_state(id, AssetState::Cancelled, None).await?;
+        self.inner.catalog().set_state(id, AssetState::Cancelled, None).await?;
         self.stop_job(id).await;
-        download::wait_unlocked(&self.inner, id).await;
-        self.inner.catalog.reset_segments(id).await?;
-        remove_dir(&self.inner.layout.asset_dir(id))?;
-        self.inner.emit_state(id, AssetState::Cancelled, None);
+        engine::wait_unlocked(&self.inner.deps, id).await?;
+        self.inner.catalog().reset_segments(id).await?;
+        remove_dir(self.inner.layout().asset_dir(id)).await?;
+        self.inner.deps.events.state(id, AssetState::Cancelled, None);
         Ok(())
     }
 
@@ -915,16 +459,16 @@ impl Vault {
     pub async fn remove(&self, id: &str) -> Result<()> {
         let row = self.row(id).await?;
         if matches!(row.state, AssetState::Queued | AssetState::Downloading) {
-            self.inner.catalog.set_state(id, AssetState::Cancelled, None).await?;
+            self.inner.catalog().set_state(id, AssetState::Cancelled, None).await?;
         }
         self.stop_job(id).await;
-        download::wait_unlocked(&self.inner, id).await;
+        engine::wait_unlocked(&self.inner.deps, id).await?;
         // Rows first: a crash in between leaves orphan files (swept when the vault next opens),
         // never a row pointing at deleted files.
-        self.inner.catalog.delete_asset(id).await?;
-        remove_dir(&self.inner.layout.asset_dir(id))?;
-        let _ = std::fs::remove_file(self.inner.layout.lock_file(id));
-        self.inner.emit(Event::Removed { id: id.to_owned() });
+        self.inner.catalog().delete_asset(id).await?;
+        remove_dir(self.inner.layout().asset_dir(id)).await?;
+        let _ = std::fs::remove_file(self.inner.layout().lock_file(id));
+        self.inner.deps.events.emit(Event::Removed { id: id.to_owned() });
         Ok(())
     }
 
@@ -933,7 +477,7 @@ impl Vault {
     /// # Errors
     /// As [`Vault::remove`].
     pub async fn remove_all(&self) -> Result<()> {
-        for a in self.inner.catalog.assets().await? {
+        for a in self.inner.catalog().assets().await? {
             self.remove(&a.id).await?;
         }
         Ok(())
@@ -944,7 +488,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
-        Ok(self.inner.catalog.assets().await?.iter().map(|r| self.info(r)).collect())
+        Ok(self.inner.catalog().assets().await?.iter().map(|r| self.info(r)).collect())
     }
 
     /// One asset.
@@ -956,7 +500,7 @@ impl Vault {
     }
 
     fn info(&self, r: &AssetRow) -> AssetInfo {
-        let dir = self.inner.layout.asset_dir(&r.id);
+        let dir = self.inner.layout().asset_dir(&r.id);
         let path = match (r.mode, r.state, &r.entry) {
             (Mode::Normal, AssetState::Completed, Some(e)) => Some(dir.join(e)),
             _ => None,
@@ -976,13 +520,13 @@ impl Vault {
             segments_total: r.segments_total,
             duration_secs: r.duration_secs,
             key_id: r.key_id.clone(),
-            failure: r.failure.as_deref().and_then(FailureReason::from_json),
+            failure: r.failure.as_deref().map(FailureReason::from_json),
             dir,
             path,
             created_at: r.created_at,
             completed_at: r.completed_at,
             offline_until: r.offline_until,
-            vod: r.vod.as_deref().and_then(download::vod_identity),
+            vod: r.vod.as_deref().and_then(VodState::from_json).map(VodState::app_identity),
         }
     }
 
@@ -994,18 +538,17 @@ impl Vault {
     pub async fn wait(&self, id: &str) -> Result<AssetInfo> {
         let mut rx = self.subscribe();
         loop {
-            let info = match self.inner.catalog.asset(id).await? {
+            let info = match self.inner.catalog().asset(id).await? {
                 Some(r) => self.info(&r),
-                None => return Err(Error::NotFound(id.to_owned())),
+                None => return Err(Error::NotFound(id.to_owned()).into()),
             };
             match info.state {
                 AssetState::Completed => return Ok(info),
                 AssetState::Failed => {
-                    let reason = info.failure.unwrap_or(FailureReason::Storage { message: "unknown".into() });
-                    return Err(Error::Failed(reason));
+                    return Err(failed(id, info.failure));
                 }
                 AssetState::Paused | AssetState::Cancelled => {
-                    return Err(Error::InvalidState { id: id.to_owned(), state: info.state, action: "finish" });
+                    return Err(Error::InvalidState { id: id.to_owned(), state: info.state, action: "finish" }.into());
                 }
                 AssetState::Queued | AssetState::Downloading => {}
             }
@@ -1020,15 +563,15 @@ impl Vault {
                         // catalog (a full disk).
                         Ok(Event::State { id: eid, state, failure }) if eid == id => match state {
                             AssetState::Failed => {
-                                return Err(Error::Failed(failure.unwrap_or(FailureReason::Storage { message: "unknown".into() })));
+                                return Err(failed(id, failure));
                             }
                             AssetState::Paused | AssetState::Cancelled => {
-                                return Err(Error::InvalidState { id: id.to_owned(), state, action: "finish" });
+                                return Err(Error::InvalidState { id: id.to_owned(), state, action: "finish" }.into());
                             }
                             _ => break,
                         },
-                        Ok(Event::Removed { id: eid }) if eid == id => return Err(Error::NotFound(id.to_owned())),
-                        Err(broadcast::error::RecvError::Closed) => return Err(Error::Closed),
+                        Ok(Event::Removed { id: eid }) if eid == id => return Err(Error::NotFound(id.to_owned()).into()),
+                        Err(broadcast::error::RecvError::Closed) => return Err(Error::Closed.into()),
                         _ => {}
                     }
                 }
@@ -1043,7 +586,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::NotPlayable`] (not completed), [`Error::Expired`] (its
     /// offline period is over), [`Error::KeyMismatch`]-like key errors, [`Error::Io`].
-    pub async fn play(&self, id: &str) -> Result<crate::playback::PlaybackSession> {
+    pub async fn play(&self, id: &str) -> Result<PlaybackSession> {
         self.play_on_port(id, 0).await
     }
 
@@ -1051,11 +594,15 @@ impl Vault {
     ///
     /// # Errors
     /// As [`Vault::play`]; [`Error::Io`] if the port is taken.
-    pub async fn play_on_port(&self, id: &str, port: u16) -> Result<crate::playback::PlaybackSession> {
-        let view = crate::playback::AssetView::load(&self.inner, id).await?;
-        let events = self.inner.events.clone();
-        let server = self.inner.server.get_or_try_init(|| crate::playback::Server::start(port, events)).await?;
-        server.open(view)
+    pub async fn play_on_port(&self, id: &str, port: u16) -> Result<PlaybackSession> {
+        self.ensure_open()?;
+        let view = self.view(id, Expiry::Enforce).await?;
+        let events = self.inner.deps.events.clone();
+        let sink: IntegritySink = Arc::new(move |id: &str, file: &str| {
+            events.emit(Event::IntegrityFailed { id: id.to_owned(), file: file.to_owned() });
+        });
+        let server = self.inner.server.get_or_try_init(|| Server::start(port, sink)).await?;
+        Ok(server.open(view)?)
     }
 
     /// The logical names of every stored file of a completed asset (its playlists and pieces,
@@ -1064,7 +611,7 @@ impl Vault {
     /// # Errors
     /// As [`Vault::play`].
     pub async fn files(&self, id: &str) -> Result<Vec<String>> {
-        let view = crate::playback::AssetView::load(&self.inner, id).await?;
+        let view = self.view(id, Expiry::Enforce).await?;
         let mut files: Vec<String> = view.files.into_iter().collect();
         files.sort();
         Ok(files)
@@ -1076,10 +623,10 @@ impl Vault {
     /// # Errors
     /// As [`Vault::play`]; [`Error::NotFound`] for a name outside the asset;
     /// [`Error::Integrity`] if the file's header or last chunk fails verification.
-    pub async fn open_reader(&self, id: &str, name: &str) -> Result<crate::playback::AssetReader> {
-        let view = crate::playback::AssetView::load(&self.inner, id).await?;
+    pub async fn open_reader(&self, id: &str, name: &str) -> Result<AssetReader> {
+        let view = self.view(id, Expiry::Enforce).await?;
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || view.open(&name)).await.map_err(|e| Error::Io(std::io::Error::other(e)))?
+        Ok(blocking(move || view.open(&name)).await??)
     }
 
     /// Checks every stored file of a completed asset: every chunk of every sealed file, or every
@@ -1089,23 +636,19 @@ impl Vault {
     /// # Errors
     /// As [`Vault::play`], except that an expired asset is still verified.
     pub async fn verify(&self, id: &str) -> Result<Vec<String>> {
-        let view = match crate::playback::AssetView::load(&self.inner, id).await {
-            Err(Error::Expired { .. }) => {
-                // Verifying is not playing: look past the expiry.
-                let until = self.inner.catalog.asset(id).await?.and_then(|a| a.offline_until);
-                self.inner.catalog.set_offline_until(id, None).await?;
-                let v = crate::playback::AssetView::load(&self.inner, id).await;
-                self.inner.catalog.set_offline_until(id, until).await?;
-                v?
-            }
-            other => other?,
-        };
-        let mut digests: HashMap<String, String> =
-            self.inner.catalog.segments(id).await?.into_iter().filter_map(|s| s.sha256.map(|d| (s.file, d))).collect();
-        digests.extend(self.inner.catalog.images(id).await?.into_iter().filter_map(|i| i.sha256.map(|d| (i.file, d))));
-        tokio::task::spawn_blocking(move || crate::playback::verify_files(&view, &digests))
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))
+        // Verifying is not playing: an expired asset is verified too.
+        let view = self.view(id, Expiry::Ignore).await?;
+        let mut digests: HashMap<String, String> = self
+            .inner
+            .catalog()
+            .segments(id)
+            .await?
+            .into_iter()
+            .filter_map(|s| s.sha256.map(|d| (s.file, d)))
+            .collect();
+        digests
+            .extend(self.inner.catalog().images(id).await?.into_iter().filter_map(|i| i.sha256.map(|d| (i.file, d))));
+        Ok(blocking(move || verify_files(&view, &digests)).await?)
     }
 
     /// Sets (or with `None` removes) the time until which an asset may be played offline.
@@ -1114,60 +657,77 @@ impl Vault {
     /// [`Error::NotFound`], [`Error::Catalog`].
     pub async fn set_offline_until(&self, id: &str, until: Option<i64>) -> Result<()> {
         self.row(id).await?;
-        Ok(self.inner.catalog.set_offline_until(id, until).await?)
+        Ok(self.inner.catalog().set_offline_until(id, until).await?)
     }
 
     /// Stops downloads running in this process (they stay queued and continue next time the
-    /// vault opens) and closes the catalog.
+    /// vault opens), the playback server (its sessions stop working) and closes the catalog;
+    /// waits for each. Calls made after it fail with [`Error::Closed`].
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let handles: Vec<_> = self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
-        for (id, h) in handles {
-            h.abort();
-            let _ = h.await;
-            let _ = self.inner.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await;
+        self.inner.scheduler.close().await;
+        if let Some(server) = self.inner.server.get() {
+            server.stop().await;
         }
-        self.inner.wake.notify_one();
-        self.inner.catalog.close().await;
+        self.inner.catalog().close().await;
+    }
+
+    async fn view(&self, id: &str, expiry: Expiry) -> crate::error::Result<AssetView> {
+        let d = &self.inner.deps;
+        AssetView::load(&d.catalog, &d.layout, &d.kek, id, expiry).await
     }
 }
 
-fn remove_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+/// What waiting for a failed asset returns.
+fn failed(id: &str, failure: Option<FailureReason>) -> VaultError {
+    match failure {
+        Some(reason) => VaultError::Failed { reason },
+        None => VaultError::Storage { message: format!("asset {id} failed and the catalog has no reason for it") },
     }
 }
 
-/// Starts queued assets while there are free slots; wakes on demand and once a second (for
-/// changes made by other processes).
-async fn scheduler(weak: Weak<Inner>) {
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.closed.load(Ordering::SeqCst) {
-            return;
+/// After process death: whatever was downloading is queued again (a process still downloading
+/// it holds its lock, and keeps going); folders of assets whose rows were deleted (a crash
+/// during `remove`) and leftover temporary files are removed.
+async fn recover(deps: &Deps) -> crate::error::Result<()> {
+    let catalog = &deps.catalog;
+    for id in catalog.ids_in_state(AssetState::Downloading).await? {
+        if !engine::is_locked(&deps.layout, &id) {
+            catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await?;
         }
-        if let Ok(queued) = inner.catalog.ids_in_state(AssetState::Queued).await {
-            let mut jobs = inner.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-            jobs.retain(|_, h| !h.is_finished());
-            let scope = inner.scope.lock().unwrap_or_else(PoisonError::into_inner);
-            for id in queued {
-                if jobs.len() >= inner.config.max_parallel_assets {
-                    break;
-                }
-                let wanted = match &*scope {
-                    Scope::All => true,
-                    Scope::Only(set) => set.contains(&id),
-                };
-                if wanted && !jobs.contains_key(&id) {
-                    let handle = tokio::spawn(download::run_job(Arc::clone(&inner), id.clone()));
-                    jobs.insert(id, handle);
+    }
+    // Rows always exist before an asset's first file is written, so a folder without one is
+    // garbage.
+    let known: HashSet<String> = catalog.assets().await?.into_iter().map(|a| a.id).collect();
+    let queued = catalog.ids_in_state(AssetState::Queued).await?;
+    let layout = deps.layout.clone();
+    blocking(move || {
+        if let Ok(entries) = std::fs::read_dir(layout.root().join("assets")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) && !engine::is_locked(&layout, &name) {
+                    let _ = std::fs::remove_dir_all(e.path());
                 }
             }
         }
-        // Wait without keeping the vault alive: a permit stored by `notify_one` is not lost.
-        let wake = Arc::clone(&inner.wake);
-        drop(inner);
-        let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
-    }
+        for id in queued.iter().filter(|id| !engine::is_locked(&layout, id)) {
+            store::remove_temp_files(&layout.asset_dir(id));
+        }
+        store::ensure_reserve(&layout);
+    })
+    .await
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> crate::error::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Io(std::io::Error::other(e)))
+}
+
+/// Deletes a folder and everything in it (gone already: fine).
+async fn remove_dir(dir: PathBuf) -> crate::error::Result<()> {
+    blocking(move || match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(e).into()),
+        _ => Ok(()),
+    })
+    .await?
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vodvault_core::keyfile::{KeyFile, KeyFileError, KeyFileInfo};
+use vodvault_core::{KeyFile, KeyFileError, KeyFileInfo};
 
 /// Generate, inspect and verify vodvault key files.
 #[derive(Parser, Debug)]

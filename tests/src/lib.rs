@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+pub mod cli;
 pub mod origin;
 pub mod vod;
 
@@ -67,7 +68,7 @@ pub async fn test_vault(tune: impl FnOnce(&mut vodvault_core::VaultConfig)) -> T
     let key = vodvault_core::KeyFile::generate(APP_ID).expect("key file");
     let key_file = key.to_bytes().to_vec();
     let mut config = vodvault_core::VaultConfig::new(dir.path().to_owned(), key_file.clone(), APP_ID);
-    config.retry = vodvault_core::fetch::RetryPolicy {
+    config.retry = vodvault_core::RetryPolicy {
         attempts: 5,
         base_delay: std::time::Duration::from_millis(20),
         max_delay: std::time::Duration::from_millis(200),
@@ -104,13 +105,30 @@ impl TestVault {
 /// The content key of an Encrypted asset in the vault at `vault_dir`, unwrapped from the catalog
 /// the way the vault does it.
 pub async fn content_key(vault_dir: &std::path::Path, key_file: &[u8], id: &str) -> vodvault_core::ContentKey {
-    let catalog = vodvault_core::catalog::Catalog::open(&vault_dir.join("catalog.sqlite")).await.expect("catalog");
-    let row = catalog.asset(id).await.expect("query").expect("asset row");
-    catalog.close().await;
-    let key = vodvault_core::KeyFile::from_bytes(key_file, APP_ID).expect("key file");
-    let kek = vodvault_core::Kek::derive(&key);
-    let wrapped = vodvault_core::WrappedKey::from_bytes(&row.wrapped_key.expect("wrapped key")).expect("wrapped");
-    wrapped.unwrap(&kek, id.as_bytes()).expect("unwrap")
+    vodvault_core::testing::content_key(vault_dir, key_file, APP_ID, id).await.expect("content key")
+}
+
+/// The committed test media file `path` (under `tests/fixtures`).
+pub fn plain(path: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Makes a key file for `app_id` at `path` with the `vodvault-keytool` binary, as an operator
+/// would; returns its bytes.
+pub fn keytool_generate(path: &std::path::Path, app_id: &str) -> Vec<u8> {
+    let out = std::process::Command::new(bin("vodvault-keytool"))
+        .args(["generate", "--app-id", app_id, "--out"])
+        .arg(path)
+        .output()
+        .expect("run vodvault-keytool");
+    assert!(out.status.success(), "keytool: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(path).expect("read the key file")
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    i64::try_from(since.as_millis()).expect("far future")
 }
 
 /// The plaintext of stored piece `name` of asset `id` in the vault at `vault_dir`.
@@ -127,7 +145,7 @@ pub async fn read_piece(
         vodvault_core::Mode::Encrypted => {
             let key = content_key(vault_dir, key_file, id).await;
             let path = dir.join(format!("{name}.vvs"));
-            let context = vodvault_core::store::seal_context(id, name);
+            let context = vodvault_core::testing::seal_context(id, name);
             let reader =
                 vodvault_core::SealedReader::open_path(&path, &key, &context).unwrap_or_else(|e| panic!("{name}: {e}"));
             reader.read_all().expect("read sealed")

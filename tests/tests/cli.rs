@@ -4,111 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
 use vodvault_core::Mode;
+use vodvault_tests::cli::Home;
 use vodvault_tests::origin::{Origin, counts};
-use vodvault_tests::{APP_ID, bin, done_files, fixtures, hls_aes_source, read_piece};
-
-/// A child process that is killed and reaped whatever happens to the test.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
-    /// SIGKILL, then reap.
-    fn kill9(mut self) {
-        if let Some(mut c) = self.0.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    fn wait_with_output(mut self) -> Output {
-        self.0.take().unwrap().wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-struct Home {
-    dir: tempfile::TempDir,
-    key_path: PathBuf,
-    key: Vec<u8>,
-}
-
-impl Home {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let key_path = dir.path().join("app.vvkey");
-        let out = Command::new(bin("vodvault-keytool"))
-            .args(["generate", "--app-id", APP_ID, "--out"])
-            .arg(&key_path)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let key = std::fs::read(&key_path).unwrap();
-        Self { dir, key_path, key }
-    }
-
-    fn vault(&self) -> PathBuf {
-        self.dir.path().join("vault")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin("vodvault"));
-        c.arg("--home").arg(self.vault()).arg("--key-file").arg(&self.key_path);
-        c.env_remove("VODVAULT_HOME").env_remove("VODVAULT_KEY_FILE").env_remove("VODVAULT_APP_ID");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut child = self.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "vodvault {args:?} did not finish in 90 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn spawn(&self, args: &[&str]) -> Proc {
-        Proc(Some(self.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()))
-    }
-
-    /// (id, state, segments done, segments total) of every asset, read straight from SQLite.
-    async fn rows(&self) -> Vec<(String, String, i64, i64)> {
-        let path = self.vault().join("catalog.sqlite");
-        if !path.exists() {
-            return Vec::new();
-        }
-        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).read_only(true);
-        let Ok(pool) = sqlx::SqlitePool::connect_with(opts).await else {
-            return Vec::new();
-        };
-        let rows = sqlx::query("SELECT id, state, segments_done, segments_total FROM assets")
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect();
-        pool.close().await;
-        rows
-    }
-}
+use vodvault_tests::{APP_ID, bin, done_files, fixtures, hls_aes_source, keytool_generate, read_piece};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -163,7 +65,7 @@ async fn download_list_show_contract() {
     assert_eq!(show, *first);
     assert_eq!(show["title"], "Ranges");
     assert_eq!(show["mode"], "normal");
-    let path = PathBuf::from(show["path"].as_str().unwrap());
+    let path = std::path::PathBuf::from(show["path"].as_str().unwrap());
     assert!(path.ends_with("index.m3u8") && path.exists());
     assert_eq!(show["segments_done"], show["segments_total"]);
     assert!(show["key_id"].is_null());
@@ -541,7 +443,7 @@ async fn serve_and_verify() {
 
     // serve: the URL alone on the first line of stdout, then serving until SIGTERM.
     let mut child = home.spawn(&["serve", &id]);
-    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let stdout = child.take_stdout().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -592,12 +494,7 @@ async fn rotate_key_rewraps_without_touching_media() {
     let sealed = home.vault().join("assets").join(&id).join("media.mp4.vvs");
     let before = std::fs::read(&sealed).unwrap();
     let new_key = home.dir.path().join("new.vvkey");
-    let made = Command::new(bin("vodvault-keytool"))
-        .args(["generate", "--app-id", APP_ID, "--out"])
-        .arg(&new_key)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    keytool_generate(&new_key, APP_ID);
     let out = home.run(&["rotate-key", "--new-key-file", new_key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&sealed).unwrap(), before, "media untouched");

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vodvault_core::hls::master::RenditionKind;
-use vodvault_core::{Error, Prepared};
+use vodvault_core::{Prepared, VaultError};
 use vodvault_tests::origin::Origin;
 use vodvault_tests::test_vault;
 
@@ -137,7 +137,7 @@ const AMBIGUOUS_REFUSED: [(&str, &str); 7] = [
     ("hls/videojs__m3u8-parser__test_fixtures_integration_llhls-delta-byte-range.m3u8", "EXT-X-SKIP"),
 ];
 
-fn check(row: &Row, got: &Result<Prepared, Error>) -> Result<(), String> {
+fn check(row: &Row, got: &Result<Prepared, VaultError>) -> Result<(), String> {
     let grounds = row.notes.get("grounds").map_or("", String::as_str);
     match (row.class.as_str(), got) {
         ("master" | "vod-media", Ok(p)) => faithful(row, p),
@@ -215,15 +215,15 @@ async fn every_corpus_dash_manifest_is_refused_in_one_typed_line() {
             .await
             .unwrap_or_else(|_| panic!("{name}: prepare did not finish in 10 s"));
         match got {
-            Err(Error::Unsupported(m)) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
+            Err(VaultError::Unsupported { message: m }) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
             // Not an MPD at all (a parser test's malformed document): said what it is.
-            Err(e @ Error::BadSource(_)) => one_line(&e.to_string()).unwrap(),
+            Err(e @ VaultError::BadSource { .. }) => one_line(&e.to_string()).unwrap(),
             other => panic!("{name}: {other:?}"),
         }
     }
     let downloaded = tv.vault.download(vodvault_core::DownloadRequest::new(
         &origin.url("dash/emarsden__dash-mpd-rs__tests_fixtures_jurassic-compact-5975.mpd"),
     ));
-    assert!(matches!(downloaded.await, Err(Error::Unsupported(_))));
+    assert!(matches!(downloaded.await, Err(VaultError::Unsupported { .. })));
     assert!(tv.files_under_assets().is_empty());
 }

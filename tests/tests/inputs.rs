@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use vodvault_core::{AssetState, DownloadRequest, Error, FailureReason, Mode, Prepared};
+use vodvault_core::{AssetState, DownloadRequest, FailureReason, Mode, Prepared, VaultError};
 use vodvault_tests::origin::{Fault, Origin};
-use vodvault_tests::{TestVault, fixtures, test_vault, wait};
+use vodvault_tests::{TestVault, fixtures, plain, test_vault, wait};
 
 /// A served directory holding a copy of the `hls-aes` fixture, to which tests add playlists.
 fn served_copy() -> tempfile::TempDir {
@@ -35,10 +35,6 @@ fn write(root: &Path, name: &str, body: &[u8]) {
     let path = root.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, body).unwrap();
-}
-
-fn plain(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
 }
 
 /// The error's message is one line, short, and no debug dump.
@@ -85,9 +81,10 @@ async fn what_is_not_a_playlist_or_media_is_refused_before_anything_is_stored() 
             tv.vault.download(DownloadRequest::new(&origin.url(name))).await.map(|_| ())
         }] {
             match attempt {
-                Err(Error::BadSource(m)) => {
+                Err(e @ VaultError::BadSource { .. }) => {
+                    let m = e.to_string();
                     assert!(m.contains(what) && m.contains("source URL"), "{name}: {m}");
-                    assert_one_line(&Error::BadSource(m).to_string());
+                    assert_one_line(&m);
                 }
                 other => panic!("{name}: {other:?}"),
             }
@@ -98,7 +95,10 @@ async fn what_is_not_a_playlist_or_media_is_refused_before_anything_is_stored() 
         tv.vault.prepare(&origin.url("manifest.mpd"), &[]).await.map(|_| ()),
         tv.vault.download(DownloadRequest::new(&origin.url("manifest.mpd"))).await.map(|_| ()),
     ] {
-        assert!(matches!(&attempt, Err(Error::Unsupported(m)) if m.contains("DASH manifest")), "{attempt:?}");
+        assert!(
+            matches!(&attempt, Err(VaultError::Unsupported { message: m }) if m.contains("DASH manifest")),
+            "{attempt:?}"
+        );
     }
     assert!(tv.vault.assets().await.unwrap().is_empty(), "refused sources leave no asset");
     no_files(&tv);
@@ -114,7 +114,9 @@ async fn a_variant_playlist_a_segment_or_a_progressive_file_that_is_an_error_pag
     let origin = Origin::start(r).await;
     let tv = test_vault(|_| {}).await;
     match tv.vault.download(DownloadRequest::new(&origin.url("hls-aes/bad-variant.m3u8"))).await {
-        Err(Error::BadSource(m)) => assert!(m.contains("video playlist URL returned an HTML page"), "{m}"),
+        Err(VaultError::BadSource { message: m }) => {
+            assert!(m.contains("video playlist URL returned an HTML page"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(tv.vault.assets().await.unwrap().is_empty());
@@ -123,7 +125,7 @@ async fn a_variant_playlist_a_segment_or_a_progressive_file_that_is_an_error_pag
     origin.fault("high/seg-2.ts", Fault::HtmlPage, 100);
     let id = tv.vault.download(DownloadRequest::new(&origin.url("hls-aes/master.m3u8"))).await.unwrap();
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("video segment 2") && message.contains("an HTML page"), "{message}");
             assert_one_line(&message);
         }
@@ -138,7 +140,7 @@ async fn a_variant_playlist_a_segment_or_a_progressive_file_that_is_an_error_pag
     let tv2 = test_vault(|_| {}).await;
     let id = tv2.vault.download(DownloadRequest::new(&origin.url("film.mp4"))).await.unwrap();
     match wait(&tv2.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("got an HTML page, not media"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -233,8 +235,8 @@ async fn define_variables_are_substituted_in_master_and_media_playlists_and_surv
     // An undefined variable is a typed, one-line refusal naming it and its line.
     write(r, "hls-aes/undefined.m3u8", b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n{$nope}/index.m3u8\n");
     match tv.vault.prepare(&origin.url("hls-aes/undefined.m3u8"), &[]).await {
-        Err(e @ Error::Playlist(vodvault_core::hls::media::PlaylistError::UndefinedVariable { line: 3, .. })) => {
-            assert!(e.to_string().contains("{$nope}"), "{e}");
+        Err(e @ VaultError::BadSource { .. }) => {
+            assert!(e.to_string().contains("{$nope}") && e.to_string().contains("line 3"), "{e}");
             assert_one_line(&e.to_string());
         }
         other => panic!("{other:?}"),

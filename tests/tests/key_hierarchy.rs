@@ -4,28 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
-use std::path::Path;
-use std::process::Command;
-
-use vodvault_core::KeyFile;
-use vodvault_core::keys::{ContentKey, Kek, KeyError, WrappedKey};
 use vodvault_core::seal::{Durability, SealOptions, SealedFileWriter, SealedReader};
-use vodvault_tests::bin;
+use vodvault_core::testing::{Kek, WrappedKey};
+use vodvault_core::{ContentKey, KeyError, KeyFile};
+use vodvault_tests::keytool_generate;
 
 const APP: &str = "com.example.player";
-
-fn keytool_generate(path: &Path) {
-    let out =
-        Command::new(bin("vodvault-keytool")).args(["generate", "--app-id", APP, "--out"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
 
 #[test]
 fn rotate_app_key_without_re_encrypting_media() {
     let dir = tempfile::tempdir().unwrap();
     let (old_path, new_path) = (dir.path().join("old.vvkey"), dir.path().join("new.vvkey"));
-    keytool_generate(&old_path);
-    keytool_generate(&new_path);
+    keytool_generate(&old_path, APP);
+    keytool_generate(&new_path, APP);
     let old = Kek::derive(&KeyFile::load(&old_path, APP).unwrap());
     let new = Kek::derive(&KeyFile::load(&new_path, APP).unwrap());
 

@@ -6,13 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use vodvault_core::{DownloadRequest, Error, Event, Mode};
+use vodvault_core::{DownloadRequest, Event, Mode, VaultError};
 use vodvault_tests::origin::Origin;
-use vodvault_tests::{TestVault, fixtures, framemd5, have, mp4_wrap, raw_http, test_vault, wait};
-
-fn plain(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
-}
+use vodvault_tests::{TestVault, fixtures, framemd5, have, mp4_wrap, now_ms, plain, raw_http, test_vault, wait};
 
 async fn stored(tv: &TestVault, origin: &Origin, path: &str, mode: Mode) -> String {
     let mut req = DownloadRequest::new(&origin.url(path));
@@ -249,14 +245,14 @@ async fn expired_assets_are_refused() {
     let tv = test_vault(|_| {}).await;
     let mut req = DownloadRequest::new(&origin.url("progressive/sample.mp4"));
     req.mode = Mode::Encrypted;
-    req.offline_until = Some(vodvault_core::catalog::now_ms() + 2_000);
+    req.offline_until = Some(now_ms() + 2_000);
     let id = tv.vault.download(req).await.unwrap();
     wait(&tv.vault, &id).await.unwrap();
     let s = tv.vault.play(&id).await.unwrap();
     assert_eq!(raw_http("GET", s.url(), &[]).status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(matches!(tv.vault.play(&id).await, Err(Error::Expired { .. })));
-    assert!(matches!(tv.vault.open_reader(&id, "media.mp4").await, Err(Error::Expired { .. })));
+    assert!(matches!(tv.vault.play(&id).await, Err(VaultError::OfflineExpired { .. })));
+    assert!(matches!(tv.vault.open_reader(&id, "media.mp4").await, Err(VaultError::OfflineExpired { .. })));
     assert_eq!(raw_http("GET", s.url(), &[]).status, 403, "an open session stops serving too");
     // Verifying is not playing.
     assert!(tv.vault.verify(&id).await.unwrap().is_empty());
@@ -267,7 +263,7 @@ async fn expired_assets_are_refused() {
     // Incomplete assets are not playable.
     origin.throttle(20_000);
     let pending = tv.vault.download(DownloadRequest::new(&origin.url("hls-fmp4/index.m3u8"))).await.unwrap();
-    assert!(matches!(tv.vault.play(&pending).await, Err(Error::NotPlayable { .. })));
+    assert!(matches!(tv.vault.play(&pending).await, Err(VaultError::NotPlayable { .. })));
     tv.vault.cancel(&pending).await.unwrap();
 }
 
@@ -293,7 +289,7 @@ async fn the_reader_api_reads_every_stored_file() {
             }
             assert_eq!(r.plain_path().is_some(), mode == Mode::Normal);
         }
-        assert!(matches!(tv.vault.open_reader(&id, "../catalog.sqlite").await, Err(Error::NotFound(_))));
+        assert!(matches!(tv.vault.open_reader(&id, "../catalog.sqlite").await, Err(VaultError::NotFound { .. })));
     }
 }
 

@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vodvault_core::{AssetState, DownloadRequest, Error, Event, FailureReason, Mode, RefreshRequest, UrlRefresher};
+use vodvault_core::{
+    AssetState, DownloadRequest, Event, FailureReason, Mode, RefreshRequest, UrlRefresher, VaultError,
+};
 use vodvault_tests::origin::{Fault, Origin};
-use vodvault_tests::{TestVault, fixtures, test_vault, wait};
-
-fn plain(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
-}
+use vodvault_tests::{TestVault, fixtures, plain, test_vault, wait};
 
 async fn start(tv: &TestVault, origin: &Origin, path: &str, tune: impl FnOnce(&mut DownloadRequest)) -> String {
     let mut req = DownloadRequest::new(&origin.url(path));
@@ -69,7 +67,7 @@ async fn a_segment_that_keeps_failing_fails_the_asset_with_a_reason_naming_it() 
     let tv = test_vault(|c| c.max_parallel_requests = 1).await;
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |_| {}).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::HttpStatus { status: 503, message })) => {
+        Err(VaultError::Failed { reason: FailureReason::HttpStatus { status: 503, message } }) => {
             assert!(message.contains("video segment 2 (media sequence 102)"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -88,7 +86,7 @@ async fn a_segment_that_keeps_failing_fails_the_asset_with_a_reason_naming_it() 
     origin2.fault("mid/seg-1.ts", Fault::Status(404, None), 100);
     let id = start(&tv, &origin2, "hls-aes/master.m3u8", |r| r.quality = "144p".parse().unwrap()).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::HttpStatus { status: 404, message })) => {
+        Err(VaultError::Failed { reason: FailureReason::HttpStatus { status: 404, message } }) => {
             assert!(message.contains("segment 1"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -113,7 +111,7 @@ async fn bad_padding_refetches_the_segment_then_the_key_then_fails_naming_it() {
     let tv = test_vault(|_| {}).await;
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |_| {}).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("video segment 3 (media sequence 103)"), "{message}");
             assert!(message.contains("its key again"), "{message}");
         }
@@ -135,7 +133,7 @@ async fn an_html_page_is_never_a_key_or_a_segment() {
     let tv = test_vault(|_| {}).await;
     let id = start(&tv, &origin, "hls-aes/master.m3u8", |r| r.quality = "worst".parse().unwrap()).await;
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("returned an HTML page, not a 16-byte key"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -152,10 +150,12 @@ async fn headers_go_with_every_request_including_redirects_and_keys() {
     let origin = Origin::start(fixtures()).await;
     origin.require_referer("https://app.example.com/player");
     let tv = test_vault(|_| {}).await;
-    // Without the Referer the origin refuses: a typed failure, nothing stored.
+    // Without the Referer the origin refuses (403, what an expired signature gets too): a typed
+    // failure, nothing stored.
     let mut req = DownloadRequest::new(&origin.url("hls-aes/master.m3u8"));
     req.headers = vec![];
-    assert!(matches!(tv.vault.download(req).await, Err(Error::Fetch(_))));
+    let refused = tv.vault.download(req).await;
+    assert!(matches!(&refused, Err(VaultError::UrlExpired { message }) if message.contains("403")), "{refused:?}");
     assert!(tv.vault.assets().await.unwrap().is_empty());
 
     let id = start(&tv, &origin, "redirect/hls-aes/master.m3u8", |r| {
@@ -245,7 +245,7 @@ async fn without_a_refresh_hook_an_expired_url_fails_typed_and_resumes_later() {
     origin.fault("all.ts", Fault::Status(403, None), 1);
     let id = tv.vault.download(DownloadRequest::new(&url)).await.unwrap();
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::UrlExpired { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::UrlExpired { message } }) => {
             assert!(message.contains("no refresh hook"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -326,25 +326,27 @@ async fn bad_sources_are_clear_errors_and_store_nothing() {
     w("page.html", "<!DOCTYPE html><html><body>Not Found</body></html>");
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|_| {}).await;
-    use vodvault_core::hls::media::PlaylistError as P;
     let try_dl = |p: &str| tv.vault.download(DownloadRequest::new(&origin.url(p)));
-    assert!(matches!(try_dl("live.m3u8").await, Err(Error::Playlist(P::Live))));
+    assert!(matches!(try_dl("live.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("live")));
     assert!(
-        matches!(try_dl("sample-aes.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("SAMPLE-AES"))
+        matches!(try_dl("sample-aes.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("SAMPLE-AES"))
     );
-    assert!(matches!(try_dl("fairplay.m3u8").await, Err(Error::Playlist(P::Unsupported(m))) if m.contains("DRM")));
-    assert!(matches!(try_dl("broken.m3u8").await, Err(Error::Playlist(P::Invalid { line: 3, .. }))));
-    assert!(matches!(try_dl("page.html").await, Err(Error::BadSource(m)) if m.contains("an HTML page")));
+    assert!(matches!(try_dl("fairplay.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("DRM")));
+    assert!(matches!(try_dl("broken.m3u8").await, Err(VaultError::BadSource { message: m }) if m.contains("line 3")));
+    assert!(
+        matches!(try_dl("page.html").await, Err(VaultError::BadSource { message: m }) if m.contains("an HTML page"))
+    );
+    // A source that is not there: the status, so the app can tell "gone" from "try later".
+    assert!(matches!(try_dl("missing.m3u8").await, Err(VaultError::HttpStatus { status: 404, .. })));
     assert!(matches!(
-        try_dl("missing.m3u8").await,
-        Err(Error::Fetch(vodvault_core::fetch::FetchError::Status { status: 404, .. }))
+        tv.vault.download(DownloadRequest::new("ftp://x/y")).await,
+        Err(VaultError::InvalidRequest { .. })
     ));
-    assert!(matches!(tv.vault.download(DownloadRequest::new("ftp://x/y")).await, Err(Error::InvalidRequest(_))));
     assert!(tv.vault.assets().await.unwrap().is_empty(), "refused sources leave no asset");
     // A key of 15 bytes: the asset exists, and fails naming the key problem; nothing is done.
     let id = tv.vault.download(DownloadRequest::new(&origin.url("short-key.m3u8"))).await.unwrap();
     match wait(&tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("returned text (15 bytes), not a 16-byte key"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -372,7 +374,7 @@ async fn pause_resume_cancel_and_remove() {
     let paused = tv.vault.asset(&id).await.unwrap();
     assert_eq!(paused.state, AssetState::Paused, "{paused:?}");
     assert!(paused.segments_done >= 3 && paused.segments_done < paused.segments_total);
-    assert!(matches!(tv.vault.wait(&id).await, Err(Error::InvalidState { state: AssetState::Paused, .. })));
+    assert!(matches!(tv.vault.wait(&id).await, Err(VaultError::InvalidState { state: AssetState::Paused, .. })));
     let committed = vodvault_tests::done_files(tv.dir.path(), &id).await;
     let log_at_pause = origin.log().len();
     origin.throttle(0);
@@ -387,7 +389,10 @@ async fn pause_resume_cancel_and_remove() {
         let (_, path) = vodvault_tests::hls_aes_source(f);
         assert_eq!(after.get(&path), None, "{path} was committed before the pause but fetched again");
     }
-    assert!(matches!(tv.vault.resume(&id).await, Err(Error::InvalidState { .. })), "a completed asset does not resume");
+    assert!(
+        matches!(tv.vault.resume(&id).await, Err(VaultError::InvalidState { .. })),
+        "a completed asset does not resume"
+    );
 
     // Cancel deletes the files and keeps the record; resume starts over.
     let id2 = start(&tv, &origin, "hls-fmp4/index.m3u8", |_| {}).await;
@@ -400,7 +405,7 @@ async fn pause_resume_cancel_and_remove() {
 
     // Remove deletes files and rows.
     tv.vault.remove(&id).await.unwrap();
-    assert!(matches!(tv.vault.asset(&id).await, Err(Error::NotFound(_))));
+    assert!(matches!(tv.vault.asset(&id).await, Err(VaultError::NotFound { .. })));
     assert!(!tv.dir.path().join("assets").join(&id).exists());
     assert_eq!(tv.vault.assets().await.unwrap().len(), 1);
 }

@@ -8,11 +8,7 @@ use vodvault_core::hls::media::MediaPlaylist;
 use vodvault_core::hls::vars::VarSource;
 use vodvault_core::{AssetKind, AssetState, DownloadRequest, Mode};
 use vodvault_tests::origin::Origin;
-use vodvault_tests::{TestVault, fixtures, have, test_vault, wait};
-
-fn plain(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use vodvault_tests::{TestVault, fixtures, have, plain, test_vault, wait};
 
 fn range(path: &str, offset: u64, len: u64) -> Vec<u8> {
     plain(path)[offset as usize..(offset + len) as usize].to_vec()
@@ -204,7 +200,7 @@ async fn the_same_content_is_one_asset() {
     let mut req = DownloadRequest::new(&origin.url("hls-fmp4/index.m3u8"));
     req.mode = Mode::Normal;
     match tv.vault.download(req).await {
-        Err(vodvault_core::Error::AlreadyExists { id, mode }) => {
+        Err(vodvault_core::VaultError::AlreadyExists { id, mode }) => {
             assert_eq!((id, mode), (a, Mode::Encrypted))
         }
         other => panic!("{other:?}"),

@@ -8,14 +8,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vodvault_core::catalog::ImageKind;
-use vodvault_core::vod::{
-    Credentials, CredentialsProvider, CredentialsReason, SignatureMethod, VodError, VodRequest, sign::V3Request,
+use vodvault_core::testing::V3Request;
+use vodvault_core::{
+    AssetState, Credentials, CredentialsProvider, CredentialsReason, DownloadRequest, Event, FailureReason, ImageKind,
+    Mode, Prepared, SignatureMethod, VaultError, VodRequest,
 };
-use vodvault_core::{AssetState, DownloadRequest, Error, Event, FailureReason, Mode, Prepared};
+use vodvault_tests::cli::Home;
 use vodvault_tests::origin::{Fault, Origin};
 use vodvault_tests::vod::{FakeVod, crc64};
-use vodvault_tests::{TestVault, fixtures, raw_http, test_vault, wait};
+use vodvault_tests::{TestVault, fixtures, plain, raw_http, test_vault, wait};
 
 /// Hands out STS credentials from the fake, recording why it was asked. With `keep`, a URL
 /// expiry keeps the current credentials (returns `None`).
@@ -73,10 +74,6 @@ async fn setup(signature: SignatureMethod, tune: impl FnOnce(&mut vodvault_core:
     let sts = Sts::new(&vod, Duration::from_secs(3600));
     tv.vault.set_credentials_provider(Some(sts.clone()));
     Setup { origin, vod, tv, sts }
-}
-
-fn plain(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
 }
 
 fn request(video: &str, mode: Mode, tune: impl FnOnce(&mut VodRequest)) -> DownloadRequest {
@@ -171,14 +168,14 @@ async fn definition_choice_prepare_and_the_rpc_signature() {
     }
     // A definition VOD does not have: typed, nothing created.
     match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.definition = Some("4K".into()))).await {
-        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidVideo.NoneStream"),
+        Err(VaultError::VodApi { code, .. }) => assert_eq!(code, "InvalidVideo.NoneStream"),
         other => panic!("{other:?}"),
     }
     // A quality ceiling picks among what there is.
     let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
     assert_eq!(wait(&s.tv.vault, &id).await.unwrap().vod.unwrap().definition, "HD");
     let mut worst = request("v-multi", Mode::Encrypted, |v| v.images = false);
-    worst.quality = vodvault_core::hls::master::Quality::Worst;
+    worst.quality = vodvault_core::Quality::Worst;
     let id = s.tv.vault.download(worst).await.unwrap();
     assert_eq!(wait(&s.tv.vault, &id).await.unwrap().vod.unwrap().definition, "LD");
     assert_eq!(s.tv.vault.assets().await.unwrap().len(), 2, "LD once, HD once");
@@ -200,17 +197,17 @@ async fn proprietary_encryption_and_unstorable_formats_are_refused() {
         s.tv.vault.download(DownloadRequest::vod("v-locked")).await,
     ] {
         match result {
-            Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("unsupported encryption"), "{m}"),
+            Err(VaultError::Unsupported { message: m }) => assert!(m.contains("unsupported encryption"), "{m}"),
             other => panic!("{other:?}"),
         }
     }
     // A proprietary stream asked for by definition, and a format we do not store.
     match s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.definition = Some("2K".into()))).await {
-        Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("AliyunVoDEncryption"), "{m}"),
+        Err(VaultError::Unsupported { message: m }) => assert!(m.contains("AliyunVoDEncryption"), "{m}"),
         other => panic!("{other:?}"),
     }
     match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.format = Some("flv".into()))).await {
-        Err(Error::Vod(VodError::Unsupported(m))) => assert!(m.contains("flv"), "{m}"),
+        Err(VaultError::Unsupported { message: m }) => assert!(m.contains("flv"), "{m}"),
         other => panic!("{other:?}"),
     }
     // Never a broken file: nothing was created or fetched.
@@ -237,7 +234,7 @@ async fn the_mezzanine_is_checked_against_its_crc64() {
     s.origin.fault("progressive/sample.mp4", Fault::Corrupt, 2);
     let id = s.tv.vault.download(request("v-source", Mode::Encrypted, |v| v.mezzanine = true)).await.unwrap();
     match wait(&s.tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("CRC-64") && message.contains(&crc64(&source).to_string()), "{message}");
         }
         other => panic!("{other:?}"),
@@ -250,7 +247,7 @@ async fn the_mezzanine_is_checked_against_its_crc64() {
     // VOD reports a CRC-64 the file does not have: it never completes.
     let id = s.tv.vault.download(request("v-bad-crc", Mode::Normal, |v| v.mezzanine = true)).await.unwrap();
     match wait(&s.tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::BadSource { message })) => {
+        Err(VaultError::Failed { reason: FailureReason::BadSource { message } }) => {
             assert!(message.contains("VOD says 42"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -366,7 +363,9 @@ async fn hls_encryption_with_a_token_checking_key_service() {
     s.origin.require_hls_uri_token(&["tok-3"]);
     let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
     match wait(&s.tv.vault, &id).await {
-        Err(Error::Failed(FailureReason::UrlExpired { message })) => assert!(message.contains("403"), "{message}"),
+        Err(VaultError::Failed { reason: FailureReason::UrlExpired { message } }) => {
+            assert!(message.contains("403"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -415,7 +414,7 @@ async fn images_refused_whatever_the_url_are_missing_and_the_media_completes() {
     assert_eq!(s.tv.vault.asset(&id).await.unwrap().state, AssetState::Completed);
     assert!(s.tv.vault.verify(&id).await.unwrap().is_empty());
     // Nothing more to try: resuming a completed asset with every image is refused as before.
-    assert!(matches!(s.tv.vault.resume(&id).await, Err(Error::InvalidState { .. })));
+    assert!(matches!(s.tv.vault.resume(&id).await, Err(VaultError::InvalidState { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -611,14 +610,14 @@ async fn a_hanging_credentials_provider_times_out_and_a_new_one_takes_over() {
     s.tv.vault.set_credentials_provider(Some(Arc::new(Hanging)));
     let started = std::time::Instant::now();
     match tokio::time::timeout(Duration::from_secs(20), s.tv.vault.prepare("vod:v-multi", &[])).await.unwrap() {
-        Err(Error::Vod(VodError::NoCredentials(m))) => assert!(m.contains("did not answer within 0.3 s"), "{m}"),
+        Err(VaultError::Credentials { message: m }) => assert!(m.contains("did not answer within 0.3 s"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10));
     // A download asked for meanwhile is refused the same way; with a working provider again it
     // goes through.
     let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await;
-    assert!(matches!(id, Err(Error::Vod(VodError::NoCredentials(_)))), "{id:?}");
+    assert!(matches!(id, Err(VaultError::Credentials { .. })), "{id:?}");
     s.tv.vault.set_credentials_provider(Some(s.sts.clone()));
     let id = s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.images = false)).await.unwrap();
     assert_eq!(wait(&s.tv.vault, &id).await.unwrap().state, AssetState::Completed);
@@ -636,25 +635,28 @@ async fn api_errors_are_typed_and_throttling_backs_off() {
     // Throttled for good: typed, after backing off.
     s.vod.throttle_next(1000);
     match s.tv.vault.prepare("vod:v-multi", &[]).await {
-        Err(Error::Vod(VodError::Throttled { code, .. })) => assert_eq!(code, "Throttling.User"),
+        Err(VaultError::VodApi { code, .. }) => assert_eq!(code, "Throttling.User"),
         other => panic!("{other:?}"),
     }
     s.vod.throttle_next(0);
     // A video VOD does not have.
     match s.tv.vault.download(DownloadRequest::vod("v-nope")).await {
-        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidVideo.NotFound"),
+        Err(VaultError::VodApi { code, .. }) => assert_eq!(code, "InvalidVideo.NotFound"),
         other => panic!("{other:?}"),
     }
     // No source file.
     match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.mezzanine = true)).await {
-        Err(Error::Vod(VodError::NotFound { code, .. })) => assert_eq!(code, "InvalidFile.NotFound"),
+        Err(VaultError::VodApi { code, .. }) => assert_eq!(code, "InvalidFile.NotFound"),
         other => panic!("{other:?}"),
     }
     // Not a video id at all.
-    assert!(matches!(s.tv.vault.download(DownloadRequest::vod("../etc")).await, Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        s.tv.vault.download(DownloadRequest::vod("../etc")).await,
+        Err(VaultError::InvalidRequest { .. })
+    ));
     // No credentials provider.
     s.tv.vault.set_credentials_provider(None);
-    assert!(matches!(s.tv.vault.prepare("vod:v-multi", &[]).await, Err(Error::Vod(VodError::NoCredentials(_)))));
+    assert!(matches!(s.tv.vault.prepare("vod:v-multi", &[]).await, Err(VaultError::Credentials { .. })));
     assert_eq!(s.tv.vault.assets().await.unwrap().len(), 1, "nothing else was created");
 }
 
@@ -673,7 +675,7 @@ async fn refused_credentials_are_typed_and_never_quoted() {
     let wrong = Credentials::new(&sts.access_key_id, "not-the-secret", Some(&sts.security_token));
     s.tv.vault.set_credentials_provider(Some(Arc::new(Wrong(wrong))));
     match s.tv.vault.prepare("vod:v-multi", &[]).await {
-        Err(Error::Vod(e @ VodError::Credentials { .. })) => {
+        Err(e @ VaultError::Credentials { .. }) => {
             let text = format!("{e} {e:?}");
             assert!(text.contains("SignatureDoesNotMatch"), "{text}");
             assert!(!text.contains(&sts.security_token) && !text.contains("not-the-secret"), "{text}");
@@ -686,7 +688,9 @@ async fn refused_credentials_are_typed_and_never_quoted() {
     let expired = Credentials::new(&old.access_key_id, &old.access_key_secret, Some(&old.security_token));
     s.tv.vault.set_credentials_provider(Some(Arc::new(Wrong(expired))));
     match s.tv.vault.download(DownloadRequest::vod("v-multi")).await {
-        Err(Error::Vod(VodError::Credentials { code, .. })) => assert_eq!(code, "InvalidSecurityToken.Expired"),
+        Err(VaultError::Credentials { message }) => {
+            assert!(message.contains("InvalidSecurityToken.Expired"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -756,26 +760,12 @@ fn time_now() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_line_takes_vod_sources() {
     let s = setup(SignatureMethod::V3, |_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key_path = dir.path().join("app.vvkey");
-    std::fs::write(&key_path, vodvault_core::KeyFile::generate(vodvault_tests::APP_ID).unwrap().to_bytes()).unwrap();
+    let home = Home::new();
+    let dir = &home.dir;
     let sts = s.vod.issue_sts(Duration::from_secs(600));
     let endpoint = s.vod.endpoint();
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut c = std::process::Command::new(vodvault_tests::bin("vodvault"));
-        c.arg("--home").arg(dir.path().join("vault")).arg("--key-file").arg(&key_path);
-        for v in [
-            "VODVAULT_HOME",
-            "VODVAULT_KEY_FILE",
-            "VODVAULT_ACCESS_KEY_ID",
-            "VODVAULT_ACCESS_KEY_SECRET",
-            "VODVAULT_SECURITY_TOKEN",
-            "VODVAULT_CREDENTIALS_CMD",
-            "VODVAULT_REGION",
-            "VODVAULT_VOD_SIGNATURE",
-        ] {
-            c.env_remove(v);
-        }
+        let mut c = home.cmd();
         c.env("VODVAULT_VOD_ENDPOINT", &endpoint).envs(env.iter().copied()).args(args);
         let out = c.output().unwrap();
         (
@@ -819,14 +809,7 @@ async fn the_command_line_takes_vod_sources() {
     assert_eq!(images.len(), 10);
     assert!(images.iter().all(|i| i["stored"] == true));
     assert_eq!(
-        vodvault_tests::read_piece(
-            &dir.path().join("vault"),
-            &std::fs::read(&key_path).unwrap(),
-            &id,
-            "images/cover.jpg",
-            Mode::Encrypted
-        )
-        .await,
+        vodvault_tests::read_piece(&home.vault(), &home.key, &id, "images/cover.jpg", Mode::Encrypted).await,
         plain("vod-images/cover.jpg")
     );
 

@@ -381,68 +381,6 @@ impl MasterPlaylist {
     }
 }
 
-/// Which variant to download.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Quality {
-    /// Highest bandwidth.
-    Best,
-    /// Lowest bandwidth.
-    Worst,
-    /// The tallest variant no taller than this many lines (else the shortest).
-    Height(u64),
-    /// The highest bandwidth not above this many bits per second (else the lowest).
-    MaxBandwidth(u64),
-}
-
-impl std::str::FromStr for Quality {
-    type Err = String;
-
-    /// `best`, `worst`, `720p`, `800k`, `2m`, `1500000`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim().to_ascii_lowercase();
-        let num = |d: &str| d.parse::<u64>().map_err(|_| format!("bad quality {s:?}: use best, worst, 720p or 800k"));
-        Ok(match t.as_str() {
-            "best" => Quality::Best,
-            "worst" => Quality::Worst,
-            _ if t.ends_with('p') => Quality::Height(num(&t[..t.len() - 1])?),
-            _ if t.ends_with('k') => Quality::MaxBandwidth(num(&t[..t.len() - 1])? * 1000),
-            _ if t.ends_with('m') => Quality::MaxBandwidth(num(&t[..t.len() - 1])? * 1_000_000),
-            _ => Quality::MaxBandwidth(num(&t)?),
-        })
-    }
-}
-
-impl std::fmt::Display for Quality {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Quality::Best => f.write_str("best"),
-            Quality::Worst => f.write_str("worst"),
-            Quality::Height(h) => write!(f, "{h}p"),
-            Quality::MaxBandwidth(b) => write!(f, "{}k", b / 1000),
-        }
-    }
-}
-
-/// Picks the variant for `quality`; returns its index in `variants` (which must not be empty).
-pub fn select_variant(variants: &[Variant], quality: Quality) -> usize {
-    let by_bw = |i: &usize| (variants[*i].bandwidth, variants[*i].height.unwrap_or(0));
-    let all = 0..variants.len();
-    let pick = match quality {
-        Quality::Best => all.max_by_key(by_bw),
-        Quality::Worst => all.min_by_key(by_bw),
-        Quality::Height(h) => all
-            .clone()
-            .filter(|&i| variants[i].height.is_some_and(|vh| vh <= h))
-            .max_by_key(|i| (variants[*i].height, variants[*i].bandwidth))
-            .or_else(|| all.min_by_key(|i| (variants[*i].height.unwrap_or(u64::MAX), variants[*i].bandwidth))),
-        Quality::MaxBandwidth(b) => {
-            all.clone().filter(|&i| variants[i].bandwidth <= b).max_by_key(by_bw).or_else(|| all.min_by_key(by_bw))
-        }
-    };
-    pick.unwrap_or(0)
-}
-
 /// A value as a quoted string can hold it: without quotes or line breaks (which a quoted string
 /// cannot contain) and without variable references (the local master defines no variables).
 /// Packagers write such values unquoted; the same value is changed the same way everywhere, so
@@ -641,23 +579,6 @@ mod tests {
         let audio = m.group(RenditionKind::Audio, m.variants[0].audio_group.as_deref());
         assert_eq!(audio.len(), 2);
         assert!(audio[0].default);
-    }
-
-    #[test]
-    fn quality_selection() {
-        let m = parse(MASTER).unwrap();
-        let v = &m.variants;
-        let q = |s: &str| select_variant(v, s.parse().unwrap());
-        assert_eq!(q("best"), 2);
-        assert_eq!(q("worst"), 0);
-        assert_eq!(q("720p"), 1);
-        assert_eq!(q("1000p"), 1);
-        assert_eq!(q("240p"), 0, "nothing that short: the shortest");
-        assert_eq!(q("3000k"), 1);
-        assert_eq!(q("100k"), 0, "nothing that cheap: the cheapest");
-        assert_eq!(q("5m"), 2);
-        assert!("fast".parse::<Quality>().is_err());
-        assert_eq!("720p".parse::<Quality>().unwrap().to_string(), "720p");
     }
 
     #[test]

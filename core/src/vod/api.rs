@@ -244,11 +244,6 @@ impl VideoInfo {
     pub fn from_json(mut v: serde_json::Value) -> Result<Self, serde_json::Error> {
         serde_json::from_value(v.get_mut("Video").map(serde_json::Value::take).unwrap_or_default())
     }
-
-    /// Snapshot URLs from the video's cover capture.
-    pub fn snapshots(&self) -> &[SignedUrl] {
-        &self.snapshots_raw.snapshot
-    }
 }
 
 /// The kinds of image `ListSnapshots` lists.
@@ -386,7 +381,7 @@ mod tests {
             "CoverURL":"http://x/c.jpg?auth_key=1-0-0-secret1", "Duration":5.949,
             "Snapshots":{"Snapshot":["http://x/s1.jpg?auth_key=1-0-0-secret2"]}}}))
         .unwrap();
-        assert_eq!((v.duration, v.snapshots().len()), (Some(5.949), 1));
+        assert_eq!((v.duration, v.snapshots_raw.snapshot.len()), (Some(5.949), 1));
         let shown = format!("{v:?}");
         assert!(shown.contains("s1.jpg") && !shown.contains("secret"), "signatures never in Debug: {shown}");
         let p = SnapshotPage::from_json(serde_json::json!({"MediaSnapshot":{"Total":100,

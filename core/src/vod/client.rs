@@ -14,10 +14,9 @@ use url::Url;
 
 use super::api::{Mezzanine, PlayInfoResponse, Snapshot, SnapshotPage, SnapshotType, VideoInfo};
 use super::sign::{V3Request, rpc_signature, rpc_string_to_sign};
-use super::{
-    API_VERSION, Credentials, CredentialsProvider, CredentialsReason, OutputType, SignatureMethod, VodConfig, VodError,
-};
+use super::{API_VERSION, Credentials, CredentialsProvider, CredentialsReason, SignatureMethod, VodConfig, VodError};
 use crate::fetch::{RetryPolicy, retry_delay};
+use crate::model::OutputType;
 
 /// Largest API answer accepted.
 const RESPONSE_LIMIT: usize = 8 << 20;
@@ -83,7 +82,7 @@ fn classify(status: u16, code: &str) -> Class {
 }
 
 fn now_ms() -> i64 {
-    crate::catalog::now_ms()
+    crate::clock::now_ms()
 }
 
 /// UTC now as `yyyy-MM-ddTHH:mm:ssZ`.
@@ -127,11 +126,6 @@ impl VodClient {
     pub fn set_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
         let mut p = self.provider.write().unwrap_or_else(PoisonError::into_inner);
         *p = (p.0 + 1, provider);
-    }
-
-    /// Whether a credentials provider is set.
-    pub fn has_provider(&self) -> bool {
-        self.provider.read().unwrap_or_else(PoisonError::into_inner).1.is_some()
     }
 
     fn provider_number(&self) -> u64 {

@@ -29,7 +29,8 @@ impl Crc64 {
 }
 
 /// The CRC-64/ECMA of `data`.
-pub fn crc64(data: &[u8]) -> u64 {
+#[cfg(test)]
+fn crc64(data: &[u8]) -> u64 {
     CRC64.checksum(data)
 }
 

@@ -272,83 +272,6 @@ pub enum VodError {
     Config(String),
 }
 
-/// Where VOD should point the URLs it hands out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputType {
-    /// The CDN (accelerated; URL signing type A).
-    #[default]
-    Cdn,
-    /// OSS directly (signed OSS URLs).
-    Oss,
-}
-
-impl OutputType {
-    /// The API's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputType::Cdn => "cdn",
-            OutputType::Oss => "oss",
-        }
-    }
-}
-
-impl std::str::FromStr for OutputType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "cdn" => Ok(OutputType::Cdn),
-            "oss" => Ok(OutputType::Oss),
-            other => Err(format!("output type {other:?}: use cdn or oss")),
-        }
-    }
-}
-
-/// What to download of a VOD video.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct VodRequest {
-    /// The video id.
-    pub video_id: String,
-    /// A definition (`FD`, `LD`, `SD`, `HD`, `OD`, `2K`, `4K`, `SQ`, `HQ`, …); `None`: the one
-    /// the request's quality picks.
-    pub definition: Option<String>,
-    /// `m3u8`, `mp4` or `mp3`; `None`: m3u8 if offered (parallel segments), else mp4, else mp3.
-    pub format: Option<String>,
-    /// `video` or `audio`; `None`: video if offered.
-    pub stream_type: Option<String>,
-    /// CDN or OSS URLs.
-    #[serde(default)]
-    pub output_type: OutputType,
-    /// The source (mezzanine) file instead of a transcode, checked against its CRC-64.
-    #[serde(default)]
-    pub mezzanine: bool,
-    /// Whether to store the cover, snapshots, sprites and WebVTT thumbnails with the asset.
-    #[serde(default = "yes")]
-    pub images: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl VodRequest {
-    /// The video's best transcode, with its images.
-    pub fn new(video_id: &str) -> Self {
-        Self { video_id: video_id.trim().to_owned(), images: true, ..Self::default() }
-    }
-}
-
-/// A VOD source written as `vod:<VideoId>`: its video id.
-pub fn parse_source(text: &str) -> Option<&str> {
-    let id = text.trim().strip_prefix("vod:")?;
-    Some(id.trim())
-}
-
-/// Whether `id` looks like a VOD video id (letters, digits, `-` and `_`; at most 64).
-pub fn valid_video_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Formats vodvault stores.
 pub const STORABLE_FORMATS: &[&str] = &["m3u8", "mp4", "mp3", "m4a"];
 
@@ -383,13 +306,5 @@ mod tests {
             "Specified signature is not matched with our calculation. server "
         );
         assert_eq!(c.scrub("bad token token-value-xyz"), "bad token ..");
-    }
-
-    #[test]
-    fn sources() {
-        assert_eq!(parse_source("vod:abc123"), Some("abc123"));
-        assert_eq!(parse_source("https://x"), None);
-        assert!(valid_video_id("5aed81b74ba84920be578cdfe004af4b"));
-        assert!(!valid_video_id("a/b") && !valid_video_id(""));
     }
 }

@@ -69,9 +69,11 @@ pub struct V3Request<'a> {
 /// A request signed with method V3.
 #[derive(Clone)]
 pub struct V3Signed {
-    /// The canonical request that was hashed.
+    /// The canonical request that was hashed (what the published examples check).
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub canonical_request: String,
     /// Hex HMAC-SHA256 of the string to sign.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub signature: String,
     /// Every header to send, lower-case names, `authorization` last.
     pub headers: Vec<(String, String)>,

@@ -1,11 +1,10 @@
 //! The catalog's schema history: a catalog written by every released schema opens with the
 //! current code and keeps every field; and the catalog operations the engine relies on.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use vodvault_core::catalog::{
-    AssetKind, AssetState, Catalog, DoneSegment, ImageKind, MIGRATOR, Mode, RenditionRole, SegmentKind,
-};
+use super::{Catalog, DoneSegment, MIGRATOR};
+use crate::model::{AssetKind, AssetState, ImageKind, Mode, RenditionRole, SegmentKind};
 
 async fn raw_pool(path: &std::path::Path) -> sqlx::SqlitePool {
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true).foreign_keys(true);
@@ -131,14 +130,51 @@ async fn a_row_that_violates_the_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = Catalog::open(&dir.path().join("catalog.sqlite")).await.unwrap();
     let bad = sqlx::query("INSERT INTO assets (id, identity, kind, mode, source_url, request, state, created_at, updated_at) VALUES ('x', 'x', 'dash', 'normal', 'u', '{}', 'queued', 0, 0)")
-        .execute(c.pool())
+        .execute(&c.pool)
         .await;
     assert!(bad.is_err(), "kind is checked");
     let orphan = sqlx::query(
         "INSERT INTO segments (asset_id, rendition, kind, idx, uri, file) VALUES ('nope', 0, 'media', 0, 'u', 'f')",
     )
-    .execute(c.pool())
+    .execute(&c.pool)
     .await;
     assert!(orphan.is_err(), "foreign keys are on");
     c.close().await;
+}
+
+/// Two processes (here: two catalogs on one file, each with its own writer lock) move the same
+/// asset out of `queued` at once, one to `downloading`, one to `paused`: exactly one of them may
+/// say it did, and the row ends in that one's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_lost_to_another_process_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.sqlite");
+    let pool = raw_pool(&path).await;
+    MIGRATOR.run(&pool).await.unwrap();
+    let data = std::fs::read_to_string(format!("{}/tests/catalog/data-v1.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(data)).execute(&pool).await.unwrap();
+    pool.close().await;
+    let a = std::sync::Arc::new(Catalog::open(&path).await.unwrap());
+    let b = std::sync::Arc::new(Catalog::open(&path).await.unwrap());
+    let id = "aaaaaaaaaaaaaaaa";
+    for round in 0..300 {
+        a.set_state(id, AssetState::Queued, None).await.unwrap();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let (a2, s2) = (std::sync::Arc::clone(&a), std::sync::Arc::clone(&start));
+        let one = tokio::spawn(async move {
+            s2.wait().await;
+            a2.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await.unwrap()
+        });
+        let (b2, s3) = (std::sync::Arc::clone(&b), std::sync::Arc::clone(&start));
+        let two = tokio::spawn(async move {
+            s3.wait().await;
+            b2.transition(id, &[AssetState::Queued], AssetState::Paused, None).await.unwrap()
+        });
+        let (one, two) = (one.await.unwrap(), two.await.unwrap());
+        assert!(one ^ two, "round {round}: both or neither won ({one}, {two})");
+        let now = a.state(id).await.unwrap().unwrap();
+        assert_eq!(now, if one { AssetState::Downloading } else { AssetState::Paused }, "round {round}");
+    }
+    a.close().await;
+    b.close().await;
 }

@@ -5,13 +5,14 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::catalog::{ImageKind, ImageRow, now_ms};
-use crate::error::{Error, FailureReason, Result};
-use crate::hls::master::{Quality, Variant, select_variant};
+use super::Source;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::hls::master::Variant;
 use crate::identity;
-use crate::vault::{Inner, Prepared, VodMezzanineInfo, VodStreamInfo};
+use crate::model::{FailureReason, ImageKind, Prepared, Quality, VodMezzanineInfo, VodRequest, VodStreamInfo};
 use crate::vod::api::{PlayInfo, SnapshotType};
-use crate::vod::{VodClient, VodError, VodRequest};
+use crate::vod::{VodClient, VodError};
 
 /// What the catalog keeps of a VOD asset (the `assets.vod` JSON): its identity and what the API
 /// last said about the stream.
@@ -43,12 +44,24 @@ impl VodState {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 
     pub fn from_json(s: &str) -> Option<Self> {
         serde_json::from_str(s).ok()
+    }
+
+    /// What the app is told identifies the asset.
+    pub fn app_identity(self) -> crate::model::VodIdentity {
+        crate::model::VodIdentity {
+            video_id: self.video_id,
+            definition: self.definition,
+            format: self.format,
+            stream_type: self.stream_type,
+            mezzanine: self.mezzanine,
+            job_id: self.job_id,
+        }
     }
 }
 
@@ -57,21 +70,22 @@ pub(crate) struct Resolved {
     pub url: Url,
     pub state: VodState,
     pub title: Option<String>,
-    pub images: Vec<ImageRow>,
+    /// Images to store with it: kind, position, URL.
+    pub images: Vec<(ImageKind, u32, String)>,
 }
 
 fn vod_error(e: VodError) -> Error {
     Error::Vod(e)
 }
 
-fn client(inner: &Inner) -> &VodClient {
-    &inner.vod
+fn client(src: &Source) -> &VodClient {
+    &src.vod
 }
 
 /// When URLs handed out now should be replaced: a fifth of their lifetime (at most 30 s) before
 /// they expire.
-fn expires_at(inner: &Inner) -> i64 {
-    let life = i64::try_from(client(inner).config().auth_timeout.as_millis()).unwrap_or(i64::MAX / 4);
+fn expires_at(src: &Source) -> i64 {
+    let life = i64::try_from(client(src).config().auth_timeout.as_millis()).unwrap_or(i64::MAX / 4);
     now_ms() + life - (life / 5).min(30_000)
 }
 
@@ -95,9 +109,9 @@ fn stream_info(p: &PlayInfo) -> VodStreamInfo {
 
 /// What a video offers: its streams (with why any cannot be stored) and, when the credentials
 /// allow it, its source file.
-pub(crate) async fn prepare(inner: &Inner, video_id: &str) -> Result<Prepared> {
+pub(crate) async fn prepare(src: &Source, video_id: &str) -> Result<Prepared> {
     check_id(video_id)?;
-    let vod = client(inner);
+    let vod = client(src);
     let info = match vod.get_play_info(video_id, None, None, None, Default::default()).await {
         Ok(i) => i,
         // Only proprietary-encrypted streams: say so, as a typed refusal.
@@ -129,7 +143,7 @@ pub(crate) async fn prepare(inner: &Inner, video_id: &str) -> Result<Prepared> {
 }
 
 fn check_id(video_id: &str) -> Result<()> {
-    if crate::vod::valid_video_id(video_id) {
+    if crate::model::valid_video_id(video_id) {
         Ok(())
     } else {
         Err(Error::InvalidRequest(format!("invalid VOD video id {video_id:?}")))
@@ -185,26 +199,26 @@ fn choose<'a>(streams: &'a [PlayInfo], request: &VodRequest, quality: Quality) -
             v
         })
         .collect();
-    Ok(candidates[select_variant(&variants, quality)])
+    Ok(candidates[quality.pick(&variants)])
 }
 
 /// Resolves a VOD request: asks VOD for the stream (or the source file) and lists its images.
-pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Quality) -> Result<Resolved> {
+pub(crate) async fn resolve(src: &Source, request: &VodRequest, quality: Quality) -> Result<Resolved> {
     check_id(&request.video_id)?;
-    let vod = client(inner);
+    let vod = client(src);
     let (url, state, mut title) = if request.mezzanine {
         let m = vod.get_mezzanine_info(&request.video_id, request.output_type).await.map_err(vod_error)?;
         let url = parse(&m.file_url.0)?;
         let state = VodState {
             video_id: request.video_id.clone(),
             definition: "OD".into(),
-            format: crate::download::sanitize_ext(url.path(), "mp4"),
+            format: identity::sanitize_ext(url.path(), "mp4"),
             stream_type: "video".into(),
             mezzanine: true,
             job_id: None,
             size: m.size,
             crc64: m.crc64,
-            expires_at: expires_at(inner),
+            expires_at: expires_at(src),
         };
         (url, state, None)
     } else {
@@ -228,7 +242,7 @@ pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Qualit
             job_id: s.job_id.clone(),
             size: s.size,
             crc64: None,
-            expires_at: expires_at(inner),
+            expires_at: expires_at(src),
         };
         (parse(&s.play_url.0)?, state, info.video.title)
     };
@@ -236,7 +250,7 @@ pub(crate) async fn resolve(inner: &Inner, request: &VodRequest, quality: Qualit
         match image_list(vod, &request.video_id).await {
             Ok((list, video_title)) => {
                 title = title.or(video_title);
-                image_rows(list)
+                list
             }
             // Credentials that may play but not read the video's details: the media is what
             // was asked for; the images are a bonus.
@@ -258,7 +272,7 @@ fn parse(url: &str) -> Result<Url> {
 
 /// A URL VOD handed out: absolute http(s), or a `BadResponse`.
 fn vod_url(url: &str) -> Result<Url, VodError> {
-    crate::download::parse_url(url).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))
+    super::parse_url(url).map_err(|_| VodError::BadResponse("VOD gave an invalid URL".into()))
 }
 
 /// The video's images: cover, snapshots, sprites, sprite originals and WebVTT tracks, each with
@@ -298,46 +312,9 @@ async fn image_list(
     Ok((out, info.title))
 }
 
-/// The stored name of an image.
-pub(crate) fn image_file(kind: ImageKind, idx: u32, url: &str) -> String {
-    let fallback = if kind == ImageKind::WebVtt { "vtt" } else { "jpg" };
-    let ext =
-        Url::parse(url).map_or_else(|_| fallback.to_owned(), |u| crate::download::sanitize_ext(u.path(), fallback));
-    match kind {
-        ImageKind::Cover if idx == 1 => format!("images/cover.{ext}"),
-        ImageKind::Cover => format!("images/cover-{idx}.{ext}"),
-        ImageKind::Snapshot => format!("images/snapshot-{idx:05}.{ext}"),
-        ImageKind::Sprite => format!("images/sprite-{idx:05}.{ext}"),
-        ImageKind::SpriteOriginal => format!("images/sprite-original-{idx:05}.{ext}"),
-        ImageKind::WebVtt => format!("images/thumbnails-{idx}.{ext}"),
-    }
-}
-
-fn image_rows(list: Vec<(ImageKind, u32, String)>) -> Vec<ImageRow> {
-    list.into_iter()
-        .filter_map(|(kind, idx, url)| {
-            let Ok(parsed) = Url::parse(&url) else {
-                tracing::debug!(?kind, idx, "VOD listed an image whose URL does not parse: left out");
-                return None;
-            };
-            Some(ImageRow {
-                kind,
-                idx,
-                file: image_file(kind, idx, &url),
-                uri: identity::strip_signature(&parsed),
-                url,
-                size: None,
-                sha256: None,
-                done: false,
-                failure: None,
-            })
-        })
-        .collect()
-}
-
 /// Fresh URLs for an image list: by kind and position.
-pub(crate) async fn fresh_image_urls(inner: &Inner, video_id: &str) -> Result<Vec<(ImageKind, u32, String)>, VodError> {
-    Ok(image_list(client(inner), video_id).await?.0)
+pub(crate) async fn fresh_image_urls(src: &Source, video_id: &str) -> Result<Vec<(ImageKind, u32, String)>, VodError> {
+    Ok(image_list(client(src), video_id).await?.0)
 }
 
 /// A fresh URL for a VOD asset.
@@ -352,15 +329,15 @@ pub(crate) struct Refreshed {
 /// credentials) and checks it is the same transcode: same job and size (mezzanine: size and
 /// CRC-64).
 pub(crate) async fn refresh(
-    inner: &Inner,
+    src: &Source,
     asset_id: &str,
     old: &VodState,
-    output: crate::vod::OutputType,
+    output: crate::model::OutputType,
 ) -> Result<Refreshed, VodError> {
-    let vod = client(inner);
+    let vod = client(src);
     vod.url_expired(asset_id).await;
     let mut state = old.clone();
-    state.expires_at = expires_at(inner);
+    state.expires_at = expires_at(src);
     if old.mezzanine {
         let m = vod.get_mezzanine_info(&old.video_id, output).await?;
         let url = vod_url(&m.file_url.0)?;
@@ -491,14 +468,14 @@ pub(crate) fn localize_vtt(text: &str, track_url: &str, sprites: &[(String, Stri
 /// several requests (always one of those offered), images listed and named, a thumbnail track
 /// rewritten.
 #[cfg(feature = "fuzzing")]
-pub(crate) fn fuzz_answer(data: &[u8]) {
-    use super::super::vod::api::{Mezzanine, PlayInfoResponse, SnapshotPage, VideoInfo};
+pub(crate) fn fuzz_answer(data: &[u8]) -> Vec<(ImageKind, u32, String)> {
+    use crate::vod::api::{Mezzanine, PlayInfoResponse, SnapshotPage, VideoInfo};
     if let Ok(text) = std::str::from_utf8(data) {
         let sprites = [("https://cdn.example.com/v/sprite-1.jpg".to_owned(), "images/sprite-00001.jpg".to_owned())];
         let out = localize_vtt(text, "https://cdn.example.com/v/thumbs.vtt?auth_key=1-0-0-x", &sprites);
         assert_eq!(out.lines().count(), text.lines().count(), "a thumbnail track keeps its lines");
     }
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return Vec::new() };
     if let Ok(p) = PlayInfoResponse::from_json(v.clone()) {
         for s in &p.streams {
             let _ = s.unsupported_reason();
@@ -527,16 +504,14 @@ pub(crate) fn fuzz_answer(data: &[u8]) {
             images.push((ImageKind::Snapshot, i as u32 + 1, s.url.0));
         }
     }
-    for row in image_rows(images) {
-        assert!(row.file.starts_with("images/") && !row.file.contains(".."), "{}", row.file);
-    }
+    images
 }
 
 /// A VOD asset's stored state, read back (`fuzzing::stored_json`).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_state(text: &str) {
     if let Some(s) = VodState::from_json(text) {
-        assert!(VodState::from_json(&s.to_json()).is_some(), "a VOD state round-trips");
+        assert!(s.to_json().is_ok_and(|j| VodState::from_json(&j).is_some()), "a VOD state round-trips");
         let _ = s.identity();
     }
 }
@@ -605,15 +580,7 @@ mod tests {
         };
         assert_eq!(s.identity(), "vod:v1/HD/m3u8/video");
         assert_eq!(VodState { mezzanine: true, ..s.clone() }.identity(), "vod:v1/mezzanine");
-        assert_eq!(VodState::from_json(&s.to_json()), Some(s));
-    }
-
-    #[test]
-    fn image_names() {
-        assert_eq!(image_file(ImageKind::Cover, 1, "https://c/x/cover.png?auth_key=1"), "images/cover.png");
-        assert_eq!(image_file(ImageKind::Snapshot, 3, "https://c/x/s"), "images/snapshot-00003.jpg");
-        assert_eq!(image_file(ImageKind::WebVtt, 1, "https://c/x/t.vtt"), "images/thumbnails-1.vtt");
-        assert_eq!(image_file(ImageKind::SpriteOriginal, 2, "https://c/x/o.jpg"), "images/sprite-original-00002.jpg");
+        assert_eq!(VodState::from_json(&s.to_json().unwrap()), Some(s));
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::vault::{Event, Inner, Progress};
+use crate::events::Events;
+use crate::model::{Event, Progress};
 
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 const SPEED_WINDOW: Duration = Duration::from_secs(3);
@@ -21,7 +22,7 @@ struct State {
 
 /// Counts bytes as they are stored and committed, and emits [`Event::Progress`].
 pub(crate) struct Tracker {
-    inner: Arc<Inner>,
+    events: Events,
     id: String,
     total_segments: u64,
     committed_bytes: AtomicU64,
@@ -33,14 +34,14 @@ pub(crate) struct Tracker {
 
 impl Tracker {
     pub(crate) fn new(
-        inner: Arc<Inner>,
+        events: Events,
         id: String,
         total_segments: u64,
         committed: (u64, u64),
         expected: (Option<u64>, bool),
     ) -> Self {
         Self {
-            inner,
+            events,
             id,
             total_segments,
             committed_bytes: AtomicU64::new(committed.0),
@@ -141,6 +142,6 @@ impl Tracker {
             eta_secs: eta,
         };
         drop(s);
-        self.inner.emit(Event::Progress(event));
+        self.events.emit(Event::Progress(event));
     }
 }

@@ -1,0 +1,160 @@
+//! Creating an asset: resolving its source, planning it, and recording it (with its content key
+//! and sealed request headers) as `queued`.
+
+use reqwest::header::HeaderMap;
+use url::Url;
+
+use super::Deps;
+use crate::catalog::AssetRow;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::keys::ContentKey;
+use crate::model::{AssetState, DownloadRequest, Mode};
+use crate::plan::{self, NewPlan};
+use crate::source::{self, Resolved, Source};
+
+/// Resolves `url` and plans what to download of it: a progressive file, or the chosen variant
+/// and renditions of an HLS source with their playlists.
+pub(crate) async fn plan_source(
+    src: &Source,
+    request: &DownloadRequest,
+    url: &Url,
+    headers: &HeaderMap,
+) -> Result<NewPlan> {
+    let resolved = source::resolve(src, url, headers).await?;
+    if let Resolved::File { size, content_type, validator, url: final_url, .. } = &resolved {
+        let identity = request.identity.clone().unwrap_or_else(|| identity::strip_signature(url));
+        return Ok(plan::progressive(identity, final_url, *size, content_type.as_deref(), validator.clone()));
+    }
+    let choice = source::choose(&resolved, request)?;
+    let mut fetched = Vec::new();
+    for (i, r) in choice.renditions.iter().enumerate() {
+        let f = match &resolved {
+            Resolved::Media { text, base, playlist } if i == 0 => {
+                source::Fetched { text: text.clone(), base: base.clone(), playlist: playlist.clone() }
+            }
+            Resolved::Master { master, .. } => {
+                source::fetch_playlist(src, &r.url, headers, Some(&master.variables), &r.role.to_string()).await?
+            }
+            _ => source::fetch_playlist(src, &r.url, headers, None, &r.role.to_string()).await?,
+        };
+        fetched.push(f);
+    }
+    Ok(plan::hls(url, request.identity.clone(), &choice, fetched))
+}
+
+/// Queues a paused, failed or cancelled asset again (clearing its failure).
+pub(crate) async fn requeue(deps: &Deps, id: &str) -> Result<()> {
+    let from = [AssetState::Paused, AssetState::Failed, AssetState::Cancelled];
+    if deps.catalog.transition(id, &from, AssetState::Queued, None).await? {
+        deps.events.state(id, AssetState::Queued, None);
+    }
+    Ok(())
+}
+
+/// Creates the asset for `request` (or finds it), returning its id. The asset is `queued`.
+pub(crate) async fn create(deps: &Deps, request: &DownloadRequest) -> Result<String> {
+    if request.parallel == Some(0) {
+        return Err(Error::InvalidRequest("parallel must be at least 1".into()));
+    }
+    let headers = source::merged_headers(&deps.source, &request.headers)?;
+    // A VOD video: VOD says which URL to download; the stream is the identity.
+    let mut request = request.clone();
+    let vod_source = match request.vod_request().map_err(Error::InvalidRequest)? {
+        Some(v) => {
+            let resolved = source::vod::resolve(&deps.source, &v, request.quality).await?;
+            request.vod = Some(v);
+            request.identity = Some(resolved.state.identity());
+            if request.title.is_none() {
+                request.title.clone_from(&resolved.title);
+            }
+            Some(resolved)
+        }
+        None => None,
+    };
+    let request = &request;
+    let url = match &vod_source {
+        Some(v) => v.url.clone(),
+        None => source::parse_url(&request.url)?,
+    };
+    let mut plan = plan_source(&deps.source, request, &url, &headers).await?;
+    if let Some(v) = &vod_source
+        && v.state.mezzanine
+        && let Some(size) = v.state.size
+    {
+        plan.expected = (Some(size), true);
+    }
+    let id = identity::asset_id(&plan.identity);
+    if let Some(existing) = deps.catalog.asset(&id).await? {
+        if existing.mode != request.mode {
+            return Err(Error::AlreadyExists { id, mode: existing.mode });
+        }
+        if matches!(existing.state, AssetState::Paused | AssetState::Failed | AssetState::Cancelled) {
+            deps.catalog.set_source_url(&id, url.as_str()).await?;
+            requeue(deps, &id).await?;
+        }
+        return Ok(id);
+    }
+    let (key_id, wrapped) = match request.mode {
+        Mode::Encrypted => {
+            let ck = ContentKey::generate()?;
+            let w = ck.wrap(&deps.kek, id.as_bytes())?;
+            (Some(deps.kek.key_id().to_string()), Some(w.as_bytes().to_vec()))
+        }
+        Mode::Normal => (None, None),
+    };
+    let now = now_ms();
+    let row = AssetRow {
+        id: id.clone(),
+        identity: plan.identity.clone(),
+        kind: plan.kind,
+        mode: request.mode,
+        source_url: url.to_string(),
+        request: serde_json::to_string(request).map_err(|e| Error::InvalidRequest(format!("request: {e}")))?,
+        title: request.title.clone(),
+        metadata: request.metadata.clone(),
+        headers: seal_headers(deps, &id, &request.headers)?,
+        state: AssetState::Queued,
+        failure: None,
+        bytes_expected: plan.expected.0,
+        expected_exact: plan.expected.1,
+        bytes_done: 0,
+        segments_total: plan.segments.len() as u64,
+        segments_done: plan.segments.iter().filter(|s| s.done).count() as u64,
+        duration_secs: plan.duration,
+        key_id,
+        wrapped_key: wrapped,
+        entry: None,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+        offline_until: request.offline_until,
+        vod: vod_source.as_ref().map(|v| v.state.to_json()).transpose().map_err(std::io::Error::from)?,
+    };
+    let images = vod_source.map(|v| plan::image_rows(v.images)).unwrap_or_default();
+    deps.catalog.insert_asset(&row, &plan.renditions, &plan.segments, &images).await?;
+    tracing::debug!(asset = %id, pieces = plan.segments.len(), "asset created");
+    deps.events.state(&id, AssetState::Queued, None);
+    Ok(id)
+}
+
+pub(crate) fn seal_headers(deps: &Deps, id: &str, headers: &[(String, String)]) -> Result<Option<Vec<u8>>> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let json = zeroize::Zeroizing::new(
+        serde_json::to_vec(headers).map_err(|e| Error::InvalidRequest(format!("headers: {e}")))?,
+    );
+    Ok(Some(deps.kek.seal_blob(id.as_bytes(), &json)?))
+}
+
+pub(crate) fn open_headers(deps: &Deps, id: &str, sealed: Option<&[u8]>) -> Result<Vec<(String, String)>> {
+    match sealed {
+        None => Ok(Vec::new()),
+        Some(s) => {
+            let json = deps.kek.open_blob(id.as_bytes(), s)?;
+            serde_json::from_slice(&json).map_err(|_| Error::Key(crate::keys::KeyError::Integrity))
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The vault's vocabulary: plain data that every other module speaks and that depends on none of
+//! them but the HLS playlist types (a prepared source lists variants and renditions). Requests,
+//! states, what is reported about sources and assets, events and failure reasons.
+
+mod event;
+mod failure;
+mod info;
+mod request;
+mod states;
+
+pub use event::{Event, Progress, RefreshRequest, UrlRefresher};
+pub use failure::FailureReason;
+pub use info::{AssetInfo, ImageInfo, Prepared, VodIdentity, VodMezzanineInfo, VodStreamInfo};
+pub use request::{
+    AudioChoice, DownloadRequest, OutputType, Quality, SubtitleChoice, VodRequest, parse_vod_source, valid_video_id,
+};
+pub use states::{AssetKind, AssetState, ImageKind, Mode, RenditionRole, SegmentKind, UnknownText};

@@ -1,0 +1,307 @@
+//! Reading what is stored: the files of a completed asset, decrypted and verified chunk by chunk
+//! (Encrypted mode) or read as they are (Normal mode), at any offset.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::clock::now_ms;
+use crate::error::VaultError;
+use crate::error::{Error, Result};
+use crate::keys::{ContentKey, Kek, KeyError, WrappedKey};
+use crate::model::{AssetKind, AssetState, Mode, SegmentKind};
+use crate::seal::{ReadAt, SealError, SealedReader};
+use crate::store::{self, Layout};
+
+/// Whether loading an asset's view enforces its offline expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// An expired asset is refused (playing, reading).
+    Enforce,
+    /// Expiry is not looked at (verifying).
+    Ignore,
+}
+
+/// What a player may read of one completed asset, with what it takes to read it.
+pub(crate) struct AssetView {
+    pub(crate) id: String,
+    pub(crate) mode: Mode,
+    pub(crate) key: Option<Arc<ContentKey>>,
+    /// Logical names of every readable file.
+    pub(crate) files: HashSet<String>,
+    /// What a player opens first.
+    pub(crate) entry: String,
+    pub(crate) offline_until: Option<i64>,
+    pub(crate) layout: Layout,
+}
+
+impl fmt::Debug for AssetView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssetView").field("id", &self.id).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+impl AssetView {
+    /// Builds the view of a completed asset (refused once its offline period is over, unless
+    /// `expiry` is [`Expiry::Ignore`]: verifying is not playing).
+    pub(crate) async fn load(catalog: &Catalog, layout: &Layout, kek: &Kek, id: &str, expiry: Expiry) -> Result<Self> {
+        let row = catalog.asset(id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        if row.state != AssetState::Completed {
+            return Err(Error::NotPlayable { id: id.to_owned(), state: row.state });
+        }
+        if let Some(until) = row.offline_until
+            && now_ms() >= until
+            && expiry == Expiry::Enforce
+        {
+            return Err(Error::Expired { id: id.to_owned(), until });
+        }
+        let key = match row.mode {
+            Mode::Normal => None,
+            Mode::Encrypted => {
+                // A missing or damaged content key is damage to the asset, like a damaged file.
+                let damaged = || Error::Integrity { id: id.to_owned(), file: "(content key)".to_owned() };
+                let wrapped = row.wrapped_key.as_deref().ok_or_else(damaged)?;
+                let wrapped = WrappedKey::from_bytes(wrapped).map_err(|_| damaged())?;
+                Some(Arc::new(wrapped.unwrap(kek, id.as_bytes()).map_err(|e| match e {
+                    KeyError::Integrity => damaged(),
+                    other => Error::Key(other),
+                })?))
+            }
+        };
+        let mut files = HashSet::new();
+        for s in catalog.segments(id).await? {
+            // A gap (EXT-X-GAP) has no file.
+            if !(s.kind == SegmentKind::Media && s.size == Some(0)) {
+                files.insert(s.file);
+            }
+        }
+        for i in catalog.images(id).await? {
+            if i.done {
+                files.insert(i.file);
+            }
+        }
+        if row.kind == AssetKind::Hls {
+            files.insert("index.m3u8".to_owned());
+            for r in catalog.renditions(id).await? {
+                files.insert(format!("{}/index.m3u8", r.dir));
+            }
+        }
+        let entry = row.entry.unwrap_or_else(|| "index.m3u8".to_owned());
+        Ok(Self {
+            id: id.to_owned(),
+            mode: row.mode,
+            key,
+            files,
+            entry,
+            offline_until: row.offline_until,
+            layout: layout.clone(),
+        })
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.offline_until.is_some_and(|until| now_ms() >= until)
+    }
+
+    /// Opens stored file `name` (blocking: it reads the header and verifies the last chunk).
+    pub(crate) fn open(&self, name: &str) -> Result<AssetReader> {
+        if !self.files.contains(name) {
+            return Err(Error::NotFound(format!("{}/{name}", self.id)));
+        }
+        let path = self.layout.file(&self.id, name, self.mode);
+        let integrity = |_| Error::Integrity { id: self.id.clone(), file: name.to_owned() };
+        let source = match (&self.key, self.mode) {
+            (Some(key), Mode::Encrypted) => {
+                let file = File::open(&path)?;
+                let context = store::seal_context(&self.id, name);
+                Source::Sealed(Box::new(SealedReader::open(file, key, &context).map_err(|e| match e {
+                    SealError::Io(io) => Error::Io(io),
+                    other => integrity(other),
+                })?))
+            }
+            _ => {
+                let file = File::open(&path)?;
+                let len = file.metadata()?.len();
+                Source::Plain { file, len, path }
+            }
+        };
+        Ok(AssetReader { asset: self.id.clone(), name: name.to_owned(), source })
+    }
+}
+
+enum Source {
+    Plain { file: File, len: u64, path: PathBuf },
+    Sealed(Box<SealedReader<File>>),
+}
+
+/// Random access to one stored file of a completed asset: for apps that plug their own data
+/// source into ExoPlayer (`DataSource`) or AVFoundation (`AVAssetResourceLoaderDelegate`).
+/// Encrypted files are decrypted and verified chunk by chunk, only where a read touches them.
+pub struct AssetReader {
+    asset: String,
+    name: String,
+    source: Source,
+}
+
+impl fmt::Debug for AssetReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssetReader").field("asset", &self.asset).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl AssetReader {
+    /// Plaintext length in bytes.
+    pub fn len(&self) -> u64 {
+        match &self.source {
+            Source::Plain { len, .. } => *len,
+            Source::Sealed(r) => r.len(),
+        }
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file's logical name in its asset (e.g. `video/seg-00003.ts`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its MIME type.
+    pub fn content_type(&self) -> &'static str {
+        content_type(&self.name)
+    }
+
+    /// The plain file on disk (Normal mode only).
+    pub fn plain_path(&self) -> Option<&Path> {
+        match &self.source {
+            Source::Plain { path, .. } => Some(path),
+            Source::Sealed(_) => None,
+        }
+    }
+
+    /// Reads from `offset` into `buf`; fewer bytes only at the end of the file, 0 past it.
+    ///
+    /// # Errors
+    /// [`VaultError::Integrity`] if a chunk the read touches fails verification (then no byte
+    /// of `buf` is meaningful), [`VaultError::Storage`].
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, VaultError> {
+        Ok(self.read_into(offset, buf)?)
+    }
+
+    /// Up to `max` bytes from `offset`: fewer at the end of the file, none past it. Allocates
+    /// only what the file can give, whatever `max` is.
+    ///
+    /// # Errors
+    /// As [`AssetReader::read_at`].
+    pub fn read_vec(&self, offset: u64, max: u64) -> Result<Vec<u8>, VaultError> {
+        let n = usize::try_from(max.min(self.len().saturating_sub(offset))).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; n];
+        let got = self.read_at(offset, &mut buf)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    pub(crate) fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        match &self.source {
+            Source::Plain { file, len, .. } => {
+                if offset >= *len {
+                    return Ok(0);
+                }
+                let n = ((*len - offset) as usize).min(buf.len());
+                file.read_exact_at(&mut buf[..n], offset)?;
+                Ok(n)
+            }
+            Source::Sealed(r) => r.read_at(offset, buf).map_err(|e| match e {
+                SealError::Io(io) => Error::Io(io),
+                _ => Error::Integrity { id: self.asset.clone(), file: self.name.clone() },
+            }),
+        }
+    }
+
+    /// Plaintext bytes per verified chunk (reads aligned to it avoid decrypting a chunk twice);
+    /// 1 MiB for plain files.
+    pub(crate) fn block(&self) -> usize {
+        match &self.source {
+            Source::Plain { .. } => 1 << 20,
+            Source::Sealed(r) => {
+                let chunk = r.chunk_size() as usize;
+                chunk * (1usize << 20).div_ceil(chunk)
+            }
+        }
+    }
+}
+
+/// MIME type by extension.
+pub fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        Some("m4s" | "mp4" | "m4v") => "video/mp4",
+        Some("m4a") => "audio/mp4",
+        Some("aac") => "audio/aac",
+        Some("mp3") => "audio/mpeg",
+        Some("vtt") => "text/vtt",
+        Some("webm") => "video/webm",
+        Some("mkv") => "video/x-matroska",
+        Some("mov") => "video/quicktime",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Checks every stored file of an asset: every chunk of every sealed file (Encrypted), or every
+/// piece against the SHA-256 recorded when it was stored (Normal). Returns the files that fail.
+pub(crate) fn verify_files(view: &AssetView, digests: &HashMap<String, String>) -> Vec<String> {
+    let mut names: Vec<&String> = view.files.iter().collect();
+    names.sort();
+    let mut bad = Vec::new();
+    for name in names {
+        let ok = match view.mode {
+            Mode::Encrypted => view.open(name).is_ok_and(|r| {
+                let mut buf = vec![0u8; r.block()];
+                let mut pos = 0;
+                loop {
+                    match r.read_into(pos, &mut buf) {
+                        Ok(0) => break true,
+                        Ok(n) => pos += n as u64,
+                        Err(_) => break false,
+                    }
+                }
+            }),
+            Mode::Normal => match digests.get(name) {
+                Some(want) => store::hash_file(&view.layout.file(&view.id, name, Mode::Normal), |_| {})
+                    .is_ok_and(|(_, got)| got == *want),
+                // Playlists have no recorded digest: they must exist and parse as playlists.
+                None => std::fs::read(view.layout.file(&view.id, name, Mode::Normal))
+                    .is_ok_and(|data| data.starts_with(b"#EXTM3U")),
+            },
+        };
+        if !ok {
+            bad.push(name.clone());
+        }
+    }
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type("index.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(content_type("video/seg-00001.ts"), "video/mp2t");
+        assert_eq!(content_type("video/init-0.mp4"), "video/mp4");
+        assert_eq!(content_type("subtitles-2/seg-00000.vtt"), "text/vtt");
+        assert_eq!(content_type("media.bin"), "application/octet-stream");
+        assert_eq!(content_type("images/cover.jpg"), "image/jpeg");
+        assert_eq!(content_type("images/thumbnails-1.vtt"), "text/vtt");
+    }
+}

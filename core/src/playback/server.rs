@@ -1,0 +1,345 @@
+//! The loopback HTTP server that players (AVPlayer, ExoPlayer, ffmpeg, VLC) open: one per vault,
+//! bound to 127.0.0.1 on an ephemeral port, started on first use. Every session's URLs carry an
+//! unguessable token, revoked when the session closes or is dropped; anything else gets `404`
+//! and learns nothing. Each response is produced by a blocking task that reads and verifies
+//! chunk by chunk into a small bounded channel, so a slow or vanished client only ever holds its
+//! own task, and a chunk that fails verification ends the response before any of its bytes are
+//! sent.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::reader::{AssetReader, AssetView};
+use crate::error::{Error, Result};
+
+/// An open playback session: its URL serves the asset until the session is closed or dropped.
+pub struct PlaybackSession {
+    url: String,
+    base: String,
+    token: String,
+    sessions: Weak<Sessions>,
+}
+
+impl fmt::Debug for PlaybackSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is a capability: not printed.
+        f.debug_struct("PlaybackSession").finish_non_exhaustive()
+    }
+}
+
+impl PlaybackSession {
+    /// The URL a player opens (the asset's playlist, or its file for a progressive asset).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The session's base URL (`http://127.0.0.1:<port>/<token>/`): every file of the asset is
+    /// under it by its logical name.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Revokes the session's token: its URLs answer 404 from now on.
+    pub fn close(&self) {
+        if let Some(s) = self.sessions.upgrade() {
+            s.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+        }
+    }
+}
+
+impl Drop for PlaybackSession {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+type Sessions = Mutex<HashMap<String, Arc<AssetView>>>;
+
+/// Told of every stored file that failed verification while being served: (asset, file).
+pub(crate) type IntegritySink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The vault's loopback server. It owns its accept loop and every connection: [`Server::stop`]
+/// stops accepting, ends the connections and waits for them.
+pub(crate) struct Server {
+    addr: SocketAddr,
+    sessions: Arc<Sessions>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+impl Server {
+    /// Binds 127.0.0.1 (`port` 0 = ephemeral) and serves sessions; `sink` is told of integrity
+    /// failures.
+    pub(crate) async fn start(port: u16, sink: IntegritySink) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let sessions: Arc<Sessions> = Arc::new(Mutex::new(HashMap::new()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&sessions), sink, stopped));
+        Ok(Self { addr, sessions, stop, task: tokio::sync::Mutex::new(Some(task)) })
+    }
+
+    /// Stops accepting, ends every connection and waits until they are gone.
+    pub(crate) async fn stop(&self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Opens a session for `view`.
+    pub(crate) fn open(&self, view: AssetView) -> Result<PlaybackSession> {
+        let mut raw = [0u8; 16];
+        crate::crypto::fill_random(&mut raw).map_err(crate::keys::KeyError::from)?;
+        let token = hex::encode(raw);
+        let base = format!("http://{}/{token}/", self.addr);
+        let url = format!("{base}{}", view.entry);
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), Arc::new(view));
+        Ok(PlaybackSession { url, base, token, sessions: Arc::downgrade(&self.sessions) })
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+/// A single `Range` against a file of `len` bytes: `Some(Ok((start, end_exclusive)))`, or
+/// `Some(Err(()))` when unsatisfiable, `None` to serve the whole file (no header, or one we do
+/// not honour, such as several ranges).
+pub(crate) fn parse_range(value: &str, len: u64) -> Option<std::result::Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(n), len)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() { len } else { b.parse::<u64>().ok()?.saturating_add(1).min(len) };
+        if start >= len || end <= start {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    sessions: Arc<Sessions>,
+    sink: IntegritySink,
+) -> std::result::Result<Response<Body>, std::convert::Infallible> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
+    }
+    let path = req.uri().path();
+    let Some((token, name)) = path.trim_start_matches('/').split_once('/') else {
+        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    };
+    let view = sessions.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
+    // Unknown token, or a name outside the asset (including any traversal): the same 404.
+    let Some(view) = view.filter(|v| v.files.contains(name)) else {
+        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    };
+    if view.expired() {
+        return Ok(text(StatusCode::FORBIDDEN, "expired for offline playback\n"));
+    }
+    let name = name.to_owned();
+    let v = Arc::clone(&view);
+    let reader = match tokio::task::spawn_blocking(move || v.open(&name)).await {
+        Ok(Ok(r)) => Arc::new(r),
+        Ok(Err(Error::Integrity { id, file })) => {
+            sink(&id, &file);
+            return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
+        }
+        _ => return Ok(text(StatusCode::NOT_FOUND, "not found\n")),
+    };
+    let len = reader.len();
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| parse_range(v, len));
+    let (status, start, end) = match range {
+        None => (StatusCode::OK, 0, len),
+        Some(Ok((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Some(Err(())) => {
+            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "");
+            r.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
+            return Ok(r);
+        }
+    };
+    let body: Body = if req.method() == Method::HEAD || start == end {
+        Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+    } else {
+        // Read and verify the first block before answering: damage found now is a 500 with a
+        // status the player understands; damage found later can only cut the response.
+        let r = Arc::clone(&reader);
+        let first = match tokio::task::spawn_blocking(move || read_block(&r, start, end)).await {
+            Ok(Ok(block)) => block,
+            Ok(Err(e)) => {
+                if let Error::Integrity { id, file } = e {
+                    tracing::error!(asset = %id, "stored file {file} failed verification");
+                    sink(&id, &file);
+                }
+                return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored data failed verification\n"));
+            }
+            Err(_) => return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")),
+        };
+        stream_body(reader.clone(), first, start, end, sink)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(reader.content_type()));
+    h.insert(header::CONTENT_LENGTH, header_value(&(end - start).to_string()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{}/{len}", end - 1)));
+    }
+    Ok(r)
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The block of `reader` that starts at `pos` (up to the next block boundary, so that every
+/// later read is block aligned, and not past `end`), read and verified.
+fn read_block(reader: &AssetReader, pos: u64, end: u64) -> Result<Bytes> {
+    let block = reader.block() as u64;
+    let next = ((pos / block) + 1) * block;
+    let n = (next.min(end) - pos) as usize;
+    let mut buf = BytesMut::zeroed(n);
+    if reader.read_into(pos, &mut buf)? != n {
+        return Err(Error::Io(std::io::Error::other("stored file shorter than expected")));
+    }
+    Ok(buf.freeze())
+}
+
+/// Bytes `start..end` of `reader` (the first block already read), the rest read and verified
+/// block by block on a blocking task. A block that fails verification is never sent: the
+/// stream ends with an error (the client sees the response cut short) and the vault reports it.
+fn stream_body(reader: Arc<AssetReader>, first: Bytes, start: u64, end: u64, sink: IntegritySink) -> Body {
+    let (tx, rx) = mpsc::channel::<std::result::Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut pos = start + first.len() as u64;
+        if tx.blocking_send(Ok(Frame::data(first))).is_err() {
+            return;
+        }
+        while pos < end {
+            match read_block(&reader, pos, end) {
+                Ok(buf) => {
+                    pos += buf.len() as u64;
+                    if tx.blocking_send(Ok(Frame::data(buf))).is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) => {
+                    if let Error::Integrity { id, file } = e {
+                        tracing::error!(asset = %id, "stored file {file} failed verification; response cut");
+                        sink(&id, &file);
+                    }
+                    let _ = tx.blocking_send(Err(std::io::Error::other("stored data failed verification")));
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// Accepts connections until told to stop, each served by a task this loop owns; on stop, ends
+/// them and waits for them. An accept error that is not about one connection (no file
+/// descriptors left, say) is waited out for a second instead of retried at once.
+async fn accept_loop(
+    listener: TcpListener,
+    sessions: Arc<Sessions>,
+    sink: IntegritySink,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                tracing::warn!("playback server: accept failed: {e}; waiting a second");
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        if !peer.ip().is_loopback() {
+            continue; // bound to 127.0.0.1, but never serve anyone else
+        }
+        let _ = tcp.set_nodelay(true);
+        let (s, sink) = (Arc::clone(&sessions), Arc::clone(&sink));
+        connections.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&s), Arc::clone(&sink)));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                .await;
+        });
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+/// Whether an accept error concerns one connection only (the next accept may well succeed).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e.kind(), K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset | K::Interrupted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Some(Ok((0, 100))));
+        assert_eq!(parse_range("bytes=900-", 1000), Some(Ok((900, 1000))));
+        assert_eq!(parse_range("bytes=-100", 1000), Some(Ok((900, 1000))));
+        assert_eq!(parse_range("bytes=-5000", 1000), Some(Ok((0, 1000))));
+        assert_eq!(parse_range("bytes=990-5000", 1000), Some(Ok((990, 1000))));
+        assert_eq!(parse_range("bytes=1000-", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-2", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+        assert_eq!(parse_range("bytes=x-1", 1000), None);
+    }
+}

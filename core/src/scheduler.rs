@@ -1,0 +1,178 @@
+//! The download queue: which queued assets run, and when. It owns every job task and its own
+//! loop; the engine only runs a job and returns how it ended.
+//!
+//! The loop starts queued assets while there are free slots, and wakes when asked (a download,
+//! a resume, a job ending) and once a second (for changes made by other processes).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::engine::{self, Deps, Outcome};
+use crate::model::AssetState;
+
+/// Which assets this process downloads.
+#[derive(Debug)]
+enum Scope {
+    /// Everything queued (`autostart`).
+    All,
+    /// Only these (asked for by this process).
+    Only(HashSet<String>),
+}
+
+/// A running job: its task, and a number telling it apart from a later job of the same asset.
+struct Job {
+    run: u64,
+    task: JoinHandle<()>,
+}
+
+struct State {
+    jobs: HashMap<String, Job>,
+    scope: Scope,
+    runs: u64,
+    closed: bool,
+}
+
+struct Shared {
+    deps: Arc<Deps>,
+    max_parallel: usize,
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The vault's queue. Dropping it stops its loop and aborts its jobs; [`Scheduler::close`] does
+/// the same in order and waits.
+pub(crate) struct Scheduler {
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Scheduler {
+    /// Starts the loop. With `autostart`, every queued asset runs; otherwise only those
+    /// [`Scheduler::want`]ed.
+    pub(crate) fn start(deps: Arc<Deps>, max_parallel: usize, autostart: bool) -> Self {
+        let scope = if autostart { Scope::All } else { Scope::Only(HashSet::new()) };
+        let shared = Arc::new(Shared {
+            deps,
+            max_parallel: max_parallel.max(1),
+            state: Mutex::new(State { jobs: HashMap::new(), scope, runs: 0, closed: false }),
+            wake: Notify::new(),
+        });
+        let task = tokio::spawn(run_loop(Arc::clone(&shared)));
+        Self { shared, task: Mutex::new(Some(task)) }
+    }
+
+    /// Asks for `id` to run in this process as soon as a slot is free (if it is queued).
+    pub(crate) fn want(&self, id: &str) {
+        if let Scope::Only(set) = &mut self.shared.state().scope {
+            set.insert(id.to_owned());
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops `id`'s job in this process, if it runs here, and waits until its task is gone.
+    /// Blocking work the job started keeps the asset's lock until it is done (see
+    /// `engine::lock`): wait for the lock before touching the asset's files.
+    pub(crate) async fn stop(&self, id: &str) {
+        let job = self.shared.state().jobs.remove(id);
+        if let Some(job) = job {
+            job.task.abort();
+            let _ = job.task.await;
+        }
+    }
+
+    /// Stops the loop, then every job (each is queued again, to continue next time), and waits
+    /// for all of them.
+    pub(crate) async fn close(&self) {
+        self.shared.state().closed = true;
+        self.shared.wake.notify_one();
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let jobs: Vec<(String, Job)> = self.shared.state().jobs.drain().collect();
+        let deps = &self.shared.deps;
+        for (id, job) in jobs {
+            job.task.abort();
+            let _ = job.task.await;
+            if let Err(e) = deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await {
+                tracing::warn!(asset = %id, "closing: could not queue the download again: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.closed = true;
+        for (_, job) in state.jobs.drain() {
+            job.task.abort();
+        }
+        drop(state);
+        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+    }
+}
+
+async fn run_loop(shared: Arc<Shared>) {
+    loop {
+        if shared.state().closed {
+            return;
+        }
+        match shared.deps.catalog.ids_in_state(AssetState::Queued).await {
+            Ok(queued) => start_jobs(&shared, queued),
+            Err(e) => tracing::warn!("scheduler: reading the queue: {e}"),
+        }
+        // A permit stored by `notify_one` while this pass ran is not lost.
+        let _ = tokio::time::timeout(Duration::from_secs(1), shared.wake.notified()).await;
+    }
+}
+
+fn start_jobs(shared: &Arc<Shared>, queued: Vec<String>) {
+    let mut state = shared.state();
+    if state.closed {
+        return;
+    }
+    state.jobs.retain(|_, j| !j.task.is_finished());
+    for id in queued {
+        if state.jobs.len() >= shared.max_parallel {
+            break;
+        }
+        let wanted = match &state.scope {
+            Scope::All => true,
+            Scope::Only(set) => set.contains(&id),
+        };
+        if !wanted || state.jobs.contains_key(&id) {
+            continue;
+        }
+        state.runs += 1;
+        let run = state.runs;
+        let job_shared = Arc::clone(shared);
+        let job_id = id.clone();
+        let task = tokio::spawn(async move {
+            match engine::run_job(Arc::clone(&job_shared.deps), job_id.clone()).await {
+                Outcome::Completed => tracing::debug!(asset = %job_id, "job completed"),
+                Outcome::Failed(reason) => tracing::debug!(asset = %job_id, "job failed: {reason}"),
+                Outcome::Stopped => tracing::debug!(asset = %job_id, "job stopped"),
+            }
+            let mut state = job_shared.state();
+            if state.jobs.get(&job_id).is_some_and(|j| j.run == run) {
+                state.jobs.remove(&job_id);
+            }
+            drop(state);
+            job_shared.wake.notify_one();
+        });
+        state.jobs.insert(id, Job { run, task });
+    }
+}
