@@ -194,9 +194,9 @@ impl<W: Write> SealWriter<W> {
     }
 
     /// As [`SealWriter::new`] with a chosen salt and nonce prefix. Reusing them under one key
-    /// and context is catastrophic; this exists for the format's fixed test vectors.
-    #[doc(hidden)]
-    pub fn with_salt_and_prefix(
+    /// and context is catastrophic: only `new` and the format's fixed test vectors
+    /// (`testing::seal_with_salt_and_prefix`) choose them.
+    pub(crate) fn with_salt_and_prefix(
         mut inner: W,
         key: &ContentKey,
         context: &[u8],
@@ -210,36 +210,6 @@ impl<W: Write> SealWriter<W> {
         let cipher = FileCipher::new(key, &header, context);
         let cap = options.chunk_size as usize + TAG_LEN;
         Ok(Self { inner, cipher, buf: Zeroizing::new(Vec::with_capacity(cap)), index: 0, plaintext_len: 0 })
-    }
-
-    /// Continues a sealed file whose first `chunks` full chunks were written by an earlier
-    /// writer (e.g. before the process died), appending to `inner` positioned right after them.
-    /// `header` is the file's header as written. The plaintext of the next chunks must be the
-    /// same bytes the earlier writer would have sealed (the same resource): nonces depend only
-    /// on the chunk index, so different bytes at the same index would reuse a nonce. Callers
-    /// that cannot guarantee this start a new file instead.
-    ///
-    /// # Errors
-    /// [`SealError::Integrity`] if `header` is not a header for `key`.
-    pub fn resume(
-        inner: W,
-        key: &ContentKey,
-        context: &[u8],
-        header: &[u8; HEADER_LEN],
-        chunks: u64,
-    ) -> Result<Self, SealError> {
-        let chunk_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        if header[..6] != MAGIC || header[12..20] != key.id().0 || check_chunk_size(chunk_size).is_err() {
-            return Err(SealError::Integrity);
-        }
-        let cipher = FileCipher::new(key, header, context);
-        Ok(Self {
-            inner,
-            cipher,
-            buf: Zeroizing::new(Vec::with_capacity(chunk_size as usize + TAG_LEN)),
-            index: chunks,
-            plaintext_len: chunks * u64::from(chunk_size),
-        })
     }
 
     /// Full chunks sealed and written so far.
@@ -745,7 +715,8 @@ impl<S: ReadAt> SealedReader<S> {
 }
 
 /// The full chunks of a sealed file that is still being written (no last chunk yet), e.g. to
-/// verify what survived a crash before resuming with [`SealWriter::resume`].
+/// verify what survived a crash before it is sealed again into a new file (a fresh salt: see
+/// `store::PartWriter`).
 pub struct PartialReader<S> {
     source: S,
     cipher: FileCipher,

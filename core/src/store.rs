@@ -252,6 +252,185 @@ impl PieceWriter {
     }
 }
 
+/// A progressive file being written at `<dest>.part`, resumable from its last durable point.
+///
+/// In Encrypted mode every part is a new sealed file with a fresh salt, and so a fresh file key:
+/// a resumed part is not continued in place but written anew, its kept bytes decrypted, checked
+/// and sealed again first. No nonce is ever used twice, whatever an origin sends for the same
+/// offsets on a later attempt (a changed object served with `206` despite `If-Range`).
+pub(crate) struct PartWriter {
+    part: PathBuf,
+    dest: PathBuf,
+    out: PartOut,
+}
+
+enum PartOut {
+    Plain { file: BufWriter<File>, digest: ring::digest::Context, len: u64 },
+    Sealed(Box<seal::SealWriter<File>>),
+}
+
+impl PartWriter {
+    /// Opens the part of piece `name` of asset `id`, keeping its first `keep` plaintext bytes
+    /// when they are there and verify (each passed to `each`, in order), or starting empty.
+    /// Blocking: reads (and in Encrypted mode re-seals) what is kept.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub(crate) fn open(
+        layout: &Layout,
+        id: &str,
+        name: &str,
+        key: Option<&ContentKey>,
+        options: SealOptions,
+        keep: u64,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> Result<Self, StoreError> {
+        let mode = if key.is_some() { Mode::Encrypted } else { Mode::Normal };
+        let dest = layout.file(id, name, mode);
+        let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let part = dest.with_file_name(format!("{file_name}.part"));
+        if let Some(dir) = part.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let out = match key {
+            None => {
+                let mut file = File::options().create(true).truncate(false).read(true).write(true).open(&part)?;
+                let keep = keep.min(file.metadata()?.len());
+                file.set_len(keep)?;
+                let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+                let mut reader = io::Read::take(&mut file, keep);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = io::Read::read(&mut reader, &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    digest.update(&buf[..n]);
+                    each(&buf[..n]);
+                }
+                io::Seek::seek(&mut file, io::SeekFrom::Start(keep))?;
+                PartOut::Plain { file: BufWriter::with_capacity(256 * 1024, file), digest, len: keep }
+            }
+            Some(key) => {
+                let context = seal_context(id, name);
+                let dir = part.parent().unwrap_or(layout.root()).to_owned();
+                let fresh = || -> Result<(seal::SealWriter<File>, tempfile::TempPath), StoreError> {
+                    let (file, path) = temp_in(&dir, &part)?.into_parts();
+                    Ok((seal::SealWriter::new(file, key, &context, options)?, path))
+                };
+                let (mut w, mut tmp_path) = fresh()?;
+                // What is kept is whole chunks of the old part that verify; anything else is
+                // fetched again.
+                if keep > 0
+                    && let Err(e) = reseal_prefix(&part, key, &context, keep, &mut w, each)
+                {
+                    tracing::debug!("the kept part of {name} is not used: {e}");
+                    (w, tmp_path) = fresh()?;
+                }
+                w.get_ref().sync_data()?;
+                tmp_path.persist(&part).map_err(|e| StoreError::from(e.error))?;
+                PartOut::Sealed(Box::new(w))
+            }
+        };
+        Ok(Self { part, dest, out })
+    }
+
+    /// Plaintext bytes written so far (kept ones included).
+    pub(crate) fn len(&self) -> u64 {
+        match &self.out {
+            PartOut::Plain { len, .. } => *len,
+            PartOut::Sealed(w) => w.plaintext_len(),
+        }
+    }
+
+    /// Appends plaintext.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        match &mut self.out {
+            PartOut::Plain { file, digest, len } => {
+                file.write_all(data)?;
+                digest.update(data);
+                *len += data.len() as u64;
+                Ok(())
+            }
+            PartOut::Sealed(w) => Ok(w.append(data)?),
+        }
+    }
+
+    /// Makes what is written durable (as far as whole sealed chunks go); returns the plaintext
+    /// bytes that are.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub(crate) fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        match &mut self.out {
+            PartOut::Plain { file, len, .. } => {
+                file.flush()?;
+                file.get_ref().sync_data()?;
+                Ok(*len)
+            }
+            PartOut::Sealed(w) => {
+                w.get_ref().sync_data()?;
+                Ok(w.chunks_written() * u64::from(w.chunk_size()))
+            }
+        }
+    }
+
+    /// Ends the file, makes it durable and moves it to its final name.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub(crate) fn finish(self) -> Result<StoredPiece, StoreError> {
+        let (file, size, sha256) = match self.out {
+            PartOut::Plain { file, digest, len } => {
+                (file.into_inner().map_err(io::IntoInnerError::into_error)?, len, Some(hex::encode(digest.finish())))
+            }
+            PartOut::Sealed(w) => {
+                let (file, summary) = w.finish()?;
+                (file, summary.plaintext_len, None)
+            }
+        };
+        file.sync_data()?;
+        std::fs::rename(&self.part, &self.dest)?;
+        seal::sync_parent_dir(&self.dest)?;
+        Ok(StoredPiece { path: self.dest, size, sha256 })
+    }
+
+    /// Deletes the part (it is not the file, and must not be resumed from).
+    pub(crate) fn discard(self) {
+        let part = self.part.clone();
+        drop(self);
+        let _ = std::fs::remove_file(part);
+    }
+}
+
+/// Decrypts the first `keep` bytes (whole chunks) of the sealed part at `old`, passes them to
+/// `each` and seals them into `w`.
+fn reseal_prefix(
+    old: &Path,
+    key: &ContentKey,
+    context: &[u8],
+    keep: u64,
+    w: &mut seal::SealWriter<File>,
+    each: &mut dyn FnMut(&[u8]),
+) -> Result<(), StoreError> {
+    let file = File::open(old)?;
+    let reader = seal::PartialReader::new(&file, key, context)?;
+    let chunk = u64::from(reader.chunk_size());
+    if keep % chunk != 0 {
+        return Err(StoreError::Seal(SealError::Integrity));
+    }
+    let mut buf = vec![0u8; reader.chunk_size() as usize + seal::TAG_LEN];
+    for i in 0..keep / chunk {
+        let plain = reader.decrypt_chunk(i, &mut buf)?;
+        each(plain);
+        w.append(plain)?;
+    }
+    Ok(())
+}
+
 /// Where a complete piece waits to be moved into place at `dest`: `.<name>.<sha256>.done` for
 /// a plain piece, `.<name>.done` for a sealed one.
 fn done_path(dest: &Path, sha256: Option<&str>) -> PathBuf {

@@ -279,6 +279,7 @@ impl Vault {
     /// [`Error::Fetch`], [`Error::Playlist`] (live, unsupported, invalid), [`Error::InvalidRequest`],
     /// [`Error::Vod`].
     pub async fn prepare(&self, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
+        self.ensure_open()?;
         match crate::model::parse_vod_source(url) {
             Some(id) => Ok(source::vod::prepare(&self.inner.deps.source, id).await?),
             None => Ok(source::prepare(&self.inner.deps.source, url, headers).await?),
@@ -291,6 +292,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Catalog`].
     pub async fn images(&self, id: &str) -> Result<Vec<ImageInfo>> {
+        self.ensure_open()?;
         self.row(id).await?;
         Ok(self
             .inner
@@ -348,6 +350,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::InvalidState`] if it is not queued or downloading.
     pub async fn pause(&self, id: &str) -> Result<()> {
+        self.ensure_open()?;
         let from = [AssetState::Queued, AssetState::Downloading];
         // Mark first: the job, wherever it runs, sees the state and stops. The state may change
         // under us (the download completing or failing at this instant): then say what it is.
@@ -425,6 +428,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn pause_all(&self) -> Result<()> {
+        self.ensure_open()?;
         for a in self.inner.catalog().assets().await? {
             if matches!(a.state, AssetState::Queued | AssetState::Downloading) {
                 self.pause(&a.id).await?;
@@ -439,6 +443,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::InvalidState`] for a completed asset.
     pub async fn cancel(&self, id: &str) -> Result<()> {
+        self.ensure_open()?;
         let row = self.row(id).await?;
         if row.state == AssetState::Completed {
             return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "cancel" }.into());
@@ -457,6 +462,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`].
     pub async fn remove(&self, id: &str) -> Result<()> {
+        self.ensure_open()?;
         let row = self.row(id).await?;
         if matches!(row.state, AssetState::Queued | AssetState::Downloading) {
             self.inner.catalog().set_state(id, AssetState::Cancelled, None).await?;
@@ -477,6 +483,7 @@ impl Vault {
     /// # Errors
     /// As [`Vault::remove`].
     pub async fn remove_all(&self) -> Result<()> {
+        self.ensure_open()?;
         for a in self.inner.catalog().assets().await? {
             self.remove(&a.id).await?;
         }
@@ -488,6 +495,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Catalog`].
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
+        self.ensure_open()?;
         Ok(self.inner.catalog().assets().await?.iter().map(|r| self.info(r)).collect())
     }
 
@@ -496,6 +504,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Catalog`].
     pub async fn asset(&self, id: &str) -> Result<AssetInfo> {
+        self.ensure_open()?;
         Ok(self.info(&self.row(id).await?))
     }
 
@@ -536,6 +545,7 @@ impl Vault {
     /// [`Error::Failed`] with the reason, [`Error::InvalidState`] when it was paused or
     /// cancelled, [`Error::NotFound`] when it was removed.
     pub async fn wait(&self, id: &str) -> Result<AssetInfo> {
+        self.ensure_open()?;
         let mut rx = self.subscribe();
         loop {
             let info = match self.inner.catalog().asset(id).await? {
@@ -587,6 +597,7 @@ impl Vault {
     /// [`Error::NotFound`], [`Error::NotPlayable`] (not completed), [`Error::Expired`] (its
     /// offline period is over), [`Error::KeyMismatch`]-like key errors, [`Error::Io`].
     pub async fn play(&self, id: &str) -> Result<PlaybackSession> {
+        self.ensure_open()?;
         self.play_on_port(id, 0).await
     }
 
@@ -611,6 +622,7 @@ impl Vault {
     /// # Errors
     /// As [`Vault::play`].
     pub async fn files(&self, id: &str) -> Result<Vec<String>> {
+        self.ensure_open()?;
         let view = self.view(id, Expiry::Enforce).await?;
         let mut files: Vec<String> = view.files.into_iter().collect();
         files.sort();
@@ -624,6 +636,7 @@ impl Vault {
     /// As [`Vault::play`]; [`Error::NotFound`] for a name outside the asset;
     /// [`Error::Integrity`] if the file's header or last chunk fails verification.
     pub async fn open_reader(&self, id: &str, name: &str) -> Result<AssetReader> {
+        self.ensure_open()?;
         let view = self.view(id, Expiry::Enforce).await?;
         let name = name.to_owned();
         Ok(blocking(move || view.open(&name)).await??)
@@ -636,6 +649,7 @@ impl Vault {
     /// # Errors
     /// As [`Vault::play`], except that an expired asset is still verified.
     pub async fn verify(&self, id: &str) -> Result<Vec<String>> {
+        self.ensure_open()?;
         // Verifying is not playing: an expired asset is verified too.
         let view = self.view(id, Expiry::Ignore).await?;
         let mut digests: HashMap<String, String> = self
@@ -656,6 +670,7 @@ impl Vault {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Catalog`].
     pub async fn set_offline_until(&self, id: &str, until: Option<i64>) -> Result<()> {
+        self.ensure_open()?;
         self.row(id).await?;
         Ok(self.inner.catalog().set_offline_until(id, until).await?)
     }

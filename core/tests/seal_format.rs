@@ -102,17 +102,15 @@ fn independent_decode(sealed: &[u8], content_key: &[u8; 32], context: &[u8]) -> 
 
 fn vector_bytes(v: &Vector) -> Vec<u8> {
     let k = ContentKey::from_bytes(array(&v.content_key));
-    let mut w = SealWriter::with_salt_and_prefix(
-        Vec::new(),
+    vodvault_core::testing::seal_with_salt_and_prefix(
         &k,
         v.context.as_bytes(),
         SealOptions { chunk_size: v.chunk_size },
         array(&v.salt),
         array(&v.nonce_prefix),
+        &pattern(v.plaintext_len),
     )
-    .unwrap();
-    w.append(&pattern(v.plaintext_len)).unwrap();
-    w.finish().unwrap().0
+    .unwrap()
 }
 
 #[test]

@@ -92,6 +92,10 @@ struct State {
     generation: u64,
     /// Keys need one of these `MtsHlsUriToken`s (when set).
     hls_uri_tokens: Option<Vec<String>>,
+    /// Answer ranges whatever `If-Range` says (a broken CDN).
+    ignore_if_range: bool,
+    /// Give every version of a file the same `ETag` and `Last-Modified` (a broken CDN).
+    constant_validators: bool,
 }
 
 /// A running origin; stops when dropped.
@@ -185,6 +189,18 @@ impl Origin {
         let expiry = now() + ttl.as_secs().max(1);
         let abs = format!("/{}", path.trim_start_matches('/'));
         format!("{}?auth_key={}", self.url(path), sign(&secret, &abs, expiry, generation))
+    }
+
+    /// Answers `Range` requests with `206` even when `If-Range` names another version of the
+    /// file, as broken CDNs do.
+    pub fn ignore_if_range(&self) {
+        self.state.lock().unwrap().ignore_if_range = true;
+    }
+
+    /// Gives every version of a file the same `ETag` and `Last-Modified` (derived from its path
+    /// alone), as broken CDNs do: a changed file cannot be told from the old one.
+    pub fn constant_validators(&self) {
+        self.state.lock().unwrap().constant_validators = true;
     }
 
     /// Expires every signature issued so far (as if their time had passed); new ones work.
@@ -408,7 +424,7 @@ async fn handle(
             .collect(),
         status: 0,
     };
-    let (fault, referer, secret, generation, hls_uri_tokens) = {
+    let (fault, referer, secret, generation, hls_uri_tokens, broken) = {
         let mut s = state.lock().unwrap();
         let mut fault = None;
         if let Some(rule) = s.rules.iter_mut().find(|r| r.remaining > 0 && path.contains(&r.path_contains)) {
@@ -419,7 +435,8 @@ async fn handle(
                 fault = Some(rule.fault.clone());
             }
         }
-        (fault, s.referer.clone(), s.sign_secret.clone(), s.generation, s.hls_uri_tokens.clone())
+        let broken = (s.ignore_if_range, s.constant_validators);
+        (fault, s.referer.clone(), s.sign_secret.clone(), s.generation, s.hls_uri_tokens.clone(), broken)
     };
     let hls_uri_token = query.as_deref().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "MtsHlsUriToken").map(|(_, v)| v.into_owned())
@@ -507,9 +524,18 @@ async fn handle(
         let at = data.len() - 17;
         data[at] ^= 0x80;
     }
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&data)[..8]));
+    let (ignore_if_range, constant_validators) = broken;
+    let (etag, mtime) = if constant_validators {
+        (
+            format!("\"{}\"", hex::encode(&Sha256::digest(rel.as_bytes())[..8])),
+            UNIX_EPOCH + Duration::from_secs(1 << 30),
+        )
+    } else {
+        (format!("\"{}\"", hex::encode(&Sha256::digest(&data)[..8])), mtime)
+    };
     let len = data.len() as u64;
     let if_range_ok = match h(header::IF_RANGE) {
+        _ if ignore_if_range => true,
         None => true,
         Some(v) => v == etag || v == httpdate::fmt_http_date(mtime),
     };

@@ -507,6 +507,107 @@ async fn a_progressive_file_that_changed_restarts_cleanly() {
     assert_same(&tv.read_piece(&id, "media.mp4", Mode::Encrypted).await, &changed, "changed file");
 }
 
+/// Starts downloading `film.mp4` from `origin` in `mode` (throttled), pauses it once at least
+/// 100 kB are stored, and replaces the served file with a changed version of the same length.
+/// Returns the asset and the changed bytes.
+async fn pause_then_change(tv: &TestVault, origin: &Origin, root: &std::path::Path, mode: Mode) -> (String, Vec<u8>) {
+    let original = plain("progressive/sample.mp4");
+    std::fs::write(root.join("film.mp4"), &original).unwrap();
+    origin.throttle(120_000);
+    let id = start(tv, origin, "film.mp4", |r| r.mode = mode).await;
+    let mut events = tv.vault.subscribe();
+    loop {
+        if let Ok(Event::Progress(p)) = events.recv().await
+            && p.bytes_done >= 100_000
+        {
+            break;
+        }
+    }
+    tv.vault.pause(&id).await.unwrap();
+    // Every byte of the media data changes (6000 is inside `mdat`); the boxes stay whole.
+    let mut changed = original.clone();
+    for b in &mut changed[6000..] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(root.join("film.mp4"), &changed).unwrap();
+    origin.throttle(0);
+    (id, changed)
+}
+
+/// An origin that ignores `If-Range` answers the resume of a changed file with `206` and a part
+/// of the new version: its new `ETag` gives it away, and the download starts over instead of
+/// splicing two versions.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_file_served_despite_if_range_starts_over() {
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        let root = tempfile::tempdir().unwrap();
+        let origin = Origin::start(root.path()).await;
+        origin.ignore_if_range();
+        let tv = test_vault(|c| c.checkpoint_bytes = 32 * 1024).await;
+        let (id, changed) = pause_then_change(&tv, &origin, root.path(), mode).await;
+        let mut events = tv.vault.subscribe();
+        tv.vault.resume(&id).await.unwrap();
+        wait(&tv.vault, &id).await.unwrap();
+        assert_same(&tv.read_piece(&id, "media.mp4", mode).await, &changed, &format!("{mode}: the new version whole"));
+        let mut restarted = false;
+        while let Ok(e) = events.try_recv() {
+            restarted |= matches!(e, Event::Restarted { reason: FailureReason::SourceChanged { .. }, .. });
+        }
+        assert!(restarted, "{mode}: the app is told the download started over");
+    }
+}
+
+/// The sealed files' nonces: (salt and nonce prefix, full chunks) of a sealed file.
+fn sealed_chunks(sealed: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let chunk = u32::from_be_bytes(sealed[8..12].try_into().unwrap()) as usize;
+    let body = &sealed[48..];
+    // The last chunk (full or not) is sealed with the "last" flag in its nonce: leave it out.
+    let full: Vec<Vec<u8>> = body.chunks(chunk + 16).map(<[u8]>::to_vec).collect();
+    let n = full.len().saturating_sub(1);
+    (sealed[20..43].to_vec(), full.into_iter().take(n).filter(|c| c.len() == chunk + 16).collect())
+}
+
+/// No AES-GCM nonce ever seals two different plaintexts, whatever the origin does: here one
+/// that ignores `If-Range` and gives every version of a file the same validators, so that a
+/// resume gets a part of a changed file nothing can tell from the old one. Whatever was on disk
+/// when the download paused (chunks past its last checkpoint included) and whatever is stored
+/// in the end, no (salt, nonce prefix, chunk index) seals two different chunks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_never_reuses_a_nonce_whatever_the_origin_sends() {
+    let root = tempfile::tempdir().unwrap();
+    let origin = Origin::start(root.path()).await;
+    origin.ignore_if_range();
+    origin.constant_validators();
+    // Checkpoints far apart in small chunks: when the download pauses, chunks past the last
+    // checkpoint are on disk.
+    let tv = test_vault(|c| {
+        c.checkpoint_bytes = 64 * 1024;
+        c.chunk_size = 4 * 1024;
+    })
+    .await;
+    let (id, _) = pause_then_change(&tv, &origin, root.path(), Mode::Encrypted).await;
+    let part = tv.dir.path().join("assets").join(&id).join("media.mp4.vvs.part");
+    let before = std::fs::read(&part).unwrap();
+    let resume_at = tv.vault.asset(&id).await.unwrap().bytes_done;
+    let (nonces_before, chunks_before) = sealed_chunks(&before);
+    assert!(resume_at > 0, "the download resumes from a checkpoint");
+    assert!(
+        (chunks_before.len() * 4096) as u64 > resume_at,
+        "the paused part holds chunks past its checkpoint ({} chunks, resume at {resume_at})",
+        chunks_before.len()
+    );
+    tv.vault.resume(&id).await.unwrap();
+    wait(&tv.vault, &id).await.unwrap();
+    let after = std::fs::read(tv.dir.path().join("assets").join(&id).join("media.mp4.vvs")).unwrap();
+    let (nonces_after, chunks_after) = sealed_chunks(&after);
+    if nonces_after == nonces_before {
+        for (i, (a, b)) in chunks_before.iter().zip(&chunks_after).enumerate() {
+            assert!(a == b, "chunk {i} was sealed twice under one nonce with different bytes");
+        }
+    }
+    assert_ne!(nonces_after, nonces_before, "what is written after a resume is sealed under a fresh salt");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn opening_a_vault_sweeps_files_whose_rows_are_gone() {
     // A crash inside `remove` (rows deleted, files not yet) leaves a directory with no row.

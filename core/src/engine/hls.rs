@@ -206,7 +206,10 @@ async fn run_workers(
     // Pieces that are durable but whose rows are not committed yet (the commit failed, e.g.
     // SQLite found the disk full): committed once more after the workers stop.
     let uncommitted: Uncommitted = Arc::new(Mutex::new(Vec::new()));
-    let mut committer = tokio::spawn(committer(Arc::clone(ctx), Arc::clone(tracker), rx, Arc::clone(&uncommitted)));
+    // The committer is this function's own future, not a task: when the job stops (or is
+    // stopped), it stops with it, and nothing is recorded after the job is gone.
+    let committer = committer(Arc::clone(ctx), Arc::clone(tracker), rx, Arc::clone(&uncommitted));
+    tokio::pin!(committer);
     let mut workers = JoinSet::new();
     for _ in 0..workers_n {
         let (ctx, plan, tracker, queue, keys, tx) =
@@ -239,8 +242,7 @@ async fn run_workers(
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => failure = Some(storage("internal error", e)),
             },
-            res = &mut committer, if committer_result.is_none() => {
-                let r = res.unwrap_or_else(|e| Err(storage("internal error", e)));
+            r = &mut committer, if committer_result.is_none() => {
                 if let Err(stop) = r {
                     failure = Some(stop);
                 }
@@ -255,7 +257,7 @@ async fn run_workers(
     ctx.hold.idle().await;
     // Commit what finished before the failure: nothing stored is lost.
     if committer_result.is_none() {
-        let r = committer.await.unwrap_or_else(|e| Err(storage("internal error", e)));
+        let r = committer.await;
         if failure.is_none() {
             r?;
         }
@@ -364,6 +366,8 @@ async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>, uncommit
         u.clone()
     };
     if !done.is_empty() {
+        #[cfg(feature = "testing")]
+        crate::testing::commit_delay(ctx.deps.layout.root()).await;
         ctx.deps.catalog.commit_segments(&ctx.id, &done).await.map_err(catalog_stop)?;
         uncommitted.lock().unwrap_or_else(PoisonError::into_inner).clear();
         let bytes: u64 = done.iter().map(|d| d.size).sum();
@@ -467,6 +471,11 @@ async fn fetch_piece(
             }
             AttemptError::Store(e) => return Err(storage(&describe(seg, plan), e)),
             AttemptError::Stopped => return Err(Stop::External),
+            AttemptError::Catalog(m) => return Err(storage("catalog", m)),
+            AttemptError::Changed => {
+                let message = format!("{} changed on the server", describe(seg, plan));
+                return Err(Stop::Restart(FailureReason::SourceChanged { message }));
+            }
         }
     }
 }

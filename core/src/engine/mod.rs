@@ -344,6 +344,10 @@ enum AttemptError {
     Fetch(FetchError),
     Content(String),
     Store(StoreError),
+    /// The catalog failed.
+    Catalog(String),
+    /// A resumed file changed on the server.
+    Changed,
     /// The asset's state was changed by someone else.
     Stopped,
 }

@@ -1,67 +1,31 @@
 //! Progressive files: one file, fetched in order, resumable from durable checkpoints.
 
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
+use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
+use super::lock::blocking;
+use super::progress::Tracker;
+use super::{
+    AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, refresh, status_of, storage,
+    store_stop, verify_stored,
+};
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
 use crate::error::fetch_failure;
 use crate::fetch::{ErrorClass, Request, retry_delay};
-use crate::keys::ContentKey;
-use crate::model::{Event, FailureReason, Mode, SegmentKind};
-use crate::seal::{self, HEADER_LEN, SealWriter, TAG_LEN};
+use crate::model::{Event, FailureReason, SegmentKind};
 use crate::sniff::{self, Content, Sniffer};
+use crate::source::vod::VodState;
 use crate::store::{self, StoreError};
+use crate::vod::crc64::Crc64;
 
-use super::*;
-
-#[allow(clippy::large_enum_variant)] // one per progressive download
-enum FileWriter {
-    Plain { file: std::io::BufWriter<std::fs::File>, digest: ring::digest::Context, len: u64 },
-    Sealed(Box<SealWriter<std::fs::File>>),
-}
-impl FileWriter {
-    fn len(&self) -> u64 {
-        match self {
-            FileWriter::Plain { len, .. } => *len,
-            FileWriter::Sealed(w) => w.plaintext_len(),
-        }
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        match self {
-            FileWriter::Plain { file, digest, len } => {
-                file.write_all(data)?;
-                digest.update(data);
-                *len += data.len() as u64;
-                Ok(())
-            }
-            FileWriter::Sealed(w) => Ok(w.append(data)?),
-        }
-    }
-
-    /// Flushes and syncs what is on disk; returns the plaintext bytes that are durable.
-    fn checkpoint(&mut self) -> Result<u64, StoreError> {
-        match self {
-            FileWriter::Plain { file, len, .. } => {
-                file.flush()?;
-                file.get_ref().sync_data()?;
-                Ok(*len)
-            }
-            FileWriter::Sealed(w) => {
-                w.get_ref().sync_data()?;
-                Ok(w.chunks_written() * u64::from(w.chunk_size()))
-            }
-        }
-    }
-}
 /// What every plaintext byte of a progressive file passes through, in order (a kept prefix is
 /// fed again on resume): the content check, and the CRC-64 of a VOD source file.
 struct FileChecks {
     sniff: Sniffer,
-    crc: Option<crate::vod::crc64::Crc64>,
+    crc: Option<Crc64>,
 }
 impl FileChecks {
     fn new(crc: bool) -> Self {
@@ -79,89 +43,177 @@ impl FileChecks {
         *self = Self::new(self.crc.is_some());
     }
 }
-fn open_part(
-    ctx: &Ctx,
-    part: &std::path::Path,
-    resume_at: u64,
-    sniff: &mut FileChecks,
-) -> Result<FileWriter, StoreError> {
-    if let Some(dir) = part.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let context = store::seal_context(&ctx.id, &progressive_name(part, ctx.mode));
-    match (ctx.mode, ctx.key.as_deref()) {
-        (Mode::Normal, _) => {
-            let mut file = std::fs::File::options().create(true).truncate(false).read(true).write(true).open(part)?;
-            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-            let keep = resume_at.min(file.metadata()?.len());
-            file.set_len(keep)?;
-            // Re-read what is kept: for the digest and the content check.
-            file.seek(SeekFrom::Start(0))?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut left = keep;
-            while left > 0 {
-                let n = file.read(&mut buf[..(left.min(1 << 20)) as usize])?;
-                if n == 0 {
-                    break;
-                }
-                digest.update(&buf[..n]);
-                sniff.update(&buf[..n]);
-                left -= n as u64;
-            }
-            file.seek(SeekFrom::End(0))?;
-            Ok(FileWriter::Plain { file: std::io::BufWriter::with_capacity(256 * 1024, file), digest, len: keep })
-        }
-        (Mode::Encrypted, Some(key)) => {
-            let chunk = u64::from(ctx.deps.settings.chunk_size);
-            let chunks = resume_at / chunk;
-            if chunks > 0
-                && let Ok(mut file) = std::fs::File::options().read(true).write(true).open(part)
-            {
-                let mut header = [0u8; HEADER_LEN];
-                let sealed_keep = HEADER_LEN as u64 + chunks * (chunk + TAG_LEN as u64);
-                if file.metadata()?.len() >= sealed_keep && file.read_exact(&mut header).is_ok() {
-                    // Verify what is kept (it was written before a crash) and feed the checker.
-                    if verify_sealed_prefix(part, key, &context, chunks, sniff).is_ok() {
-                        file.set_len(sealed_keep)?;
-                        file.seek(SeekFrom::End(0))?;
-                        if let Ok(w) = SealWriter::resume(file, key, &context, &header, chunks) {
-                            return Ok(FileWriter::Sealed(Box::new(w)));
+
+/// What the file's writer is asked to do.
+enum Cmd {
+    /// (Re)open the part keeping its first `keep` bytes if they verify; answers the length kept.
+    Open { keep: u64, reply: oneshot::Sender<Result<u64, StoreError>> },
+    /// Append.
+    Data(bytes::Bytes),
+    /// Make what is written durable; answers how much is.
+    Checkpoint(oneshot::Sender<Result<u64, StoreError>>),
+    /// Check the whole file and move it into place (or delete it if it is not the file).
+    Finish(oneshot::Sender<Result<Finished, StoreError>>),
+    /// Delete the part.
+    Discard(oneshot::Sender<()>),
+}
+
+/// How a file ended.
+enum Finished {
+    Stored(store::StoredPiece),
+    /// Not the file (not media, or not the VOD source file): deleted.
+    Bad(String),
+}
+
+/// The file's writer: a thread of the job's blocking pool (holding the asset's lock) that does
+/// every write, seal, check and sync of a progressive download, fed through a bounded channel so
+/// that the network never waits on the disk, nor the runtime on either.
+struct FileWriter {
+    tx: mpsc::Sender<Cmd>,
+    task: tokio::task::JoinHandle<()>,
+    /// Plaintext bytes handed to the writer.
+    len: u64,
+}
+
+/// Network chunks in flight to the writer.
+const WRITER_DEPTH: usize = 32;
+
+impl FileWriter {
+    fn start(ctx: &Ctx, name: String, mezzanine: Option<VodState>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Cmd>(WRITER_DEPTH);
+        let (layout, id, key, options) = (ctx.deps.layout.clone(), ctx.id.clone(), ctx.key.clone(), ctx.seal_options());
+        let task = blocking(ctx, move || {
+            let mut checks = FileChecks::new(mezzanine.as_ref().is_some_and(|m| m.crc64.is_some()));
+            let mut out: Option<store::PartWriter> = None;
+            let mut failed: Option<StoreError> = None;
+            while let Some(cmd) = rx.blocking_recv() {
+                match cmd {
+                    Cmd::Open { keep, reply } => {
+                        out = None;
+                        failed = None;
+                        checks.reset();
+                        let each = &mut |b: &[u8]| checks.update(b);
+                        let r = store::PartWriter::open(&layout, &id, &name, key.as_deref(), options, keep, each);
+                        let r = r.map(|w| {
+                            let len = w.len();
+                            out = Some(w);
+                            len
+                        });
+                        if matches!(r, Ok(0)) {
+                            checks.reset();
                         }
+                        let _ = reply.send(r);
+                    }
+                    Cmd::Data(b) => {
+                        if failed.is_none()
+                            && let Some(w) = &mut out
+                        {
+                            match w.write(&b) {
+                                Ok(()) => checks.update(&b),
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                    }
+                    Cmd::Checkpoint(reply) => {
+                        let r = match (failed.take(), &mut out) {
+                            (Some(e), _) => Err(e),
+                            (None, Some(w)) => w.checkpoint(),
+                            (None, None) => Err(StoreError::Io(std::io::Error::other("no file open"))),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Cmd::Finish(reply) => {
+                        let r = match (failed.take(), out.take()) {
+                            (Some(e), _) => Err(e),
+                            (None, Some(w)) => finish(w, &mut checks, mezzanine.as_ref()),
+                            (None, None) => Err(StoreError::Io(std::io::Error::other("no file open"))),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Cmd::Discard(reply) => {
+                        if let Some(w) = out.take() {
+                            w.discard();
+                        }
+                        let _ = reply.send(());
                     }
                 }
             }
-            sniff.reset();
-            let file = std::fs::File::create(part)?;
-            Ok(FileWriter::Sealed(Box::new(SealWriter::new(file, key, &context, ctx.seal_options())?)))
+        });
+        Self { tx, task, len: 0 }
+    }
+
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Io(std::io::Error::other("the file's writer stopped"));
+        self.tx.send(cmd(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())
+    }
+
+    /// Opens the part keeping what it can of its first `keep` bytes; returns the length kept.
+    async fn open(&mut self, keep: u64) -> Result<u64, StoreError> {
+        self.len = self.ask(|reply| Cmd::Open { keep, reply }).await??;
+        Ok(self.len)
+    }
+
+    async fn write(&mut self, data: bytes::Bytes) -> Result<(), StoreError> {
+        self.len += data.len() as u64;
+        self.tx
+            .send(Cmd::Data(data))
+            .await
+            .map_err(|_| StoreError::Io(std::io::Error::other("the file's writer stopped")))
+    }
+
+    async fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        self.ask(Cmd::Checkpoint).await?
+    }
+
+    async fn finish(self) -> Result<Finished, StoreError> {
+        let r = self.ask(Cmd::Finish).await;
+        self.stop().await;
+        r?
+    }
+
+    /// Deletes the part and stops the writer.
+    async fn discard(self) {
+        let _ = self.ask(Cmd::Discard).await;
+        self.stop().await;
+    }
+
+    async fn stop(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
+/// Checks a complete file (content, and size and CRC-64 for a VOD source file) and stores it, or
+/// deletes it: a file that is not the file is never kept or resumed from.
+fn finish(w: store::PartWriter, checks: &mut FileChecks, mezzanine: Option<&VodState>) -> Result<Finished, StoreError> {
+    let len = w.len();
+    let bad = if let Err(e) = checks.sniff.finish() {
+        Some(format!("the file: {e}"))
+    } else if let Some(m) = mezzanine {
+        let crc = checks.crc.take().map(Crc64::finish);
+        if m.size.is_some_and(|s| s != len) {
+            Some(format!("the source file has {len} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0)))
+        } else if let (Some(want), Some(got)) = (m.crc64, crc)
+            && want != got
+        {
+            Some(format!("the source file's CRC-64 is {got}, VOD says {want}; it was discarded"))
+        } else {
+            None
         }
-        (Mode::Encrypted, None) => Err(StoreError::Io(std::io::Error::other("encrypted asset without content key"))),
+    } else {
+        None
+    };
+    match bad {
+        Some(message) => {
+            w.discard();
+            Ok(Finished::Bad(message))
+        }
+        None => Ok(Finished::Stored(w.finish()?)),
     }
 }
-/// Decrypts and verifies the first `chunks` chunks of a partial sealed file, feeding their
-/// plaintext to the content checker.
-fn verify_sealed_prefix(
-    part: &std::path::Path,
-    key: &ContentKey,
-    context: &[u8],
-    chunks: u64,
-    sniff: &mut FileChecks,
-) -> Result<(), StoreError> {
-    let file = std::fs::File::open(part)?;
-    let reader = seal::PartialReader::new(&file, key, context)?;
-    let mut buf = vec![0u8; reader.chunk_size() as usize + TAG_LEN];
-    for i in 0..chunks {
-        sniff.update(reader.decrypt_chunk(i, &mut buf)?);
-    }
-    Ok(())
-}
-fn progressive_name(part: &std::path::Path, mode: Mode) -> String {
-    let name = part.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let name = name.strip_suffix(".part").unwrap_or(&name).to_owned();
-    match mode {
-        Mode::Encrypted => name.strip_suffix(store::SEALED_SUFFIX).unwrap_or(&name).to_owned(),
-        Mode::Normal => name,
-    }
-}
+
 pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     let deps = &ctx.deps;
     let (asset, rends, segs) = load(ctx).await?;
@@ -200,14 +252,15 @@ async fn download_file(
     expected: Option<u64>,
 ) -> JobResult {
     let deps = &ctx.deps;
-    let dest = deps.layout.file(&ctx.id, &seg.file, ctx.mode);
-    let part =
-        dest.with_file_name(format!("{}.part", dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     let mut validator = rend.validator.clone();
     let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
     if let Some(needed) = expected {
         let needed = needed.saturating_sub(seg.resume_offset);
-        let available = store::available_space(deps.layout.root()).map_err(|e| storage("free space", e))?;
+        let root = deps.layout.root().to_owned();
+        let available = blocking(ctx, move || store::available_space(&root))
+            .await
+            .map_err(|e| storage("free space", e))?
+            .map_err(|e| storage("free space", e))?;
         if needed + needed / 20 > available {
             return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
@@ -219,14 +272,16 @@ async fn download_file(
         Some(v) => Some(v.lock().await.clone()).filter(|s| s.mezzanine),
         None => None,
     };
-    let mut sniff = FileChecks::new(mezzanine.as_ref().is_some_and(|m| m.crc64.is_some()));
-    let mut writer =
-        open_part(ctx, &part, resume_at, &mut sniff).map_err(|e| store_stop(ctx, "opening the file", e))?;
-    tracker.set_committed(writer.len(), 0);
+    let mut writer = FileWriter::start(ctx, seg.file.clone(), mezzanine);
+    let kept = writer.open(resume_at).await.map_err(|e| store_stop(ctx, "opening the file", e))?;
+    if kept < resume_at {
+        deps.catalog.set_resume_point(&ctx.id, kept, validator.as_deref()).await.map_err(catalog_stop)?;
+    }
+    tracker.set_committed(kept, 0);
     let policy = &deps.source.retry;
     let mut transient = 0u32;
-    let mut last_checkpoint = writer.len();
-    let mut stored_at_last_failure = writer.len();
+    let mut last_checkpoint = writer.len;
+    let mut stored_at_last_failure = writer.len;
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
         if ctx.urls_expired() {
@@ -235,7 +290,7 @@ async fn download_file(
             url = Url::parse(&fresh).map_err(|e| storage("refreshed URL", e))?;
             continue;
         }
-        let start = writer.len();
+        let start = writer.len;
         let if_range = validator.clone().filter(|_| start > 0);
         let request = Request {
             from: (start > 0).then_some(start),
@@ -244,18 +299,22 @@ async fn download_file(
         };
         let result: Result<(), AttemptError> = async {
             let mut body = deps.source.http.open(request).await?;
+            // A part of another version of the file must not be appended to this one: the
+            // server ignored the range, or `If-Range` (it answered 206 with another validator).
+            let changed = body.partial && matches!((&validator, &body.validator), (Some(old), Some(new)) if old != new);
+            if start > 0 && changed {
+                return Err(AttemptError::Changed);
+            }
             if start > 0 && !body.partial {
-                // The file changed (If-Range failed) or the server ignores ranges: start over
-                // cleanly with what this response carries.
+                // The server sends the whole file: start over with it.
                 tracing::info!(asset = %ctx.id, "source file changed or cannot resume; starting over");
-                sniff.reset();
-                writer = open_part(ctx, &part, 0, &mut sniff)?;
+                writer.open(0).await?;
                 last_checkpoint = 0;
                 tracker.set_committed(0, 0);
                 deps.catalog
                     .set_resume_point(&ctx.id, 0, None)
                     .await
-                    .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
+                    .map_err(|e| AttemptError::Catalog(e.to_string()))?;
                 deps.events.emit(Event::Restarted {
                     id: ctx.id.clone(),
                     reason: FailureReason::SourceChanged { message: "the file changed on the server".into() },
@@ -269,7 +328,7 @@ async fn download_file(
             }
             // From the first byte, the file's start is held back until it is known to be media:
             // an error page served with 200 is never written as the film.
-            let mut head = (writer.len() == 0).then(Vec::new);
+            let mut head = (writer.len == 0).then(Vec::new);
             let mut ended = false;
             while !ended {
                 let chunk = match (body.chunk().await?, &mut head) {
@@ -292,17 +351,17 @@ async fn download_file(
                 if head.as_ref().is_some_and(Vec::is_empty) {
                     head = None;
                 }
-                writer.write(&chunk)?;
-                sniff.update(&chunk);
-                tracker.written(chunk.len() as u64);
-                if writer.len().saturating_sub(last_checkpoint) >= deps.settings.checkpoint_bytes {
-                    let durable = writer.checkpoint()?;
+                let n = chunk.len() as u64;
+                writer.write(chunk).await?;
+                tracker.written(n);
+                if writer.len.saturating_sub(last_checkpoint) >= deps.settings.checkpoint_bytes {
+                    let durable = writer.checkpoint().await?;
                     deps.catalog
                         .set_resume_point(&ctx.id, durable, validator.as_deref())
                         .await
-                        .map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e.to_string()))))?;
-                    tracker.set_committed(durable, writer.len() - durable);
-                    last_checkpoint = writer.len();
+                        .map_err(|e| AttemptError::Catalog(e.to_string()))?;
+                    tracker.set_committed(durable, writer.len - durable);
+                    last_checkpoint = writer.len;
                     // Progress: fresh URLs are fruitless only when nothing is stored between them.
                     ctx.fruitless.store(0, Ordering::Relaxed);
                     check_still_running(ctx).await.map_err(|_| AttemptError::Stopped)?;
@@ -313,9 +372,9 @@ async fn download_file(
         .await;
         // A long file may lose its connection many times: the retry budget is per stretch
         // without progress, not per file.
-        if writer.len() > stored_at_last_failure {
+        if writer.len > stored_at_last_failure {
             transient = 0;
-            stored_at_last_failure = writer.len();
+            stored_at_last_failure = writer.len;
         }
         match result {
             Ok(()) => break,
@@ -331,64 +390,43 @@ async fn download_file(
                 }
                 _ => return Err(Stop::Failed(fetch_failure("the file", &e))),
             },
+            Err(AttemptError::Changed) => {
+                // The server answered a resume with a part of another version of the file
+                // (ignoring `If-Range`): none of it is used; start over.
+                tracing::info!(asset = %ctx.id, "source file changed; starting over");
+                validator = None;
+                writer.open(0).await.map_err(|e| store_stop(ctx, "the file", e))?;
+                deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
+                last_checkpoint = 0;
+                stored_at_last_failure = 0;
+                tracker.set_committed(0, 0);
+                deps.events.emit(Event::Restarted {
+                    id: ctx.id.clone(),
+                    reason: FailureReason::SourceChanged { message: "the file changed on the server".into() },
+                });
+            }
             Err(AttemptError::Stopped) => return Err(Stop::External),
             Err(AttemptError::Content(m)) => {
-                if writer.len() == 0 {
+                if writer.len == 0 {
                     // Refused at its first bytes: leave nothing behind.
-                    drop(writer);
-                    let _ = std::fs::remove_file(&part);
+                    writer.discard().await;
                 }
                 return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {m}") }));
             }
             Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
+            Err(AttemptError::Catalog(m)) => return Err(storage("catalog", m)),
         }
     }
-    // A media format we recognise, and well formed where we can tell (TS packets, MP4 boxes);
-    // a file that is not is discarded, never kept or resumed from.
-    if let Err(e) = sniff.sniff.finish() {
-        drop(writer);
-        let _ = std::fs::remove_file(&part);
-        deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
-        return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {e}") }));
-    }
-    if let Some(m) = &mezzanine {
-        let got_size = writer.len();
-        let got_crc = sniff.crc.take().map(crate::vod::crc64::Crc64::finish);
-        let size_bad = m.size.is_some_and(|s| s != got_size);
-        let crc_bad = matches!((m.crc64, got_crc), (Some(want), Some(got)) if want != got);
-        if size_bad || crc_bad {
-            // Never keep (or resume) a file that is not the source file.
-            drop(writer);
-            let _ = std::fs::remove_file(&part);
+    // Complete: checked whole, sealed to its last chunk, durable, in place; then committed.
+    let stored = match writer.finish().await.map_err(|e| store_stop(ctx, "the file", e))? {
+        Finished::Stored(p) => p,
+        Finished::Bad(message) => {
             deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
-            let message = if size_bad {
-                format!("the source file has {got_size} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0))
-            } else {
-                format!(
-                    "the source file's CRC-64 is {}, VOD says {}; it was discarded",
-                    got_crc.unwrap_or(0),
-                    m.crc64.unwrap_or(0)
-                )
-            };
             return Err(Stop::Failed(FailureReason::BadSource { message }));
         }
-    }
-    // Complete: seal the last chunk, make it durable, move it into place, commit.
-    let (size, sha256) = match writer {
-        FileWriter::Plain { file, digest, len } => {
-            let file = file.into_inner().map_err(|e| storage("the file", e.into_error()))?;
-            file.sync_data().map_err(|e| store_stop(ctx, "the file", e.into()))?;
-            (len, Some(hex::encode(digest.finish())))
-        }
-        FileWriter::Sealed(w) => {
-            let (file, summary) = w.finish().map_err(|e| store_stop(ctx, "the file", e.into()))?;
-            file.sync_data().map_err(|e| store_stop(ctx, "the file", e.into()))?;
-            (summary.plaintext_len, None)
-        }
     };
-    std::fs::rename(&part, &dest).map_err(|e| storage("the file", e))?;
-    seal::sync_parent_dir(&dest).map_err(|e| storage("the file", e))?;
-    let done = DoneSegment { rendition: 0, kind: SegmentKind::File, idx: 0, size, sha256 };
+    let size = stored.size;
+    let done = DoneSegment { rendition: 0, kind: SegmentKind::File, idx: 0, size, sha256: stored.sha256 };
     deps.catalog.commit_segments(&ctx.id, &[done]).await.map_err(catalog_stop)?;
     tracker.set_committed(size, 0);
     tracker.committed(0, 1, 0);

@@ -277,6 +277,9 @@ fn stream_body(reader: Arc<AssetReader>, first: Bytes, start: u64, end: u64, sin
 /// Accepts connections until told to stop, each served by a task this loop owns; on stop, ends
 /// them and waits for them. An accept error that is not about one connection (no file
 /// descriptors left, say) is waited out for a second instead of retried at once.
+/// How long the server waits after accepting failed for want of resources.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 async fn accept_loop(
     listener: TcpListener,
     sessions: Arc<Sessions>,
@@ -284,6 +287,9 @@ async fn accept_loop(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    // Out of file descriptors (EMFILE) or memory, accepting fails until connections close:
+    // wait a little between tries instead of spinning, and say so once.
+    let mut failing = false;
     loop {
         let accepted = tokio::select! {
             _ = stopped.changed() => break,
@@ -294,13 +300,20 @@ async fn accept_loop(
             Ok(a) => a,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                tracing::warn!("playback server: accept failed: {e}; waiting a second");
+                if !failing {
+                    tracing::warn!("playback server: accept failed: {e}; trying again every {ACCEPT_RETRY:?}");
+                    failing = true;
+                }
                 tokio::select! {
                     _ = stopped.changed() => break,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    () = tokio::time::sleep(ACCEPT_RETRY) => continue,
                 }
             }
         };
+        if failing {
+            tracing::info!("playback server: accepting again");
+            failing = false;
+        }
         if !peer.ip().is_loopback() {
             continue; // bound to 127.0.0.1, but never serve anyone else
         }
