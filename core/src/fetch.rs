@@ -3,8 +3,9 @@
 //! response checks: status classes, `Content-Length` and `Content-Range` honoured, bodies that end
 //! early reported as such.
 //!
-//! Retrying is the caller's job ([`retry_delay`] and [`FetchError::class`] tell it how), because
-//! a retried segment must restart its decryptor and its file too.
+//! Retrying is the caller's job, because a retried segment must restart its decryptor and its
+//! file too: [`FetchError::class`] tells it whether to, and [`Retry`] (the one retry policy every
+//! loop uses: sources, pieces, files, VOD API calls) counts the attempts and waits between them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,9 +132,39 @@ impl FetchError {
     }
 }
 
+/// The retries of one operation under a [`RetryPolicy`]: every retrying loop in vodvault counts
+/// and waits through one.
+#[derive(Debug)]
+pub(crate) struct Retry<'a> {
+    policy: &'a RetryPolicy,
+    failures: u32,
+}
+
+impl<'a> Retry<'a> {
+    pub(crate) fn new(policy: &'a RetryPolicy) -> Self {
+        Self { policy, failures: 0 }
+    }
+
+    /// After a transient failure: waits the policy's delay (or the server's `Retry-After`, capped)
+    /// and returns `true`, or returns `false` at once when the attempts are used up.
+    pub(crate) async fn again(&mut self, retry_after: Option<Duration>) -> bool {
+        if self.failures + 1 >= self.policy.attempts {
+            return false;
+        }
+        tokio::time::sleep(retry_delay(self.policy, self.failures, retry_after)).await;
+        self.failures += 1;
+        true
+    }
+
+    /// Progress was made: the attempts start over.
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// The delay before retry number `attempt` (0 for the first retry): exponential with "equal
 /// jitter" (half fixed, half random), or the server's `Retry-After` capped by the policy.
-pub fn retry_delay(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+fn retry_delay(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(ra) = retry_after {
         return ra.min(policy.max_retry_after);
     }
@@ -335,7 +366,7 @@ impl Http {
         limit: u64,
         policy: &RetryPolicy,
     ) -> Result<(Bytes, Url), FetchError> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(policy);
         loop {
             let res = async {
                 let mut body = self.open(Request::get(url, headers)).await?;
@@ -353,14 +384,11 @@ impl Http {
             }
             .await;
             match res {
-                Err(e) if attempt + 1 < policy.attempts => match e.class() {
-                    ErrorClass::Transient { retry_after } => {
-                        tokio::time::sleep(retry_delay(policy, attempt, retry_after)).await;
-                        attempt += 1;
-                    }
+                Err(e) => match e.class() {
+                    ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {}
                     _ => return Err(e),
                 },
-                other => return other,
+                ok => return ok,
             }
         }
     }

@@ -91,7 +91,7 @@ impl Scheduler {
     }
 
     /// Stops the loop, then every job (each is queued again, to continue next time), and waits
-    /// for all of them.
+    /// for all of them, their blocking work included.
     pub(crate) async fn close(&self) {
         self.shared.state().closed = true;
         self.shared.wake.notify_one();
@@ -104,6 +104,10 @@ impl Scheduler {
         for (id, job) in jobs {
             job.task.abort();
             let _ = job.task.await;
+            // Its blocking tasks (a piece being synced) end on their own, holding the lock.
+            if engine::wait_unlocked(deps, &id).await.is_err() {
+                tracing::warn!(asset = %id, "closing: the download's file work did not end within 15 s");
+            }
             if let Err(e) = deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await {
                 tracing::warn!(asset = %id, "closing: could not queue the download again: {e}");
             }

@@ -370,7 +370,8 @@ impl Vault {
         }
         self.stop_job(id).await;
         engine::wait_unlocked(&self.inner.deps, id).await?;
-        store::remove_temp_files(&self.inner.layout().asset_dir(id));
+        let dir = self.inner.layout().asset_dir(id);
+        blocking(move || store::remove_temp_files(&dir)).await?;
         self.inner.deps.events.state(id, AssetState::Paused, None);
         Ok(())
     }
@@ -473,7 +474,8 @@ impl Vault {
         // never a row pointing at deleted files.
         self.inner.catalog().delete_asset(id).await?;
         remove_dir(self.inner.layout().asset_dir(id)).await?;
-        let _ = std::fs::remove_file(self.inner.layout().lock_file(id));
+        let lock = self.inner.layout().lock_file(id);
+        blocking(move || std::fs::remove_file(lock)).await?.ok();
         self.inner.deps.events.emit(Event::Removed { id: id.to_owned() });
         Ok(())
     }

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
 use crate::error::fetch_failure;
-use crate::fetch::{ErrorClass, FetchError, Request, retry_delay};
+use crate::fetch::{ErrorClass, FetchError, Request, Retry};
 use crate::hls::aes128::{Aes128Key, CbcStreamDecryptor, HlsCryptoError};
 use crate::hls::master::{Rendition, Variant, write_local_master};
 use crate::hls::media::{ByteRange, Encryption, MediaPlaylist, write_local_playlist};
@@ -414,8 +414,7 @@ async fn fetch_piece(
     tracker: &Arc<Tracker>,
     seg: &SegmentRow,
 ) -> JobResult<Finished> {
-    let policy = &ctx.deps.source.retry;
-    let mut transient = 0u32;
+    let mut retry = Retry::new(&ctx.deps.source.retry);
     let mut content_failures = 0u32;
     loop {
         let generation = ctx.generation.load(Ordering::SeqCst);
@@ -429,10 +428,8 @@ async fn fetch_piece(
         };
         match err {
             AttemptError::Fetch(e) => match e.class() {
-                ErrorClass::Transient { retry_after } if transient + 1 < policy.attempts => {
-                    tracing::debug!(asset = %ctx.id, "{}: {e}; retrying", describe(seg, plan));
-                    tokio::time::sleep(retry_delay(policy, transient, retry_after)).await;
-                    transient += 1;
+                ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {
+                    tracing::debug!(asset = %ctx.id, "{}: {e}; retried", describe(seg, plan));
                 }
                 ErrorClass::Expired => {
                     let status = match e {
@@ -650,7 +647,6 @@ fn check_content(role: RenditionRole, sniff: &Sniffer) -> Result<(), SniffError>
 }
 async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
     let deps = &ctx.deps;
-    let key = ctx.key.as_deref();
     let (rendition_playlists, master) = {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
         let mut lists = Vec::new();
@@ -660,12 +656,17 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
         }
         (lists, local_master(&p, tracker))
     };
-    for (name, text) in rendition_playlists.iter().chain(std::iter::once(&("index.m3u8".to_owned(), master))) {
-        store::write_small(&deps.layout, &ctx.id, name, ctx.mode, key, text.as_bytes()).map_err(|e| match e {
-            StoreError::Full => ctx.storage_full(text.len() as u64),
-            other => storage("writing playlists", other),
-        })?;
-    }
+    let (layout, id, mode, key) = (deps.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
+    let written = blocking(ctx, move || {
+        for (name, text) in rendition_playlists.iter().chain(std::iter::once(&("index.m3u8".to_owned(), master))) {
+            store::write_small(&layout, &id, name, mode, key.as_deref(), text.as_bytes())?;
+        }
+        Ok::<_, StoreError>(())
+    });
+    written.await.map_err(|e| storage("internal error", e))?.map_err(|e| match e {
+        StoreError::Full => ctx.storage_full(0),
+        other => storage("writing playlists", other),
+    })?;
     verify_stored(ctx).await?;
     deps.catalog.set_entry(&ctx.id, "index.m3u8").await.map_err(catalog_stop)?;
     let (bytes, _) = tracker.committed_totals();

@@ -66,7 +66,7 @@ pub(super) async fn images(ctx: &Arc<Ctx>) -> JobResult {
     }
     let pending: Vec<ImageRow> = rows.iter().filter(|i| !i.done).cloned().collect();
     if pending.is_empty() {
-        return verify_images(ctx, &rows);
+        return verify_images(ctx, &rows).await;
     }
     // Thumbnail tracks point at sprites: stored ones are referred to by their local names.
     let sprites: Arc<Vec<(String, String)>> = Arc::new(
@@ -104,7 +104,7 @@ pub(super) async fn images(ctx: &Arc<Ctx>) -> JobResult {
         .await?;
     check_still_running(ctx).await?;
     let rows = ctx.deps.catalog.images(&ctx.id).await.map_err(catalog_stop)?;
-    verify_images(ctx, &rows)
+    verify_images(ctx, &rows).await
 }
 /// Keeps the images an earlier process stored but did not record ([`adopt`]); returns how many.
 async fn adopt_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult<usize> {
@@ -229,7 +229,8 @@ async fn store_image(
     Ok(())
 }
 /// Every image row is stored, with its file of the size recorded, or recorded as missing.
-fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
+async fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
+    let mut files = Vec::with_capacity(rows.len());
     for i in rows {
         if !i.done && i.failure.is_some() {
             continue;
@@ -239,7 +240,7 @@ fn verify_images(ctx: &Ctx, rows: &[ImageRow]) -> JobResult {
             .filter(|_| i.done)
             .ok_or_else(|| Stop::Failed(FailureReason::Storage { message: format!("{} is not stored", i.file) }))?;
         // Images are small files, sealed with the default chunk size (`store::write_small`).
-        check_on_disk(ctx, &i.file, size, SealOptions::default().chunk_size)?;
+        files.push((i.file.clone(), size, SealOptions::default().chunk_size));
     }
-    Ok(())
+    check_on_disk(ctx, files).await
 }

@@ -187,7 +187,8 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
             match deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Completed, None).await {
                 Ok(true) => {
                     // If a full disk used up the catalog's reserve, there may be room again.
-                    store::ensure_reserve(&deps.layout);
+                    let layout = deps.layout.clone();
+                    let _ = tokio::task::spawn_blocking(move || store::ensure_reserve(&layout)).await;
                     deps.events.state(&id, AssetState::Completed, None);
                     Outcome::Completed
                 }
@@ -201,14 +202,17 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
             }
         }
         Err(Stop::Failed(mut reason)) => {
-            if matches!(reason, FailureReason::StorageFull { .. }) {
+            if let FailureReason::StorageFull { available, .. } = &mut reason {
                 // Room to record the failure (see `store::ensure_reserve`).
-                store::release_reserve(&deps.layout);
-            }
-            if let FailureReason::StorageFull { available, .. } = &mut reason
-                && *available == 0
-            {
-                *available = store::available_space(deps.layout.root()).unwrap_or(0);
+                let layout = deps.layout.clone();
+                let free = tokio::task::spawn_blocking(move || {
+                    store::release_reserve(&layout);
+                    store::available_space(layout.root()).unwrap_or(0)
+                });
+                let free = free.await.unwrap_or(0);
+                if *available == 0 {
+                    *available = free;
+                }
             }
             let json = reason.to_json().map_err(|e| tracing::error!(asset = %id, "recording the failure: {e}")).ok();
             match deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Failed, json.as_deref()).await {
@@ -329,11 +333,11 @@ async fn restart(ctx: &Ctx) -> JobResult {
         .await
         .map_err(|e| error_to_failure("source", &e))?;
     let dir = deps.layout.asset_dir(&ctx.id);
-    if let Err(e) = std::fs::remove_dir_all(&dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err(storage("removing old files", e));
-    }
+    let removed = blocking(ctx, move || match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    });
+    removed.await.map_err(|e| storage("internal error", e))?.map_err(|e| storage("removing old files", e))?;
     deps.catalog
         .replace_plan(&ctx.id, &new.renditions, &new.segments, new.expected.0, new.expected.1, new.duration)
         .await
@@ -383,7 +387,8 @@ async fn check_still_running(ctx: &Ctx) -> JobResult {
 /// catalog records.
 async fn verify_stored(ctx: &Ctx) -> JobResult {
     let segs = ctx.deps.catalog.segments(&ctx.id).await.map_err(catalog_stop)?;
-    for s in &segs {
+    let mut files = Vec::with_capacity(segs.len());
+    for s in segs {
         if !s.done {
             return Err(Stop::Failed(FailureReason::Storage { message: format!("{} is not stored", s.file) }));
         }
@@ -391,24 +396,35 @@ async fn verify_stored(ctx: &Ctx) -> JobResult {
         if s.kind == SegmentKind::Media && size == 0 {
             continue; // a gap
         }
-        check_on_disk(ctx, &s.file, size, ctx.deps.settings.chunk_size)?;
+        files.push((s.file, size, ctx.deps.settings.chunk_size));
     }
-    Ok(())
+    check_on_disk(ctx, files).await
 }
-/// The stored `file` holds `size` bytes of plaintext: its length on disk is that (Normal mode)
-/// or that sealed in chunks of `chunk_size` (Encrypted mode).
-fn check_on_disk(ctx: &Ctx, file: &str, size: u64, chunk_size: u32) -> JobResult {
-    let expected = match ctx.mode {
-        Mode::Normal => size,
-        Mode::Encrypted => seal::sealed_len(size, chunk_size),
-    };
-    match std::fs::metadata(ctx.deps.layout.file(&ctx.id, file, ctx.mode)) {
-        Ok(m) if m.len() == expected => Ok(()),
-        Ok(m) => Err(Stop::Failed(FailureReason::Storage {
-            message: format!("{file} has {} bytes on disk, expected {expected}", m.len()),
-        })),
-        Err(e) => Err(storage(file, e)),
-    }
+/// Each stored `(file, size, chunk_size)` holds `size` bytes of plaintext: its length on disk is
+/// that (Normal mode) or that sealed in chunks of `chunk_size` (Encrypted mode). On a blocking
+/// thread: an asset may have thousands of files.
+async fn check_on_disk(ctx: &Ctx, files: Vec<(String, u64, u32)>) -> JobResult {
+    let (layout, id, mode) = (ctx.deps.layout.clone(), ctx.id.clone(), ctx.mode);
+    blocking(ctx, move || {
+        for (file, size, chunk_size) in files {
+            let expected = match mode {
+                Mode::Normal => size,
+                Mode::Encrypted => seal::sealed_len(size, chunk_size),
+            };
+            match std::fs::metadata(layout.file(&id, &file, mode)) {
+                Ok(m) if m.len() == expected => {}
+                Ok(m) => {
+                    return Err(Stop::Failed(FailureReason::Storage {
+                        message: format!("{file} has {} bytes on disk, expected {expected}", m.len()),
+                    }));
+                }
+                Err(e) => return Err(storage(&file, e)),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| storage("internal error", e))?
 }
 fn status_of(e: &FetchError) -> u16 {
     match e {

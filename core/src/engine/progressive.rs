@@ -14,7 +14,7 @@ use super::{
 };
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
 use crate::error::fetch_failure;
-use crate::fetch::{ErrorClass, Request, retry_delay};
+use crate::fetch::{ErrorClass, Request, Retry};
 use crate::model::{Event, FailureReason, SegmentKind};
 use crate::sniff::{self, Content, Sniffer};
 use crate::source::vod::VodState;
@@ -278,8 +278,7 @@ async fn download_file(
         deps.catalog.set_resume_point(&ctx.id, kept, validator.as_deref()).await.map_err(catalog_stop)?;
     }
     tracker.set_committed(kept, 0);
-    let policy = &deps.source.retry;
-    let mut transient = 0u32;
+    let mut retry = Retry::new(&deps.source.retry);
     let mut last_checkpoint = writer.len;
     let mut stored_at_last_failure = writer.len;
     loop {
@@ -373,16 +372,13 @@ async fn download_file(
         // A long file may lose its connection many times: the retry budget is per stretch
         // without progress, not per file.
         if writer.len > stored_at_last_failure {
-            transient = 0;
+            retry.reset();
             stored_at_last_failure = writer.len;
         }
         match result {
             Ok(()) => break,
             Err(AttemptError::Fetch(e)) => match e.class() {
-                ErrorClass::Transient { retry_after } if transient + 1 < policy.attempts => {
-                    tokio::time::sleep(retry_delay(policy, transient, retry_after)).await;
-                    transient += 1;
-                }
+                ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {}
                 ErrorClass::Expired => {
                     refresh(ctx, None, generation, status_of(&e)).await?;
                     let fresh = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();

@@ -278,9 +278,11 @@ pub(crate) fn verify_files(view: &AssetView, digests: &HashMap<String, String>) 
             Mode::Normal => match digests.get(name) {
                 Some(want) => store::hash_file(&view.layout.file(&view.id, name, Mode::Normal), |_| {})
                     .is_ok_and(|(_, got)| got == *want),
-                // Playlists have no recorded digest: they must exist and parse as playlists.
-                None => std::fs::read(view.layout.file(&view.id, name, Mode::Normal))
-                    .is_ok_and(|data| data.starts_with(b"#EXTM3U")),
+                // Playlists have no recorded digest: they must exist and be playlists.
+                None => File::open(view.layout.file(&view.id, name, Mode::Normal)).is_ok_and(|f| {
+                    let mut head = [0u8; 7];
+                    f.read_exact_at(&mut head, 0).is_ok() && &head == b"#EXTM3U"
+                }),
             },
         };
         if !ok {

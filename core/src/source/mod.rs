@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::fetch::{ErrorClass, FetchError, Http, Request, RetryPolicy, header_map, retry_delay};
+use crate::fetch::{ErrorClass, FetchError, Http, Request, Retry, RetryPolicy, header_map};
 use crate::hls::master::{MasterPlaylist, PlaylistKind, Rendition, RenditionKind, Variant, playlist_kind};
 use crate::hls::media::{MediaPlaylist, PlaylistError};
 use crate::hls::vars::{VarSource, Variables};
@@ -59,15 +59,11 @@ pub(crate) fn merged_headers(src: &Source, own: &[(String, String)]) -> Result<H
 
 /// Fetches `url` and tells what it is by its content, retrying transient failures.
 pub(crate) async fn resolve(src: &Source, url: &Url, headers: &HeaderMap) -> Result<Resolved> {
-    let policy = &src.retry;
-    let mut attempt = 0;
+    let mut retry = Retry::new(&src.retry);
     loop {
         match resolve_once(src, url, headers).await {
-            Err(Error::Fetch(e)) if attempt + 1 < policy.attempts => match e.class() {
-                ErrorClass::Transient { retry_after } => {
-                    tokio::time::sleep(retry_delay(policy, attempt, retry_after)).await;
-                    attempt += 1;
-                }
+            Err(Error::Fetch(e)) => match e.class() {
+                ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {}
                 _ => return Err(Error::Fetch(e)),
             },
             other => return other,

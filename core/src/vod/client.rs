@@ -15,7 +15,7 @@ use url::Url;
 use super::api::{Mezzanine, PlayInfoResponse, Snapshot, SnapshotPage, SnapshotType, VideoInfo};
 use super::sign::{V3Request, rpc_signature, rpc_string_to_sign};
 use super::{API_VERSION, Credentials, CredentialsProvider, CredentialsReason, SignatureMethod, VodConfig, VodError};
-use crate::fetch::{RetryPolicy, retry_delay};
+use crate::fetch::{Retry, RetryPolicy};
 use crate::model::OutputType;
 
 /// Largest API answer accepted.
@@ -189,7 +189,7 @@ impl VodClient {
     /// A [`VodError`] by VOD's error code.
     pub async fn call(&self, action: &str, params: &[(String, String)]) -> Result<serde_json::Value, VodError> {
         let endpoint = self.config.endpoint_url()?;
-        let mut attempt = 0u32;
+        let mut retry = Retry::new(&self.retry);
         let mut renewed = false;
         let mut nonces = 0;
         loop {
@@ -211,20 +211,15 @@ impl VodClient {
             };
             match failure {
                 Failure::Transport(m) => {
-                    if attempt + 1 >= self.retry.attempts {
+                    if !retry.again(None).await {
                         return Err(VodError::Network(m));
                     }
-                    tokio::time::sleep(retry_delay(&self.retry, attempt, None)).await;
-                    attempt += 1;
                 }
                 Failure::Api { status, code, message, retry_after } => {
                     let message = creds.scrub(&message);
                     tracing::debug!(action, status, code, "VOD API error");
                     match classify(status, &code) {
-                        Class::Retry if attempt + 1 < self.retry.attempts => {
-                            tokio::time::sleep(retry_delay(&self.retry, attempt, retry_after)).await;
-                            attempt += 1;
-                        }
+                        Class::Retry if retry.again(retry_after).await => {}
                         Class::Retry if code.starts_with("Throttling") => {
                             return Err(VodError::Throttled { code, message });
                         }
