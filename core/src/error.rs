@@ -198,10 +198,10 @@ pub enum VaultError {
     },
     /// The request is malformed (bad URL, header, quality, parallelism, configuration): fix the
     /// call.
-    #[error("invalid request: {message}")]
+    #[error("invalid request: {details}")]
     InvalidRequest {
         /// What is wrong.
-        message: String,
+        details: String,
     },
     /// The action does not apply to the asset in its state (resume a completed asset, cancel a
     /// completed one, wait for a paused one).
@@ -232,11 +232,17 @@ pub enum VaultError {
     /// The vault was closed.
     #[error("the vault is closed")]
     Closed,
+    /// A bug in vodvault (it was logged): please report it.
+    #[error("internal error: {details}")]
+    Internal {
+        /// What failed.
+        details: String,
+    },
     /// The key file is not valid (damaged, not a key file, another app's, a newer version).
-    #[error("invalid key file: {message}")]
+    #[error("invalid key file: {details}")]
     InvalidKeyFile {
         /// Which problem.
-        message: String,
+        details: String,
     },
     /// The vault, or an asset's content key, belongs to another key file.
     #[error("key mismatch: this belongs to key {expected}, but key {given} was given")]
@@ -248,38 +254,38 @@ pub enum VaultError {
     },
     /// The source answered with an error status that retrying does not fix (404, 500 after
     /// every retry, …).
-    #[error("HTTP {status}: {message}")]
+    #[error("HTTP {status}: {details}")]
     HttpStatus {
         /// The status code.
         status: u16,
         /// What was requested.
-        message: String,
+        details: String,
     },
     /// The network kept failing after every retry: try again later.
-    #[error("network: {message}")]
+    #[error("network: {details}")]
     Network {
         /// What failed.
-        message: String,
+        details: String,
     },
     /// The source URL expired (401/403/410) and no fresh one could be had: get a new URL.
-    #[error("URL expired: {message}")]
+    #[error("URL expired: {details}")]
     UrlExpired {
         /// Details.
-        message: String,
+        details: String,
     },
     /// The source sent something that is not a playlist or media (an HTML error page served
     /// with 200, JSON, text, nothing), or a playlist that breaks the rules: what, and where.
-    #[error("bad source: {message}")]
+    #[error("bad source: {details}")]
     BadSource {
         /// What arrived instead, from which URL.
-        message: String,
+        details: String,
     },
     /// The source is of a kind vodvault does not download (live, DRM, SAMPLE-AES, a DASH
     /// manifest, a delta or I-frame-only playlist).
-    #[error("not supported: {message}")]
-    Unsupported {
+    #[error("not supported: {details}")]
+    UnsupportedSource {
         /// What, and why.
-        message: String,
+        details: String,
     },
     /// The device is full: free space, then try again.
     #[error("storage full{}", available.map(|a| format!(" ({a} bytes available)")).unwrap_or_default())]
@@ -290,10 +296,10 @@ pub enum VaultError {
         available: Option<u64>,
     },
     /// Local storage failed (the file system, the catalog): details are in the log.
-    #[error("storage: {message}")]
+    #[error("storage: {details}")]
     Storage {
         /// A one-line summary.
-        message: String,
+        details: String,
     },
     /// A stored file failed verification: it was modified or damaged on disk. No byte of it
     /// was returned.
@@ -320,19 +326,19 @@ pub enum VaultError {
     },
     /// ApsaraVideo VOD refused the credentials (expired or invalid STS token, unknown
     /// AccessKey), or the credentials provider gave none: get fresh ones, then try again.
-    #[error("VOD credentials: {message}")]
+    #[error("VOD credentials: {details}")]
     Credentials {
         /// VOD's code and message (never the credentials).
-        message: String,
+        details: String,
     },
     /// The ApsaraVideo VOD API refused the request (the video is not playable yet, forbidden,
     /// throttled, an API error).
-    #[error("VOD {code}: {message}")]
+    #[error("VOD {code}: {details}")]
     VodApi {
         /// VOD's error code, e.g. `Forbidden.IllegalStatus`.
         code: String,
         /// VOD's message.
-        message: String,
+        details: String,
     },
 }
 
@@ -340,7 +346,7 @@ impl VaultError {
     /// A failure of the device (file system, catalog) or a bug, as the app sees it.
     pub(crate) fn storage(what: &str, e: &dyn std::error::Error) -> Self {
         tracing::warn!("{what}: {}", chain(e));
-        VaultError::Storage { message: format!("{what}: {e}") }
+        VaultError::Storage { details: format!("{what}: {e}") }
     }
 }
 
@@ -365,7 +371,7 @@ impl From<Error> for VaultError {
         let v = match e {
             Error::NotFound(id) => VaultError::NotFound { id },
             Error::AlreadyExists { id, mode } => VaultError::AlreadyExists { id, mode },
-            Error::InvalidRequest(message) => VaultError::InvalidRequest { message },
+            Error::InvalidRequest(message) => VaultError::InvalidRequest { details: message },
             Error::KeyFile(k) => k.into(),
             Error::KeyMismatch { vault, given } => key_mismatch(vault, given),
             Error::Key(KeyError::KeyMismatch { wrapped_by, have }) => key_mismatch(wrapped_by, have),
@@ -378,9 +384,9 @@ impl From<Error> for VaultError {
             Error::Fetch(f) => fetch_error(&message, &f),
             Error::Playlist(PlaylistError::Live | PlaylistError::Unsupported(_))
             | Error::MediaPlaylist { error: PlaylistError::Live | PlaylistError::Unsupported(_), .. }
-            | Error::Unsupported(_) => VaultError::Unsupported { message: unprefixed(message) },
+            | Error::Unsupported(_) => VaultError::UnsupportedSource { details: unprefixed(message) },
             Error::Playlist(_) | Error::MediaPlaylist { .. } | Error::BadSource(_) => {
-                VaultError::BadSource { message: unprefixed(message) }
+                VaultError::BadSource { details: unprefixed(message) }
             }
             Error::Busy(id) => VaultError::Busy { id },
             Error::InvalidState { id, state, action } => {
@@ -393,7 +399,7 @@ impl From<Error> for VaultError {
             Error::Closed => VaultError::Closed,
             Error::Damaged(_) => {
                 tracing::warn!("{message}");
-                return VaultError::Storage { message };
+                return VaultError::Storage { details: message };
             }
             Error::Vod(v) => v.into(),
         };
@@ -419,17 +425,17 @@ fn key_mismatch(expected: KeyId, given: KeyId) -> VaultError {
 fn fetch_error(message: &str, f: &FetchError) -> VaultError {
     match f {
         FetchError::Status { .. } if matches!(f.class(), ErrorClass::Expired) => {
-            VaultError::UrlExpired { message: message.to_owned() }
+            VaultError::UrlExpired { details: message.to_owned() }
         }
-        FetchError::Status { status, .. } => VaultError::HttpStatus { status: *status, message: message.to_owned() },
-        FetchError::Transport(_) | FetchError::Short { .. } => VaultError::Network { message: message.to_owned() },
-        _ => VaultError::BadSource { message: message.to_owned() },
+        FetchError::Status { status, .. } => VaultError::HttpStatus { status: *status, details: message.to_owned() },
+        FetchError::Transport(_) | FetchError::Short { .. } => VaultError::Network { details: message.to_owned() },
+        _ => VaultError::BadSource { details: message.to_owned() },
     }
 }
 
 impl From<KeyFileError> for VaultError {
     fn from(e: KeyFileError) -> Self {
-        VaultError::InvalidKeyFile { message: e.to_string() }
+        VaultError::InvalidKeyFile { details: e.to_string() }
     }
 }
 
@@ -437,16 +443,16 @@ impl From<VodError> for VaultError {
     fn from(e: VodError) -> Self {
         let message = e.to_string();
         match e {
-            VodError::NoCredentials(_) | VodError::Credentials { .. } => VaultError::Credentials { message },
-            VodError::NoMatch(_) => VaultError::InvalidRequest { message },
-            VodError::Unsupported(_) => VaultError::Unsupported { message },
-            VodError::Network(_) => VaultError::Network { message },
-            VodError::Config(_) => VaultError::InvalidRequest { message },
+            VodError::NoCredentials(_) | VodError::Credentials { .. } => VaultError::Credentials { details: message },
+            VodError::NoMatch(_) => VaultError::InvalidRequest { details: message },
+            VodError::Unsupported(_) => VaultError::UnsupportedSource { details: message },
+            VodError::Network(_) => VaultError::Network { details: message },
+            VodError::Config(_) => VaultError::InvalidRequest { details: message },
             VodError::NotFound { code, .. }
             | VodError::Forbidden { code, .. }
             | VodError::Api { code, .. }
-            | VodError::Throttled { code, .. } => VaultError::VodApi { code, message },
-            VodError::BadResponse(_) => VaultError::VodApi { code: "BadResponse".into(), message },
+            | VodError::Throttled { code, .. } => VaultError::VodApi { code, details: message },
+            VodError::BadResponse(_) => VaultError::VodApi { code: "BadResponse".into(), details: message },
         }
     }
 }

@@ -699,7 +699,7 @@ impl Vault {
 fn failed(id: &str, failure: Option<FailureReason>) -> VaultError {
     match failure {
         Some(reason) => VaultError::Failed { reason },
-        None => VaultError::Storage { message: format!("asset {id} failed and the catalog has no reason for it") },
+        None => VaultError::Storage { details: format!("asset {id} failed and the catalog has no reason for it") },
     }
 }
 

@@ -215,7 +215,7 @@ async fn every_corpus_dash_manifest_is_refused_in_one_typed_line() {
             .await
             .unwrap_or_else(|_| panic!("{name}: prepare did not finish in 10 s"));
         match got {
-            Err(VaultError::Unsupported { message: m }) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
+            Err(VaultError::UnsupportedSource { details: m }) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
             // Not an MPD at all (a parser test's malformed document): said what it is.
             Err(e @ VaultError::BadSource { .. }) => one_line(&e.to_string()).unwrap(),
             other => panic!("{name}: {other:?}"),
@@ -224,6 +224,6 @@ async fn every_corpus_dash_manifest_is_refused_in_one_typed_line() {
     let downloaded = tv.vault.download(vodvault_core::DownloadRequest::new(
         &origin.url("dash/emarsden__dash-mpd-rs__tests_fixtures_jurassic-compact-5975.mpd"),
     ));
-    assert!(matches!(downloaded.await, Err(VaultError::Unsupported { .. })));
+    assert!(matches!(downloaded.await, Err(VaultError::UnsupportedSource { .. })));
     assert!(tv.files_under_assets().is_empty());
 }

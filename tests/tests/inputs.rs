@@ -96,7 +96,7 @@ async fn what_is_not_a_playlist_or_media_is_refused_before_anything_is_stored() 
         tv.vault.download(DownloadRequest::new(&origin.url("manifest.mpd"))).await.map(|_| ()),
     ] {
         assert!(
-            matches!(&attempt, Err(VaultError::Unsupported { message: m }) if m.contains("DASH manifest")),
+            matches!(&attempt, Err(VaultError::UnsupportedSource { details: m }) if m.contains("DASH manifest")),
             "{attempt:?}"
         );
     }
@@ -114,7 +114,7 @@ async fn a_variant_playlist_a_segment_or_a_progressive_file_that_is_an_error_pag
     let origin = Origin::start(r).await;
     let tv = test_vault(|_| {}).await;
     match tv.vault.download(DownloadRequest::new(&origin.url("hls-aes/bad-variant.m3u8"))).await {
-        Err(VaultError::BadSource { message: m }) => {
+        Err(VaultError::BadSource { details: m }) => {
             assert!(m.contains("video playlist URL returned an HTML page"), "{m}")
         }
         other => panic!("{other:?}"),

@@ -155,7 +155,10 @@ async fn headers_go_with_every_request_including_redirects_and_keys() {
     let mut req = DownloadRequest::new(&origin.url("hls-aes/master.m3u8"));
     req.headers = vec![];
     let refused = tv.vault.download(req).await;
-    assert!(matches!(&refused, Err(VaultError::UrlExpired { message }) if message.contains("403")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(VaultError::UrlExpired { details: message }) if message.contains("403")),
+        "{refused:?}"
+    );
     assert!(tv.vault.assets().await.unwrap().is_empty());
 
     let id = start(&tv, &origin, "redirect/hls-aes/master.m3u8", |r| {
@@ -327,14 +330,18 @@ async fn bad_sources_are_clear_errors_and_store_nothing() {
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|_| {}).await;
     let try_dl = |p: &str| tv.vault.download(DownloadRequest::new(&origin.url(p)));
-    assert!(matches!(try_dl("live.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("live")));
     assert!(
-        matches!(try_dl("sample-aes.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("SAMPLE-AES"))
+        matches!(try_dl("live.m3u8").await, Err(VaultError::UnsupportedSource { details: m }) if m.contains("live"))
     );
-    assert!(matches!(try_dl("fairplay.m3u8").await, Err(VaultError::Unsupported { message: m }) if m.contains("DRM")));
-    assert!(matches!(try_dl("broken.m3u8").await, Err(VaultError::BadSource { message: m }) if m.contains("line 3")));
     assert!(
-        matches!(try_dl("page.html").await, Err(VaultError::BadSource { message: m }) if m.contains("an HTML page"))
+        matches!(try_dl("sample-aes.m3u8").await, Err(VaultError::UnsupportedSource { details: m }) if m.contains("SAMPLE-AES"))
+    );
+    assert!(
+        matches!(try_dl("fairplay.m3u8").await, Err(VaultError::UnsupportedSource { details: m }) if m.contains("DRM"))
+    );
+    assert!(matches!(try_dl("broken.m3u8").await, Err(VaultError::BadSource { details: m }) if m.contains("line 3")));
+    assert!(
+        matches!(try_dl("page.html").await, Err(VaultError::BadSource { details: m }) if m.contains("an HTML page"))
     );
     // A source that is not there: the status, so the app can tell "gone" from "try later".
     assert!(matches!(try_dl("missing.m3u8").await, Err(VaultError::HttpStatus { status: 404, .. })));

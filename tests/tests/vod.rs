@@ -197,17 +197,17 @@ async fn proprietary_encryption_and_unstorable_formats_are_refused() {
         s.tv.vault.download(DownloadRequest::vod("v-locked")).await,
     ] {
         match result {
-            Err(VaultError::Unsupported { message: m }) => assert!(m.contains("unsupported encryption"), "{m}"),
+            Err(VaultError::UnsupportedSource { details: m }) => assert!(m.contains("unsupported encryption"), "{m}"),
             other => panic!("{other:?}"),
         }
     }
     // A proprietary stream asked for by definition, and a format we do not store.
     match s.tv.vault.download(request("v-multi", Mode::Encrypted, |v| v.definition = Some("2K".into()))).await {
-        Err(VaultError::Unsupported { message: m }) => assert!(m.contains("AliyunVoDEncryption"), "{m}"),
+        Err(VaultError::UnsupportedSource { details: m }) => assert!(m.contains("AliyunVoDEncryption"), "{m}"),
         other => panic!("{other:?}"),
     }
     match s.tv.vault.download(request("v-multi", Mode::Normal, |v| v.format = Some("flv".into()))).await {
-        Err(VaultError::Unsupported { message: m }) => assert!(m.contains("flv"), "{m}"),
+        Err(VaultError::UnsupportedSource { details: m }) => assert!(m.contains("flv"), "{m}"),
         other => panic!("{other:?}"),
     }
     // Never a broken file: nothing was created or fetched.
@@ -601,6 +601,55 @@ impl CredentialsProvider for Hanging {
     }
 }
 
+/// A provider that hangs when a download's URLs expire (its STS server is slow for that), and
+/// says when it started to.
+struct SlowOnExpiry {
+    sts: Arc<Sts>,
+    hang: Duration,
+    hanging: tokio::sync::Notify,
+}
+
+impl CredentialsProvider for SlowOnExpiry {
+    fn credentials(&self, reason: CredentialsReason) -> Pin<Box<dyn Future<Output = Option<Credentials>> + Send + '_>> {
+        if matches!(reason, CredentialsReason::UrlExpired { .. }) {
+            self.hanging.notify_one();
+            let hang = self.hang;
+            return Box::pin(async move {
+                tokio::time::sleep(hang).await;
+                None
+            });
+        }
+        self.sts.credentials(reason)
+    }
+}
+
+/// While the provider takes its time for one download, every other VOD call goes on with the
+/// credentials in use: the client never holds its credentials while a provider runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_provider_for_one_download_does_not_hold_up_the_others() {
+    let s = setup(SignatureMethod::V3, |c| c.vod.credentials_timeout = Duration::from_secs(30)).await;
+    let slow =
+        Arc::new(SlowOnExpiry { sts: s.sts.clone(), hang: Duration::from_secs(15), hanging: Default::default() });
+    s.tv.vault.set_credentials_provider(Some(slow.clone()));
+    // URLs that expire in a second, and connections that drop: the download needs fresh ones.
+    s.vod.cap_url_ttl(Duration::from_secs(1));
+    s.origin.throttle(45_000);
+    s.origin.fault("progressive/sample.mp4", Fault::Truncate(60_000), 20);
+    let id = s.tv.vault.download(request("v-source", Mode::Normal, |v| v.mezzanine = true)).await.unwrap();
+    if tokio::time::timeout(Duration::from_secs(30), slow.hanging.notified()).await.is_err() {
+        panic!("no expiry: {:?} {:?}", s.tv.vault.asset(&id).await, s.sts.reasons());
+    }
+    let started = std::time::Instant::now();
+    let prepared = tokio::time::timeout(Duration::from_secs(20), s.tv.vault.prepare("vod:v-multi", &[])).await.unwrap();
+    assert!(prepared.is_ok(), "{prepared:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "prepare waited {:?} for another download's provider",
+        started.elapsed()
+    );
+    s.tv.vault.cancel(&id).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_credentials_provider_times_out_and_a_new_one_takes_over() {
     let s = setup(SignatureMethod::V3, |c| c.vod.credentials_timeout = Duration::from_millis(300)).await;
@@ -610,7 +659,7 @@ async fn a_hanging_credentials_provider_times_out_and_a_new_one_takes_over() {
     s.tv.vault.set_credentials_provider(Some(Arc::new(Hanging)));
     let started = std::time::Instant::now();
     match tokio::time::timeout(Duration::from_secs(20), s.tv.vault.prepare("vod:v-multi", &[])).await.unwrap() {
-        Err(VaultError::Credentials { message: m }) => assert!(m.contains("did not answer within 0.3 s"), "{m}"),
+        Err(VaultError::Credentials { details: m }) => assert!(m.contains("did not answer within 0.3 s"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -688,7 +737,7 @@ async fn refused_credentials_are_typed_and_never_quoted() {
     let expired = Credentials::new(&old.access_key_id, &old.access_key_secret, Some(&old.security_token));
     s.tv.vault.set_credentials_provider(Some(Arc::new(Wrong(expired))));
     match s.tv.vault.download(DownloadRequest::vod("v-multi")).await {
-        Err(VaultError::Credentials { message }) => {
+        Err(VaultError::Credentials { details: message }) => {
             assert!(message.contains("InvalidSecurityToken.Expired"), "{message}")
         }
         other => panic!("{other:?}"),

@@ -30,7 +30,12 @@ pub struct VodClient {
     /// the provider that gave them, so a switch of provider is never undone by an answer of the
     /// previous one).
     provider: RwLock<(u64, Option<Arc<dyn CredentialsProvider>>)>,
-    current: tokio::sync::Mutex<Option<(u64, Credentials)>>,
+    /// The credentials in use. Held only to read or replace them, never while the provider
+    /// runs: calls with valid credentials never wait for a provider.
+    current: std::sync::Mutex<Option<(u64, Credentials)>>,
+    /// One question to the provider for credentials at a time when there are none (the others
+    /// that need them wait for its answer instead of asking again).
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for VodClient {
@@ -113,7 +118,8 @@ impl VodClient {
             config,
             retry,
             provider: RwLock::new((0, None)),
-            current: tokio::sync::Mutex::new(None),
+            current: std::sync::Mutex::new(None),
+            asking: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -151,23 +157,39 @@ impl VodClient {
     /// The credentials to sign with: those in use, or new ones when there are none, they are
     /// about to expire, or another provider was set since.
     async fn credentials(&self) -> Result<Credentials, VodError> {
-        let mut current = self.current.lock().await;
-        let number = self.provider_number();
-        if let Some((_, c)) = current.as_ref().filter(|(n, c)| *n == number && !c.expired(now_ms())) {
-            return Ok(c.clone());
+        if let Some(c) = self.valid() {
+            return Ok(c);
+        }
+        let _asking = self.asking.lock().await;
+        // Someone else may have asked meanwhile.
+        if let Some(c) = self.valid() {
+            return Ok(c);
         }
         let fresh = self.ask(CredentialsReason::Initial).await.map_err(VodError::NoCredentials)?;
-        *current = Some(fresh.clone());
+        self.keep(fresh.clone());
         Ok(fresh.1)
+    }
+
+    /// The credentials in use, if they are the current provider's and not expired.
+    fn valid(&self) -> Option<Credentials> {
+        let number = self.provider_number();
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref().filter(|(n, c)| *n == number && !c.expired(now_ms())).map(|(_, c)| c.clone())
+    }
+
+    /// Uses `fresh` from now on, unless another provider was set since it was asked.
+    fn keep(&self, fresh: (u64, Credentials)) {
+        if fresh.0 == self.provider_number() {
+            *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh);
+        }
     }
 
     /// Asks the provider for fresh credentials because the API refused the current ones with
     /// `code`. False if it gave none.
     async fn renew(&self, code: &str) -> bool {
-        let mut current = self.current.lock().await;
         match self.ask(CredentialsReason::Rejected { code: code.to_owned() }).await {
             Ok(c) => {
-                *current = Some(c);
+                self.keep(c);
                 true
             }
             Err(_) => false,
@@ -176,10 +198,10 @@ impl VodClient {
 
     /// A download URL of `asset_id` expired: gives the provider the chance to hand out fresh
     /// credentials before the vault asks VOD for fresh URLs (`None` keeps the current ones).
+    /// Other calls go on with the current credentials meanwhile.
     pub async fn url_expired(&self, asset_id: &str) {
-        let mut current = self.current.lock().await;
         if let Ok(c) = self.ask(CredentialsReason::UrlExpired { asset_id: asset_id.to_owned() }).await {
-            *current = Some(c);
+            self.keep(c);
         }
     }
 
