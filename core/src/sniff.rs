@@ -446,6 +446,12 @@ impl Sniffer {
         u32::from_be_bytes([self.box_hdr[0], self.box_hdr[1], self.box_hdr[2], self.box_hdr[3]])
     }
 
+    /// Bytes fed so far.
+    #[cfg(feature = "fuzzing")]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
     /// What the bytes fed so far are (from their first [`HEAD_LEN`] bytes alone).
     pub fn content(&self) -> Content {
         identify(&self.head, self.len == self.head.len() as u64)

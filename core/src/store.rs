@@ -264,6 +264,7 @@ pub(crate) struct PartWriter {
     out: PartOut,
 }
 
+#[allow(clippy::large_enum_variant)] // one per progressive download
 enum PartOut {
     Plain { file: BufWriter<File>, digest: ring::digest::Context, len: u64 },
     Sealed(Box<seal::SealWriter<File>>),
@@ -419,7 +420,7 @@ fn reseal_prefix(
     let file = File::open(old)?;
     let reader = seal::PartialReader::new(&file, key, context)?;
     let chunk = u64::from(reader.chunk_size());
-    if keep % chunk != 0 {
+    if !keep.is_multiple_of(chunk) {
         return Err(StoreError::Seal(SealError::Integrity));
     }
     let mut buf = vec![0u8; reader.chunk_size() as usize + seal::TAG_LEN];

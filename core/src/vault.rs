@@ -743,7 +743,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// Deletes a folder and everything in it (gone already: fine).
 async fn remove_dir(dir: PathBuf) -> crate::error::Result<()> {
     blocking(move || match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(e).into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(e)),
         _ => Ok(()),
     })
     .await?

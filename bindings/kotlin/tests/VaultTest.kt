@@ -67,12 +67,14 @@ class Recorder : VaultListener {
     val progress: MutableList<DownloadProgress> = Collections.synchronizedList(mutableListOf())
     val states: MutableList<Pair<String, AssetState>> = Collections.synchronizedList(mutableListOf())
     override fun onProgress(progress: DownloadProgress) { this.progress.add(progress) }
-    override fun onStateChanged(assetId: String, state: AssetState, failure: DownloadFailure?) { states.add(assetId to state) }
+    override fun onStateChanged(assetId: String, state: AssetState, failure: FailureReason?) { states.add(assetId to state) }
     val removed: MutableList<String> = Collections.synchronizedList(mutableListOf())
     override fun onRemoved(assetId: String) { removed.add(assetId) }
     override fun onIntegrityFailure(assetId: String, file: String) {}
     val missingImages: MutableList<Pair<String, AssetImage>> = Collections.synchronizedList(mutableListOf())
     override fun onImageMissing(assetId: String, image: AssetImage) { missingImages.add(assetId to image) }
+    val lagged: MutableList<ULong> = Collections.synchronizedList(mutableListOf())
+    override fun onLagged(missed: ULong) { lagged.add(missed) }
 }
 
 class Refresher(private val fresh: String?) : UrlRefresher {
@@ -132,7 +134,7 @@ fun testAppFlow(dir: File): Unit = runBlocking {
         val done = vault.wait(id)
         check(done.state == AssetState.COMPLETED && done.title == "Film" && done.expectedExact && done.bytesDone == done.bytesExpected) { "$done" }
         delay(200)
-        val progress = synchronized(recorder.progress) { recorder.progress.filter { it.assetId == id } }
+        val progress = synchronized(recorder.progress) { recorder.progress.filter { it.id == id } }
         check(progress.isNotEmpty() && progress.zipWithNext().all { (a, b) -> a.bytesDone <= b.bytesDone }) { "monotonic progress" }
         val states = synchronized(recorder.states) { recorder.states.filter { it.first == id }.map { it.second } }
         check(AssetState.PAUSED in states && states.last() == AssetState.COMPLETED) { "$states" }
@@ -162,11 +164,13 @@ fun testErrors(dir: File): Unit = runBlocking {
     Origin().use { origin ->
         val key = generateKeyFile(APP)
         val vault = Vault.open(config(dir, key))
-        expect<VaultException.NotFound> { runBlocking { vault.download(DownloadRequest(url = origin.url("missing/x.m3u8"), mode = StorageMode.NORMAL)) } }
+        val gone = expect<VaultException.HttpStatus> { runBlocking { vault.download(DownloadRequest(url = origin.url("missing/x.m3u8"), mode = StorageMode.NORMAL)) } }
+        check(gone.status.toInt() == 404) { "$gone" }
         val id = vault.download(DownloadRequest(url = origin.url("old/hls-aes/master.m3u8"), mode = StorageMode.NORMAL))
-        expect<VaultException.UrlExpired> { runBlocking { vault.wait(id) } }
+        val why = expect<VaultException.Failed> { runBlocking { vault.wait(id) } }
+        check(why.reason is FailureReason.UrlExpired) { "$why" }
         val failed = vault.asset(id)
-        check(failed.state == AssetState.FAILED && failed.failure?.kind == FailureKind.URL_EXPIRED) { "$failed" }
+        check(failed.state == AssetState.FAILED && failed.failure is FailureReason.UrlExpired) { "$failed" }
         val refresher = Refresher(origin.url("new/hls-aes/master.m3u8"))
         vault.setRefresher(refresher)
         vault.resume(id)
@@ -200,6 +204,8 @@ fun testKeyRotation(dir: File): Unit = runBlocking {
         vault = Vault.open(config(dir, new))
         val reader = vault.openReader(id, "media.mp4")
         check(reader.readAt(0uL, 1u shl 20).contentEquals(File(FIXTURES, "progressive/sample.mp4").readBytes())) { "readable" }
+        // However much is asked for, only what the file holds is read (and allocated).
+        check(reader.readAt(0uL, UInt.MAX_VALUE).size.toULong() == reader.len()) { "a 4 GiB read" }
         vault.shutdown()
     }
 }
@@ -302,7 +308,8 @@ fun testVod(dir: File): Unit = runBlocking {
 
         val e = expect<VaultException.UnsupportedSource> { runBlocking { vault.download(DownloadRequest(url = "vod:v-locked", mode = StorageMode.NORMAL)) } }
         check(e.details.contains("unsupported encryption")) { e.details }
-        expect<VaultException.NotFound> { runBlocking { vault.download(DownloadRequest(url = "vod:v-nope", mode = StorageMode.NORMAL)) } }
+        val nope = expect<VaultException.VodApi> { runBlocking { vault.download(DownloadRequest(url = "vod:v-nope", mode = StorageMode.NORMAL)) } }
+        check(nope.code == "InvalidVideo.NotFound") { "$nope" }
         vault.shutdown()
     }
 }

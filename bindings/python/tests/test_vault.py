@@ -18,6 +18,7 @@ class Recorder(vv.VaultListener):
         self.removed = []
         self.integrity = []
         self.missing_images = []
+        self.lagged = []
         self.lock = threading.Lock()
 
     def on_progress(self, progress):
@@ -39,6 +40,10 @@ class Recorder(vv.VaultListener):
     def on_image_missing(self, asset_id, image):
         with self.lock:
             self.missing_images.append((asset_id, image))
+
+    def on_lagged(self, missed):
+        with self.lock:
+            self.lagged.append(missed)
 
 
 class Refresher(vv.UrlRefresher):
@@ -112,7 +117,7 @@ def test_the_app_flow(tmp_path, origin, fixtures):
         assert done.bytes_done == done.bytes_expected and done.expected_exact
         await asyncio.sleep(0.2)
         with recorder.lock:
-            progress = [p for p in recorder.progress if p.asset_id == asset]
+            progress = [p for p in recorder.progress if p.id == asset]
             states = [s for (i, s, _) in recorder.states if i == asset]
         assert progress and all(a.bytes_done <= b.bytes_done for a, b in zip(progress, progress[1:]))
         assert vv.AssetState.PAUSED in states and states[-1] == vv.AssetState.COMPLETED
@@ -149,15 +154,17 @@ def test_errors_an_app_tells_apart(tmp_path, origin):
     async def flow():
         key = vv.generate_key_file(APP)
         vault = await vv.Vault.open(config(tmp_path, key))
-        # A source that is not there.
-        with pytest.raises(vv.VaultError.NotFound):
+        # A source that is not there: its status.
+        with pytest.raises(vv.VaultError.HttpStatus) as gone:
             await vault.download(vv.DownloadRequest(url=origin.url("missing/live.m3u8"), mode=vv.StorageMode.NORMAL))
-        # An expired URL with no refresh hook.
+        assert gone.value.status == 404
+        # An expired URL with no refresh hook: the download fails, saying why.
         asset = await vault.download(vv.DownloadRequest(url=origin.url("old/hls-aes/master.m3u8"), mode=vv.StorageMode.NORMAL))
-        with pytest.raises(vv.VaultError.UrlExpired):
+        with pytest.raises(vv.VaultError.Failed) as failed:
             await vault.wait(asset)
+        assert isinstance(failed.value.reason, vv.FailureReason.URL_EXPIRED)
         failed = await vault.asset(asset)
-        assert failed.state == vv.AssetState.FAILED and failed.failure.kind == vv.FailureKind.URL_EXPIRED
+        assert failed.state == vv.AssetState.FAILED and isinstance(failed.failure, vv.FailureReason.URL_EXPIRED)
         # With a refresh hook it continues from the fresh URL.
         refresher = Refresher(origin.url("new/hls-aes/master.m3u8"))
         vault.set_refresher(refresher)

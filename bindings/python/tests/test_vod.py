@@ -107,10 +107,10 @@ def test_the_source_file_and_the_rpc_signature(tmp_path, vod, fixtures):
         bad = await vault.download(
             vv.DownloadRequest(url="vod:v-bad-crc", mode=vv.StorageMode.NORMAL, vod=vv.VodOptions(mezzanine=True))
         )
-        with pytest.raises(vv.VaultError.UnsupportedSource) as e:
+        with pytest.raises(vv.VaultError.Failed) as e:
             await vault.wait(bad)
-        assert "CRC-64" in str(e.value)
-        assert (await vault.asset(bad)).failure.kind == vv.FailureKind.BAD_SOURCE
+        assert isinstance(e.value.reason, vv.FailureReason.BAD_SOURCE) and "CRC-64" in e.value.reason.message
+        assert isinstance((await vault.asset(bad)).failure, vv.FailureReason.BAD_SOURCE)
         await vault.shutdown()
 
     asyncio.run(flow())
@@ -126,12 +126,15 @@ def test_vod_errors_an_app_tells_apart(tmp_path, vod):
         with pytest.raises(vv.VaultError.UnsupportedSource) as e:
             await vault.download(vv.DownloadRequest(url="vod:v-locked", mode=vv.StorageMode.NORMAL))
         assert "unsupported encryption" in str(e.value)
-        with pytest.raises(vv.VaultError.NotFound):
+        with pytest.raises(vv.VaultError.VodApi) as e:
             await vault.download(vv.DownloadRequest(url="vod:v-nope", mode=vv.StorageMode.NORMAL))
-        with pytest.raises(vv.VaultError.NotFound):
+        assert e.value.code == "InvalidVideo.NotFound"
+        # A definition the video does not have: VOD says so.
+        with pytest.raises(vv.VaultError.VodApi) as e:
             await vault.download(
                 vv.DownloadRequest(url="vod:v-multi", mode=vv.StorageMode.NORMAL, vod=vv.VodOptions(definition="4K"))
             )
+        assert e.value.code == "InvalidVideo.NoneStream"
         with pytest.raises(vv.VaultError.InvalidRequest):
             await vault.download(
                 vv.DownloadRequest(url="https://example.com/a.m3u8", mode=vv.StorageMode.NORMAL, vod=vv.VodOptions())
@@ -170,8 +173,9 @@ def test_hls_encryption_with_a_token_checking_key_service(tmp_path, fixtures):
             asset = await vault.download(
                 vv.DownloadRequest(url="vod:v-multi", mode=vv.StorageMode.NORMAL, vod=vv.VodOptions(images=False))
             )
-            with pytest.raises(vv.VaultError.UrlExpired):
+            with pytest.raises(vv.VaultError.Failed) as e:
                 await vault.wait(asset)
+            assert isinstance(e.value.reason, vv.FailureReason.URL_EXPIRED)
             # With it (handed out with the credentials), the same download resumes and completes.
             vault.set_credentials_provider(StsProvider(vod, hls_uri_token="tok-py"))
             await vault.resume(asset)
@@ -206,7 +210,7 @@ def test_a_stale_cover_is_missing_and_the_film_completes(tmp_path, fixtures):
             assert done.state == vv.AssetState.COMPLETED
             images = await vault.images(asset)
             cover = next(i for i in images if i.kind == vv.ImageKind.COVER)
-            assert not cover.stored and cover.missing.kind == vv.FailureKind.HTTP_STATUS
+            assert not cover.stored and isinstance(cover.missing, vv.FailureReason.HTTP_STATUS)
             assert "images/cover.jpg" in cover.missing.message
             assert all(i.stored and i.missing is None for i in images if i.kind != vv.ImageKind.COVER)
             for _ in range(100):

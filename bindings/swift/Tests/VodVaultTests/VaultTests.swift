@@ -67,12 +67,13 @@ final class Recorder: VaultListener, @unchecked Sendable {
     private(set) var progress: [DownloadProgress] = []
     private(set) var states: [(String, AssetState)] = []
     func onProgress(progress: DownloadProgress) { lock.withLock { self.progress.append(progress) } }
-    func onStateChanged(assetId: String, state: AssetState, failure: DownloadFailure?) { lock.withLock { states.append((assetId, state)) } }
+    func onStateChanged(assetId: String, state: AssetState, failure: FailureReason?) { lock.withLock { states.append((assetId, state)) } }
     private(set) var removed: [String] = []
     func onRemoved(assetId: String) { lock.withLock { removed.append(assetId) } }
     func onIntegrityFailure(assetId: String, file: String) {}
     private(set) var missingImages: [(String, AssetImage)] = []
     func onImageMissing(assetId: String, image: AssetImage) { lock.withLock { missingImages.append((assetId, image)) } }
+    func onLagged(missed: UInt64) {}
     func snapshot() -> ([DownloadProgress], [(String, AssetState)]) { lock.withLock { (progress, states) } }
     func removedIds() -> [String] { lock.withLock { removed } }
 }
@@ -119,7 +120,7 @@ final class FakeVod: @unchecked Sendable {
             text += String(decoding: chunk, as: UTF8.self)
         }
         let lines = text.split(separator: "\n").map(String.init)
-        guard lines.count >= 2, lines[1].hasPrefix("http://127.0.0.1:") else { throw VaultError.Other(details: "fake VOD: \(text)") }
+        guard lines.count >= 2, lines[1].hasPrefix("http://127.0.0.1:") else { throw VaultError.Internal(details: "fake VOD: \(text)") }
         endpoint = lines[1]
     }
 
@@ -210,7 +211,7 @@ final class VaultTests: XCTestCase {
         XCTAssertEqual(done.bytesDone, done.bytesExpected)
         try await Task.sleep(nanoseconds: 200_000_000)
         let (progress, states) = recorder.snapshot()
-        let mine = progress.filter { $0.assetId == id }
+        let mine = progress.filter { $0.id == id }
         XCTAssertFalse(mine.isEmpty)
         XCTAssertTrue(zip(mine, mine.dropFirst()).allSatisfy { $0.bytesDone <= $1.bytesDone })
         XCTAssertTrue(states.contains { $0.0 == id && $0.1 == .paused })
@@ -247,15 +248,19 @@ final class VaultTests: XCTestCase {
         do {
             _ = try await vault.download(request: request(origin.url("missing/x.m3u8"), .normal))
             XCTFail("missing source")
-        } catch VaultError.NotFound {}
+        } catch VaultError.HttpStatus(let status, _) {
+            XCTAssertEqual(status, 404)
+        }
         let id = try await vault.download(request: request(origin.url("old/hls-aes/master.m3u8"), .normal))
         do {
             _ = try await vault.wait(assetId: id)
             XCTFail("expired URL")
-        } catch VaultError.UrlExpired {}
+        } catch VaultError.Failed(let reason) {
+            guard case .urlExpired = reason else { return XCTFail("\(reason)") }
+        }
         let failed = try await vault.asset(assetId: id)
         XCTAssertEqual(failed.state, .failed)
-        XCTAssertEqual(failed.failure?.kind, .urlExpired)
+        guard case .urlExpired = failed.failure else { return XCTFail("\(String(describing: failed.failure))") }
         let refresher = Refresher(origin.url("new/hls-aes/master.m3u8"))
         vault.setRefresher(refresher: refresher)
         try await vault.resume(assetId: id)
@@ -391,7 +396,9 @@ final class VaultTests: XCTestCase {
         do {
             _ = try await vault.download(request: DownloadRequest(url: "vod:v-nope", mode: .normal))
             XCTFail("no such video")
-        } catch VaultError.NotFound {}
+        } catch VaultError.VodApi(let code, _) {
+            XCTAssertEqual(code, "InvalidVideo.NotFound")
+        }
         try await vault.shutdown()
     }
 }
