@@ -16,6 +16,9 @@
 //! chunk's index and a last-chunk flag, any change to any byte, truncation or extension at any
 //! point, reordering chunks, and moving chunks or whole files between contexts all fail
 //! authentication, as the single opaque [`SealError::Integrity`].
+//!
+//! This file is long because the format is kept in one place: the writers and readers share its
+//! layout constants and nonce derivation, and side by side a mismatch between them shows.
 
 use std::fmt;
 use std::fs::File;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub mod cli;
 pub mod origin;
 pub mod vod;
+pub mod vod_app;
 
 /// Path of the workspace binary `name` (e.g. `vodvault`, `vodvault-keytool`) of the profile the
 /// tests were built with.

@@ -309,3 +309,55 @@ async fn text_before_the_header_is_accepted_and_refusals_are_one_line_naming_tag
         assert!(msg.contains(line), "{name}: {msg}");
     }
 }
+
+/// Runs `sql` on the catalog of the (closed) vault at `dir`, as damage from outside would.
+async fn tamper(dir: &Path, sql: &str) {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("catalog.sqlite"));
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// What the catalog holds and cannot be read is said to be unreadable, never replaced by
+/// something made up: a damaged key id is not a key mismatch against key `0000…`, and a
+/// damaged failure record is not some other failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_catalog_records_are_reported_as_such_not_made_up() {
+    let origin = Origin::start(fixtures()).await;
+    let tv = test_vault(|_| {}).await;
+    let id = tv.vault.download(DownloadRequest::new(&origin.url("progressive/sample.mp4"))).await.unwrap();
+    wait(&tv.vault, &id).await.unwrap();
+    tv.vault.close().await;
+    let dir = tv.dir.path();
+    let reopen = || {
+        vodvault_core::Vault::open(vodvault_core::VaultConfig::new(
+            dir.to_owned(),
+            tv.key_file.clone(),
+            vodvault_tests::APP_ID,
+        ))
+    };
+
+    // A failure record that is not JSON.
+    tamper(dir, &format!("UPDATE assets SET state = 'failed', failure = '{{not json' WHERE id = '{id}'")).await;
+    let vault = reopen().await.unwrap();
+    match vault.asset(&id).await.unwrap().failure {
+        Some(FailureReason::Storage { message }) => assert!(message.contains("unreadable"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    match vault.wait(&id).await {
+        Err(VaultError::Failed { reason: FailureReason::Storage { message } }) => {
+            assert!(message.contains("unreadable"))
+        }
+        other => panic!("{other:?}"),
+    }
+    vault.close().await;
+
+    // A key id that is not one.
+    tamper(dir, "UPDATE vault_meta SET value = 'zz-not-a-key-id' WHERE key = 'key_id'").await;
+    match reopen().await {
+        Err(VaultError::Storage { details }) => {
+            assert!(details.contains("damaged") && details.contains("key id"), "{details}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::sniff::Sniffer;
 use crate::store::{self, StoreError};
 
-use super::*;
+use super::lock::blocking;
+use super::{Ctx, JobResult, storage};
 
 /// A content check for a finished file found on resume.
 pub(super) type Accept = Box<dyn Fn(&Sniffer) -> bool + Send>;

@@ -2,7 +2,6 @@
 //! runtime; a committer makes finished pieces durable in batches and records them.
 
 use std::collections::{HashMap, VecDeque};
-
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -24,7 +23,11 @@ use crate::seal::Durability;
 use crate::sniff::{self, Content, MediaKind, NotMedia, SniffError, Sniffer};
 use crate::store::{self, PieceWriter, StoreError};
 
-use super::*;
+use super::adopt::{Accept, adopt};
+use super::lock::blocking;
+use super::progress::Tracker;
+use super::refresh::refresh;
+use super::{AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, storage, verify_stored};
 
 pub(super) struct RPlan {
     pub(super) idx: u32,

@@ -16,7 +16,11 @@ use crate::sniff::{self, Content, MediaKind, Sniffer};
 use crate::source::vod::{self as vodsrc};
 use crate::store::{self};
 
-use super::*;
+use super::adopt::{Accept, adopt};
+use super::lock::{Hold, blocking};
+use super::{
+    Ctx, Deps, JobResult, Stop, catalog_stop, check_on_disk, check_still_running, context, storage, store_stop,
+};
 
 /// Tries the missing images of a completed asset again (its media stays playable meanwhile);
 /// returns how many are still missing. Images stored or still failing are recorded as they go,

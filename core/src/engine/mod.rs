@@ -32,31 +32,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::FutureExt;
 use reqwest::header::HeaderMap;
 
-use crate::catalog::{AssetRow, RenditionRow, SegmentRow};
+use crate::catalog::{AssetRow, Catalog, RenditionRow, SegmentRow};
 use crate::clock::now_ms;
 use crate::error::error_to_failure;
+use crate::events::Events;
 use crate::fetch::FetchError;
-use crate::keys::{ContentKey, KeyError, WrappedKey};
-use crate::model::{AssetKind, AssetState, DownloadRequest, Event, FailureReason, Mode, SegmentKind};
+use crate::keys::{ContentKey, Kek, KeyError, WrappedKey};
+use crate::model::{AssetKind, AssetState, DownloadRequest, Event, FailureReason, Mode, SegmentKind, UrlRefresher};
 use crate::seal::{self, SealOptions};
 use crate::source::vod::VodState;
-use crate::source::{merged_headers, parse_url};
-use crate::store::{self, StoreError};
-
-use crate::catalog::Catalog;
-use crate::events::Events;
-use crate::keys::Kek;
-use crate::model::UrlRefresher;
-use crate::source::Source;
-use crate::store::Layout;
-use adopt::{Accept, adopt};
+use crate::source::{Source, merged_headers, parse_url};
+use crate::store::{self, Layout, StoreError};
 use create::open_headers;
-use hls::{Plan, hls};
+use hls::hls;
 use images::images;
 use lock::{Hold, blocking};
-use progress::Tracker;
 use progressive::progressive;
-use refresh::refresh;
 
 /// What the engine needs from the vault, and nothing else.
 pub(crate) struct Deps {

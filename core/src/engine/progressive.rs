@@ -8,9 +8,10 @@ use url::Url;
 
 use super::lock::blocking;
 use super::progress::Tracker;
+use super::refresh::refresh;
 use super::{
-    AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, refresh, status_of, storage,
-    store_stop, verify_stored,
+    AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, status_of, storage, store_stop,
+    verify_stored,
 };
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
 use crate::error::fetch_failure;

@@ -14,7 +14,12 @@ use crate::model::{FailureReason, RefreshRequest};
 use crate::source::vod::{self as vodsrc, VodState};
 use crate::source::{self, choose, fetch_playlist, parse_url, resolve};
 
-use super::*;
+use super::hls::Plan;
+use super::{Ctx, JobResult, Stop, catalog_stop, storage};
+
+/// How long the app's refresh hook may take: a hook that hangs fails the asset (resumable)
+/// instead of holding it forever.
+const REFRESH_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Gets a fresh source URL from the app and re-reads the playlists. Only one refresh runs at a
 /// time; workers that saw the same expired generation share it.
@@ -35,14 +40,15 @@ pub(super) async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u
             let expired = |m: &str| Stop::Failed(FailureReason::UrlExpired { message: format!("HTTP {status}; {m}") });
             let hook = ctx.deps.refresher.get().ok_or_else(|| expired("no refresh hook is set"))?;
             let current = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let fresh = hook
-                .refresh(RefreshRequest {
-                    asset_id: ctx.id.clone(),
-                    source_url: current,
-                    status,
-                    title: ctx.title.clone(),
-                })
+            let asked = hook.refresh(RefreshRequest {
+                asset_id: ctx.id.clone(),
+                source_url: current,
+                status,
+                title: ctx.title.clone(),
+            });
+            let fresh = tokio::time::timeout(REFRESH_HOOK_TIMEOUT, asked)
                 .await
+                .map_err(|_| expired("the refresh hook did not answer within 60 s"))?
                 .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
             parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?
         }
