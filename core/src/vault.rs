@@ -174,7 +174,7 @@ impl Vault {
                 return Err(Error::KeyMismatch { vault, given: kek.key_id() }.into());
             }
         }
-        let http = Http::new(&config.http).map_err(Error::from)?;
+        let http = Http::new(&config.http).map_err(|e| Error::InvalidRequest(format!("HTTP configuration: {e}")))?;
         let vod = VodClient::new(&http, config.vod.clone(), config.retry.clone());
         let source = Source { http, retry: config.retry.clone(), default_headers: config.default_headers.clone(), vod };
         let settings = Settings {

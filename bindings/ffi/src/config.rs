@@ -75,6 +75,9 @@ pub struct VaultConfig {
     /// endpoint of `cn-shanghai`, signature V3).
     #[uniffi(default = None)]
     pub vod: Option<VodConfig>,
+    /// Certificates (DER) trusted besides the compiled-in Mozilla roots: a CDN's private CA.
+    #[uniffi(default = [])]
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl VaultConfig {
@@ -85,6 +88,7 @@ impl VaultConfig {
         c.max_parallel_requests = self.max_parallel_requests as usize;
         c.default_headers = headers(self.default_headers);
         c.autostart = self.autostart;
+        c.http.extra_roots = self.extra_roots;
         if let Some(vod) = self.vod {
             c.vod = vod.into();
         }

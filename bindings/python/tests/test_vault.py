@@ -289,3 +289,21 @@ def test_a_damaged_file_is_an_integrity_error_and_an_event(tmp_path, origin):
         await vault.shutdown()
 
     asyncio.run(flow())
+
+
+def test_extra_roots_are_trusted_and_a_bad_one_is_refused(tmp_path):
+    import glob
+    import ssl
+
+    async def flow():
+        key = vv.generate_key_file(APP)
+        with pytest.raises(vv.VaultError.InvalidRequest) as e:
+            await vv.Vault.open(config(tmp_path, key, extra_roots=[b"not a certificate"]))
+        assert "root certificate" in str(e.value)
+        pems = sorted(glob.glob("/etc/ssl/certs/*.pem"))
+        if pems:
+            der = ssl.PEM_cert_to_DER_cert(open(pems[0]).read())
+            vault = await vv.Vault.open(config(tmp_path, key, extra_roots=[der]))
+            await vault.shutdown()
+
+    asyncio.run(flow())
