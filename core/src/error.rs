@@ -126,6 +126,9 @@ pub(crate) enum Error {
     /// The catalog holds something unreadable (damaged outside vodvault): what.
     #[error("the catalog is damaged: {0}")]
     Damaged(String),
+    /// A bug: a task panicked.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A VOD API call failed.
     #[error(transparent)]
     Vod(#[from] VodError),
@@ -307,7 +310,7 @@ pub enum VaultError {
     Integrity {
         /// The asset.
         id: String,
-        /// The file (logical name; empty for the asset's key).
+        /// The file (logical name; `(content key)` for the asset's key).
         file: String,
     },
     /// The asset's offline period is over (see `DownloadRequest::offline_until`).
@@ -381,7 +384,7 @@ impl From<Error> for VaultError {
             Error::Io(io) => return VaultError::storage("file system", &io),
             Error::Seal(SealError::Io(io)) => return VaultError::storage("file system", &io),
             Error::Seal(s) => return VaultError::storage("sealed file", &s),
-            Error::Fetch(f) => fetch_error(&message, &f),
+            Error::Fetch(f) => fetch_error(&f),
             Error::Playlist(PlaylistError::Live | PlaylistError::Unsupported(_))
             | Error::MediaPlaylist { error: PlaylistError::Live | PlaylistError::Unsupported(_), .. }
             | Error::Unsupported(_) => VaultError::UnsupportedSource { details: unprefixed(message) },
@@ -397,6 +400,10 @@ impl From<Error> for VaultError {
             Error::NotPlayable { id, state } => VaultError::NotPlayable { id, state },
             Error::Integrity { id, file } => VaultError::Integrity { id, file },
             Error::Closed => VaultError::Closed,
+            Error::Internal(details) => {
+                tracing::error!("internal error (a bug in vodvault): {details}");
+                VaultError::Internal { details }
+            }
             Error::Damaged(_) => {
                 tracing::warn!("{message}");
                 return VaultError::Storage { details: message };
@@ -422,14 +429,17 @@ fn key_mismatch(expected: KeyId, given: KeyId) -> VaultError {
     VaultError::KeyMismatch { expected: expected.to_string(), given: given.to_string() }
 }
 
-fn fetch_error(message: &str, f: &FetchError) -> VaultError {
+/// A failed fetch of the source, said once (no "HTTP 404: … HTTP 404").
+fn fetch_error(f: &FetchError) -> VaultError {
+    let what = "fetching the source";
     match f {
-        FetchError::Status { .. } if matches!(f.class(), ErrorClass::Expired) => {
-            VaultError::UrlExpired { details: message.to_owned() }
+        FetchError::Status { status, .. } if matches!(f.class(), ErrorClass::Expired) => {
+            VaultError::UrlExpired { details: format!("{what}: HTTP {status}") }
         }
-        FetchError::Status { status, .. } => VaultError::HttpStatus { status: *status, details: message.to_owned() },
-        FetchError::Transport(_) | FetchError::Short { .. } => VaultError::Network { details: message.to_owned() },
-        _ => VaultError::BadSource { details: message.to_owned() },
+        FetchError::Status { status, .. } => VaultError::HttpStatus { status: *status, details: what.to_owned() },
+        FetchError::Transport(m) => VaultError::Network { details: format!("{what}: {m}") },
+        FetchError::Short { .. } => VaultError::Network { details: format!("{what}: {f}") },
+        _ => VaultError::BadSource { details: format!("{what}: {f}") },
     }
 }
 

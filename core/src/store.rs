@@ -320,13 +320,21 @@ impl PartWriter {
                     Ok((seal::SealWriter::new(file, key, &context, options)?, path))
                 };
                 let (mut w, mut tmp_path) = fresh()?;
-                // What is kept is whole chunks of the old part that verify; anything else is
-                // fetched again.
-                if keep > 0
-                    && let Err(e) = reseal_prefix(&part, key, &context, keep, &mut w, each)
-                {
-                    tracing::debug!("the kept part of {name} is not used: {e}");
-                    (w, tmp_path) = fresh()?;
+                // What is kept is whole chunks of the old part that verify; a part that is gone or
+                // does not verify is fetched again. Failing to write (a full disk) is an error:
+                // the part stays as it is, to resume from later.
+                if keep > 0 {
+                    match reseal_prefix(&part, key, &context, keep, &mut w, each) {
+                        Ok(()) => {}
+                        Err(StoreError::Seal(SealError::Integrity)) | Err(StoreError::Io(_)) if !part.exists() => {
+                            (w, tmp_path) = fresh()?;
+                        }
+                        Err(StoreError::Seal(SealError::Integrity)) => {
+                            tracing::info!("the kept part of {name} does not verify: fetching it again");
+                            (w, tmp_path) = fresh()?;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 w.get_ref().sync_data()?;
                 tmp_path.persist(&part).map_err(|e| StoreError::from(e.error))?;
@@ -408,7 +416,8 @@ impl PartWriter {
 }
 
 /// Decrypts the first `keep` bytes (whole chunks) of the sealed part at `old`, passes them to
-/// `each` and seals them into `w`.
+/// `each` and seals them into `w`. [`SealError::Integrity`] when they are not whole chunks that
+/// verify.
 fn reseal_prefix(
     old: &Path,
     key: &ContentKey,

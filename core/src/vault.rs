@@ -61,6 +61,9 @@ pub struct VaultConfig {
     /// Where the ApsaraVideo VOD API is (for `vod:` sources); credentials come from
     /// [`Vault::set_credentials_provider`].
     pub vod: VodConfig,
+    /// How long the refresh hook ([`Vault::set_refresher`]) may take to answer; one that takes
+    /// longer counts as giving no URL (the asset fails with `UrlExpired`, resumable).
+    pub refresh_timeout: Duration,
 }
 
 impl fmt::Debug for VaultConfig {
@@ -98,6 +101,7 @@ impl VaultConfig {
             chunk_size: DEFAULT_CHUNK_SIZE,
             checkpoint_bytes: 8 << 20,
             vod: VodConfig::default(),
+            refresh_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -146,8 +150,10 @@ impl Vault {
     /// files are removed. With `autostart`, queued assets start at once.
     ///
     /// # Errors
-    /// [`Error::KeyFile`] for a bad key file or one of another app, [`Error::KeyMismatch`] when
-    /// the vault was created with another key file, [`Error::Catalog`] / [`Error::Io`].
+    /// [`VaultError::InvalidKeyFile`] for a bad key file or one of another app,
+    /// [`VaultError::KeyMismatch`] when the vault was created with another key file,
+    /// [`VaultError::InvalidRequest`] for a relative directory or a bad configuration,
+    /// [`VaultError::Storage`].
     pub async fn open(config: VaultConfig) -> Result<Self> {
         if !config.dir.is_absolute() {
             return Err(
@@ -160,7 +166,8 @@ impl Vault {
         let key_file = KeyFile::from_bytes(&config.key_file, &config.app_id)?;
         let kek = Kek::derive(&key_file);
         let layout = Layout::new(config.dir.clone());
-        layout.create()?;
+        let dirs = layout.clone();
+        blocking(move || dirs.create()).await??;
         let catalog = Catalog::open(&layout.catalog()).await?;
         match catalog.meta(META_KEY_ID).await? {
             None => {
@@ -181,6 +188,7 @@ impl Vault {
             chunk_size: config.chunk_size,
             checkpoint_bytes: config.checkpoint_bytes,
             max_parallel_requests: config.max_parallel_requests,
+            refresh_timeout: config.refresh_timeout,
         };
         let deps = Arc::new(Deps {
             catalog: Arc::new(catalog),
@@ -202,8 +210,9 @@ impl Vault {
     /// file is touched. Open it with the new key file afterwards. Returns the new key id.
     ///
     /// # Errors
-    /// [`Error::KeyFile`] for either key file, [`Error::KeyMismatch`] when `old_key_file` is not
-    /// the vault's key file, [`Error::Key`] when a stored key does not open (nothing is changed).
+    /// [`VaultError::InvalidKeyFile`] for either key file, [`VaultError::KeyMismatch`] when
+    /// `old_key_file` is not the vault's key file, [`VaultError::Storage`] when a stored key does
+    /// not open (nothing is changed).
     pub async fn rotate_key_file(
         dir: &std::path::Path,
         app_id: &str,
@@ -276,8 +285,10 @@ impl Vault {
     /// the streams of a VOD video (`vod:<VideoId>`).
     ///
     /// # Errors
-    /// [`Error::Fetch`], [`Error::Playlist`] (live, unsupported, invalid), [`Error::InvalidRequest`],
-    /// [`Error::Vod`].
+    /// [`VaultError::HttpStatus`], [`VaultError::Network`], [`VaultError::UrlExpired`],
+    /// [`VaultError::BadSource`], [`VaultError::UnsupportedSource`] (live, DRM, DASH, …),
+    /// [`VaultError::InvalidRequest`], and for VOD [`VaultError::Credentials`] and
+    /// [`VaultError::VodApi`].
     pub async fn prepare(&self, url: &str, headers: &[(String, String)]) -> Result<Prepared> {
         self.ensure_open()?;
         match crate::model::parse_vod_source(url) {
@@ -290,7 +301,7 @@ impl Vault {
     /// WebVTT thumbnail tracks.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Catalog`].
+    /// [`VaultError::NotFound`], [`VaultError::Storage`].
     pub async fn images(&self, id: &str) -> Result<Vec<ImageInfo>> {
         self.ensure_open()?;
         self.row(id).await?;
@@ -316,8 +327,8 @@ impl Vault {
     /// paused, failed or cancelled); nothing is downloaded twice.
     ///
     /// # Errors
-    /// As [`Vault::prepare`], [`Error::AlreadyExists`] when it exists in the other mode,
-    /// [`Error::StorageFull`]-like failures are reported on the asset, not here.
+    /// As [`Vault::prepare`], [`VaultError::AlreadyExists`] when it exists in the other mode;
+    /// failures of the download itself (a full disk, say) are reported on the asset, not here.
     pub async fn download(&self, request: DownloadRequest) -> Result<String> {
         self.ensure_open()?;
         let id = engine::create(&self.inner.deps, &request).await?;
@@ -348,7 +359,8 @@ impl Vault {
     /// second.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::InvalidState`] if it is not queued or downloading.
+    /// [`VaultError::NotFound`], [`VaultError::InvalidState`] if it is not queued or downloading,
+    /// [`VaultError::Busy`] when a job (here or in another process) does not let go of it.
     pub async fn pause(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
         let from = [AssetState::Queued, AssetState::Downloading];
@@ -382,8 +394,8 @@ impl Vault {
     /// recorded as missing again; the asset stays completed and playable throughout.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::InvalidState`] for a completed asset with nothing missing,
-    /// [`Error::Busy`] when another process is busy with it.
+    /// [`VaultError::NotFound`], [`VaultError::InvalidState`] for a completed asset with nothing
+    /// missing, [`VaultError::Busy`] when another process is busy with it.
     pub async fn resume(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
         let row = self.row(id).await?;
@@ -410,7 +422,7 @@ impl Vault {
     /// as they are: [`Vault::resume`] one to try its missing images again.
     ///
     /// # Errors
-    /// [`Error::Catalog`].
+    /// [`VaultError::Storage`].
     pub async fn resume_all(&self) -> Result<Vec<String>> {
         self.ensure_open()?;
         let mut ids = Vec::new();
@@ -427,7 +439,7 @@ impl Vault {
     /// Pauses every queued or downloading asset.
     ///
     /// # Errors
-    /// [`Error::Catalog`].
+    /// [`VaultError::Storage`].
     pub async fn pause_all(&self) -> Result<()> {
         self.ensure_open()?;
         for a in self.inner.catalog().assets().await? {
@@ -442,14 +454,17 @@ impl Vault {
     /// (resume starts it over). A completed asset cannot be cancelled (remove it).
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::InvalidState`] for a completed asset.
+    /// [`VaultError::NotFound`], [`VaultError::InvalidState`] for a completed asset,
+    /// [`VaultError::Busy`] when a job (here or in another process) does not let go of it.
     pub async fn cancel(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
-        let row = self.row(id).await?;
-        if row.state == AssetState::Completed {
-            return Err(Error::InvalidState { id: id.to_owned(), state: row.state, action: "cancel" }.into());
+        // One conditional change: a download completing at this instant is not cancelled.
+        let from = [AssetState::Queued, AssetState::Downloading, AssetState::Paused, AssetState::Failed];
+        let from = [&from[..], &[AssetState::Cancelled]].concat();
+        if !self.inner.catalog().transition(id, &from, AssetState::Cancelled, None).await? {
+            let state = self.row(id).await?.state;
+            return Err(Error::InvalidState { id: id.to_owned(), state, action: "cancel" }.into());
         }
-        self.inner.catalog().set_state(id, AssetState::Cancelled, None).await?;
         self.stop_job(id).await;
         engine::wait_unlocked(&self.inner.deps, id).await?;
         self.inner.catalog().reset_segments(id).await?;
@@ -461,13 +476,13 @@ impl Vault {
     /// Deletes an asset: its files and its catalog rows.
     ///
     /// # Errors
-    /// [`Error::NotFound`].
+    /// [`VaultError::NotFound`], [`VaultError::Busy`] as for [`Vault::cancel`].
     pub async fn remove(&self, id: &str) -> Result<()> {
         self.ensure_open()?;
-        let row = self.row(id).await?;
-        if matches!(row.state, AssetState::Queued | AssetState::Downloading) {
-            self.inner.catalog().set_state(id, AssetState::Cancelled, None).await?;
-        }
+        self.row(id).await?;
+        // A job that sees this stops (here or in another process).
+        let running = [AssetState::Queued, AssetState::Downloading];
+        self.inner.catalog().transition(id, &running, AssetState::Cancelled, None).await?;
         self.stop_job(id).await;
         engine::wait_unlocked(&self.inner.deps, id).await?;
         // Rows first: a crash in between leaves orphan files (swept when the vault next opens),
@@ -495,7 +510,7 @@ impl Vault {
     /// Every asset, oldest first.
     ///
     /// # Errors
-    /// [`Error::Catalog`].
+    /// [`VaultError::Storage`].
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
         self.ensure_open()?;
         Ok(self.inner.catalog().assets().await?.iter().map(|r| self.info(r)).collect())
@@ -504,7 +519,7 @@ impl Vault {
     /// One asset.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Catalog`].
+    /// [`VaultError::NotFound`], [`VaultError::Storage`].
     pub async fn asset(&self, id: &str) -> Result<AssetInfo> {
         self.ensure_open()?;
         Ok(self.info(&self.row(id).await?))
@@ -544,13 +559,18 @@ impl Vault {
     /// Waits until the asset is completed (returning it) or stops otherwise.
     ///
     /// # Errors
-    /// [`Error::Failed`] with the reason, [`Error::InvalidState`] when it was paused or
-    /// cancelled, [`Error::NotFound`] when it was removed.
+    /// [`VaultError::Failed`] with the reason, [`VaultError::InvalidState`] when it was paused or
+    /// cancelled, [`VaultError::NotFound`] when it was removed, [`VaultError::Closed`] when the
+    /// vault closes.
     pub async fn wait(&self, id: &str) -> Result<AssetInfo> {
         self.ensure_open()?;
         let mut rx = self.subscribe();
         loop {
-            let info = match self.inner.catalog().asset(id).await? {
+            // Closed meanwhile: say so (not what the closed catalog says).
+            self.ensure_open()?;
+            let row = self.inner.catalog().asset(id).await;
+            self.ensure_open()?;
+            let info = match row? {
                 Some(r) => self.info(&r),
                 None => return Err(Error::NotFound(id.to_owned()).into()),
             };
@@ -596,8 +616,9 @@ impl Vault {
     /// working when the session is closed or dropped.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::NotPlayable`] (not completed), [`Error::Expired`] (its
-    /// offline period is over), [`Error::KeyMismatch`]-like key errors, [`Error::Io`].
+    /// [`VaultError::NotFound`], [`VaultError::NotPlayable`] (not completed),
+    /// [`VaultError::OfflineExpired`] (its offline period is over), [`VaultError::KeyMismatch`],
+    /// [`VaultError::Integrity`] (its content key is damaged), [`VaultError::Storage`].
     pub async fn play(&self, id: &str) -> Result<PlaybackSession> {
         self.ensure_open()?;
         self.play_on_port(id, 0).await
@@ -606,7 +627,7 @@ impl Vault {
     /// As [`Vault::play`], binding the server to `port` if it is not running yet (0 = any).
     ///
     /// # Errors
-    /// As [`Vault::play`]; [`Error::Io`] if the port is taken.
+    /// As [`Vault::play`]; [`VaultError::Storage`] if the port is taken.
     pub async fn play_on_port(&self, id: &str, port: u16) -> Result<PlaybackSession> {
         self.ensure_open()?;
         let view = self.view(id, Expiry::Enforce).await?;
@@ -635,8 +656,8 @@ impl Vault {
     /// only what each read touches).
     ///
     /// # Errors
-    /// As [`Vault::play`]; [`Error::NotFound`] for a name outside the asset;
-    /// [`Error::Integrity`] if the file's header or last chunk fails verification.
+    /// As [`Vault::play`]; [`VaultError::NotFound`] for a name outside the asset;
+    /// [`VaultError::Integrity`] if the file's header or last chunk fails verification.
     pub async fn open_reader(&self, id: &str, name: &str) -> Result<AssetReader> {
         self.ensure_open()?;
         let view = self.view(id, Expiry::Enforce).await?;
@@ -670,7 +691,7 @@ impl Vault {
     /// Sets (or with `None` removes) the time until which an asset may be played offline.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Catalog`].
+    /// [`VaultError::NotFound`], [`VaultError::Storage`].
     pub async fn set_offline_until(&self, id: &str, until: Option<i64>) -> Result<()> {
         self.ensure_open()?;
         self.row(id).await?;
@@ -679,7 +700,7 @@ impl Vault {
 
     /// Stops downloads running in this process (they stay queued and continue next time the
     /// vault opens), the playback server (its sessions stop working) and closes the catalog;
-    /// waits for each. Calls made after it fail with [`Error::Closed`].
+    /// waits for each. Calls made after it fail with [`VaultError::Closed`].
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.scheduler.close().await;
@@ -708,10 +729,12 @@ fn failed(id: &str, failure: Option<FailureReason>) -> VaultError {
 /// during `remove`) and leftover temporary files are removed.
 async fn recover(deps: &Deps) -> crate::error::Result<()> {
     let catalog = &deps.catalog;
-    for id in catalog.ids_in_state(AssetState::Downloading).await? {
-        if !engine::is_locked(&deps.layout, &id) {
-            catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await?;
-        }
+    let downloading = catalog.ids_in_state(AssetState::Downloading).await?;
+    let layout = deps.layout.clone();
+    let interrupted =
+        blocking(move || downloading.into_iter().filter(|id| !engine::is_locked(&layout, id)).collect::<Vec<_>>());
+    for id in interrupted.await? {
+        catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await?;
     }
     // Rows always exist before an asset's first file is written, so a folder without one is
     // garbage.
@@ -737,7 +760,7 @@ async fn recover(deps: &Deps) -> crate::error::Result<()> {
 
 /// Runs file work on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> crate::error::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Io(std::io::Error::other(e)))
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("file work: {e}")))
 }
 
 /// Deletes a folder and everything in it (gone already: fine).

@@ -293,6 +293,32 @@ async fn the_reader_api_reads_every_stored_file() {
     }
 }
 
+/// `read_vec` returns (and allocates) what the file holds past the offset, and at most 16 MiB
+/// a call, whatever it is asked for: a bad length from an app costs nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_of_any_length_allocates_at_most_what_it_returns() {
+    let root = tempfile::tempdir().unwrap();
+    let payload: Vec<u8> = (0..(20u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let file = mp4_wrap(&payload);
+    std::fs::write(root.path().join("big.mp4"), &file).unwrap();
+    let origin = Origin::start(root.path()).await;
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        let tv = test_vault(|_| {}).await;
+        let mut req = DownloadRequest::new(&origin.url("big.mp4"));
+        req.mode = mode;
+        let id = tv.vault.download(req).await.unwrap();
+        wait(&tv.vault, &id).await.unwrap();
+        let r = tv.vault.open_reader(&id, "media.mp4").await.unwrap();
+        let max = vodvault_core::AssetReader::MAX_READ;
+        let head = r.read_vec(0, u64::MAX).unwrap();
+        assert_eq!(head.len() as u64, max, "{mode}: capped");
+        assert!(head[..] == file[..max as usize], "{mode}");
+        let tail = r.read_vec(r.len() - 10, u64::from(u32::MAX)).unwrap();
+        assert!(tail[..] == file[file.len() - 10..], "{mode}");
+        assert!(r.read_vec(r.len() + 1, u64::MAX).unwrap().is_empty(), "{mode}: past the end");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_client_does_not_block_others() {
     let root = tempfile::tempdir().unwrap();

@@ -263,6 +263,43 @@ async fn without_a_refresh_hook_an_expired_url_fails_typed_and_resumes_later() {
     wait(&tv.vault, &id).await.unwrap();
 }
 
+/// A refresh hook that never answers (the app's backend hangs).
+struct Hung;
+
+impl UrlRefresher for Hung {
+    fn refresh(&self, _r: RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A refresh hook that hangs fails the asset (typed, resumable) after `refresh_timeout` instead
+/// of holding it, and its lock, forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_hook_that_hangs_is_timed_out() {
+    let origin = Arc::new(Origin::start(fixtures()).await);
+    origin.require_signature("s3cret");
+    let tv = test_vault(|c| c.refresh_timeout = Duration::from_millis(300)).await;
+    tv.vault.set_refresher(Some(Arc::new(Hung)));
+    let url = origin.signed_url("hls-byterange/ts.m3u8", Duration::from_secs(600));
+    origin.fault("all.ts", Fault::Status(403, None), 1);
+    let id = tv.vault.download(DownloadRequest::new(&url)).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(20), tv.vault.wait(&id)).await.unwrap() {
+        Err(VaultError::Failed { reason: FailureReason::UrlExpired { message } }) => {
+            assert!(message.contains("did not answer within 0.3 s"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing holds the asset: resumed (without a hook now), a new job runs and says why it stops.
+    tv.vault.set_refresher(None);
+    tv.vault.resume(&id).await.unwrap();
+    match wait(&tv.vault, &id).await {
+        Err(VaultError::Failed { reason: FailureReason::UrlExpired { message } }) => {
+            assert!(message.contains("no refresh hook"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_timeline_after_refresh_restarts_cleanly() {
     // The refreshed URL points at a different stream (another variant's playlist): the download

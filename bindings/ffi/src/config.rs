@@ -3,13 +3,19 @@
 use crate::errors::{Result, VaultError};
 use crate::vod::VodConfig;
 
-/// A request header.
-#[derive(Debug, Clone, uniffi::Record)]
+/// A request header. `Debug` shows its name only (values may be tokens).
+#[derive(Clone, uniffi::Record)]
 pub struct HttpHeader {
     /// Name, e.g. `Referer`.
     pub name: String,
     /// Value.
     pub value: String,
+}
+
+impl std::fmt::Debug for HttpHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: …", self.name)
+    }
 }
 
 pub(crate) fn headers(h: Vec<HttpHeader>) -> Vec<(String, String)> {

@@ -8,7 +8,7 @@
 //! (`on_lagged`), then sent every asset's current state again: it never misses that a download
 //! completed or failed.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -57,9 +57,11 @@ impl Drop for ListenerHandle {
     }
 }
 
-/// Starts delivering `vault`'s events to `listener` on a thread of its own.
-pub(crate) fn start(vault: core::Vault, listener: Arc<dyn VaultListener>) -> Arc<ListenerHandle> {
-    let mut rx = vault.subscribe();
+/// Starts delivering `vault`'s events to `listener` on a thread of its own. The thread does not
+/// keep the vault alive: when the app releases it, its events end and so does the thread.
+pub(crate) fn start(vault: &Arc<crate::vault::Vault>, listener: Arc<dyn VaultListener>) -> Arc<ListenerHandle> {
+    let mut rx = vault.0.subscribe();
+    let vault: Weak<crate::vault::Vault> = Arc::downgrade(vault);
     let (stop, mut stopped) = watch::channel(false);
     let spawned = std::thread::Builder::new().name("vodvault-listener".into()).spawn(move || {
         loop {
@@ -81,10 +83,11 @@ pub(crate) fn start(vault: core::Vault, listener: Arc<dyn VaultListener>) -> Arc
                         "a listener fell behind: {missed} events dropped; sending every asset's state again"
                     );
                     listener.on_lagged(missed);
-                    if let Ok(assets) = RUNTIME.block_on(vault.assets()) {
-                        for a in assets {
-                            listener.on_state_changed(a.id, a.state, a.failure);
-                        }
+                    let Some(v) = vault.upgrade() else { return };
+                    let assets = RUNTIME.block_on(v.0.assets());
+                    drop(v);
+                    for a in assets.into_iter().flatten() {
+                        listener.on_state_changed(a.id, a.state, a.failure);
                     }
                 }
             }

@@ -27,8 +27,8 @@ impl AssetReader {
     pub fn plain_path(&self) -> Option<String> {
         self.0.plain_path().map(|p| p.display().to_string())
     }
-    /// Up to `length` bytes from `offset` (fewer at the end of the file, none past it). Only
-    /// what the file holds is allocated, whatever `length` asks for.
+    /// Up to `length` bytes from `offset`, at most 16 MiB a call (fewer at the end of the file,
+    /// none past it). Only what is returned is allocated, whatever `length` asks for.
     ///
     /// # Errors
     /// `Integrity` if the bytes fail verification.

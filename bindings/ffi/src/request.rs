@@ -8,6 +8,7 @@ use vodvault_core as core;
 
 use crate::config::{HttpHeader, headers};
 use crate::errors::{Result, VaultError};
+use crate::runtime::HookThread;
 use crate::vod::VodOptions;
 
 /// How an asset is stored.
@@ -52,8 +53,8 @@ pub enum SubtitleSelection {
     None,
 }
 
-/// What to download.
-#[derive(Debug, uniffi::Record)]
+/// What to download. `Debug` leaves out the URL's query (signatures) and header values.
+#[derive(uniffi::Record)]
 pub struct DownloadRequest {
     /// HLS playlist or progressive file URL, or `vod:<VideoId>`.
     pub url: String,
@@ -89,6 +90,18 @@ pub struct DownloadRequest {
     /// For `vod:<VideoId>` URLs: definition, format, source file, images.
     #[uniffi(default = None)]
     pub vod: Option<VodOptions>,
+}
+
+impl std::fmt::Debug for DownloadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadRequest")
+            .field("url", &self.url.split(['?', '#']).next().unwrap_or(""))
+            .field("mode", &self.mode)
+            .field("quality", &self.quality)
+            .field("headers", &self.headers)
+            .field("title", &self.title)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TryFrom<DownloadRequest> for core::DownloadRequest {
@@ -140,20 +153,29 @@ pub struct RefreshRequest {
 }
 
 /// Supplies a fresh source URL when a signed one expires. Implemented by the app; called on a
-/// background thread (it may block, e.g. to ask the app's backend). Return `null`/`nil`/`None`
-/// to give up: the asset then fails with `UrlExpired`.
+/// thread of its own (it may block, e.g. to ask the app's backend, for up to 60 s). Return
+/// `null`/`nil`/`None` to give up: the asset then fails with `UrlExpired`.
 #[uniffi::export(foreign)]
 pub trait UrlRefresher: Send + Sync {
     /// A fresh URL for the same content.
     fn refresh_url(&self, request: RefreshRequest) -> Option<String>;
 }
 
-/// The app's refresher as core calls it: on a blocking thread, never the runtime's.
-pub(crate) struct Refresher(pub(crate) Arc<dyn UrlRefresher>);
+/// The app's refresher as core calls it: on a thread of its own.
+pub(crate) struct Refresher {
+    hook: Arc<dyn UrlRefresher>,
+    thread: HookThread,
+}
+
+impl Refresher {
+    pub(crate) fn new(hook: Arc<dyn UrlRefresher>) -> Self {
+        Self { hook, thread: HookThread::new("refresher") }
+    }
+}
 
 impl core::UrlRefresher for Refresher {
     fn refresh(&self, r: core::RefreshRequest) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
-        let foreign = Arc::clone(&self.0);
-        Box::pin(async move { crate::runtime::foreign("refresher", move || foreign.refresh_url(r)).await.flatten() })
+        let hook = Arc::clone(&self.hook);
+        Box::pin(async move { self.thread.call(move || hook.refresh_url(r)).await.flatten() })
     }
 }

@@ -43,17 +43,38 @@ pub(crate) fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'stat
     Spawned(RUNTIME.spawn(f))
 }
 
-/// Calls foreign code (an app's hook, which may block or hang) on a thread of its own, never on
-/// the runtime's workers nor its blocking pool (which the vault's file work needs): a hook that
-/// hangs holds only its own thread. `None` if the call panicked.
-pub(crate) async fn foreign<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name(format!("vodvault-{name}")).spawn(move || {
-        let _ = tx.send(f());
-    });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot start a thread for the app's {name}: {e}");
-        return None;
+/// A thread of its own for one app hook (a URL refresher, a credentials provider): its calls
+/// run there one at a time, never on the runtime's workers nor on the blocking pool the vault's
+/// file work needs. A call that hangs holds this one thread; later calls wait behind it and are
+/// timed out by the vault. The thread ends when the hook is replaced and its last call returns.
+pub(crate) struct HookThread {
+    calls: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl HookThread {
+    pub(crate) fn new(name: &str) -> Self {
+        let (calls, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let spawned = std::thread::Builder::new().name(format!("vodvault-{name}")).spawn(move || {
+            while let Ok(call) = rx.recv() {
+                // A call that panics loses its answer (the vault sees none), not the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a thread for the app's {name}: {e}");
+        }
+        Self { calls }
     }
-    rx.await.ok()
+
+    /// Runs `f` on the hook's thread; `None` if it panicked or the thread is gone.
+    pub(crate) async fn call<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.calls.send(Box::new(move || {
+            let _ = tx.send(f());
+        }));
+        if sent.is_err() {
+            return None;
+        }
+        rx.await.ok()
+    }
 }

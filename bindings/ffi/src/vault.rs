@@ -18,7 +18,7 @@ use crate::vod::{CredentialsProvider, Provider};
 /// An open vault: a folder, its catalog, and the download queue. Call `shutdown()` when done
 /// (then release it: Kotlin `close()`).
 #[derive(uniffi::Object)]
-pub struct Vault(core::Vault);
+pub struct Vault(pub(crate) core::Vault);
 
 #[uniffi::export]
 impl Vault {
@@ -114,18 +114,20 @@ impl Vault {
 
     /// Delivers events to `listener` (on a thread of its own) until the returned handle is
     /// cancelled or released.
-    pub fn add_listener(&self, listener: Arc<dyn VaultListener>) -> Arc<ListenerHandle> {
-        listener::start(self.0.clone(), listener)
+    pub fn add_listener(self: Arc<Self>, listener: Arc<dyn VaultListener>) -> Arc<ListenerHandle> {
+        listener::start(&self, listener)
     }
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
-        self.0.set_refresher(refresher.map(|r| Arc::new(Refresher(r)) as Arc<dyn core::UrlRefresher>));
+        self.0.set_refresher(refresher.map(|r| Arc::new(Refresher::new(r)) as Arc<dyn core::UrlRefresher>));
     }
 
     /// Sets (or clears) the source of ApsaraVideo VOD credentials.
     pub fn set_credentials_provider(&self, provider: Option<Arc<dyn CredentialsProvider>>) {
-        self.0.set_credentials_provider(provider.map(|p| Arc::new(Provider(p)) as Arc<dyn core::CredentialsProvider>));
+        self.0.set_credentials_provider(
+            provider.map(|p| Arc::new(Provider::new(p)) as Arc<dyn core::CredentialsProvider>),
+        );
     }
 
     /// The images stored (or to be stored) with an asset: VOD covers, snapshots, sprites and

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use vodvault_core as core;
 
+use crate::runtime::HookThread;
+
 /// How requests to the ApsaraVideo VOD API are signed.
 pub type VodSignature = core::SignatureMethod;
 
@@ -151,17 +153,26 @@ pub trait CredentialsProvider: Send + Sync {
     fn credentials(&self, reason: CredentialsReason) -> Option<VodCredentials>;
 }
 
-/// The app's provider as core calls it.
-pub(crate) struct Provider(pub(crate) Arc<dyn CredentialsProvider>);
+/// The app's provider as core calls it: on a thread of its own.
+pub(crate) struct Provider {
+    hook: Arc<dyn CredentialsProvider>,
+    thread: HookThread,
+}
+
+impl Provider {
+    pub(crate) fn new(hook: Arc<dyn CredentialsProvider>) -> Self {
+        Self { hook, thread: HookThread::new("credentials") }
+    }
+}
 
 impl core::CredentialsProvider for Provider {
     fn credentials(
         &self,
         reason: core::CredentialsReason,
     ) -> Pin<Box<dyn Future<Output = Option<core::Credentials>> + Send + '_>> {
-        let foreign = Arc::clone(&self.0);
+        let hook = Arc::clone(&self.hook);
         Box::pin(async move {
-            let c = crate::runtime::foreign("credentials", move || foreign.credentials(reason)).await.flatten()?;
+            let c = self.thread.call(move || hook.credentials(reason)).await.flatten()?;
             let mut creds = core::Credentials::new(&c.access_key_id, &c.access_key_secret, c.security_token.as_deref())
                 .with_hls_uri_token(c.hls_uri_token.as_deref());
             creds.expires_at = c.expires_at_ms;

@@ -124,3 +124,45 @@ def test_a_read_asking_for_4_gib_allocates_what_the_file_holds(tmp_path, origin,
     assert out.returncode == 0, out.stderr[-2000:]
     size = (fixtures / "progressive/sample.mp4").stat().st_size
     assert out.stdout.split() == [str(size), "10", "0"], out.stdout
+
+
+def test_a_hook_that_hangs_holds_one_thread_however_often_it_is_called(tmp_path, vod):
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    class Hanging(vv.CredentialsProvider):
+        def __init__(self):
+            self.release = threading.Event()
+            self.calls = 0
+
+        def credentials(self, reason):
+            self.calls += 1
+            self.release.wait(120)
+            return None
+
+    async def flow():
+        vault = await vv.Vault.open(
+            vv.VaultConfig(
+                dir=str(tmp_path / "vault"),
+                key_file=vv.KeyFileSource.BYTES(bytes=vv.generate_key_file(APP)),
+                app_id=APP,
+                vod=vv.VodConfig(endpoint=vod.endpoint, credentials_timeout_secs=1),
+            )
+        )
+        hung = Hanging()
+        vault.set_credentials_provider(hung)
+        before = threads()
+        for _ in range(6):
+            try:
+                await vault.prepare("vod:v-multi", [])
+                raise AssertionError("no credentials, yet it prepared")
+            except vv.VaultError.Credentials as e:
+                assert "did not answer within 1 s" in str(e)
+        grown = threads() - before
+        calls = hung.calls
+        hung.release.set()
+        assert calls == 1, "later calls wait behind the hung one"
+        assert grown <= 2, f"{grown} more threads after 6 calls to a hung hook"
+        await vault.shutdown()
+
+    asyncio.run(flow())

@@ -174,6 +174,7 @@ impl Catalog {
             .await?)
     }
 
+    #[cfg(test)]
     /// Sets the state (and failure reason) unconditionally.
     ///
     /// # Errors

@@ -155,7 +155,11 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
         let (expected, _) = tracker.expected();
         let remaining = expected.map_or(0, |e| e.saturating_sub(done_bytes));
         let needed = remaining + remaining / 20;
-        let available = store::available_space(deps.layout.root()).map_err(|e| storage("free space", e))?;
+        let root = deps.layout.root().to_owned();
+        let available = blocking(ctx, move || store::available_space(&root))
+            .await
+            .map_err(|e| storage("internal error", e))?
+            .map_err(|e| storage("free space", e))?;
         if needed > available {
             return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
@@ -269,7 +273,8 @@ async fn run_workers(
     // reserve is released too: that space is what lets these rows (and the failure) be recorded.
     // Nothing durable is forgotten.
     if matches!(failure, Some(Stop::Failed(FailureReason::StorageFull { .. }))) {
-        store::release_reserve(&ctx.deps.layout);
+        let layout = ctx.deps.layout.clone();
+        let _ = blocking(ctx, move || store::release_reserve(&layout)).await;
     }
     let pending = std::mem::take(&mut *uncommitted.lock().unwrap_or_else(PoisonError::into_inner));
     if !pending.is_empty() {

@@ -27,10 +27,10 @@ use super::{
 /// with an [`Event::ImageMissing`] for each that fails again.
 ///
 /// # Errors
-/// [`Error::Busy`] when another job holds the asset, [`Error::Failed`] for a
+/// `Error::Busy` when another job holds the asset, `Error::Failed` for a
 /// failure that is not an image's own (storage I/O, the catalog, the content key).
 pub(crate) async fn retry_images(deps: &Arc<Deps>, id: &str) -> crate::error::Result<usize> {
-    let Some(hold) = Hold::take(deps, id)? else {
+    let Some(hold) = Hold::acquire(deps, id).await? else {
         return Err(Error::Busy(id.to_owned()));
     };
     let stopped = |stop: Stop| match stop {

@@ -22,9 +22,15 @@ pub(super) struct Hold {
 /// A blocking task's share of its job's [`Hold`].
 pub(super) struct Ticket(Arc<Hold>);
 impl Hold {
-    /// Takes the asset's lock; `None` when another job (here or in another process) holds it.
-    pub(super) fn take(deps: &Deps, id: &str) -> std::io::Result<Option<Arc<Self>>> {
-        let lock = File::options().create(true).truncate(false).write(true).open(deps.layout.lock_file(id))?;
+    /// Takes the asset's lock (on a blocking thread); `None` when another job (here or in
+    /// another process) holds it.
+    pub(super) async fn acquire(deps: &Deps, id: &str) -> std::io::Result<Option<Arc<Self>>> {
+        let path = deps.layout.lock_file(id);
+        tokio::task::spawn_blocking(move || Self::take(&path)).await.map_err(std::io::Error::other)?
+    }
+
+    fn take(path: &std::path::Path) -> std::io::Result<Option<Arc<Self>>> {
+        let lock = File::options().create(true).truncate(false).write(true).open(path)?;
         if lock.try_lock().is_err() {
             return Ok(None);
         }

@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(crate) checkpoint_bytes: u64,
     /// Concurrent requests per asset, unless the request says otherwise.
     pub(crate) max_parallel_requests: usize,
+    /// How long the app's refresh hook may take.
+    pub(crate) refresh_timeout: std::time::Duration,
 }
 
 /// The app's hook for fresh URLs, which it may set or clear at any time.
@@ -148,9 +150,9 @@ impl Ctx {
         SealOptions { chunk_size: self.deps.settings.chunk_size }
     }
 
+    /// The disk is full; how much is free is filled in when the failure is recorded (`run_job`).
     fn storage_full(&self, needed: u64) -> Stop {
-        let available = store::available_space(self.deps.layout.root()).unwrap_or(0);
-        Stop::Failed(FailureReason::StorageFull { needed, available })
+        Stop::Failed(FailureReason::StorageFull { needed, available: 0 })
     }
 }
 /// How a job ended (already recorded in the catalog and announced).
@@ -226,7 +228,7 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
 }
 async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     // One process per asset: the lock is held for the whole job, and by its blocking tasks.
-    let Some(hold) = Hold::take(deps, id).map_err(|e| storage("lock file", e))? else {
+    let Some(hold) = Hold::acquire(deps, id).await.map_err(|e| storage("lock file", e))? else {
         return Err(Stop::External);
     };
     match deps.catalog.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await {

@@ -16,7 +16,7 @@ use super::{
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
 use crate::error::fetch_failure;
 use crate::fetch::{ErrorClass, Request, Retry};
-use crate::model::{Event, FailureReason, SegmentKind};
+use crate::model::{Event, FailureReason, Mode, SegmentKind};
 use crate::sniff::{self, Content, Sniffer};
 use crate::source::vod::VodState;
 use crate::store::{self, StoreError};
@@ -255,8 +255,15 @@ async fn download_file(
     let deps = &ctx.deps;
     let mut validator = rend.validator.clone();
     let mut url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
+    // Resume only with a validator: without one, a changed file could not be detected.
+    let resume_at = if validator.is_some() { seg.resume_offset } else { 0 };
     if let Some(needed) = expected {
-        let needed = needed.saturating_sub(seg.resume_offset);
+        let mut needed = needed.saturating_sub(resume_at);
+        if ctx.mode == Mode::Encrypted {
+            // A resumed part is sealed anew (D36): its kept bytes are written once more before
+            // the old copy goes.
+            needed += resume_at;
+        }
         let root = deps.layout.root().to_owned();
         let available = blocking(ctx, move || store::available_space(&root))
             .await
@@ -266,8 +273,6 @@ async fn download_file(
             return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
     }
-    // Resume only with a validator: without one, a changed file could not be detected.
-    let resume_at = if validator.is_some() { seg.resume_offset } else { 0 };
     // A VOD source file is checked against the size and CRC-64 VOD reports.
     let mezzanine = match &ctx.vod {
         Some(v) => Some(v.lock().await.clone()).filter(|s| s.mezzanine),
@@ -301,7 +306,8 @@ async fn download_file(
             let mut body = deps.source.http.open(request).await?;
             // A part of another version of the file must not be appended to this one: the
             // server ignored the range, or `If-Range` (it answered 206 with another validator).
-            let changed = body.partial && matches!((&validator, &body.validator), (Some(old), Some(new)) if old != new);
+            // (A resume always has a validator; an answer without one cannot be told apart.)
+            let changed = body.partial && validator.is_some() && body.validator != validator;
             if start > 0 && changed {
                 return Err(AttemptError::Changed);
             }

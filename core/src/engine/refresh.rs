@@ -17,10 +17,6 @@ use crate::source::{self, choose, fetch_playlist, parse_url, resolve};
 use super::hls::Plan;
 use super::{Ctx, JobResult, Stop, catalog_stop, storage};
 
-/// How long the app's refresh hook may take: a hook that hangs fails the asset (resumable)
-/// instead of holding it forever.
-const REFRESH_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Gets a fresh source URL from the app and re-reads the playlists. Only one refresh runs at a
 /// time; workers that saw the same expired generation share it.
 pub(super) async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u16) -> JobResult {
@@ -46,9 +42,11 @@ pub(super) async fn refresh(ctx: &Ctx, plan: Option<&Plan>, seen: u64, status: u
                 status,
                 title: ctx.title.clone(),
             });
-            let fresh = tokio::time::timeout(REFRESH_HOOK_TIMEOUT, asked)
+            // A hook that hangs fails the asset (resumable) instead of holding it forever.
+            let limit = ctx.deps.settings.refresh_timeout;
+            let fresh = tokio::time::timeout(limit, asked)
                 .await
-                .map_err(|_| expired("the refresh hook did not answer within 60 s"))?
+                .map_err(|_| expired(&format!("the refresh hook did not answer within {} s", limit.as_secs_f64())))?
                 .ok_or_else(|| expired("the refresh hook gave no new URL"))?;
             parse_url(&fresh).map_err(|_| expired("the refresh hook returned an invalid URL"))?
         }

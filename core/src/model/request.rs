@@ -128,7 +128,7 @@ pub struct DownloadRequest {
     /// Concurrent requests for this asset, overriding the vault's setting.
     pub parallel: Option<usize>,
     /// Playable offline only until this time (Unix ms); afterwards `play` and the reader refuse
-    /// it with [`Error::Expired`] (the app may extend it with [`Vault::set_offline_until`]).
+    /// it with [`crate::VaultError::OfflineExpired`] (the app may extend it with [`Vault::set_offline_until`]).
     #[serde(default)]
     pub offline_until: Option<i64>,
     /// For a VOD video: definition, format, stream type, output type, mezzanine, images. With

@@ -192,13 +192,17 @@ impl AssetReader {
         Ok(self.read_into(offset, buf)?)
     }
 
-    /// Up to `max` bytes from `offset`: fewer at the end of the file, none past it. Allocates
-    /// only what the file can give, whatever `max` is.
+    /// The most [`AssetReader::read_vec`] returns at once (16 MiB): players read far less.
+    pub const MAX_READ: u64 = 16 << 20;
+
+    /// Up to `max` bytes from `offset`, and at most [`AssetReader::MAX_READ`] per call: fewer
+    /// at the end of the file, none past it. Allocates only what it returns, whatever `max` is.
     ///
     /// # Errors
     /// As [`AssetReader::read_at`].
     pub fn read_vec(&self, offset: u64, max: u64) -> Result<Vec<u8>, VaultError> {
-        let n = usize::try_from(max.min(self.len().saturating_sub(offset))).unwrap_or(usize::MAX);
+        let n = max.min(Self::MAX_READ).min(self.len().saturating_sub(offset));
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
         let mut buf = vec![0u8; n];
         let got = self.read_at(offset, &mut buf)?;
         buf.truncate(got);

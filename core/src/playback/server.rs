@@ -17,7 +17,6 @@ use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use super::reader::{AssetReader, AssetView};
 use crate::error::{Error, Result};
@@ -242,44 +241,55 @@ fn read_block(reader: &AssetReader, pos: u64, end: u64) -> Result<Bytes> {
 }
 
 /// Bytes `start..end` of `reader` (the first block already read), the rest read and verified
-/// block by block on a blocking task. A block that fails verification is never sent: the
-/// stream ends with an error (the client sees the response cut short) and the vault reports it.
+/// block by block on the blocking pool, one block ahead of the one being sent. Each read is
+/// awaited by the response body itself: when the response ends or the connection goes (the
+/// server stopping included), nothing is left reading but the one block under way. A block that
+/// fails verification is never sent: the stream ends with an error (the client sees the
+/// response cut short) and the vault reports it.
 fn stream_body(reader: Arc<AssetReader>, first: Bytes, start: u64, end: u64, sink: IntegritySink) -> Body {
-    let (tx, rx) = mpsc::channel::<std::result::Result<Frame<Bytes>, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut pos = start + first.len() as u64;
-        if tx.blocking_send(Ok(Frame::data(first))).is_err() {
-            return;
+    type Read = tokio::task::JoinHandle<Result<Bytes>>;
+    let read = move |reader: &Arc<AssetReader>, pos: u64| -> Option<Read> {
+        let r = Arc::clone(reader);
+        (pos < end).then(|| tokio::task::spawn_blocking(move || read_block(&r, pos, end)))
+    };
+    let next_pos = start + first.len() as u64;
+    let ahead = read(&reader, next_pos);
+    struct State {
+        reader: Arc<AssetReader>,
+        first: Option<Bytes>,
+        ahead: Option<Read>,
+        pos: u64,
+        sink: IntegritySink,
+    }
+    let state = State { reader, first: Some(first), ahead, pos: next_pos, sink };
+    let stream = futures_util::stream::unfold(state, move |mut st| async move {
+        if let Some(first) = st.first.take() {
+            return Some((Ok(Frame::data(first)), st));
         }
-        while pos < end {
-            match read_block(&reader, pos, end) {
-                Ok(buf) => {
-                    pos += buf.len() as u64;
-                    if tx.blocking_send(Ok(Frame::data(buf))).is_err() {
-                        return; // the client went away
-                    }
+        let block = match st.ahead.take()?.await {
+            Ok(Ok(block)) => block,
+            Ok(Err(e)) => {
+                if let Error::Integrity { id, file } = e {
+                    tracing::error!(asset = %id, "stored file {file} failed verification; response cut");
+                    (st.sink)(&id, &file);
                 }
-                Err(e) => {
-                    if let Error::Integrity { id, file } = e {
-                        tracing::error!(asset = %id, "stored file {file} failed verification; response cut");
-                        sink(&id, &file);
-                    }
-                    let _ = tx.blocking_send(Err(std::io::Error::other("stored data failed verification")));
-                    return;
-                }
+                return Some((Err(std::io::Error::other("stored data failed verification")), st));
             }
-        }
+            Err(_) => return Some((Err(std::io::Error::other("internal error")), st)),
+        };
+        st.pos += block.len() as u64;
+        st.ahead = read(&st.reader, st.pos);
+        Some((Ok(Frame::data(block)), st))
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     BodyExt::boxed(StreamBody::new(stream))
 }
 
-/// Accepts connections until told to stop, each served by a task this loop owns; on stop, ends
-/// them and waits for them. An accept error that is not about one connection (no file
-/// descriptors left, say) is waited out for a second instead of retried at once.
 /// How long the server waits after accepting failed for want of resources.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Accepts connections until told to stop, each served by a task this loop owns; on stop, ends
+/// them and waits for them. An accept error that is not about one connection (no file
+/// descriptors left, say) is waited out ([`ACCEPT_RETRY`]) instead of retried at once.
 async fn accept_loop(
     listener: TcpListener,
     sessions: Arc<Sessions>,
@@ -288,7 +298,7 @@ async fn accept_loop(
 ) {
     let mut connections = tokio::task::JoinSet::new();
     // Out of file descriptors (EMFILE) or memory, accepting fails until connections close:
-    // wait a little between tries instead of spinning, and say so once.
+    // wait a little (200 ms) between tries instead of spinning, and say so once.
     let mut failing = false;
     loop {
         let accepted = tokio::select! {
