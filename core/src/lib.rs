@@ -38,6 +38,7 @@ pub mod hls;
 mod identity;
 mod keyfile;
 mod keys;
+mod live;
 mod model;
 mod plan;
 mod playback;

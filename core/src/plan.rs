@@ -5,7 +5,9 @@
 use url::Url;
 
 use crate::catalog::{ImageRow, RenditionRow, SegmentRow};
-use crate::hls::media::{LocalNames, MediaPlaylist};
+use crate::hls::master::{Rendition, Variant, write_local_master};
+use crate::hls::media::{LocalNames, MediaPlaylist, write_local_playlist};
+use crate::hls::vars::{VarSource, Variables};
 use crate::identity::{self, sanitize_ext};
 use crate::model::{AssetKind, ImageKind, RenditionRole, SegmentKind};
 use crate::source::{Choice, Fetched};
@@ -55,6 +57,54 @@ pub(crate) fn rendition_dir(role: RenditionRole, idx: u32) -> String {
         RenditionRole::Subtitles => format!("subtitles-{idx}"),
         RenditionRole::File => String::new(),
     }
+}
+
+/// A rendition's source playlist as the catalog keeps it, read with the variables it was first
+/// read with.
+pub(crate) fn stored_playlist(row: &RenditionRow) -> Result<MediaPlaylist, String> {
+    let text = row.playlist.as_deref().ok_or("missing playlist")?;
+    let vars = row.variables.as_deref().and_then(Variables::from_json).unwrap_or_default();
+    MediaPlaylist::parse(text, VarSource::Stored(&vars)).map_err(|e| e.to_string())
+}
+
+/// One rendition, as the local playlists need it.
+pub(crate) struct LocalRendition<'a> {
+    pub role: RenditionRole,
+    pub dir: &'a str,
+    /// The master playlist's attributes for it (JSON), if it came from one.
+    pub attrs: &'a str,
+    pub playlist: &'a MediaPlaylist,
+}
+
+/// The local playlists of an HLS asset, `(name, text)`: each rendition's, then the master
+/// (`index.m3u8`). The first rendition is the video. `media_bytes` (what the media weighs in
+/// all, stored or expected) gives the bandwidth of a source that was a media playlist itself.
+pub(crate) fn local_playlists(renditions: &[LocalRendition<'_>], media_bytes: u64) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(renditions.len() + 1);
+    for r in renditions {
+        let names = RenditionNames { playlist: r.playlist, role: r.role };
+        out.push((format!("{}/index.m3u8", r.dir), write_local_playlist(r.playlist, &names)));
+    }
+    let Some(video) = renditions.first() else {
+        return out;
+    };
+    let variant: Variant = serde_json::from_str(video.attrs).unwrap_or_else(|_| {
+        // A media playlist given directly: its bandwidth is what is stored per second.
+        let secs = video.playlist.duration().max(0.001);
+        Variant::with_bandwidth(String::new(), ((media_bytes as f64 * 8.0 / secs) as u64).max(1))
+    });
+    let others: Vec<(Rendition, Option<String>)> = renditions[1..]
+        .iter()
+        .filter_map(|r| {
+            serde_json::from_str::<Rendition>(r.attrs).ok().map(|x| (x, Some(format!("{}/index.m3u8", r.dir))))
+        })
+        .collect();
+    let refs: Vec<(&Rendition, Option<String>)> = others.iter().map(|(r, u)| (r, u.clone())).collect();
+    let version = renditions.iter().map(|r| r.playlist.version).max().unwrap_or(3);
+    let independent = renditions.iter().all(|r| r.playlist.independent_segments);
+    let master = write_local_master(version, independent, &variant, &format!("{}/index.m3u8", video.dir), &refs);
+    out.push(("index.m3u8".to_owned(), master));
+    out
 }
 
 /// Rows for one rendition's segments.

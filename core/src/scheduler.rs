@@ -27,11 +27,15 @@ enum Scope {
 struct Job {
     run: u64,
     task: JoinHandle<()>,
+    /// Fetching only what players ask for, of a paused or failed asset (takes no slot).
+    for_players: bool,
 }
 
 struct State {
     jobs: HashMap<String, Job>,
     scope: Scope,
+    /// Assets a player is waiting for: started before the rest of the queue.
+    preferred: Vec<String>,
     runs: u64,
     closed: bool,
 }
@@ -64,7 +68,7 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             deps,
             max_parallel: max_parallel.max(1),
-            state: Mutex::new(State { jobs: HashMap::new(), scope, runs: 0, closed: false }),
+            state: Mutex::new(State { jobs: HashMap::new(), scope, preferred: Vec::new(), runs: 0, closed: false }),
             wake: Notify::new(),
         });
         let task = tokio::spawn(run_loop(Arc::clone(&shared)));
@@ -77,6 +81,17 @@ impl Scheduler {
             set.insert(id.to_owned());
         }
         self.shared.wake.notify_one();
+    }
+
+    /// As [`Scheduler::want`], ahead of every other queued asset (a player is waiting for it).
+    pub(crate) fn prefer(&self, id: &str) {
+        {
+            let mut state = self.shared.state();
+            if !state.preferred.iter().any(|p| p == id) {
+                state.preferred.push(id.to_owned());
+            }
+        }
+        self.want(id);
     }
 
     /// Stops `id`'s job in this process, if it runs here, and waits until its task is gone.
@@ -139,18 +154,90 @@ async fn run_loop(shared: Arc<Shared>) {
             Err(e) => tracing::warn!("scheduler: reading the queue: {e}"),
         }
         // A permit stored by `notify_one` while this pass ran is not lost.
-        let _ = tokio::time::timeout(Duration::from_secs(1), shared.wake.notified()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(Duration::from_secs(1), shared.wake.notified()) => {}
+            ids = shared.deps.live.wanted_assets() => {
+                for id in ids {
+                    serve_players(&shared, id).await;
+                }
+            }
+        }
     }
 }
 
-fn start_jobs(shared: &Arc<Shared>, queued: Vec<String>) {
+/// A player asked for a piece of `id` that is not stored: a queued asset starts (ahead of the
+/// queue); a paused or failed one fetches what players ask for, and only that.
+async fn serve_players(shared: &Arc<Shared>, id: String) {
+    let state = match shared.deps.catalog.state(&id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(asset = %id, "scheduler: {e}");
+            return;
+        }
+    };
+    let mut st = shared.state();
+    if st.closed || st.jobs.get(&id).is_some_and(|j| !j.task.is_finished()) {
+        return;
+    }
+    match state {
+        AssetState::Queued => {
+            if let Scope::Only(set) = &mut st.scope {
+                set.insert(id.clone());
+            }
+            if !st.preferred.contains(&id) {
+                st.preferred.push(id);
+            }
+            drop(st);
+            shared.wake.notify_one();
+        }
+        AssetState::Paused | AssetState::Failed => {
+            st.runs += 1;
+            let run = st.runs;
+            let task = spawn_job(shared, id.clone(), run, true);
+            st.jobs.insert(id, Job { run, task, for_players: true });
+        }
+        _ => {}
+    }
+}
+
+/// Runs `id`'s job (a download, or fetching for players), then forgets it and wakes the loop.
+fn spawn_job(shared: &Arc<Shared>, id: String, run: u64, for_players: bool) -> JoinHandle<()> {
+    let job_shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let outcome = if for_players {
+            engine::run_for_players(Arc::clone(&job_shared.deps), id.clone()).await
+        } else {
+            engine::run_job(Arc::clone(&job_shared.deps), id.clone()).await
+        };
+        match outcome {
+            Outcome::Completed => tracing::debug!(asset = %id, "job completed"),
+            Outcome::Failed(reason) => tracing::debug!(asset = %id, "job failed: {reason}"),
+            Outcome::Stopped => tracing::debug!(asset = %id, "job stopped"),
+        }
+        let mut state = job_shared.state();
+        if state.jobs.get(&id).is_some_and(|j| j.run == run) {
+            state.jobs.remove(&id);
+        }
+        drop(state);
+        job_shared.wake.notify_one();
+    })
+}
+
+fn start_jobs(shared: &Arc<Shared>, mut queued: Vec<String>) {
     let mut state = shared.state();
     if state.closed {
         return;
     }
     state.jobs.retain(|_, j| !j.task.is_finished());
+    // Preferred assets first; a preference lasts until the asset is no longer queued.
+    let preferred = std::mem::take(&mut state.preferred);
+    state.preferred = preferred.into_iter().filter(|p| queued.contains(p) && !state.jobs.contains_key(p)).collect();
+    queued.sort_by_key(|id| !state.preferred.contains(id));
     for id in queued {
-        if state.jobs.len() >= shared.max_parallel {
+        // A player waiting for an asset does not wait for a free slot.
+        let running = state.jobs.values().filter(|j| !j.for_players).count();
+        if running >= shared.max_parallel && !state.preferred.contains(&id) {
             break;
         }
         let wanted = match &state.scope {
@@ -162,21 +249,7 @@ fn start_jobs(shared: &Arc<Shared>, queued: Vec<String>) {
         }
         state.runs += 1;
         let run = state.runs;
-        let job_shared = Arc::clone(shared);
-        let job_id = id.clone();
-        let task = tokio::spawn(async move {
-            match engine::run_job(Arc::clone(&job_shared.deps), job_id.clone()).await {
-                Outcome::Completed => tracing::debug!(asset = %job_id, "job completed"),
-                Outcome::Failed(reason) => tracing::debug!(asset = %job_id, "job failed: {reason}"),
-                Outcome::Stopped => tracing::debug!(asset = %job_id, "job stopped"),
-            }
-            let mut state = job_shared.state();
-            if state.jobs.get(&job_id).is_some_and(|j| j.run == run) {
-                state.jobs.remove(&job_id);
-            }
-            drop(state);
-            job_shared.wake.notify_one();
-        });
-        state.jobs.insert(id, Job { run, task });
+        let task = spawn_job(shared, id.clone(), run, false);
+        state.jobs.insert(id, Job { run, task, for_players: false });
     }
 }

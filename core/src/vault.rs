@@ -22,7 +22,7 @@ use crate::keys::{Kek, WrappedKey};
 use crate::model::{
     AssetInfo, AssetState, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, UrlRefresher,
 };
-use crate::playback::{AssetReader, AssetView, Expiry, IntegritySink, PlaybackSession, Server, verify_files};
+use crate::playback::{Access, AssetReader, AssetView, Expiry, IntegritySink, PlaybackSession, Server, verify_files};
 use crate::scheduler::Scheduler;
 use crate::seal::DEFAULT_CHUNK_SIZE;
 use crate::source::vod::VodState;
@@ -198,6 +198,7 @@ impl Vault {
             settings,
             events: Events::new(),
             refresher: Refresher::default(),
+            live: Arc::default(),
         });
         recover(&deps).await?;
         let scheduler = Scheduler::start(Arc::clone(&deps), config.max_parallel_assets, config.autostart);
@@ -630,7 +631,12 @@ impl Vault {
     /// As [`Vault::play`]; [`VaultError::Storage`] if the port is taken.
     pub async fn play_on_port(&self, id: &str, port: u16) -> Result<PlaybackSession> {
         self.ensure_open()?;
-        let view = self.view(id, Expiry::Enforce).await?;
+        let d = &self.inner.deps;
+        let view = AssetView::load(&d.catalog, &d.layout, &d.kek, id, Expiry::Enforce, Access::Play(&d.live)).await?;
+        if !view.complete && self.row(id).await?.state == AssetState::Queued {
+            // Playing it starts it: ahead of the rest of the queue.
+            self.inner.scheduler.prefer(id);
+        }
         let events = self.inner.deps.events.clone();
         let sink: IntegritySink = Arc::new(move |id: &str, file: &str| {
             events.emit(Event::IntegrityFailed { id: id.to_owned(), file: file.to_owned() });
@@ -712,7 +718,7 @@ impl Vault {
 
     async fn view(&self, id: &str, expiry: Expiry) -> crate::error::Result<AssetView> {
         let d = &self.inner.deps;
-        AssetView::load(&d.catalog, &d.layout, &d.kek, id, expiry).await
+        AssetView::load(&d.catalog, &d.layout, &d.kek, id, expiry, Access::Completed).await
     }
 }
 

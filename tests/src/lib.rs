@@ -230,8 +230,10 @@ pub struct RawResponse {
     pub status: u16,
     /// Headers, lower-case names.
     pub headers: Vec<(String, String)>,
-    /// Body bytes received (possibly cut short).
+    /// Body bytes received (possibly cut short), chunked transfer encoding removed.
     pub body: Vec<u8>,
+    /// A chunked body: whether its last (empty) chunk arrived.
+    chunked_end: Option<bool>,
 }
 
 impl RawResponse {
@@ -240,9 +242,12 @@ impl RawResponse {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// Whether the body is as long as `Content-Length` says.
+    /// Whether the body is as long as `Content-Length` says (or, chunked, ended properly).
     pub fn complete(&self) -> bool {
-        self.header("content-length").and_then(|v| v.parse::<usize>().ok()) == Some(self.body.len())
+        match self.chunked_end {
+            Some(ended) => ended,
+            None => self.header("content-length").and_then(|v| v.parse::<usize>().ok()) == Some(self.body.len()),
+        }
     }
 }
 
@@ -271,8 +276,51 @@ pub fn raw_http(method: &str, url: &str, headers: &[(&str, &str)]) -> RawRespons
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let body = if method == "HEAD" { Vec::new() } else { raw[split + 4..].to_vec() };
-    RawResponse { status, headers, body }
+    let mut body = if method == "HEAD" { Vec::new() } else { raw[split + 4..].to_vec() };
+    let chunked = |h: &Vec<(String, String)>| {
+        h.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    };
+    let mut chunked_end = None;
+    if chunked(&headers) {
+        let (data, ended) = dechunk(&body);
+        (body, chunked_end) = (data, Some(ended));
+    }
+    RawResponse { status, headers, body, chunked_end }
+}
+
+/// The data of a chunked body as far as it arrived, and whether its last (empty) chunk did.
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&raw[..eol]);
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
+        raw = &raw[eol + 2..];
+        if n == 0 {
+            return (out, true);
+        }
+        let take = n.min(raw.len());
+        out.extend_from_slice(&raw[..take]);
+        if take < n {
+            break;
+        }
+        raw = &raw[(take + 2).min(raw.len())..];
+    }
+    (out, false)
+}
+
+/// `ffmpeg -f framemd5` as [`framemd5`], killed after `secs` seconds (a player that hangs fails
+/// the test instead of holding it).
+pub fn framemd5_within(secs: u32, input: &str, before: &[&str], after: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", &secs.to_string(), "ffmpeg", "-hide_banner", "-nostdin", "-v", "error"])
+        .args(before)
+        .args(["-i", input])
+        .args(after)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg on {input} ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
 }
 
 /// `ffmpeg -f framemd5` of `input` (hash lines only), with `before` arguments placed before

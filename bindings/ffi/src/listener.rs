@@ -36,6 +36,9 @@ pub trait VaultListener: Send + Sync {
     /// follows at once (`on_state_changed`); assets removed meanwhile are not in it (`assets()`
     /// lists what there is).
     fn on_lagged(&self, missed: u64);
+    /// A piece a player asked for before the download had it was fetched first and stored
+    /// (playing while downloading).
+    fn on_fetched_for_playback(&self, asset_id: String, file: String);
 }
 
 /// Stops delivering events to a listener: on `cancel()` or when released. A call in progress on
@@ -109,6 +112,7 @@ fn deliver(l: &dyn VaultListener, event: core::Event) {
             let image = AssetImage { kind, index, file, stored: false, size: None, missing: Some(reason) };
             l.on_image_missing(id, image);
         }
+        core::Event::FetchedForPlayback { id, file } => l.on_fetched_for_playback(id, file),
         core::Event::Restarted { .. } => {}
     }
 }

@@ -75,6 +75,7 @@ class Recorder : VaultListener {
     override fun onImageMissing(assetId: String, image: AssetImage) { missingImages.add(assetId to image) }
     val lagged: MutableList<ULong> = Collections.synchronizedList(mutableListOf())
     override fun onLagged(missed: ULong) { lagged.add(missed) }
+    override fun onFetchedForPlayback(assetId: String, file: String) {}
 }
 
 class Refresher(private val fresh: String?) : UrlRefresher {

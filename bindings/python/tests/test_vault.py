@@ -41,6 +41,9 @@ class Recorder(vv.VaultListener):
         with self.lock:
             self.missing_images.append((asset_id, image))
 
+    def on_fetched_for_playback(self, asset_id, file):
+        pass
+
     def on_lagged(self, missed):
         with self.lock:
             self.lagged.append(missed)

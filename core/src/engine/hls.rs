@@ -1,5 +1,7 @@
-//! HLS downloads: workers fetch pieces in parallel, each decrypted, checked and written off the
-//! runtime; a committer makes finished pieces durable in batches and records them.
+//! HLS downloads: workers fetch pieces in parallel (each one as `piece` says), a piece a player
+//! waits for at once and the queue moved to where the player is; a committer makes finished
+//! pieces durable in batches and records them. For a paused or failed asset a player watches,
+//! only what players ask for is fetched.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -11,23 +13,18 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
-use crate::error::fetch_failure;
-use crate::fetch::{ErrorClass, FetchError, Request, Retry};
-use crate::hls::aes128::{Aes128Key, CbcStreamDecryptor, HlsCryptoError};
-use crate::hls::master::{Rendition, Variant, write_local_master};
-use crate::hls::media::{ByteRange, Encryption, MediaPlaylist, write_local_playlist};
-use crate::hls::vars::{VarSource, Variables};
-use crate::model::{FailureReason, RenditionRole, SegmentKind};
-use crate::plan::RenditionNames;
-use crate::seal::Durability;
-use crate::sniff::{self, Content, MediaKind, NotMedia, SniffError, Sniffer};
-use crate::store::{self, PieceWriter, StoreError};
+use crate::hls::media::MediaPlaylist;
+use crate::model::{Event, FailureReason, RenditionRole, SegmentKind};
+use crate::plan::{LocalRendition, local_playlists, stored_playlist};
+use crate::sniff::Sniffer;
+use crate::store::{self, StoreError};
 
 use super::adopt::{Accept, adopt};
 use super::lock::blocking;
+use super::piece::{Durable, Finished, KeyCache, check_content, fetch_piece};
 use super::progress::Tracker;
 use super::refresh::refresh;
-use super::{AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, storage, verify_stored};
+use super::{Ctx, JobResult, Stop, catalog_stop, check_still_running, load, storage, verify_stored};
 
 pub(super) struct RPlan {
     pub(super) idx: u32,
@@ -38,95 +35,18 @@ pub(super) struct RPlan {
     pub(super) playlist: MediaPlaylist,
 }
 pub(super) type Plan = RwLock<Vec<RPlan>>;
-/// A piece fully received and checked, being made durable (fdatasync, rename), waiting to be
-/// committed.
-struct Finished {
-    rendition: u32,
-    kind: SegmentKind,
-    idx: u32,
-    durable: tokio::task::JoinHandle<Result<store::StoredPiece, StoreError>>,
-}
-type KeyCell = Arc<tokio::sync::OnceCell<Aes128Key>>;
-/// Largest key response read (to say what it is when it is not a key).
-const KEY_LIMIT: u64 = 64 * 1024;
-/// Why `bytes` are not an AES-128 key, saying what they are.
-fn key_refusal(bytes: &[u8]) -> String {
-    match sniff::identify(bytes, true) {
-        Content::NotMedia(NotMedia::Unknown(_)) | Content::Media(_) => {
-            format!("the key is {} bytes, not 16", bytes.len())
-        }
-        Content::NotMedia(NotMedia::Text) => {
-            format!("the key URL returned text ({} bytes), not a 16-byte key", bytes.len())
-        }
-        Content::NotMedia(what) => format!("the key URL returned {what}, not a 16-byte key"),
-        Content::Hls => "the key URL returned an HLS playlist, not a 16-byte key".into(),
-        Content::Dash => "the key URL returned a DASH manifest, not a 16-byte key".into(),
-    }
-}
-/// Keys fetched once per (rendition, key) and shared by the workers.
-#[derive(Default)]
-struct KeyCache {
-    cells: Mutex<HashMap<(u32, usize), KeyCell>>,
-}
-impl KeyCache {
-    async fn get(&self, ctx: &Ctx, plan: &Plan, rendition: u32, key: usize) -> Result<Aes128Key, AttemptError> {
-        let cell = {
-            let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(cells.entry((rendition, key)).or_default())
-        };
-        let url = {
-            let p = plan.read().unwrap_or_else(PoisonError::into_inner);
-            let r = &p[rendition as usize];
-            let uri = &r.playlist.keys[key].uri;
-            r.base.join(uri).map_err(|e| AttemptError::Content(format!("bad key URI: {e}")))?
-        };
-        let got = cell
-            .get_or_try_init(|| async {
-                let deps = &ctx.deps;
-                let (bytes, _) =
-                    deps.source.http.get_small(&url, &ctx.headers, KEY_LIMIT, &deps.source.retry).await.map_err(
-                        |e| match e {
-                            FetchError::TooLarge { limit } => AttemptError::Content(format!(
-                                "the key URL returned more than {limit} bytes, not a 16-byte key"
-                            )),
-                            other => AttemptError::Fetch(other),
-                        },
-                    )?;
-                Aes128Key::from_bytes(&bytes).map_err(|_| AttemptError::Content(key_refusal(&bytes)))
-            })
-            .await?;
-        Ok(got.clone())
-    }
-
-    fn invalidate(&self, rendition: u32, key: usize) {
-        self.cells.lock().unwrap_or_else(PoisonError::into_inner).remove(&(rendition, key));
-    }
-}
 fn load_plan(rows: &[RenditionRow]) -> JobResult<Vec<RPlan>> {
     rows.iter()
         .map(|r| {
-            let text =
-                r.playlist.as_deref().ok_or_else(|| FailureReason::Storage { message: "missing playlist".into() })?;
-            let vars = r.variables.as_deref().and_then(Variables::from_json).unwrap_or_default();
-            let playlist = MediaPlaylist::parse(text, VarSource::Stored(&vars))
-                .map_err(|e| FailureReason::BadSource { message: e.to_string() })?;
+            let playlist = match r.playlist {
+                None => return Err(FailureReason::Storage { message: "missing playlist".into() }.into()),
+                Some(_) => stored_playlist(r).map_err(|message| FailureReason::BadSource { message })?,
+            };
             let base = Url::parse(&r.url)
                 .map_err(|e| FailureReason::Storage { message: format!("bad URL in catalog: {e}") })?;
             Ok(RPlan { idx: r.idx, role: r.kind, dir: r.dir.clone(), base, attrs: r.attrs.clone(), playlist })
         })
         .collect()
-}
-fn describe(seg: &SegmentRow, plan: &Plan) -> String {
-    let role = plan
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(seg.rendition as usize)
-        .map_or(RenditionRole::Video, |r| r.role);
-    match (seg.kind, seg.msn) {
-        (SegmentKind::Init, _) => format!("{role} init section {}", seg.idx),
-        (_, Some(msn)) => format!("{role} segment {} (media sequence {msn})", seg.idx),
-        _ => format!("{role} segment {}", seg.idx),
-    }
 }
 pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     let deps = &ctx.deps;
@@ -164,10 +84,36 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
             return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
         }
         tracing::debug!(asset = %ctx.id, pieces = pending.len(), "fetching");
-        run_workers(ctx, &plan, &tracker, pending).await?;
+        run_workers(ctx, &plan, &tracker, pending, Order::Download).await?;
         tracing::debug!(asset = %ctx.id, "every piece committed");
     }
     finish_hls(ctx, &plan, &tracker).await
+}
+/// For a paused or failed asset that a player is watching: fetches the pieces the player asks
+/// for, and nothing else, until no player watches. The asset's state is left as it is.
+pub(super) async fn for_players(ctx: &Arc<Ctx>) -> JobResult {
+    let (asset, rows, segs) = load(ctx).await?;
+    let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
+    let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
+    let done_count = segs.iter().filter(|s| s.done).count() as u64;
+    let tracker = Arc::new(Tracker::new(
+        ctx.deps.events.clone(),
+        ctx.id.clone(),
+        segs.len() as u64,
+        (done_bytes, done_count),
+        (asset.bytes_expected, asset.expected_exact),
+    ));
+    let pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
+    run_workers(ctx, &plan, &tracker, pending, Order::PlayersOnly).await
+}
+/// What a job's workers fetch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Every pending piece, those players ask for first.
+    Download,
+    /// Only what players ask for, while one watches; a piece that fails is the player's to
+    /// ask for again (it got a 503), not the end of the job.
+    PlayersOnly,
 }
 /// Keeps the pieces an earlier process finished but did not record ([`adopt`]), committing them
 /// like fetched ones. Returns how many.
@@ -205,8 +151,12 @@ async fn run_workers(
     plan: &Arc<Plan>,
     tracker: &Arc<Tracker>,
     pending: VecDeque<SegmentRow>,
+    order: Order,
 ) -> JobResult {
-    let workers_n = ctx.parallel.min(pending.len()).max(1);
+    let workers_n = match order {
+        Order::Download => ctx.parallel.min(pending.len()).max(1),
+        Order::PlayersOnly => 0,
+    };
     let queue = Arc::new(Mutex::new(pending));
     let keys = Arc::new(KeyCache::default());
     let (tx, rx) = mpsc::channel::<Finished>(256);
@@ -218,6 +168,37 @@ async fn run_workers(
     let committer = committer(Arc::clone(ctx), Arc::clone(tracker), rx, Arc::clone(&uncommitted));
     tokio::pin!(committer);
     let mut workers = JoinSet::new();
+    // A piece a player waits for is fetched at once by a worker of its own; so is each piece
+    // asked for before this job started.
+    let totals: HashMap<u32, usize> = plan
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|r| (r.idx, r.playlist.segments.len()))
+        .collect();
+    let spawn_wanted = |workers: &mut JoinSet<JobResult>| {
+        let wanted = ctx.live.wanted();
+        if wanted.is_empty() {
+            return;
+        }
+        let taken = jump_to(&mut queue.lock().unwrap_or_else(PoisonError::into_inner), &wanted, &totals);
+        for seg in taken {
+            tracing::debug!(asset = %ctx.id, "{} asked for by a player", seg.file);
+            let (ctx, plan, tracker, keys, tx) =
+                (Arc::clone(ctx), Arc::clone(plan), Arc::clone(tracker), Arc::clone(&keys), tx.clone());
+            workers.spawn(async move {
+                let finished = match fetch_piece(&ctx, &plan, &keys, &tracker, &seg).await {
+                    Err(Stop::Failed(reason)) if order == Order::PlayersOnly => {
+                        tracing::debug!(asset = %ctx.id, "{} for a player: {reason}", seg.file);
+                        return Ok(());
+                    }
+                    other => other?,
+                };
+                tx.send(finished).await.map_err(|_| Stop::External)
+            });
+        }
+    };
+    spawn_wanted(&mut workers);
     for _ in 0..workers_n {
         let (ctx, plan, tracker, queue, keys, tx) =
             (Arc::clone(ctx), Arc::clone(plan), Arc::clone(tracker), Arc::clone(&queue), Arc::clone(&keys), tx.clone());
@@ -233,13 +214,20 @@ async fn run_workers(
             }
         });
     }
-    drop(tx);
 
     let mut failure: Option<Stop> = None;
     let mut committer_result = None;
+    let mut idle = tokio::time::interval(Duration::from_secs(1));
     while failure.is_none() {
         tokio::select! {
-            next = workers.join_next() => match next {
+            () = ctx.live.want_signal() => spawn_wanted(&mut workers),
+            // Fetching for players ends when none watches and nothing asked for is under way.
+            _ = idle.tick(), if order == Order::PlayersOnly => {
+                if workers.is_empty() && !ctx.live.watched() {
+                    break;
+                }
+            }
+            next = workers.join_next(), if order == Order::Download || !workers.is_empty() => match next {
                 None => {
                     tracing::debug!(asset = %ctx.id, "every piece received");
                     break;
@@ -257,6 +245,7 @@ async fn run_workers(
             }
         }
     }
+    drop(tx);
     workers.abort_all();
     while workers.join_next().await.is_some() {}
     // The aborted workers' writers see their feeds close and give up; finished pieces the
@@ -292,6 +281,37 @@ async fn run_workers(
         Some(stop) => Err(stop),
         None => Ok(()),
     }
+}
+/// Takes the pieces players wait for out of `queue`, and moves the rest of the queue to where
+/// the player is: init sections first, then every rendition's pieces from the same point in
+/// the presentation as the (last) wanted piece, then what that skipped. `totals` is each
+/// rendition's number of media segments.
+fn jump_to(queue: &mut VecDeque<SegmentRow>, wanted: &[String], totals: &HashMap<u32, usize>) -> Vec<SegmentRow> {
+    let mut taken = Vec::new();
+    let mut at: Option<f64> = None;
+    queue.retain(|s| {
+        if wanted.contains(&s.file) {
+            if s.kind == SegmentKind::Media {
+                let total = totals.get(&s.rendition).copied().unwrap_or(1).max(1);
+                at = Some(s.idx as f64 / total as f64);
+            }
+            taken.push(s.clone());
+            false
+        } else {
+            true
+        }
+    });
+    if let Some(at) = at {
+        let rank = |s: &SegmentRow| match s.kind {
+            SegmentKind::Init => 0,
+            _ => {
+                let total = totals.get(&s.rendition).copied().unwrap_or(1).max(1);
+                if s.idx as f64 + 1.0 > at * total as f64 { 1 } else { 2 }
+            }
+        };
+        queue.make_contiguous().sort_by_key(rank);
+    }
+    taken
 }
 /// Makes finished pieces durable and commits them in batches; watches for the asset's state
 /// being changed by someone else.
@@ -335,10 +355,14 @@ async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>, uncommit
     }
     let mut done = Vec::with_capacity(batch.len());
     let mut paths = Vec::with_capacity(batch.len());
+    let mut played = Vec::new();
     let mut failed = None;
     for f in batch.drain(..) {
         match f.durable.await {
-            Ok(Ok(piece)) => {
+            Ok(Ok(Durable { piece, for_playback })) => {
+                if for_playback {
+                    played.push(f.file);
+                }
                 paths.push(piece.path);
                 done.push(DoneSegment {
                     rendition: f.rendition,
@@ -382,291 +406,27 @@ async fn flush(ctx: &Ctx, tracker: &Tracker, batch: &mut Vec<Finished>, uncommit
         tracker.committed(bytes, done.len() as u64, bytes);
         ctx.fruitless.store(0, Ordering::Relaxed);
     }
+    for file in played {
+        ctx.deps.events.emit(Event::FetchedForPlayback { id: ctx.id.clone(), file });
+    }
     match failed {
         Some(stop) => Err(stop),
         None => Ok(()),
     }
 }
-/// Where a piece comes from.
-fn piece_source(
-    plan: &Plan,
-    seg: &SegmentRow,
-) -> Result<(Url, Option<ByteRange>, Encryption, RenditionRole), AttemptError> {
-    let p = plan.read().unwrap_or_else(PoisonError::into_inner);
-    let r = p.get(seg.rendition as usize).ok_or_else(|| AttemptError::Content("unknown rendition".into()))?;
-    let (uri, range, enc) = match seg.kind {
-        SegmentKind::Init => {
-            let m = r
-                .playlist
-                .maps
-                .get(seg.idx as usize)
-                .ok_or_else(|| AttemptError::Content("unknown init section".into()))?;
-            (&m.uri, m.byte_range, m.encryption)
-        }
-        _ => {
-            let s = r
-                .playlist
-                .segments
-                .get(seg.idx as usize)
-                .ok_or_else(|| AttemptError::Content("unknown segment".into()))?;
-            (&s.uri, s.byte_range, s.encryption)
-        }
-    };
-    let url = r.base.join(uri).map_err(|e| AttemptError::Content(format!("bad URI: {e}")))?;
-    Ok((url, range, enc, r.role))
-}
-async fn fetch_piece(
-    ctx: &Arc<Ctx>,
-    plan: &Arc<Plan>,
-    keys: &KeyCache,
-    tracker: &Arc<Tracker>,
-    seg: &SegmentRow,
-) -> JobResult<Finished> {
-    let mut retry = Retry::new(&ctx.deps.source.retry);
-    let mut content_failures = 0u32;
-    loop {
-        let generation = ctx.generation.load(Ordering::SeqCst);
-        if ctx.urls_expired() {
-            refresh(ctx, Some(plan), generation, 0).await?;
-            continue;
-        }
-        let err = match attempt(ctx, plan, keys, tracker, seg).await {
-            Ok(f) => return Ok(f),
-            Err(e) => e,
-        };
-        match err {
-            AttemptError::Fetch(e) => match e.class() {
-                ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {
-                    tracing::debug!(asset = %ctx.id, "{}: {e}; retried", describe(seg, plan));
-                }
-                ErrorClass::Expired => {
-                    let status = match e {
-                        FetchError::Status { status, .. } => status,
-                        _ => 403,
-                    };
-                    refresh(ctx, Some(plan), generation, status).await?;
-                }
-                _ => return Err(Stop::Failed(fetch_failure(&describe(seg, plan), &e))),
-            },
-            AttemptError::Content(msg) => {
-                content_failures += 1;
-                let key = match piece_source(plan, seg) {
-                    Ok((_, _, Encryption::Aes128 { key, .. }, _)) => Some(key),
-                    _ => None,
-                };
-                match (content_failures, key) {
-                    (1, _) => {}
-                    (2, Some(k)) => keys.invalidate(seg.rendition, k),
-                    (2, None) => {}
-                    _ => {
-                        let again = if key.is_some() { "the segment and its key again" } else { "the segment again" };
-                        return Err(Stop::Failed(FailureReason::BadSource {
-                            message: format!("{}: {msg} (after fetching {again})", describe(seg, plan)),
-                        }));
-                    }
-                }
-                tracing::debug!(asset = %ctx.id, "{}: {msg}; fetching again", describe(seg, plan));
-            }
-            AttemptError::Store(StoreError::Full) => {
-                tracing::debug!(asset = %ctx.id, "{}: no space left", describe(seg, plan));
-                // What is still to store, as best known now (refined from the pieces done).
-                let (expected, _) = tracker.expected();
-                let (done, _) = tracker.committed_totals();
-                return Err(ctx.storage_full(expected.map_or(0, |e| e.saturating_sub(done))));
-            }
-            AttemptError::Store(e) => return Err(storage(&describe(seg, plan), e)),
-            AttemptError::Stopped => return Err(Stop::External),
-            AttemptError::Catalog(m) => return Err(storage("catalog", m)),
-            AttemptError::Changed => {
-                let message = format!("{} changed on the server", describe(seg, plan));
-                return Err(Stop::Restart(FailureReason::SourceChanged { message }));
-            }
-        }
-    }
-}
-/// What the network side hands the piece's writer.
-enum Feed {
-    Data(bytes::Bytes),
-    /// The body is complete.
-    End,
-}
-/// Chunks buffered between a piece's network side and its writer: bounded, so memory does not
-/// grow with segment size.
-const FEED_DEPTH: usize = 16;
-/// Writes one piece off the async runtime: creates its file, decrypts, checks and seals or
-/// hashes what the network side feeds it, tells the network side the verdict as soon as the
-/// content checks are done, then makes the piece durable (fdatasync, rename) while the network
-/// side moves on. File creation, page-cache writes (which can sleep when flash is slow) and the
-/// cipher work never block the threads that read sockets.
-#[allow(clippy::too_many_arguments)]
-fn write_piece(
-    writer: PieceWriter,
-    mut dec: Option<CbcStreamDecryptor>,
-    role: RenditionRole,
-    mut feed: mpsc::Receiver<Feed>,
-    verdict: tokio::sync::oneshot::Sender<Result<(), AttemptError>>,
-    tracker: Arc<Tracker>,
-) -> Result<store::StoredPiece, StoreError> {
-    struct Sink {
-        writer: PieceWriter,
-        sniff: Sniffer,
-        written: u64,
-        tracker: Arc<Tracker>,
-    }
-    impl Sink {
-        fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
-            self.writer.write(data)?;
-            self.sniff.update(data);
-            self.written += data.len() as u64;
-            self.tracker.written(data.len() as u64);
-            Ok(())
-        }
-    }
-    let mut sink = Sink { writer, sniff: Sniffer::new(), written: 0, tracker };
-    let mut plain = Vec::with_capacity(64 * 1024);
-    // The first bytes as received, to say what arrived when it is not ciphertext at all.
-    let mut raw_head = Vec::new();
-    let checked: Result<(), AttemptError> = (|| {
-        loop {
-            match feed.blocking_recv() {
-                Some(Feed::Data(chunk)) => match &mut dec {
-                    Some(d) => {
-                        let take = (sniff::HEAD_LEN - raw_head.len()).min(chunk.len());
-                        raw_head.extend_from_slice(&chunk[..take]);
-                        plain.clear();
-                        d.update(&chunk, &mut plain);
-                        sink.write(&plain)?;
-                    }
-                    None => sink.write(&chunk)?,
-                },
-                Some(Feed::End) => break,
-                // The network side gave up (its error is the one reported).
-                None => return Err(AttemptError::Stopped),
-            }
-        }
-        if let Some(d) = dec.take() {
-            plain.clear();
-            d.finish(&mut plain).map_err(|e: HlsCryptoError| {
-                let complete = raw_head.len() < sniff::HEAD_LEN;
-                match sniff::identify(&raw_head, complete) {
-                    Content::NotMedia(what) if !matches!(what, NotMedia::Unknown(_)) => {
-                        AttemptError::Content(format!("got {what}, not AES-128 ciphertext"))
-                    }
-                    _ => AttemptError::Content(e.to_string()),
-                }
-            })?;
-            sink.write(&plain)?;
-        }
-        check_content(role, &sink.sniff).map_err(|e| AttemptError::Content(e.to_string()))
-    })();
-    let Sink { writer, written, tracker, .. } = sink;
-    if let Err(e) = checked {
-        // Delete the partial file before reporting: on a full disk its space is what lets the
-        // catalog record the pieces that did complete.
-        drop(writer);
-        tracker.abandoned(written);
-        let _ = verdict.send(Err(e));
-        return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
-    }
-    // Complete under a name that proves it whole before the network side moves on: a process
-    // killed from here on leaves a piece the next run keeps instead of fetching it again.
-    let complete = match writer.complete() {
-        Ok(c) => c,
-        Err(e) => {
-            tracker.abandoned(written);
-            let _ = verdict.send(Err(AttemptError::Store(e)));
-            return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
-        }
-    };
-    let _ = verdict.send(Ok(()));
-    complete.persist(Durability::FileSynced).inspect_err(|_| tracker.abandoned(written))
-}
-async fn attempt(
-    ctx: &Ctx,
-    plan: &Plan,
-    keys: &KeyCache,
-    tracker: &Arc<Tracker>,
-    seg: &SegmentRow,
-) -> Result<Finished, AttemptError> {
-    let (url, range, enc, role) = piece_source(plan, seg)?;
-    let dec = match enc {
-        Encryption::Aes128 { key, iv } => {
-            Some(CbcStreamDecryptor::new(&keys.get(ctx, plan, seg.rendition, key).await?, iv))
-        }
-        Encryption::None => None,
-    };
-    let deps = &ctx.deps;
-    let request = Request { range, ..Request::get(&url, &ctx.headers) };
-    let mut body = deps.source.http.open(request).await?;
-    let (layout, id, file, mode, key, options) =
-        (deps.layout.clone(), ctx.id.clone(), seg.file.clone(), ctx.mode, ctx.key.clone(), ctx.seal_options());
-    let (feed, fed) = mpsc::channel(FEED_DEPTH);
-    let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel();
-    let tracker = Arc::clone(tracker);
-    let durable = blocking(ctx, move || {
-        let writer = match PieceWriter::create(&layout, &id, &file, mode, key.as_deref(), options) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = verdict_tx.send(Err(AttemptError::Store(e)));
-                return Err(StoreError::Io(std::io::Error::other("piece abandoned")));
-            }
-        };
-        write_piece(writer, dec, role, fed, verdict_tx, tracker)
-    });
-    let received: Result<(), FetchError> = async {
-        while let Some(chunk) = body.chunk().await? {
-            if feed.send(Feed::Data(chunk)).await.is_err() {
-                break; // the writer stopped; its verdict says why
-            }
-        }
-        let _ = feed.send(Feed::End).await;
-        Ok(())
-    }
-    .await;
-    if let Err(e) = received {
-        drop(feed); // the writer sees the feed close and abandons the piece
-        let _ = durable.await;
-        return Err(AttemptError::Fetch(e));
-    }
-    drop(feed);
-    match verdict_rx.await {
-        Ok(Ok(())) => Ok(Finished { rendition: seg.rendition, kind: seg.kind, idx: seg.idx, durable }),
-        Ok(Err(e)) => {
-            let _ = durable.await;
-            Err(e)
-        }
-        Err(_) => Err(AttemptError::Store(StoreError::Io(std::io::Error::other("piece writer failed")))),
-    }
-}
-/// Video and audio segments must be MPEG-TS, ISO BMFF or packed audio; subtitle segments
-/// WebVTT, TTML or ISO BMFF (IMSC in fMP4). Anything else is refused, saying what it is.
-fn check_content(role: RenditionRole, sniff: &Sniffer) -> Result<(), SniffError> {
-    let kind = sniff.finish()?;
-    let fits = match role {
-        RenditionRole::Subtitles => matches!(kind, MediaKind::WebVtt | MediaKind::Ttml | MediaKind::Mp4),
-        _ => matches!(kind, MediaKind::Ts | MediaKind::Mp4 | MediaKind::PackedAudio),
-    };
-    let wanted = match role {
-        RenditionRole::Subtitles => "subtitles",
-        RenditionRole::Audio => "audio",
-        _ => "video",
-    };
-    if fits { Ok(()) } else { Err(SniffError::WrongKind(kind, wanted)) }
-}
 async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
     let deps = &ctx.deps;
-    let (rendition_playlists, master) = {
+    let playlists = {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
-        let mut lists = Vec::new();
-        for r in p.iter() {
-            let names = RenditionNames { playlist: &r.playlist, role: r.role };
-            lists.push((format!("{}/index.m3u8", r.dir), write_local_playlist(&r.playlist, &names)));
-        }
-        (lists, local_master(&p, tracker))
+        let renditions: Vec<LocalRendition<'_>> = p
+            .iter()
+            .map(|r| LocalRendition { role: r.role, dir: &r.dir, attrs: &r.attrs, playlist: &r.playlist })
+            .collect();
+        local_playlists(&renditions, tracker.committed_totals().0)
     };
     let (layout, id, mode, key) = (deps.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
     let written = blocking(ctx, move || {
-        for (name, text) in rendition_playlists.iter().chain(std::iter::once(&("index.m3u8".to_owned(), master))) {
+        for (name, text) in &playlists {
             store::write_small(&layout, &id, name, mode, key.as_deref(), text.as_bytes())?;
         }
         Ok::<_, StoreError>(())
@@ -682,23 +442,4 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
-}
-fn local_master(p: &[RPlan], tracker: &Tracker) -> String {
-    let video = &p[0];
-    let variant: Variant = serde_json::from_str(&video.attrs).unwrap_or_else(|_| {
-        // A media playlist given directly: its bandwidth is what was stored per second.
-        let (bytes, _) = tracker.committed_totals();
-        let secs = video.playlist.duration().max(0.001);
-        Variant::with_bandwidth(String::new(), ((bytes as f64 * 8.0 / secs) as u64).max(1))
-    });
-    let renditions: Vec<(Rendition, Option<String>)> = p[1..]
-        .iter()
-        .filter_map(|r| {
-            serde_json::from_str::<Rendition>(&r.attrs).ok().map(|rend| (rend, Some(format!("{}/index.m3u8", r.dir))))
-        })
-        .collect();
-    let refs: Vec<(&Rendition, Option<String>)> = renditions.iter().map(|(r, u)| (r, u.clone())).collect();
-    let version = p.iter().map(|r| r.playlist.version).max().unwrap_or(3);
-    let independent = p.iter().all(|r| r.playlist.independent_segments);
-    write_local_master(version, independent, &variant, &format!("{}/index.m3u8", video.dir), &refs)
 }

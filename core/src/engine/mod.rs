@@ -18,6 +18,7 @@ mod create;
 mod hls;
 mod images;
 mod lock;
+mod piece;
 mod progress;
 mod progressive;
 mod refresh;
@@ -38,6 +39,7 @@ use crate::error::error_to_failure;
 use crate::events::Events;
 use crate::fetch::FetchError;
 use crate::keys::{ContentKey, Kek, KeyError, WrappedKey};
+use crate::live::{Live, LiveAsset};
 use crate::model::{AssetKind, AssetState, DownloadRequest, Event, FailureReason, Mode, SegmentKind, UrlRefresher};
 use crate::seal::{self, SealOptions};
 use crate::source::vod::VodState;
@@ -58,6 +60,8 @@ pub(crate) struct Deps {
     pub(crate) settings: Settings,
     pub(crate) events: Events,
     pub(crate) refresher: Refresher,
+    /// What players and downloads share about the assets they work on.
+    pub(crate) live: Arc<Live>,
 }
 
 /// The vault's settings the engine uses.
@@ -139,6 +143,8 @@ struct Ctx {
     running: AssetState,
     /// The asset's lock, shared with the job's blocking tasks.
     hold: Arc<Hold>,
+    /// What players watching the asset share with this job.
+    live: Arc<LiveAsset>,
 }
 impl Ctx {
     /// Whether the asset's VOD URLs are past their lifetime (`AuthTimeout`).
@@ -226,6 +232,31 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
         Err(Stop::External | Stop::Restart(_)) => Outcome::Stopped,
     }
 }
+/// For a paused or failed HLS asset a player watches: fetches only the pieces players ask for
+/// (stored like any other, counted in its progress) until no player watches; its state stays as
+/// it is. Returns [`Outcome::Stopped`] (a piece that cannot be fetched is the player's 503).
+pub(crate) async fn run_for_players(deps: Arc<Deps>, id: String) -> Outcome {
+    match std::panic::AssertUnwindSafe(for_players(&deps, &id)).catch_unwind().await {
+        Ok(Ok(()) | Err(Stop::External | Stop::Restart(_))) => {}
+        Ok(Err(Stop::Failed(reason))) => tracing::debug!(asset = %id, "fetching for a player stopped: {reason}"),
+        Err(_) => tracing::error!(asset = %id, "fetching for a player: internal error (a bug in vodvault)"),
+    }
+    Outcome::Stopped
+}
+async fn for_players(deps: &Arc<Deps>, id: &str) -> JobResult {
+    let Some(hold) = Hold::acquire(deps, id).await.map_err(|e| storage("lock file", e))? else {
+        return Err(Stop::External);
+    };
+    let row = deps.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
+    if !matches!(row.state, AssetState::Paused | AssetState::Failed) || row.kind != AssetKind::Hls {
+        return Err(Stop::External);
+    }
+    let state = row.state;
+    let ctx = Arc::new(context(deps, row, state, hold)?);
+    let result = hls::for_players(&ctx).await;
+    ctx.hold.idle().await;
+    result
+}
 async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     // One process per asset: the lock is held for the whole job, and by its blocking tasks.
     let Some(hold) = Hold::acquire(deps, id).await.map_err(|e| storage("lock file", e))? else {
@@ -298,6 +329,7 @@ fn context(deps: &Arc<Deps>, row: AssetRow, running: AssetState, hold: Arc<Hold>
         })?),
     };
     let vod_refresh_at = AtomicI64::new(vod.as_ref().map_or(i64::MAX, |v| v.expires_at));
+    let live = deps.live.asset(&row.id);
     Ok(Ctx {
         deps: Arc::clone(deps),
         id: row.id,
@@ -315,6 +347,7 @@ fn context(deps: &Arc<Deps>, row: AssetRow, running: AssetState, hold: Arc<Hold>
         vod_refresh_at,
         running,
         hold,
+        live,
     })
 }
 /// Starts over: deletes stored pieces and plans again from the (current) source.

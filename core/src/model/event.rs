@@ -59,6 +59,14 @@ pub enum Event {
         /// The file (logical name).
         file: String,
     },
+    /// A piece a player asked for before the download had it was fetched (first, out of the
+    /// download's order) and stored: it counts in the download's progress like any other.
+    FetchedForPlayback {
+        /// The asset.
+        id: String,
+        /// The piece (logical name).
+        file: String,
+    },
     /// An asset was removed.
     Removed {
         /// The asset.

@@ -12,8 +12,8 @@
 mod reader;
 mod server;
 
+pub(crate) use reader::{Access, AssetView, Expiry, verify_files};
 pub use reader::{AssetReader, content_type};
-pub(crate) use reader::{AssetView, Expiry, verify_files};
 pub use server::PlaybackSession;
 #[cfg(feature = "fuzzing")]
 pub(crate) use server::parse_range;

@@ -7,12 +7,17 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::catalog::Catalog;
+use bytes::Bytes;
+
+use crate::catalog::{Catalog, RenditionRow};
 use crate::clock::now_ms;
 use crate::error::VaultError;
 use crate::error::{Error, Result};
+use crate::hls::media::MediaPlaylist;
 use crate::keys::{ContentKey, Kek, KeyError, WrappedKey};
+use crate::live::{Live, LiveAsset, WatchGuard};
 use crate::model::{AssetKind, AssetState, Mode, SegmentKind};
+use crate::plan::{LocalRendition, local_playlists, stored_playlist};
 use crate::seal::{ReadAt, SealError, SealedReader};
 use crate::store::{self, Layout};
 
@@ -25,7 +30,17 @@ pub(crate) enum Expiry {
     Ignore,
 }
 
-/// What a player may read of one completed asset, with what it takes to read it.
+/// Which assets a view may show.
+#[derive(Clone, Copy)]
+pub(crate) enum Access<'a> {
+    /// Completed assets only (reading, listing and verifying files).
+    Completed,
+    /// Any asset that is not cancelled, for a player: what is not stored yet is waited for
+    /// through the download (`Live`).
+    Play(&'a Live),
+}
+
+/// What a player may read of one asset, with what it takes to read it.
 pub(crate) struct AssetView {
     pub(crate) id: String,
     pub(crate) mode: Mode,
@@ -36,6 +51,12 @@ pub(crate) struct AssetView {
     pub(crate) entry: String,
     pub(crate) offline_until: Option<i64>,
     pub(crate) layout: Layout,
+    /// Whether every piece is stored (the asset is completed).
+    pub(crate) complete: bool,
+    /// An incomplete asset's playlists, made when the view was: the same all session.
+    pub(crate) generated: HashMap<String, Bytes>,
+    /// An incomplete asset's state shared with its download, and this view counted as watching.
+    pub(crate) live: Option<(Arc<LiveAsset>, WatchGuard)>,
 }
 
 impl fmt::Debug for AssetView {
@@ -45,13 +66,25 @@ impl fmt::Debug for AssetView {
 }
 
 impl AssetView {
-    /// Builds the view of a completed asset (refused once its offline period is over, unless
-    /// `expiry` is [`Expiry::Ignore`]: verifying is not playing).
-    pub(crate) async fn load(catalog: &Catalog, layout: &Layout, kek: &Kek, id: &str, expiry: Expiry) -> Result<Self> {
+    /// Builds the view of an asset (refused once its offline period is over, unless `expiry` is
+    /// [`Expiry::Ignore`]: verifying is not playing). With [`Access::Play`], an HLS asset that
+    /// is queued, downloading, paused or failed is viewed too: its playlists are made from the
+    /// catalog (every piece, as the completed asset will have them).
+    pub(crate) async fn load(
+        catalog: &Catalog,
+        layout: &Layout,
+        kek: &Kek,
+        id: &str,
+        expiry: Expiry,
+        access: Access<'_>,
+    ) -> Result<Self> {
         let row = catalog.asset(id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        if row.state != AssetState::Completed {
-            return Err(Error::NotPlayable { id: id.to_owned(), state: row.state });
-        }
+        let complete = row.state == AssetState::Completed;
+        let live = match access {
+            _ if complete => None,
+            Access::Play(live) if row.kind == AssetKind::Hls && row.state != AssetState::Cancelled => Some(live),
+            _ => return Err(Error::NotPlayable { id: id.to_owned(), state: row.state }),
+        };
         if let Some(until) = row.offline_until
             && now_ms() >= until
             && expiry == Expiry::Enforce
@@ -83,13 +116,23 @@ impl AssetView {
                 files.insert(i.file);
             }
         }
+        let mut generated = HashMap::new();
         if row.kind == AssetKind::Hls {
+            let renditions = catalog.renditions(id).await?;
             files.insert("index.m3u8".to_owned());
-            for r in catalog.renditions(id).await? {
+            for r in &renditions {
                 files.insert(format!("{}/index.m3u8", r.dir));
+            }
+            if live.is_some() {
+                generated = incomplete_playlists(id, &renditions, row.bytes_expected.unwrap_or(0))?;
             }
         }
         let entry = row.entry.unwrap_or_else(|| "index.m3u8".to_owned());
+        let live = live.map(|l| {
+            let asset = l.asset(id);
+            let guard = asset.watch();
+            (asset, guard)
+        });
         Ok(Self {
             id: id.to_owned(),
             mode: row.mode,
@@ -98,7 +141,15 @@ impl AssetView {
             entry,
             offline_until: row.offline_until,
             layout: layout.clone(),
+            complete,
+            generated,
+            live,
         })
+    }
+
+    /// What is shared with the asset's download, if it is incomplete.
+    pub(crate) fn live(&self) -> Option<&Arc<LiveAsset>> {
+        self.live.as_ref().map(|(l, _)| l)
     }
 
     pub(crate) fn expired(&self) -> bool {
@@ -129,6 +180,21 @@ impl AssetView {
         };
         Ok(AssetReader { asset: self.id.clone(), name: name.to_owned(), source })
     }
+}
+
+/// The local playlists of an HLS asset that is not complete, made from its source playlists as
+/// the catalog keeps them: the same text the completed asset will have (the bandwidth of a
+/// media-playlist source is from the expected size, not the stored one).
+fn incomplete_playlists(id: &str, renditions: &[RenditionRow], expected: u64) -> Result<HashMap<String, Bytes>> {
+    let damaged = || Error::Integrity { id: id.to_owned(), file: "(source playlist)".to_owned() };
+    let parsed: Vec<MediaPlaylist> =
+        renditions.iter().map(|r| stored_playlist(r).map_err(|_| damaged())).collect::<Result<_>>()?;
+    let local: Vec<LocalRendition<'_>> = renditions
+        .iter()
+        .zip(&parsed)
+        .map(|(r, p)| LocalRendition { role: r.kind, dir: &r.dir, attrs: &r.attrs, playlist: p })
+        .collect();
+    Ok(local_playlists(&local, expected).into_iter().map(|(name, text)| (name, Bytes::from(text))).collect())
 }
 
 enum Source {

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use super::reader::{AssetReader, AssetView};
 use crate::error::{Error, Result};
+use crate::live::{Tap, TapRead};
 
 /// An open playback session: its URL serves the asset until the session is closed or dropped.
 pub struct PlaybackSession {
@@ -170,13 +171,36 @@ async fn handle(
     if view.expired() {
         return Ok(text(StatusCode::FORBIDDEN, "expired for offline playback\n"));
     }
+    if let Some(playlist) = view.generated.get(name) {
+        // An incomplete asset's playlist, made when the session opened.
+        let body = if req.method() == Method::HEAD { Bytes::new() } else { playlist.clone() };
+        let mut r = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(super::content_type(name)));
+        h.insert(header::CONTENT_LENGTH, header_value(&playlist.len().to_string()));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(r);
+    }
     let name = name.to_owned();
-    let v = Arc::clone(&view);
-    let reader = match tokio::task::spawn_blocking(move || v.open(&name)).await {
+    let (v, n) = (Arc::clone(&view), name.clone());
+    let reader = match tokio::task::spawn_blocking(move || v.open(&n)).await {
         Ok(Ok(r)) => Arc::new(r),
         Ok(Err(Error::Integrity { id, file })) => {
             sink(&id, &file);
             return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
+        }
+        Ok(Err(Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound && view.live().is_some() => {
+            // Not stored yet: from the download, as it arrives or once it is stored.
+            let streamable = req.method() == Method::GET && !req.headers().contains_key(header::RANGE);
+            match wait_for_piece(&view, &name, streamable).await {
+                Waited::Stored(r) => Arc::new(r),
+                Waited::Arriving(tap) => return Ok(arriving(tap, super::content_type(&name)).await),
+                Waited::Damaged => {
+                    sink(&view.id, &name);
+                    return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
+                }
+                Waited::Unavailable => return Ok(unavailable()),
+            }
         }
         _ => return Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     };
@@ -221,6 +245,126 @@ async fn handle(
         h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{}/{len}", end - 1)));
     }
     Ok(r)
+}
+
+/// How long a request for a piece that is not stored yet waits for the download before it is
+/// answered `503` (a player asks again after `Retry-After`).
+const PIECE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What waiting for a piece of an incomplete asset came to.
+enum Waited {
+    /// It is stored: read it from the vault.
+    Stored(AssetReader),
+    /// It is being fetched: its bytes as they arrive.
+    Arriving(Arc<Tap>),
+    /// It is stored but fails verification.
+    Damaged,
+    /// It failed while being fetched, or did not come within [`PIECE_WAIT`].
+    Unavailable,
+}
+
+/// Asks the download for piece `name` (it jumps the queue) and waits until it is stored, or
+/// (`streamable`) until its bytes start arriving.
+async fn wait_for_piece(view: &Arc<AssetView>, name: &str, streamable: bool) -> Waited {
+    let Some(live) = view.live().cloned() else {
+        return Waited::Unavailable;
+    };
+    let deadline = tokio::time::Instant::now() + PIECE_WAIT;
+    let mut changed = live.subscribe();
+    live.want(name);
+    // A failure recorded before this request is an attempt the download is retrying: only a
+    // failure seen while waiting is answered 503.
+    let mut failed_before = live.has_failed(name);
+    loop {
+        changed.borrow_and_update();
+        if streamable && let Some(tap) = live.tap(name) {
+            return Waited::Arriving(tap);
+        }
+        let (v, n) = (Arc::clone(view), name.to_owned());
+        match tokio::task::spawn_blocking(move || v.open(&n)).await {
+            Ok(Ok(r)) => return Waited::Stored(r),
+            Ok(Err(Error::Integrity { .. })) => return Waited::Damaged,
+            _ => {}
+        }
+        let failed = live.has_failed(name);
+        if failed && !failed_before {
+            return Waited::Unavailable;
+        }
+        failed_before = failed;
+        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+            return Waited::Unavailable;
+        }
+    }
+}
+
+fn unavailable() -> Response<Body> {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "not downloaded yet; try again\n");
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// A piece being fetched, sent as its bytes arrive (chunked: its length is known only at its
+/// end). The status is sent once the first bytes are there; an attempt that fails before that
+/// is a `503`. Bytes go out as they are decrypted and written; the checks that need the whole
+/// piece (AES-128 padding, container structure, length) decide how the response ends: a piece
+/// that fails them is cut short, so the player sees a failed request, never a whole wrong piece.
+async fn arriving(tap: Arc<Tap>, content_type: &'static str) -> Response<Body> {
+    let mut changed = tap.subscribe();
+    let deadline = tokio::time::Instant::now() + PIECE_WAIT;
+    loop {
+        changed.borrow_and_update();
+        match tap.read(0) {
+            TapRead::Chunks(_) | TapRead::End => break,
+            TapRead::Failed => return unavailable(),
+            TapRead::Wait => {
+                if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                    return unavailable();
+                }
+            }
+        }
+    }
+    struct St {
+        tap: Arc<Tap>,
+        changed: tokio::sync::watch::Receiver<u64>,
+        next: usize,
+        over: bool,
+    }
+    let st = St { tap, changed, next: 0, over: false };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        if st.over {
+            return None;
+        }
+        loop {
+            st.changed.borrow_and_update();
+            match st.tap.read(st.next) {
+                TapRead::Chunks(chunks) => {
+                    st.next += chunks.len();
+                    let data: Bytes = if chunks.len() == 1 {
+                        chunks.into_iter().next().unwrap_or_default()
+                    } else {
+                        chunks.concat().into()
+                    };
+                    return Some((Ok(Frame::data(data)), st));
+                }
+                TapRead::End => return None,
+                TapRead::Failed => {
+                    st.over = true;
+                    return Some((Err(std::io::Error::other("the piece failed while being fetched")), st));
+                }
+                TapRead::Wait => {
+                    if st.changed.changed().await.is_err() {
+                        st.over = true;
+                        return Some((Err(std::io::Error::other("the download stopped")), st));
+                    }
+                }
+            }
+        }
+    });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 fn header_value(s: &str) -> HeaderValue {

@@ -74,6 +74,7 @@ final class Recorder: VaultListener, @unchecked Sendable {
     private(set) var missingImages: [(String, AssetImage)] = []
     func onImageMissing(assetId: String, image: AssetImage) { lock.withLock { missingImages.append((assetId, image)) } }
     func onLagged(missed: UInt64) {}
+    func onFetchedForPlayback(assetId: String, file: String) {}
     func snapshot() -> ([DownloadProgress], [(String, AssetState)]) { lock.withLock { (progress, states) } }
     func removedIds() -> [String] { lock.withLock { removed } }
 }

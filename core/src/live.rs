@@ -1,0 +1,301 @@
+//! What a player and a download share about one asset while both are at it: the pieces a player
+//! asks for (they jump the download's queue), the bytes of pieces being fetched (streamed to the
+//! player as they arrive, so nothing is fetched twice), and a signal when either changes.
+//!
+//! The engine and the playback server each hold an asset's [`LiveAsset`] while they work on it;
+//! [`Live`] only remembers it weakly, so it goes when both are done.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, watch};
+
+/// The vault's shared table of assets being played or downloaded.
+#[derive(Default)]
+pub(crate) struct Live {
+    assets: Mutex<HashMap<String, Weak<LiveAsset>>>,
+    wants: Arc<Wants>,
+}
+
+/// Assets a player asked a piece of since the queue last looked.
+#[derive(Default)]
+struct Wants {
+    ids: Mutex<HashSet<String>>,
+    notify: Notify,
+}
+
+impl Live {
+    /// The asset's shared state, made if nobody holds it.
+    pub(crate) fn asset(&self, id: &str) -> Arc<LiveAsset> {
+        let mut assets = self.assets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(a) = assets.get(id).and_then(Weak::upgrade) {
+            return a;
+        }
+        assets.retain(|_, a| a.strong_count() > 0);
+        let a = Arc::new(LiveAsset::new(id, Arc::clone(&self.wants)));
+        assets.insert(id.to_owned(), Arc::downgrade(&a));
+        a
+    }
+
+    /// Waits until a player asks for a piece of some asset, and returns which assets.
+    pub(crate) async fn wanted_assets(&self) -> Vec<String> {
+        loop {
+            let ids: Vec<String> = self.wants.ids.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+            self.wants.notify.notified().await;
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Pieces a player asked for and is waiting on, oldest first (logical names).
+    wanted: VecDeque<String>,
+    /// Pieces being fetched whose bytes are kept for players.
+    taps: HashMap<String, Arc<Tap>>,
+    /// Pieces a player asked for whose latest attempt failed (cleared when one starts).
+    failed: HashSet<String>,
+    /// Open playback sessions.
+    watchers: usize,
+}
+
+/// One asset's shared state.
+pub(crate) struct LiveAsset {
+    id: String,
+    /// Where the queue learns that a player wants a piece of this asset.
+    wants: Arc<Wants>,
+    state: Mutex<State>,
+    /// Bumped whenever a piece is wanted, starts, ends, fails or is stored.
+    changed: watch::Sender<u64>,
+    /// Wakes the download when a player wants a piece.
+    wanted: Notify,
+}
+
+impl LiveAsset {
+    fn new(id: &str, wants: Arc<Wants>) -> Self {
+        Self {
+            id: id.to_owned(),
+            wants,
+            state: Mutex::default(),
+            changed: watch::Sender::new(0),
+            wanted: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver told of every change from now on.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// A player is waiting for `file`: the download fetches it next (and at once).
+    pub(crate) fn want(&self, file: &str) {
+        let mut st = self.state();
+        if !st.wanted.iter().any(|w| w == file) {
+            st.wanted.push_back(file.to_owned());
+        }
+        drop(st);
+        self.wanted.notify_one();
+        self.wants.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(self.id.clone());
+        self.wants.notify.notify_one();
+        self.bump();
+    }
+
+    /// The pieces players wait for, oldest first.
+    pub(crate) fn wanted(&self) -> Vec<String> {
+        self.state().wanted.iter().cloned().collect()
+    }
+
+    /// Waits until a player wants a piece.
+    pub(crate) async fn want_signal(&self) {
+        self.wanted.notified().await;
+    }
+
+    /// Whether `file`'s latest attempt failed while a player waited for it.
+    pub(crate) fn has_failed(&self, file: &str) -> bool {
+        self.state().failed.contains(file)
+    }
+
+    /// The tap of `file`, if it is being fetched with its bytes kept.
+    pub(crate) fn tap(&self, file: &str) -> Option<Arc<Tap>> {
+        self.state().taps.get(file).cloned()
+    }
+
+    /// A playback session opened (its guard closes it).
+    pub(crate) fn watch(self: &Arc<Self>) -> WatchGuard {
+        self.state().watchers += 1;
+        WatchGuard(Arc::clone(self))
+    }
+
+    /// Whether a playback session is open.
+    pub(crate) fn watched(&self) -> bool {
+        self.state().watchers > 0
+    }
+
+    /// An attempt at `file` starts: returns a tap keeping its bytes when a player is watching
+    /// the asset or waiting for this piece.
+    pub(crate) fn start(&self, file: &str) -> Option<Arc<Tap>> {
+        let mut st = self.state();
+        st.failed.remove(file);
+        if st.watchers == 0 && !st.wanted.iter().any(|w| w == file) {
+            return None;
+        }
+        let tap = Arc::new(Tap::default());
+        st.taps.insert(file.to_owned(), Arc::clone(&tap));
+        drop(st);
+        self.bump();
+        Some(tap)
+    }
+
+    /// The attempt at `file` failed (its tap, if any, is told).
+    pub(crate) fn failed(&self, file: &str) {
+        let mut st = self.state();
+        if let Some(tap) = st.taps.remove(file) {
+            tap.end(false);
+        }
+        if st.wanted.iter().any(|w| w == file) {
+            st.failed.insert(file.to_owned());
+        }
+        drop(st);
+        self.bump();
+    }
+
+    /// `file` is stored under its final name: players read it from the vault from now on.
+    /// Returns whether a player was waiting for it.
+    pub(crate) fn stored(&self, file: &str) -> bool {
+        let mut st = self.state();
+        st.taps.remove(file);
+        st.failed.remove(file);
+        let before = st.wanted.len();
+        st.wanted.retain(|w| w != file);
+        let was_wanted = st.wanted.len() != before;
+        drop(st);
+        self.bump();
+        was_wanted
+    }
+}
+
+/// Keeps a playback session counted while it is open.
+pub(crate) struct WatchGuard(Arc<LiveAsset>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let mut st = self.0.state();
+        st.watchers = st.watchers.saturating_sub(1);
+    }
+}
+
+#[derive(Default)]
+struct TapState {
+    chunks: Vec<Bytes>,
+    /// `Some(true)` when the piece is complete and checked, `Some(false)` when the attempt failed.
+    end: Option<bool>,
+}
+
+/// The plaintext of a piece being fetched, as it arrives, for players reading it meanwhile.
+pub(crate) struct Tap {
+    state: Mutex<TapState>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Self { state: Mutex::default(), changed: watch::Sender::new(0) }
+    }
+}
+
+/// What a tap has at a position.
+pub(crate) enum TapRead {
+    /// These chunks, from the asked index on.
+    Chunks(Vec<Bytes>),
+    /// The piece is complete: nothing after the asked index.
+    End,
+    /// The attempt failed.
+    Failed,
+    /// Nothing new yet.
+    Wait,
+}
+
+impl Tap {
+    fn state(&self) -> MutexGuard<'_, TapState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Plaintext received (and written) in order.
+    pub(crate) fn push(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.state().chunks.push(Bytes::copy_from_slice(data));
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The piece is complete and checked (`true`) or the attempt failed.
+    pub(crate) fn end(&self, ok: bool) {
+        let mut st = self.state();
+        if st.end.is_none() {
+            st.end = Some(ok);
+            if !ok {
+                st.chunks.clear();
+            }
+        }
+        drop(st);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver told of every change from now on.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// What there is from chunk `from` on.
+    pub(crate) fn read(&self, from: usize) -> TapRead {
+        let st = self.state();
+        match st.end {
+            Some(false) => TapRead::Failed,
+            _ if st.chunks.len() > from => TapRead::Chunks(st.chunks[from..].to_vec()),
+            Some(true) => TapRead::End,
+            None => TapRead::Wait,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tap_only_when_someone_looks_and_state_goes_with_its_holders() {
+        let live = Live::default();
+        let a = live.asset("x");
+        assert!(a.start("seg-1.ts").is_none(), "nobody watches: no bytes kept");
+        a.want("seg-2.ts");
+        let tap = a.start("seg-2.ts").expect("wanted: kept");
+        tap.push(b"abc");
+        assert!(matches!(tap.read(0), TapRead::Chunks(c) if c.len() == 1));
+        assert!(matches!(tap.read(1), TapRead::Wait));
+        a.failed("seg-2.ts");
+        assert!(matches!(tap.read(0), TapRead::Failed));
+        assert!(a.has_failed("seg-2.ts"));
+        assert!(a.stored("seg-2.ts"));
+        assert!(!a.has_failed("seg-2.ts") && a.wanted().is_empty());
+        {
+            let _w = a.watch();
+            assert!(a.start("seg-3.ts").is_some(), "watched: kept");
+        }
+        assert!(!a.watched());
+        drop(a);
+        assert!(Arc::ptr_eq(&live.asset("x"), &live.asset("x")));
+        assert_eq!(live.assets.lock().unwrap().values().filter(|w| w.strong_count() > 0).count(), 0);
+    }
+}
