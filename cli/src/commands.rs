@@ -157,6 +157,8 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             mezzanine,
             no_images,
             json,
+            play,
+            port,
         } => {
             let mut request = DownloadRequest::new(&url);
             match vodvault_core::parse_vod_source(&url) {
@@ -195,7 +197,19 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
             set_refresher(vault, refresh_cmd);
             let id = vault.download(request).await.map_err(describe)?;
-            follow(vault, vec![id], Print::json(json)).await
+            if !play {
+                return follow(vault, vec![id], Print::json(json)).await;
+            }
+            let session = vault.play_on_port(&id, port).await.map_err(|e| e.to_string())?;
+            print_url(session.url());
+            let code = follow(vault, vec![id.clone()], Print::json(json)).await?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            eprintln!("downloaded {id}; still serving it; stop with Ctrl-C");
+            wait_for_signal().await;
+            session.close();
+            Ok(ExitCode::SUCCESS)
         }
         Command::Resume { id, refresh_cmd, json } => {
             set_refresher(vault, refresh_cmd);
@@ -240,13 +254,22 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { id, port } => {
+        Command::Serve { id, port, no_download } => {
             let session = vault.play_on_port(&id, port).await.map_err(|e| e.to_string())?;
-            // The URL first, alone on its line: scripts read it.
-            println!("{}", session.url());
-            use std::io::Write as _;
-            let _ = std::io::stdout().flush();
-            eprintln!("serving {id}; stop with Ctrl-C");
+            let state = vault.asset(&id).await.map_err(|e| e.to_string())?.state;
+            let downloading = state != AssetState::Completed && !no_download;
+            if downloading {
+                // Queued, interrupted, paused or failed: its download goes on while it plays.
+                vault.resume(&id).await.map_err(|e| e.to_string())?;
+            }
+            print_url(session.url());
+            match (state, downloading) {
+                (AssetState::Completed, _) => eprintln!("serving {id}; stop with Ctrl-C"),
+                (_, true) => eprintln!("serving {id} while it downloads; stop with Ctrl-C (it stays resumable)"),
+                (_, false) => {
+                    eprintln!("serving {id} ({state}): only the pieces players ask for are fetched; stop with Ctrl-C")
+                }
+            }
             wait_for_signal().await;
             session.close();
             Ok(ExitCode::SUCCESS)
@@ -293,6 +316,13 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
         }
         Command::Bench { .. } => Err("bench runs without a vault".into()),
     }
+}
+
+/// Prints a playback URL first, alone on its line (scripts read it), at once.
+fn print_url(url: &str) {
+    use std::io::Write as _;
+    println!("{url}");
+    let _ = std::io::stdout().flush();
 }
 
 /// Runs `sh -c CMD` for a fresh URL when the current one expires.

@@ -115,6 +115,13 @@ pub enum Command {
         /// Print one JSON object instead of the id.
         #[arg(long)]
         json: bool,
+        /// Serve it to players (127.0.0.1) from the moment it exists: prints the playback URL
+        /// first, alone on its line, then downloads; once complete, serves until Ctrl-C.
+        #[arg(long)]
+        play: bool,
+        /// Port for --play [default: any free port].
+        #[arg(long, default_value_t = 0, requires = "play")]
+        port: u16,
     },
     /// Continue interrupted, paused or failed downloads (one, or all) and wait for them.
     Resume {
@@ -156,14 +163,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve a completed asset to players on 127.0.0.1; prints the URL first, then serves
-    /// until Ctrl-C or SIGTERM.
+    /// Serve an asset to players on 127.0.0.1; prints the URL first, then serves until Ctrl-C
+    /// or SIGTERM. An HLS asset that is not complete plays too, and its download continues
+    /// meanwhile (pieces a player asks for first).
     Serve {
         /// The asset.
         id: String,
         /// Port to listen on [default: any free port].
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Do not resume a paused or failed download: fetch only the pieces players ask for.
+        #[arg(long)]
+        no_download: bool,
     },
     /// Move the vault to a new key file (key rotation): every asset's key is re-wrapped, no
     /// media is re-encrypted. The vault must not be in use by another process.

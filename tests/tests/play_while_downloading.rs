@@ -218,3 +218,68 @@ async fn a_paused_asset_fetches_only_what_the_player_asks_for_and_stays_paused()
     wait(&tv.vault, &id).await.unwrap();
     assert_each_fetched_once(&origin, "paused, played, resumed");
 }
+
+/// The first line `proc` prints (within 20 s); the rest of its output is read and dropped.
+fn first_line(proc: &mut vodvault_tests::cli::Proc) -> String {
+    let stdout = proc.take_stdout().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("a first line within 20 s").trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_serves_a_download_from_its_start_and_a_kill_leaves_it_resumable() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let media = tempfile::tempdir().unwrap();
+    let source = make_stream(media.path());
+    let origin = Origin::start(media.path()).await;
+    let first_seconds = ["-t", "3", "-map", "0"];
+    let expected = framemd5_within(60, source.to_str().unwrap(), HLS, &first_seconds);
+    origin.throttle(40_000);
+    let home = vodvault_tests::cli::Home::new();
+    let url = origin.url("long/index.m3u8");
+    let mut proc = home.spawn(&["download", &url, "--mode", "encrypted", "--parallel", "2", "--play"]);
+    let play = first_line(&mut proc);
+    assert!(play.starts_with("http://127.0.0.1:") && play.ends_with("/index.m3u8"), "{play:?}");
+    let p = play.clone();
+    let played = tokio::task::spawn_blocking(move || framemd5_within(60, &p, HLS, &first_seconds)).await.unwrap();
+    assert!(played == expected, "played from the CLI's server while it downloads");
+    // Killed mid-way: what it stored is kept, and the download resumes to the end.
+    proc.kill9();
+    let stored = home.rows().await.iter().filter(|r| r.1 == "downloading").count();
+    assert_eq!(stored, 1, "the asset is left as an interrupted download");
+    origin.throttle(0);
+    let out = home.run(&["resume"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = home.rows().await[0].0.clone();
+    let out = home.run(&["verify", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // `serve` on a paused asset with --no-download fetches only what players ask for.
+    let second = vodvault_tests::cli::Home::new();
+    origin.throttle(20_000);
+    let mut proc = second.spawn(&["download", &url, "--parallel", "1"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = second.rows().await[0].0.clone();
+    let out = second.run(&["pause", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = proc.take_stdout();
+    drop(proc);
+    origin.throttle(0);
+    let mut serving = second.spawn(&["serve", &id, "--no-download"]);
+    let play = first_line(&mut serving);
+    let p = play.clone();
+    let played =
+        tokio::task::spawn_blocking(move || framemd5_within(60, &p, HLS, &["-t", "3", "-map", "0"])).await.unwrap();
+    assert!(played == expected, "a paused asset plays through `serve --no-download`");
+    drop(serving);
+    let rows = second.rows().await;
+    assert_eq!(rows[0].1, "paused", "and stays paused");
+}
