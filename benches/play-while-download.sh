@@ -7,7 +7,8 @@
 # with ffmpeg and serves it with nginx on 127.0.0.1 (access log on). Rounds interleaved:
 #   ttfb      `vodvault download URL --play`, then at once the first media segment through the
 #             printed playback URL, against the same segment straight from nginx (curl's
-#             time_starttransfer for both). Target: <= 1.2x.
+#             time_starttransfer for both); then the same through the capped proxy below.
+#             Target: <= 1.2x.
 #   alone     the download (Encrypted) through a proxy capping each connection at 2 MiB/s.
 #   played    the same download with ffmpeg reading the whole stream through the playback URL
 #             (as fast as it can: `-c copy -f null`) from the moment the URL is printed.
@@ -101,6 +102,13 @@ for r in $(seq 1 "$rounds"); do
   start_play "$home" "$base/index.m3u8"
   record play-ttfb "$(ttfb "${play_url%index.m3u8}video/seg-00000.ts")"
   kill "$play_pid" 2>/dev/null; wait "$play_pid" 2>/dev/null || true
+  # The same through the proxy capping each connection at 2 MiB/s (a network, not a memcpy).
+  record origin-ttfb-capped "$(ttfb "${capped%index.m3u8}seg-0000.ts")"
+  home=$work/home-ttfb-capped
+  start_play "$home" "$capped"
+  record play-ttfb-capped "$(ttfb "${play_url%index.m3u8}video/seg-00000.ts")"
+  kill "$play_pid" 2>/dev/null; wait "$play_pid" 2>/dev/null || true
+  rm -rf "$work"/home-ttfb*
 
   # Through the capped proxy: alone, then with a player reading everything.
   home=$work/home-alone
@@ -131,6 +139,9 @@ o=$(m origin-ttfb) p=$(m play-ttfb) a=$(m alone) pl=$(m played) f=$(m fetched)
 printf '\n%-62s %10s  %s\n' "first media segment, time to first byte (median)" "ms" "ratio"
 printf '%-62s %10.2f\n' "curl straight to nginx" "$(echo "$o * 1000" | bc -l)"
 printf '%-62s %10.2f  %sx origin\n' "curl through play on a just-started download" "$(echo "$p * 1000" | bc -l)" "$(ratio "$p" "$o")"
+oc=$(m origin-ttfb-capped) pc=$(m play-ttfb-capped)
+printf '%-62s %10.2f\n' "curl straight to the origin, 2 MiB/s per connection" "$(echo "$oc * 1000" | bc -l)"
+printf '%-62s %10.2f  %sx origin\n' "curl through play on a just-started download from it" "$(echo "$pc * 1000" | bc -l)" "$(ratio "$pc" "$oc")"
 printf '\n%-62s %10s  %s\n' "Encrypted download, each connection capped at 2 MiB/s" "median s" "ratio"
 printf '%-62s %10.2f\n' "alone" "$a"
 printf '%-62s %10.2f  %sx alone\n' "with ffmpeg reading the whole stream through play meanwhile" "$pl" "$(ratio "$pl" "$a")"

@@ -128,7 +128,7 @@ impl LiveAsset {
 
     /// The tap of `file`, if it is being fetched with its bytes kept.
     pub(crate) fn tap(&self, file: &str) -> Option<Arc<Tap>> {
-        self.state().taps.get(file).cloned()
+        self.state().taps.get(file).filter(|t| !t.state().let_go).cloned()
     }
 
     /// A playback session opened (its guard closes it).
@@ -142,19 +142,18 @@ impl LiveAsset {
         self.state().watchers > 0
     }
 
-    /// An attempt at `file` starts: returns a tap keeping its bytes when a player is watching
-    /// the asset or waiting for this piece.
-    pub(crate) fn start(&self, file: &str) -> Option<Arc<Tap>> {
+    /// An attempt at `file` starts: returns the tap its bytes go through. While no player
+    /// watches the asset, a tap keeps only a piece's first [`UNWATCHED_CAP`] bytes (a player
+    /// arriving just after the download started gets the pieces under way from their start);
+    /// past that it lets go of them and players wait for the stored piece.
+    pub(crate) fn start(&self, file: &str) -> Arc<Tap> {
         let mut st = self.state();
         st.failed.remove(file);
-        if st.watchers == 0 && !st.wanted.iter().any(|w| w == file) {
-            return None;
-        }
         let tap = Arc::new(Tap::default());
         st.taps.insert(file.to_owned(), Arc::clone(&tap));
         drop(st);
         self.bump();
-        Some(tap)
+        tap
     }
 
     /// The attempt at `file` failed (its tap, if any, is told).
@@ -195,9 +194,16 @@ impl Drop for WatchGuard {
     }
 }
 
+/// What a tap keeps of a piece while no player watches its asset.
+pub(crate) const UNWATCHED_CAP: usize = 1 << 20;
+
 #[derive(Default)]
 struct TapState {
     chunks: Vec<Bytes>,
+    /// Bytes in `chunks`.
+    len: usize,
+    /// Past [`UNWATCHED_CAP`] with nobody watching: the bytes were let go.
+    let_go: bool,
     /// `Some(true)` when the piece is complete and checked, `Some(false)` when the attempt failed.
     end: Option<bool>,
 }
@@ -231,12 +237,20 @@ impl Tap {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Plaintext received (and written) in order.
-    pub(crate) fn push(&self, data: &[u8]) {
-        if data.is_empty() {
+    /// Plaintext received (and written) in order; `watched`: a player watches the asset.
+    pub(crate) fn push(&self, data: &[u8], watched: bool) {
+        let mut st = self.state();
+        if data.is_empty() || st.let_go {
             return;
         }
-        self.state().chunks.push(Bytes::copy_from_slice(data));
+        if !watched && st.len + data.len() > UNWATCHED_CAP {
+            st.let_go = true;
+            st.chunks = Vec::new();
+        } else {
+            st.len += data.len();
+            st.chunks.push(Bytes::copy_from_slice(data));
+        }
+        drop(st);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -262,6 +276,7 @@ impl Tap {
     pub(crate) fn read(&self, from: usize) -> TapRead {
         let st = self.state();
         match st.end {
+            _ if st.let_go => TapRead::Failed,
             Some(false) => TapRead::Failed,
             _ if st.chunks.len() > from => TapRead::Chunks(st.chunks[from..].to_vec()),
             Some(true) => TapRead::End,
@@ -275,13 +290,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tap_only_when_someone_looks_and_state_goes_with_its_holders() {
+    fn an_unwatched_tap_keeps_only_the_start_of_a_piece_and_state_goes_with_its_holders() {
         let live = Live::default();
         let a = live.asset("x");
-        assert!(a.start("seg-1.ts").is_none(), "nobody watches: no bytes kept");
+        let t1 = a.start("seg-1.ts");
+        t1.push(&vec![0u8; UNWATCHED_CAP], false);
+        assert!(a.tap("seg-1.ts").is_some(), "nobody watches: the start of a piece is kept");
+        t1.push(b"more", false);
+        assert!(a.tap("seg-1.ts").is_none() && matches!(t1.read(0), TapRead::Failed), "and no more");
         a.want("seg-2.ts");
-        let tap = a.start("seg-2.ts").expect("wanted: kept");
-        tap.push(b"abc");
+        let tap = a.start("seg-2.ts");
+        tap.push(b"abc", true);
         assert!(matches!(tap.read(0), TapRead::Chunks(c) if c.len() == 1));
         assert!(matches!(tap.read(1), TapRead::Wait));
         a.failed("seg-2.ts");
@@ -291,7 +310,9 @@ mod tests {
         assert!(!a.has_failed("seg-2.ts") && a.wanted().is_empty());
         {
             let _w = a.watch();
-            assert!(a.start("seg-3.ts").is_some(), "watched: kept");
+            let t3 = a.start("seg-3.ts");
+            t3.push(&vec![0u8; 2 * UNWATCHED_CAP], a.watched());
+            assert!(a.tap("seg-3.ts").is_some(), "watched: all kept");
         }
         assert!(!a.watched());
         drop(a);

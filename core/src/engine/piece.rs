@@ -235,7 +235,7 @@ fn write_piece(
     mut feed: mpsc::Receiver<Feed>,
     verdict: tokio::sync::oneshot::Sender<Result<(), AttemptError>>,
     tracker: Arc<Tracker>,
-    tap: Option<Arc<Tap>>,
+    tap: Arc<Tap>,
     (live, file): (Arc<LiveAsset>, String),
 ) -> Result<Durable, StoreError> {
     struct Sink {
@@ -243,7 +243,8 @@ fn write_piece(
         sniff: Sniffer,
         written: u64,
         tracker: Arc<Tracker>,
-        tap: Option<Arc<Tap>>,
+        tap: Arc<Tap>,
+        live: Arc<LiveAsset>,
     }
     impl Sink {
         fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
@@ -251,13 +252,11 @@ fn write_piece(
             self.sniff.update(data);
             self.written += data.len() as u64;
             self.tracker.written(data.len() as u64);
-            if let Some(tap) = &self.tap {
-                tap.push(data);
-            }
+            self.tap.push(data, self.live.watched());
             Ok(())
         }
     }
-    let mut sink = Sink { writer, sniff: Sniffer::new(), written: 0, tracker, tap };
+    let mut sink = Sink { writer, sniff: Sniffer::new(), written: 0, tracker, tap, live: Arc::clone(&live) };
     let mut plain = Vec::with_capacity(64 * 1024);
     // The first bytes as received, to say what arrived when it is not ciphertext at all.
     let mut raw_head = Vec::new();
@@ -316,9 +315,7 @@ fn write_piece(
         }
     };
     // Every byte is checked: a player reading the tap gets the end of the piece now.
-    if let Some(tap) = &tap {
-        tap.end(true);
-    }
+    tap.end(true);
     let _ = verdict.send(Ok(()));
     match complete.persist(Durability::FileSynced) {
         Ok(piece) => Ok(Durable { piece, for_playback: live.stored(&file) }),
