@@ -124,6 +124,7 @@ pub(crate) fn segment_rows(idx: u32, role: RenditionRole, dir: &str, pl: &MediaP
             size: None,
             sha256: None,
             resume_offset: 0,
+            pieces: None,
             done: false,
         });
     }
@@ -139,6 +140,7 @@ pub(crate) fn segment_rows(idx: u32, role: RenditionRole, dir: &str, pl: &MediaP
             size: if s.gap { Some(0) } else { None },
             sha256: None,
             resume_offset: 0,
+            pieces: None,
             // A segment the source marks unavailable (EXT-X-GAP) is kept as a gap, not fetched.
             done: s.gap,
         });
@@ -272,6 +274,7 @@ pub(crate) fn progressive(
             size: None,
             sha256: None,
             resume_offset: 0,
+            pieces: None,
             done: false,
         }],
         expected: (size, size.is_some()),

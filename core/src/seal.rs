@@ -717,6 +717,134 @@ impl<S: ReadAt> SealedReader<S> {
     }
 }
 
+/// A sealed file of known plaintext length written out of order: each chunk sealed at its own
+/// position by whoever has its plaintext (byte-range pieces fetched in parallel). The salt and
+/// nonce prefix are fresh for every sealer, and a sealer seals each chunk index at most once
+/// (a second time is refused, even with the same plaintext): no nonce ever seals two plaintexts.
+pub(crate) struct ChunkSealer {
+    cipher: FileCipher,
+    header: [u8; HEADER_LEN],
+    len: u64,
+    chunks: u64,
+    sealed: Mutex<Vec<u64>>,
+}
+
+impl ChunkSealer {
+    /// A new sealed file of `len` plaintext bytes under `key` and `context`.
+    ///
+    /// # Errors
+    /// [`SealError::InvalidChunkSize`], [`SealError::TooLarge`], [`SealError::Random`].
+    pub(crate) fn new(key: &ContentKey, context: &[u8], options: SealOptions, len: u64) -> Result<Self, SealError> {
+        check_chunk_size(options.chunk_size)?;
+        let chunks = len.div_ceil(u64::from(options.chunk_size)).max(1);
+        if chunks > MAX_CHUNKS {
+            return Err(SealError::TooLarge);
+        }
+        let mut salt = [0u8; SALT_LEN];
+        let mut prefix = [0u8; PREFIX_LEN];
+        crypto::fill_random(&mut salt)?;
+        crypto::fill_random(&mut prefix)?;
+        let header = build_header(options.chunk_size, key.id(), &salt, &prefix);
+        let cipher = FileCipher::new(key, &header, context);
+        let sealed = Mutex::new(vec![0u64; chunks.div_ceil(64) as usize]);
+        Ok(Self { cipher, header, len, chunks, sealed })
+    }
+
+    /// The file's header (at offset 0).
+    pub(crate) fn header(&self) -> &[u8; HEADER_LEN] {
+        &self.header
+    }
+
+    /// The whole sealed file's length.
+    pub(crate) fn sealed_len(&self) -> u64 {
+        sealed_len(self.len, self.cipher.chunk_size)
+    }
+
+    /// Where chunk `index` starts in the sealed file.
+    pub(crate) fn offset(&self, index: u64) -> u64 {
+        HEADER_LEN as u64 + index * (u64::from(self.cipher.chunk_size) + TAG_LEN as u64)
+    }
+
+    /// Plaintext bytes of chunk `index`.
+    pub(crate) fn plain_len(&self, index: u64) -> usize {
+        let start = index * u64::from(self.cipher.chunk_size);
+        self.len.saturating_sub(start).min(u64::from(self.cipher.chunk_size)) as usize
+    }
+
+    /// Seals chunk `index` in place: `buf` holds exactly its plaintext, and gets its tag.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] for a wrong length, an index past the end, or an index already
+    /// sealed by this sealer.
+    pub(crate) fn seal(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), SealError> {
+        if index >= self.chunks || buf.len() != self.plain_len(index) {
+            return Err(SealError::Integrity);
+        }
+        {
+            let mut sealed = self.sealed.lock().unwrap_or_else(PoisonError::into_inner);
+            let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+            if sealed[word] & bit != 0 {
+                return Err(SealError::Integrity);
+            }
+            sealed[word] |= bit;
+        }
+        let tag = self.cipher.key.seal(self.cipher.nonce(index, index + 1 == self.chunks), &[], &mut buf[..]);
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+}
+
+/// Chunks of a sealed file being written out of order ([`ChunkSealer`]), read back one by one:
+/// to serve what is there while the rest downloads, and to keep what verifies when a download
+/// resumes (then sealed again under a fresh sealer).
+pub(crate) struct ChunkOpener<S> {
+    source: S,
+    cipher: FileCipher,
+    len: u64,
+    chunks: u64,
+}
+
+impl<S: ReadAt> ChunkOpener<S> {
+    /// Reads the header in `source`, a file of `len` plaintext bytes.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] unless it is a header for `key`.
+    pub(crate) fn new(source: S, key: &ContentKey, context: &[u8], len: u64) -> Result<Self, SealError> {
+        let r = PartialReader::new(source, key, context)?;
+        let chunks = len.div_ceil(u64::from(r.cipher.chunk_size)).max(1);
+        Ok(Self { source: r.source, cipher: r.cipher, len, chunks })
+    }
+
+    /// Plaintext bytes per chunk.
+    pub(crate) fn chunk_size(&self) -> u32 {
+        self.cipher.chunk_size
+    }
+
+    /// Decrypts chunk `index` into `buf` and returns its plaintext.
+    ///
+    /// # Errors
+    /// [`SealError::Integrity`] if it is not there or does not verify.
+    pub(crate) fn open(&self, index: u64, buf: &mut Vec<u8>) -> Result<usize, SealError> {
+        let size = u64::from(self.cipher.chunk_size);
+        let plain = self.len.saturating_sub(index * size).min(size) as usize;
+        if index >= self.chunks {
+            return Err(SealError::Integrity);
+        }
+        buf.resize(plain + TAG_LEN, 0);
+        let start = HEADER_LEN as u64 + index * (size + TAG_LEN as u64);
+        read_exact_or_integrity(&self.source, &mut buf[..], start)?;
+        let (body, tag) = buf.split_at_mut(plain);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| SealError::Integrity)?;
+        let last = index + 1 == self.chunks;
+        self.cipher.key.open(self.cipher.nonce(index, last), &[], &tag, body).map_err(|_| {
+            body.fill(0);
+            SealError::Integrity
+        })?;
+        buf.truncate(plain);
+        Ok(plain)
+    }
+}
+
 /// The full chunks of a sealed file that is still being written (no last chunk yet), e.g. to
 /// verify what survived a crash before it is sealed again into a new file (a fresh salt: see
 /// `store::PartWriter`).
@@ -788,6 +916,31 @@ fn read_exact_or_integrity<S: ReadAt + ?Sized>(source: &S, buf: &mut [u8], offse
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_sealed_out_of_order_make_a_sealed_file_and_no_index_is_sealed_twice() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let opts = SealOptions { chunk_size: 1024 };
+        let s = ChunkSealer::new(&key(), b"ctx", opts, data.len() as u64).unwrap();
+        let mut file = vec![0u8; s.sealed_len() as usize];
+        file[..HEADER_LEN].copy_from_slice(s.header());
+        for i in [3u64, 0, 4, 2, 1] {
+            let start = (i * 1024) as usize;
+            let mut buf = data[start..(start + 1024).min(data.len())].to_vec();
+            s.seal(i, &mut buf).unwrap();
+            let at = s.offset(i) as usize;
+            file[at..at + buf.len()].copy_from_slice(&buf);
+        }
+        let mut again = data[..1024].to_vec();
+        assert!(matches!(s.seal(0, &mut again), Err(SealError::Integrity)), "an index is sealed once");
+        let r = SealedReader::open(&file[..], &key(), b"ctx").unwrap();
+        assert_eq!(r.read_all().unwrap(), data);
+        let o = ChunkOpener::new(&file[..], &key(), b"ctx", data.len() as u64).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(o.open(4, &mut buf).unwrap(), 5000 - 4096);
+        assert_eq!(buf, data[4096..]);
+        assert!(ChunkOpener::new(&file[..], &key(), b"other", 5000).unwrap().open(1, &mut buf).is_err());
+    }
 
     fn key() -> ContentKey {
         ContentKey::from_bytes([9u8; 32])

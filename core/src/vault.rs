@@ -55,9 +55,13 @@ pub struct VaultConfig {
     pub autostart: bool,
     /// Plaintext bytes per sealed chunk in Encrypted mode.
     pub chunk_size: u32,
-    /// A progressive download makes its progress durable (a resume point) every this many
-    /// bytes.
+    /// A progressive download on one connection makes its progress durable (a resume point)
+    /// every this many bytes.
     pub checkpoint_bytes: u64,
+    /// A progressive file is fetched in byte-range pieces of this many bytes (rounded down to
+    /// whole chunks), up to `max_parallel_requests` at once, when its origin answers ranges with
+    /// a validator; 0 fetches every file on one connection.
+    pub piece_bytes: u64,
     /// Where the ApsaraVideo VOD API is (for `vod:` sources); credentials come from
     /// [`Vault::set_credentials_provider`].
     pub vod: VodConfig,
@@ -100,6 +104,7 @@ impl VaultConfig {
             autostart: false,
             chunk_size: DEFAULT_CHUNK_SIZE,
             checkpoint_bytes: 8 << 20,
+            piece_bytes: 4 << 20,
             vod: VodConfig::default(),
             refresh_timeout: Duration::from_secs(60),
         }
@@ -187,6 +192,7 @@ impl Vault {
         let settings = Settings {
             chunk_size: config.chunk_size,
             checkpoint_bytes: config.checkpoint_bytes,
+            piece_bytes: config.piece_bytes,
             max_parallel_requests: config.max_parallel_requests,
             refresh_timeout: config.refresh_timeout,
         };

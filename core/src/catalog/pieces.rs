@@ -265,7 +265,7 @@ impl Catalog {
     pub async fn set_resume_point(&self, id: &str, offset: u64, validator: Option<&str>) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE segments SET resume_offset = ? WHERE asset_id = ? AND kind = 'file'")
+        sqlx::query("UPDATE segments SET resume_offset = ?, pieces = NULL WHERE asset_id = ? AND kind = 'file'")
             .bind(i64_of(offset))
             .bind(id)
             .execute(&mut *tx)
@@ -277,6 +277,34 @@ impl Catalog {
             .await?;
         sqlx::query("UPDATE assets SET bytes_done = ?, updated_at = ? WHERE id = ?")
             .bind(i64_of(offset))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records which byte-range pieces of a progressive file are durable (`pieces`, JSON),
+    /// with the bytes they hold and the validator every piece was checked against.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn set_pieces(&self, id: &str, pieces: &str, bytes: u64, validator: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE segments SET pieces = ?, resume_offset = 0 WHERE asset_id = ? AND kind = 'file'")
+            .bind(pieces)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE renditions SET validator = ? WHERE asset_id = ? AND kind = 'file'")
+            .bind(validator)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE assets SET bytes_done = ?, updated_at = ? WHERE id = ?")
+            .bind(i64_of(bytes))
             .bind(now_ms())
             .bind(id)
             .execute(&mut *tx)
@@ -320,7 +348,8 @@ impl Catalog {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE segments SET state = 'pending', size = NULL, sha256 = NULL, resume_offset = 0 WHERE asset_id = ?",
+            "UPDATE segments SET state = 'pending', size = NULL, sha256 = NULL, resume_offset = 0, pieces = NULL
+             WHERE asset_id = ?",
         )
         .bind(id)
         .execute(&mut *tx)

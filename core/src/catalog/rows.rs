@@ -161,6 +161,8 @@ pub struct SegmentRow {
     pub sha256: Option<String>,
     /// Progressive: durable bytes so far.
     pub resume_offset: u64,
+    /// Progressive, downloaded in byte-range pieces: which are durable (JSON, schema 5).
+    pub pieces: Option<String>,
     /// Stored and committed.
     pub done: bool,
 }
@@ -262,6 +264,7 @@ impl SegmentRow {
             size: opt_u64_col(row, "size")?,
             sha256: row.try_get("sha256")?,
             resume_offset: u64_col(row, "resume_offset")?,
+            pieces: row.try_get("pieces")?,
             done: row.try_get::<String, _>("state")? == "done",
         })
     }

@@ -80,6 +80,9 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
             assert_eq!((i.kind, i.done), (ImageKind::Snapshot, false));
             assert!(i.failure.as_deref().is_some_and(|f| f.contains("404")), "schema {v}");
         }
+        // Schema 5: the pieces of a progressive file fetched in byte ranges.
+        let pieces = catalog.segments(&b.id).await.unwrap()[0].pieces.clone();
+        assert_eq!(pieces.is_some_and(|p| p.contains("\"done\":[0,1]")), v >= 5, "schema {v}");
         catalog.close().await;
         // Opening again is a no-op.
         let catalog = Catalog::open(&path).await.unwrap();

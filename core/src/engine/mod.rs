@@ -21,6 +21,7 @@ mod lock;
 mod piece;
 mod progress;
 mod progressive;
+mod ranges;
 mod refresh;
 
 pub(crate) use create::{create, requeue};
@@ -71,6 +72,9 @@ pub(crate) struct Settings {
     pub(crate) chunk_size: u32,
     /// A progressive download makes its progress durable every this many bytes.
     pub(crate) checkpoint_bytes: u64,
+    /// A progressive file is fetched in byte-range pieces of about this many bytes (0: on one
+    /// connection).
+    pub(crate) piece_bytes: u64,
     /// Concurrent requests per asset, unless the request says otherwise.
     pub(crate) max_parallel_requests: usize,
     /// How long the app's refresh hook may take.

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::lock::blocking;
 use super::progress::Tracker;
+use super::ranges::{Pieces, download_pieces, piece_size, probe};
 use super::refresh::refresh;
 use super::{
     AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, load, status_of, storage, store_stop,
@@ -221,13 +222,13 @@ pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
         return Err(Stop::Failed(FailureReason::Storage { message: "progressive asset without a file row".into() }));
     };
-    let tracker = Tracker::new(
+    let tracker = Arc::new(Tracker::new(
         deps.events.clone(),
         ctx.id.clone(),
         1,
         (seg.resume_offset, 0),
         (asset.bytes_expected, asset.expected_exact),
-    );
+    ));
     if !seg.done {
         if ctx.vod.is_some() && (seg.resume_offset > 0 || ctx.urls_expired()) {
             // Resuming a VOD download: a fresh URL, and a check that it is still the same file.
@@ -235,7 +236,10 @@ pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
         }
         let rends = ctx.deps.catalog.renditions(&ctx.id).await.map_err(catalog_stop)?;
         let rend = rends.first().unwrap_or(rend);
-        download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?;
+        match in_pieces(ctx, seg, rend, asset.bytes_expected).await? {
+            Some((url, pieces)) => download_pieces(ctx, seg, url, pieces, &tracker).await?,
+            None => download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?,
+        }
     }
     deps.catalog.set_entry(&ctx.id, &seg.file).await.map_err(catalog_stop)?;
     verify_stored(ctx).await?;
@@ -244,6 +248,36 @@ pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
+}
+/// Whether the file is fetched in byte-range pieces: as recorded when it already is, or when
+/// the origin answers ranges with the file's length and a validator and the file is longer than
+/// a piece (D40). A file resumed from a single-connection part goes on as it was.
+async fn in_pieces(
+    ctx: &Ctx,
+    seg: &SegmentRow,
+    rend: &RenditionRow,
+    expected: Option<u64>,
+) -> JobResult<Option<(Url, Pieces)>> {
+    let url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
+    if let Some(p) = seg.pieces.as_deref().and_then(|j| serde_json::from_str::<Pieces>(j).ok()) {
+        return Ok(Some((url, p)));
+    }
+    let settings = &ctx.deps.settings;
+    if settings.piece_bytes == 0 || seg.resume_offset > 0 {
+        return Ok(None);
+    }
+    let piece = piece_size(settings.piece_bytes, settings.chunk_size);
+    if expected.is_some_and(|e| e <= piece) {
+        return Ok(None); // one piece: nothing to fetch in parallel
+    }
+    // A failing probe is left to the single-connection path, which retries, refreshes and
+    // reports by kind of failure.
+    Ok(match probe(ctx, &url, piece).await {
+        Ok(Some((len, validator))) => {
+            Some((url, Pieces { piece, len, validator, done: std::collections::BTreeSet::new() }))
+        }
+        Ok(None) | Err(_) => None,
+    })
 }
 async fn download_file(
     ctx: &Arc<Ctx>,

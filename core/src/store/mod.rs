@@ -25,6 +25,9 @@ use crate::model::Mode;
 use crate::seal::{self, Durability, SealError, SealOptions, SealedFileWriter};
 use crate::sniff::Sniffer;
 
+mod ranges;
+pub(crate) use ranges::RangeFile;
+
 /// Suffix of sealed files.
 pub const SEALED_SUFFIX: &str = ".vvs";
 

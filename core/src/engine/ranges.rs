@@ -1,0 +1,437 @@
+//! Progressive files in byte-range pieces: when the origin answers ranges with the file's length
+//! and a validator (ETag or Last-Modified), the file is cut into pieces fetched in parallel like
+//! segments, each written at its offset as its chunks fill ([`RangeFile`]), each resumable from
+//! its last whole chunk, and all checked against the one validator and length: an answer for
+//! another version of the file starts the download over (`source_changed`). Durable pieces are
+//! recorded in the catalog, so a resume (after a pause or a kill) fetches only the others. A
+//! player waiting for a piece gets it first.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use url::Url;
+
+use super::lock::blocking;
+use super::progress::Tracker;
+use super::refresh::refresh;
+use super::{AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, status_of, storage, store_stop};
+use crate::catalog::{DoneSegment, SegmentRow};
+use crate::error::fetch_failure;
+use crate::fetch::{ErrorClass, FetchError, Request, Retry};
+use crate::hls::media::ByteRange;
+use crate::model::{FailureReason, SegmentKind};
+use crate::sniff::{self, Content, Sniffer};
+use crate::source::vod::VodState;
+use crate::store::{RangeFile, StoreError};
+use crate::vod::crc64::Crc64;
+
+/// What the catalog keeps of a file downloaded in pieces (`segments.pieces`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct Pieces {
+    /// Bytes per piece (the last may be shorter).
+    pub(super) piece: u64,
+    /// The file's length.
+    pub(super) len: u64,
+    /// The validator every piece was fetched against.
+    pub(super) validator: String,
+    /// Pieces that are durable.
+    pub(super) done: BTreeSet<u64>,
+}
+
+impl Pieces {
+    fn count(&self) -> u64 {
+        self.len.div_ceil(self.piece)
+    }
+
+    fn range(&self, k: u64) -> (u64, u64) {
+        (k * self.piece, ((k + 1) * self.piece).min(self.len))
+    }
+
+    fn done_bytes(&self) -> u64 {
+        self.done.iter().map(|&k| self.range(k).1 - self.range(k).0).sum()
+    }
+}
+
+/// Whether `url` can be fetched in pieces: its answer to `Range: bytes=0-0` has the file's length
+/// and a validator. `None`: fetch it on one connection (no ranges, no validator, a file of one
+/// piece or less).
+pub(super) async fn probe(ctx: &Ctx, url: &Url, piece: u64) -> Result<Option<(u64, String)>, FetchError> {
+    let request = Request { range: Some(ByteRange { offset: 0, length: 1 }), ..Request::get(url, &ctx.headers) };
+    let body = ctx.deps.source.http.open(request).await?;
+    Ok(match (body.partial, body.total_size, body.validator) {
+        (true, Some(len), Some(v)) if len > piece => Some((len, v)),
+        _ => None,
+    })
+}
+
+/// The piece size: `wanted` rounded to whole chunks (at least one).
+pub(super) fn piece_size(wanted: u64, chunk: u32) -> u64 {
+    let c = u64::from(chunk);
+    (wanted / c).max(1) * c
+}
+
+/// A piece being fetched: the bytes of it written so far (whole chunks) survive failed attempts,
+/// so a retry asks for the rest only and no chunk is written twice.
+struct Work {
+    k: u64,
+    have: u64,
+}
+
+/// Downloads the file in pieces (`state` as recorded, or new), then checks it whole and stores it.
+pub(super) async fn download_pieces(
+    ctx: &Arc<Ctx>,
+    seg: &SegmentRow,
+    url: Url,
+    mut state: Pieces,
+    tracker: &Arc<Tracker>,
+) -> JobResult {
+    let deps = &ctx.deps;
+    // Free space for what is not stored yet (and, in Encrypted mode, for the kept pieces sealed
+    // again into a new file before the old one goes).
+    let mut needed = state.len - state.done_bytes();
+    if ctx.key.is_some() {
+        needed += state.done_bytes();
+    }
+    let root = deps.layout.root().to_owned();
+    let available = blocking(ctx, move || crate::store::available_space(&root))
+        .await
+        .map_err(|e| storage("free space", e))?
+        .map_err(|e| storage("free space", e))?;
+    if needed + needed / 20 > available {
+        return Err(Stop::Failed(FailureReason::StorageFull { needed, available }));
+    }
+    let keep: Vec<(u64, u64)> = state.done.iter().map(|&k| state.range(k)).collect();
+    let (layout, id, name, key, options, len) =
+        (deps.layout.clone(), ctx.id.clone(), seg.file.clone(), ctx.key.clone(), ctx.seal_options(), state.len);
+    let opened = blocking(ctx, move || RangeFile::open(&layout, &id, &name, key.as_deref(), options, len, &keep));
+    let (file, kept) =
+        opened.await.map_err(|e| storage("internal error", e))?.map_err(|e| store_stop(ctx, "opening the file", e))?;
+    let file = Arc::new(file);
+    state.done = kept.iter().map(|&(a, _)| a / state.piece).collect();
+    let json = serde_json::to_string(&state).map_err(|e| storage("pieces", e))?;
+    deps.catalog.set_pieces(&ctx.id, &json, state.done_bytes(), &state.validator).await.map_err(catalog_stop)?;
+    tracker.set_committed(state.done_bytes(), 0);
+
+    let pending: VecDeque<Work> =
+        (0..state.count()).filter(|k| !state.done.contains(k)).map(|k| Work { k, have: 0 }).collect();
+    let queue = Arc::new(Mutex::new(pending));
+    let shared = Arc::new(Shared { state: Mutex::new(state), file: Arc::clone(&file) });
+    let (tx, mut rx) = mpsc::channel::<u64>(64);
+    let mut workers = JoinSet::new();
+    let n = ctx.parallel.max(1);
+    for _ in 0..n {
+        let (ctx, queue, shared, tracker, tx, url) =
+            (Arc::clone(ctx), Arc::clone(&queue), Arc::clone(&shared), Arc::clone(tracker), tx.clone(), url.clone());
+        workers.spawn(async move {
+            let mut url = url;
+            loop {
+                let Some(work) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front() else {
+                    return Ok(());
+                };
+                let k = work.k;
+                fetch_piece(&ctx, &shared, &tracker, &mut url, work).await?;
+                if tx.send(k).await.is_err() {
+                    return Err(Stop::External);
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    // Pieces are made durable and recorded in batches: every 250 ms, one fdatasync and one
+    // catalog write for all pieces finished meanwhile.
+    let mut finished: Vec<u64> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_check = Instant::now();
+    let mut failure: Option<Stop> = None;
+    let mut receiving = true;
+    while failure.is_none() && (receiving || !workers.is_empty()) {
+        tokio::select! {
+            k = rx.recv(), if receiving => match k {
+                Some(k) => finished.push(k),
+                None => receiving = false,
+            },
+            next = workers.join_next(), if !workers.is_empty() => match next {
+                Some(Ok(Ok(()))) | None => {}
+                Some(Ok(Err(stop))) => failure = Some(stop),
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => failure = Some(storage("internal error", e)),
+            },
+            _ = tick.tick() => {
+                if let Err(stop) = record(ctx, &shared, tracker, &mut finished).await {
+                    failure = Some(stop);
+                }
+                if last_check.elapsed() >= Duration::from_millis(500) {
+                    last_check = Instant::now();
+                    if let Err(stop) = check_still_running(ctx).await {
+                        failure = Some(stop);
+                    }
+                }
+            }
+        }
+    }
+    workers.abort_all();
+    while workers.join_next().await.is_some() {}
+    ctx.hold.idle().await;
+    while let Ok(k) = rx.try_recv() {
+        finished.push(k);
+    }
+    // What finished before a failure is recorded: nothing stored is lost.
+    let recorded = record(ctx, &shared, tracker, &mut finished).await;
+    if let Some(stop) = failure {
+        if matches!(stop, Stop::Failed(FailureReason::BadSource { .. })) {
+            // Not the file (an error page where media should be): nothing of it is kept.
+            drop(shared);
+            if let Ok(f) = Arc::try_unwrap(file) {
+                let _ = blocking(ctx, move || f.discard()).await;
+            }
+            ctx.deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
+        }
+        return Err(stop);
+    }
+    recorded?;
+    drop(shared);
+    finish(ctx, seg, file, tracker).await
+}
+
+struct Shared {
+    state: Mutex<Pieces>,
+    file: Arc<RangeFile>,
+}
+
+/// Makes the pieces in `finished` durable (one fdatasync) and records them.
+async fn record(ctx: &Ctx, shared: &Arc<Shared>, tracker: &Tracker, finished: &mut Vec<u64>) -> JobResult {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let file = Arc::clone(&shared.file);
+    blocking(ctx, move || file.sync())
+        .await
+        .map_err(|e| storage("internal error", e))?
+        .map_err(|e| store_stop(ctx, "syncing the file", e))?;
+    let (json, bytes, validator) = {
+        let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.done.extend(finished.drain(..));
+        (serde_json::to_string(&*st).map_err(|e| storage("pieces", e))?, st.done_bytes(), st.validator.clone())
+    };
+    ctx.deps.catalog.set_pieces(&ctx.id, &json, bytes, &validator).await.map_err(catalog_stop)?;
+    tracker.set_committed(bytes, 0);
+    ctx.fruitless.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Fetches piece `work.k` to its end, retrying by kind of failure; every attempt asks for what is
+/// still missing of it, against the file's validator.
+async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &mut Url, mut work: Work) -> JobResult {
+    let (start, end, validator, len) = {
+        let st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (a, b) = st.range(work.k);
+        (a, b, st.validator.clone(), st.len)
+    };
+    let what = format!("the file (bytes {start}-{})", end - 1);
+    let mut retry = Retry::new(&ctx.deps.source.retry);
+    loop {
+        let generation = ctx.generation.load(Ordering::SeqCst);
+        if ctx.urls_expired() {
+            refresh(ctx, None, generation, 0).await?;
+            *url = fresh_url(ctx)?;
+            continue;
+        }
+        let before = work.have;
+        let result = attempt(ctx, &shared.file, tracker, url, start, end, &validator, len, &mut work).await;
+        if work.have > before {
+            retry.reset();
+        }
+        match result {
+            Ok(()) => return Ok(()),
+            Err(AttemptError::Fetch(e)) => match e.class() {
+                ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {}
+                ErrorClass::Expired => {
+                    refresh(ctx, None, generation, status_of(&e)).await?;
+                    *url = fresh_url(ctx)?;
+                }
+                _ => return Err(Stop::Failed(fetch_failure(&what, &e))),
+            },
+            Err(AttemptError::Changed) => {
+                let message = "the file changed on the server".to_owned();
+                return Err(Stop::Restart(FailureReason::SourceChanged { message }));
+            }
+            Err(AttemptError::Content(m)) => {
+                return Err(Stop::Failed(FailureReason::BadSource { message: format!("the file: {m}") }));
+            }
+            Err(AttemptError::Stopped) => return Err(Stop::External),
+            Err(AttemptError::Store(e)) => return Err(store_stop(ctx, "the file", e)),
+            Err(AttemptError::Catalog(m)) => return Err(storage("catalog", m)),
+        }
+    }
+}
+
+fn fresh_url(ctx: &Ctx) -> JobResult<Url> {
+    let fresh = ctx.source_url.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    Url::parse(&fresh).map_err(|e| storage("refreshed URL", e))
+}
+
+/// One request for the rest of a piece. Chunks are written as they fill, on a blocking thread;
+/// `work.have` says how far the piece got, whatever happens.
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    ctx: &Ctx,
+    file: &Arc<RangeFile>,
+    tracker: &Tracker,
+    url: &Url,
+    start: u64,
+    end: u64,
+    validator: &str,
+    len: u64,
+    work: &mut Work,
+) -> Result<(), AttemptError> {
+    let from = start + work.have;
+    let request = Request {
+        range: Some(ByteRange { offset: from, length: end - from }),
+        if_range: Some(validator),
+        ..Request::get(url, &ctx.headers)
+    };
+    let mut body = ctx.deps.source.http.open(request).await?;
+    // Every piece must come from the same version of the file: a 200 (If-Range failed), another
+    // length or another (or no) validator is another file.
+    if !body.partial || body.total_size != Some(len) || body.validator.as_deref() != Some(validator) {
+        return Err(AttemptError::Changed);
+    }
+    let chunk = u64::from(file.chunk_size());
+    let (feed, mut fed) = mpsc::channel::<bytes::Bytes>(16);
+    let writer_file = Arc::clone(file);
+    // The writer returns how many bytes (whole chunks, or up to the end of the piece) it wrote.
+    let writer = blocking(ctx, move || -> (u64, Result<(), StoreError>) {
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk as usize + 16);
+        let mut at = from;
+        let mut written = 0u64;
+        while let Some(data) = fed.blocking_recv() {
+            let mut data = &data[..];
+            while !data.is_empty() {
+                let want = ((at - at % chunk) + chunk).min(end) - at - buf.len() as u64;
+                let take = (want as usize).min(data.len());
+                buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if buf.len() as u64 == ((at / chunk + 1) * chunk).min(end) - at {
+                    let n = buf.len() as u64;
+                    if let Err(e) = writer_file.write_chunk(at, &mut buf) {
+                        return (written, Err(e));
+                    }
+                    buf.clear();
+                    at += n;
+                    written += n;
+                }
+            }
+        }
+        (written, Ok(()))
+    });
+    // From the file's first byte, its head is held back until it is known to be media: an error
+    // page served with 206 is never written as the film.
+    let mut head = (from == 0).then(Vec::new);
+    let received: Result<(), AttemptError> = async {
+        while let Some(data) = body.chunk().await? {
+            let data = match &mut head {
+                Some(h) => {
+                    h.extend_from_slice(&data);
+                    if h.len() < sniff::HEAD_LEN && (h.len() as u64) < end - from {
+                        continue;
+                    }
+                    check_head(h, false)?;
+                    bytes::Bytes::from(std::mem::take(h))
+                }
+                None => data,
+            };
+            head = None;
+            tracker.written(data.len() as u64);
+            if feed.send(data).await.is_err() {
+                break;
+            }
+        }
+        if let Some(h) = head.take() {
+            check_head(&h, true)?;
+            tracker.written(h.len() as u64);
+            let _ = feed.send(bytes::Bytes::from(h)).await;
+        }
+        Ok(())
+    }
+    .await;
+    drop(feed);
+    let (written, stored) = writer.await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e))))?;
+    work.have += written;
+    stored?;
+    received?;
+    if start + work.have < end {
+        // The body ended early without an error (it is checked against its length): say so.
+        return Err(AttemptError::Fetch(FetchError::Short { expected: end - from, received: written }));
+    }
+    Ok(())
+}
+
+/// The first bytes of a progressive file (all of them, if it is that short) must be media.
+fn check_head(head: &[u8], complete: bool) -> Result<(), AttemptError> {
+    match sniff::identify(head, complete) {
+        Content::Media(_) => Ok(()),
+        Content::Hls => Err(AttemptError::Content("got an HLS playlist, not the file".into())),
+        Content::Dash => Err(AttemptError::Content("got a DASH manifest, not the file".into())),
+        Content::NotMedia(what) => Err(AttemptError::Content(format!("got {what}, not media"))),
+    }
+}
+
+/// Reads the whole file back (every chunk verified), checks it is media (and, for a VOD source
+/// file, its size and CRC-64), moves it into place and commits it.
+async fn finish(ctx: &Ctx, seg: &SegmentRow, file: Arc<RangeFile>, tracker: &Tracker) -> JobResult {
+    let mezzanine: Option<VodState> = match &ctx.vod {
+        Some(v) => Some(v.lock().await.clone()).filter(|s| s.mezzanine),
+        None => None,
+    };
+    let file = Arc::try_unwrap(file).map_err(|_| storage("the file", "still in use"))?;
+    let done = blocking(ctx, move || {
+        let mut sniff = Sniffer::new();
+        let mut crc = mezzanine.as_ref().and_then(|m| m.crc64).map(|_| Crc64::default());
+        let len = file.len();
+        let stored = file.finish(&mut |b| {
+            sniff.update(b);
+            if let Some(c) = &mut crc {
+                c.update(b);
+            }
+        })?;
+        let bad = if let Err(e) = sniff.finish() {
+            Some(format!("the file: {e}"))
+        } else if let Some(m) = &mezzanine {
+            let got = crc.map(Crc64::finish);
+            if m.size.is_some_and(|s| s != len) {
+                Some(format!("the source file has {len} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0)))
+            } else if let (Some(want), Some(got)) = (m.crc64, got)
+                && want != got
+            {
+                Some(format!("the source file's CRC-64 is {got}, VOD says {want}; it was discarded"))
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        if bad.is_some() {
+            let _ = std::fs::remove_file(&stored.path);
+        }
+        Ok::<_, StoreError>((stored, bad))
+    });
+    let (stored, bad) =
+        done.await.map_err(|e| storage("internal error", e))?.map_err(|e| store_stop(ctx, "the file", e))?;
+    if let Some(message) = bad {
+        ctx.deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
+        return Err(Stop::Failed(FailureReason::BadSource { message }));
+    }
+    let size = stored.size;
+    let done =
+        DoneSegment { rendition: seg.rendition, kind: SegmentKind::File, idx: seg.idx, size, sha256: stored.sha256 };
+    ctx.deps.catalog.commit_segments(&ctx.id, &[done]).await.map_err(catalog_stop)?;
+    tracker.set_committed(size, 0);
+    tracker.committed(0, 1, 0);
+    Ok(())
+}
