@@ -42,6 +42,10 @@ pub struct Cli {
     /// ApsaraVideo VOD: signature method, v3 (ACS3-HMAC-SHA256) or rpc (HMAC-SHA1).
     #[arg(long, global = true, env = "VODVAULT_VOD_SIGNATURE", default_value = "v3")]
     vod_signature: String,
+    /// Progressive files are fetched in byte-range pieces of this size, in parallel (512K, 4M,
+    /// …; 0 fetches them on one connection).
+    #[arg(long, global = true, env = "VODVAULT_PIECE_SIZE", default_value = "4M", value_parser = parse_size)]
+    piece_size: u64,
     #[command(subcommand)]
     command: Command,
 }

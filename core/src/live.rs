@@ -60,6 +60,27 @@ struct State {
     failed: HashSet<String>,
     /// Open playback sessions.
     watchers: usize,
+    /// A progressive file being downloaded in pieces.
+    part: Option<Part>,
+}
+
+/// A progressive file being downloaded in pieces: its name, the file, and how many bytes of
+/// each piece (from its start) are written.
+type Part = (String, Arc<dyn PartialFile>, HashMap<u64, u64>);
+
+/// A progressive file being downloaded in byte-range pieces, as players may read it meanwhile.
+pub(crate) trait PartialFile: Send + Sync {
+    /// Plaintext length of the whole file.
+    fn len(&self) -> u64;
+    /// Bytes per piece (the last may be shorter).
+    fn piece(&self) -> u64;
+    /// Reads plaintext at `offset` from pieces that are written (blocking).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+/// The name under which piece `k` of progressive file `file` is wanted or fails.
+pub(crate) fn piece_name(file: &str, k: u64) -> String {
+    format!("{file}#{k}")
 }
 
 /// One asset's shared state.
@@ -129,6 +150,56 @@ impl LiveAsset {
     /// The tap of `file`, if it is being fetched with its bytes kept.
     pub(crate) fn tap(&self, file: &str) -> Option<Arc<Tap>> {
         self.state().taps.get(file).filter(|t| !t.state().let_go).cloned()
+    }
+
+    /// The progressive file `file` is being downloaded in pieces (`part`), `written` already
+    /// there; `None` when it is no longer (stored, or its job ended).
+    pub(crate) fn set_part(&self, file: &str, part: Option<Arc<dyn PartialFile>>, written: &[u64]) {
+        self.state().part = part.map(|p| {
+            let (len, piece) = (p.len(), p.piece().max(1));
+            let have = written.iter().map(|&k| (k, ((k + 1) * piece).min(len).saturating_sub(k * piece))).collect();
+            (file.to_owned(), p, have)
+        });
+        self.bump();
+    }
+
+    /// The progressive file `file` being downloaded in pieces, if it is.
+    pub(crate) fn part(&self, file: &str) -> Option<Arc<dyn PartialFile>> {
+        self.state().part.as_ref().filter(|(f, ..)| f == file).map(|(_, p, _)| Arc::clone(p))
+    }
+
+    /// The first `bytes` of piece `k` of the progressive file are written: players may read
+    /// them. A piece written whole is no longer wanted.
+    pub(crate) fn piece_progress(&self, k: u64, bytes: u64) {
+        let mut st = self.state();
+        let (name, whole) = match &mut st.part {
+            Some((file, part, have)) => {
+                let (len, piece) = (part.len(), part.piece().max(1));
+                let full = ((k + 1) * piece).min(len).saturating_sub(k * piece);
+                let h = have.entry(k).or_insert(0);
+                *h = (*h).max(bytes.min(full));
+                (piece_name(file, k), *h == full)
+            }
+            None => return,
+        };
+        if whole {
+            st.failed.remove(&name);
+            st.wanted.retain(|w| *w != name);
+        }
+        drop(st);
+        self.bump();
+    }
+
+    /// How many bytes of progressive file `file` from `pos` on are written (up to the end of
+    /// its piece).
+    pub(crate) fn available(&self, file: &str, pos: u64) -> u64 {
+        let st = self.state();
+        let Some((f, part, have)) = &st.part else { return 0 };
+        if f != file {
+            return 0;
+        }
+        let k = pos / part.piece().max(1);
+        (k * part.piece().max(1) + have.get(&k).copied().unwrap_or(0)).saturating_sub(pos)
     }
 
     /// A playback session opened (its guard closes it).

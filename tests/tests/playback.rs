@@ -260,16 +260,15 @@ async fn expired_assets_are_refused() {
     tv.vault.set_offline_until(&id, None).await.unwrap();
     let s = tv.vault.play(&id).await.unwrap();
     assert_eq!(raw_http("GET", s.url(), &[]).status, 200);
-    // An HLS asset plays while it downloads (play_while_downloading.rs), a cancelled one does
-    // not, and a progressive file only once it is complete.
+    // An asset plays while it downloads (play_while_downloading.rs, progressive_pieces.rs); a
+    // cancelled one does not.
     origin.throttle(20_000);
-    let pending = tv.vault.download(DownloadRequest::new(&origin.url("hls-fmp4/index.m3u8"))).await.unwrap();
-    assert!(tv.vault.play(&pending).await.is_ok());
-    tv.vault.cancel(&pending).await.unwrap();
-    assert!(matches!(tv.vault.play(&pending).await, Err(VaultError::NotPlayable { .. })));
-    let file = tv.vault.download(DownloadRequest::new(&origin.url("progressive/sample.mp4?slow"))).await.unwrap();
-    assert!(matches!(tv.vault.play(&file).await, Err(VaultError::NotPlayable { .. })));
-    tv.vault.cancel(&file).await.unwrap();
+    for path in ["hls-fmp4/index.m3u8", "progressive/sample.mp4?slow"] {
+        let pending = tv.vault.download(DownloadRequest::new(&origin.url(path))).await.unwrap();
+        assert!(tv.vault.play(&pending).await.is_ok(), "{path}");
+        tv.vault.cancel(&pending).await.unwrap();
+        assert!(matches!(tv.vault.play(&pending).await, Err(VaultError::NotPlayable { .. })), "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

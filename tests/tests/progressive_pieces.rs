@@ -147,3 +147,93 @@ async fn a_file_that_changes_on_the_server_starts_over_and_ends_as_the_new_file(
     }
     assert!(restarted, "the app is told it started over, and why");
 }
+
+/// A 20 s H.264 MP4 made by ffmpeg with its `moov` box at the end (ffmpeg's default).
+fn film_with_moov_at_the_end(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("moov-last.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "20"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1200k", "-g", "25"])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    let data = std::fs::read(&out).unwrap();
+    let moov = data.windows(4).position(|w| w == b"moov").unwrap();
+    let mdat = data.windows(4).position(|w| w == b"mdat").unwrap();
+    assert!(moov > mdat, "the test needs the moov box after the media");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_plays_an_mp4_while_it_downloads_its_moov_at_the_end_first() {
+    if !vodvault_tests::have("ffmpeg") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = film_with_moov_at_the_end(dir.path());
+    let len = std::fs::metadata(&source).unwrap().len();
+    let expected = vodvault_tests::framemd5_within(60, source.to_str().unwrap(), &[], &["-map", "0"]);
+    let origin = Origin::start(dir.path()).await;
+    for mode in [Mode::Normal, Mode::Encrypted] {
+        origin.clear_log();
+        origin.throttle(150_000);
+        let tv = test_vault(|c| c.piece_bytes = PIECE).await;
+        let mut req = DownloadRequest::new(&origin.url("moov-last.mp4"));
+        req.mode = mode;
+        req.parallel = Some(2);
+        let id = tv.vault.download(req).await.unwrap();
+        let session = tv.vault.play(&id).await.unwrap();
+        let url = session.url().to_owned();
+        let played =
+            tokio::task::spawn_blocking(move || vodvault_tests::framemd5_within(90, &url, &[], &["-map", "0"]))
+                .await
+                .unwrap();
+        assert!(played == expected, "{mode}: the frames played while downloading are the source's");
+        origin.throttle(0);
+        wait(&tv.vault, &id).await.unwrap();
+        let ranges: Vec<_> = ranges_served(&origin, "moov-last.mp4").into_iter().filter(|&(a, b)| b > a).collect();
+        assert_eq!(max_fetches(&ranges, len), 1, "{mode}: every byte fetched once: {ranges:?}");
+        // The last piece (where the moov is) came long before the download got there.
+        let last = (len - 1) / PIECE * PIECE;
+        let at = ranges.iter().position(|&(a, _)| a == last).expect("the last piece was fetched");
+        assert!(at < 4, "{mode}: the moov's piece was fetched among the first: {ranges:?}");
+        assert!(tv.read_piece(&id, "media.mp4", mode).await == std::fs::read(&source).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_mp4_plays_from_the_pieces_players_ask_for_and_stays_paused() {
+    if !vodvault_tests::have("ffmpeg") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = film_with_moov_at_the_end(dir.path());
+    let first_seconds = ["-t", "3", "-map", "0"];
+    let expected = vodvault_tests::framemd5_within(60, source.to_str().unwrap(), &[], &first_seconds);
+    let origin = Origin::start(dir.path()).await;
+    origin.throttle(50_000);
+    let tv = test_vault(|c| c.piece_bytes = PIECE).await;
+    let mut req = DownloadRequest::new(&origin.url("moov-last.mp4"));
+    req.mode = Mode::Encrypted;
+    req.parallel = Some(1);
+    let id = tv.vault.download(req).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tv.vault.pause(&id).await.unwrap();
+    origin.throttle(0);
+    let session = tv.vault.play(&id).await.unwrap();
+    let url = session.url().to_owned();
+    let played = tokio::task::spawn_blocking(move || vodvault_tests::framemd5_within(60, &url, &[], &first_seconds))
+        .await
+        .unwrap();
+    assert!(played == expected, "the first seconds of a paused MP4 play");
+    assert_eq!(tv.vault.asset(&id).await.unwrap().state, AssetState::Paused, "and it stays paused");
+    drop(session);
+    tv.vault.resume(&id).await.unwrap();
+    wait(&tv.vault, &id).await.unwrap();
+    assert!(tv.read_piece(&id, "media.mp4", Mode::Encrypted).await == std::fs::read(&source).unwrap());
+    let len = std::fs::metadata(&source).unwrap().len();
+    let ranges: Vec<_> = ranges_served(&origin, "moov-last.mp4").into_iter().filter(|&(a, b)| b > a).collect();
+    assert!(max_fetches(&ranges, len) <= 2, "at most the piece in flight at the pause twice: {ranges:?}");
+}

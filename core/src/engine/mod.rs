@@ -236,7 +236,7 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
         Err(Stop::External | Stop::Restart(_)) => Outcome::Stopped,
     }
 }
-/// For a paused or failed HLS asset a player watches: fetches only the pieces players ask for
+/// For a paused or failed asset a player watches: fetches only the pieces players ask for
 /// (stored like any other, counted in its progress) until no player watches; its state stays as
 /// it is. Returns [`Outcome::Stopped`] (a piece that cannot be fetched is the player's 503).
 pub(crate) async fn run_for_players(deps: Arc<Deps>, id: String) -> Outcome {
@@ -252,12 +252,15 @@ async fn for_players(deps: &Arc<Deps>, id: &str) -> JobResult {
         return Err(Stop::External);
     };
     let row = deps.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
-    if !matches!(row.state, AssetState::Paused | AssetState::Failed) || row.kind != AssetKind::Hls {
+    if !matches!(row.state, AssetState::Paused | AssetState::Failed) {
         return Err(Stop::External);
     }
-    let state = row.state;
+    let (state, kind) = (row.state, row.kind);
     let ctx = Arc::new(context(deps, row, state, hold)?);
-    let result = hls::for_players(&ctx).await;
+    let result = match kind {
+        AssetKind::Hls => hls::for_players(&ctx).await,
+        AssetKind::Progressive => progressive::for_players(&ctx).await,
+    };
     ctx.hold.idle().await;
     result
 }

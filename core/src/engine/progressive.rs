@@ -237,7 +237,7 @@ pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
         let rends = ctx.deps.catalog.renditions(&ctx.id).await.map_err(catalog_stop)?;
         let rend = rends.first().unwrap_or(rend);
         match in_pieces(ctx, seg, rend, asset.bytes_expected).await? {
-            Some((url, pieces)) => download_pieces(ctx, seg, url, pieces, &tracker).await?,
+            Some((url, pieces)) => download_pieces(ctx, seg, url, pieces, &tracker, false).await?,
             None => download_file(ctx, seg, rend, &tracker, asset.bytes_expected).await?,
         }
     }
@@ -248,6 +248,28 @@ pub(super) async fn progressive(ctx: &Arc<Ctx>) -> JobResult {
     tracker.set_expected(Some(bytes), true);
     tracker.emit(true);
     Ok(())
+}
+/// For a paused or failed asset a player watches: the pieces players ask for, when the file is
+/// fetched in pieces (a file on one connection plays once complete).
+pub(super) async fn for_players(ctx: &Arc<Ctx>) -> JobResult {
+    let (asset, rends, segs) = load(ctx).await?;
+    let (Some(seg), Some(rend)) = (segs.first(), rends.first()) else {
+        return Ok(());
+    };
+    if seg.done {
+        return Ok(());
+    }
+    let tracker = Arc::new(Tracker::new(
+        ctx.deps.events.clone(),
+        ctx.id.clone(),
+        1,
+        (0, 0),
+        (asset.bytes_expected, asset.expected_exact),
+    ));
+    match in_pieces(ctx, seg, rend, asset.bytes_expected).await? {
+        Some((url, pieces)) => download_pieces(ctx, seg, url, pieces, &tracker, true).await,
+        None => Ok(()),
+    }
 }
 /// Whether the file is fetched in byte-range pieces: as recorded when it already is, or when
 /// the origin answers ranges with the file's length and a validator and the file is longer than

@@ -24,10 +24,11 @@ use crate::catalog::{DoneSegment, SegmentRow};
 use crate::error::fetch_failure;
 use crate::fetch::{ErrorClass, FetchError, Request, Retry};
 use crate::hls::media::ByteRange;
+use crate::live::piece_name;
 use crate::model::{FailureReason, SegmentKind};
 use crate::sniff::{self, Content, Sniffer};
 use crate::source::vod::VodState;
-use crate::store::{RangeFile, StoreError};
+use crate::store::{RangeFile, Readable, StoreError};
 use crate::vod::crc64::Crc64;
 
 /// What the catalog keeps of a file downloaded in pieces (`segments.pieces`).
@@ -83,12 +84,15 @@ struct Work {
 }
 
 /// Downloads the file in pieces (`state` as recorded, or new), then checks it whole and stores it.
+/// With `players_only` (a paused or failed asset a player watches), fetches only the pieces
+/// players ask for, until none watches, and leaves the file incomplete.
 pub(super) async fn download_pieces(
     ctx: &Arc<Ctx>,
     seg: &SegmentRow,
     url: Url,
     mut state: Pieces,
     tracker: &Arc<Tracker>,
+    players_only: bool,
 ) -> JobResult {
     let deps = &ctx.deps;
     // Free space for what is not stored yet (and, in Encrypted mode, for the kept pieces sealed
@@ -113,18 +117,48 @@ pub(super) async fn download_pieces(
         opened.await.map_err(|e| storage("internal error", e))?.map_err(|e| store_stop(ctx, "opening the file", e))?;
     let file = Arc::new(file);
     state.done = kept.iter().map(|&(a, _)| a / state.piece).collect();
+    // Players read the written pieces meanwhile (until the job ends: then the stored file).
+    let readable = Arc::new(Readable { file: Arc::clone(&file), piece: state.piece });
+    let done: Vec<u64> = state.done.iter().copied().collect();
+    ctx.live.set_part(&seg.file, Some(readable), &done);
+    let _shown = Shown { ctx, file: seg.file.clone() };
     let json = serde_json::to_string(&state).map_err(|e| storage("pieces", e))?;
     deps.catalog.set_pieces(&ctx.id, &json, state.done_bytes(), &state.validator).await.map_err(catalog_stop)?;
     tracker.set_committed(state.done_bytes(), 0);
 
-    let pending: VecDeque<Work> =
-        (0..state.count()).filter(|k| !state.done.contains(k)).map(|k| Work { k, have: 0 }).collect();
+    let count = state.count();
+    let pending: VecDeque<Work> = (0..count).filter(|k| !state.done.contains(k)).map(|k| Work { k, have: 0 }).collect();
     let queue = Arc::new(Mutex::new(pending));
-    let shared = Arc::new(Shared { state: Mutex::new(state), file: Arc::clone(&file) });
+    let shared = Arc::new(Shared { state: Mutex::new(state), file: Arc::clone(&file), name: seg.file.clone() });
     let (tx, mut rx) = mpsc::channel::<u64>(64);
     let mut workers = JoinSet::new();
-    let n = ctx.parallel.max(1);
-    for _ in 0..n {
+    // A piece a player waits for (a seek, the `moov` at the end of an MP4) is fetched at once on
+    // a worker of its own, and the queue moves on from there.
+    let spawn_wanted = |workers: &mut JoinSet<JobResult>| {
+        let prefix = format!("{}#", seg.file);
+        let wanted: Vec<u64> = ctx.live.wanted().iter().filter_map(|w| w.strip_prefix(&prefix)?.parse().ok()).collect();
+        let taken = jump_to(&mut queue.lock().unwrap_or_else(PoisonError::into_inner), &wanted, count);
+        for work in taken {
+            tracing::debug!(asset = %ctx.id, "piece {} asked for by a player", work.k);
+            let (ctx, shared, tracker, tx, url) =
+                (Arc::clone(ctx), Arc::clone(&shared), Arc::clone(tracker), tx.clone(), url.clone());
+            workers.spawn(async move {
+                let k = work.k;
+                let mut url = url;
+                match fetch_piece(&ctx, &shared, &tracker, &mut url, work).await {
+                    // Fetching for players, a piece that fails is the player's 503, not the end.
+                    Err(Stop::Failed(reason)) if players_only => {
+                        tracing::debug!(asset = %ctx.id, "piece {k} for a player: {reason}");
+                        return Ok(());
+                    }
+                    other => other?,
+                }
+                tx.send(k).await.map_err(|_| Stop::External)
+            });
+        }
+    };
+    spawn_wanted(&mut workers);
+    for _ in 0..if players_only { 0 } else { ctx.parallel.max(1) } {
         let (ctx, queue, shared, tracker, tx, url) =
             (Arc::clone(ctx), Arc::clone(&queue), Arc::clone(&shared), Arc::clone(tracker), tx.clone(), url.clone());
         workers.spawn(async move {
@@ -141,7 +175,6 @@ pub(super) async fn download_pieces(
             }
         });
     }
-    drop(tx);
 
     // Pieces are made durable and recorded in batches: every 250 ms, one fdatasync and one
     // catalog write for all pieces finished meanwhile.
@@ -149,13 +182,11 @@ pub(super) async fn download_pieces(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_check = Instant::now();
     let mut failure: Option<Stop> = None;
-    let mut receiving = true;
-    while failure.is_none() && (receiving || !workers.is_empty()) {
+    // Until every worker is done (pieces they finished are still in `rx`: taken after).
+    while failure.is_none() && (!workers.is_empty() || (players_only && ctx.live.watched())) {
         tokio::select! {
-            k = rx.recv(), if receiving => match k {
-                Some(k) => finished.push(k),
-                None => receiving = false,
-            },
+            () = ctx.live.want_signal() => spawn_wanted(&mut workers),
+            Some(k) = rx.recv() => finished.push(k),
             next = workers.join_next(), if !workers.is_empty() => match next {
                 Some(Ok(Ok(()))) | None => {}
                 Some(Ok(Err(stop))) => failure = Some(stop),
@@ -175,6 +206,7 @@ pub(super) async fn download_pieces(
             }
         }
     }
+    drop(tx);
     workers.abort_all();
     while workers.join_next().await.is_some() {}
     ctx.hold.idle().await;
@@ -187,21 +219,56 @@ pub(super) async fn download_pieces(
         if matches!(stop, Stop::Failed(FailureReason::BadSource { .. })) {
             // Not the file (an error page where media should be): nothing of it is kept.
             drop(shared);
-            if let Ok(f) = Arc::try_unwrap(file) {
-                let _ = blocking(ctx, move || f.discard()).await;
-            }
+            let _ = blocking(ctx, move || file.discard()).await;
             ctx.deps.catalog.set_resume_point(&ctx.id, 0, None).await.map_err(catalog_stop)?;
         }
         return Err(stop);
     }
     recorded?;
     drop(shared);
+    if players_only {
+        return Ok(());
+    }
     finish(ctx, seg, file, tracker).await
 }
 
 struct Shared {
     state: Mutex<Pieces>,
     file: Arc<RangeFile>,
+    /// The file's logical name.
+    name: String,
+}
+
+/// Clears what players were shown of the file being downloaded, when the download ends.
+struct Shown<'a> {
+    ctx: &'a Ctx,
+    file: String,
+}
+
+impl Drop for Shown<'_> {
+    fn drop(&mut self) {
+        self.ctx.live.set_part(&self.file, None, &[]);
+    }
+}
+
+/// Takes the pieces players wait for out of `queue`, and moves the rest of the queue to where
+/// the player is: the pieces after the (last) wanted one first, then what that skipped.
+fn jump_to(queue: &mut VecDeque<Work>, wanted: &[u64], count: u64) -> Vec<Work> {
+    let mut taken = Vec::new();
+    let mut at = None;
+    queue.retain(|w| {
+        if wanted.contains(&w.k) {
+            at = Some(w.k);
+            taken.push(Work { k: w.k, have: w.have });
+            false
+        } else {
+            true
+        }
+    });
+    if let Some(at) = at.filter(|&a| a < count) {
+        queue.make_contiguous().sort_by_key(|w| (w.k <= at, w.k));
+    }
+    taken
 }
 
 /// Makes the pieces in `finished` durable (one fdatasync) and records them.
@@ -247,8 +314,15 @@ async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &m
         if work.have > before {
             retry.reset();
         }
+        if result.is_err() {
+            // A player waiting for the piece is told (503) rather than kept waiting.
+            ctx.live.failed(&piece_name(&shared.name, work.k));
+        }
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                ctx.live.piece_progress(work.k, end - start);
+                return Ok(());
+            }
             Err(AttemptError::Fetch(e)) => match e.class() {
                 ErrorClass::Transient { retry_after } if retry.again(retry_after).await => {}
                 ErrorClass::Expired => {
@@ -305,6 +379,8 @@ async fn attempt(
     let chunk = u64::from(file.chunk_size());
     let (feed, mut fed) = mpsc::channel::<bytes::Bytes>(16);
     let writer_file = Arc::clone(file);
+    // Players read each chunk as soon as it is written.
+    let (live, k) = (Arc::clone(&ctx.live), work.k);
     // The writer returns how many bytes (whole chunks, or up to the end of the piece) it wrote.
     let writer = blocking(ctx, move || -> (u64, Result<(), StoreError>) {
         let mut buf: Vec<u8> = Vec::with_capacity(chunk as usize + 16);
@@ -325,6 +401,7 @@ async fn attempt(
                     buf.clear();
                     at += n;
                     written += n;
+                    live.piece_progress(k, at - start);
                 }
             }
         }
@@ -389,7 +466,6 @@ async fn finish(ctx: &Ctx, seg: &SegmentRow, file: Arc<RangeFile>, tracker: &Tra
         Some(v) => Some(v.lock().await.clone()).filter(|s| s.mezzanine),
         None => None,
     };
-    let file = Arc::try_unwrap(file).map_err(|_| storage("the file", "still in use"))?;
     let done = blocking(ctx, move || {
         let mut sniff = Sniffer::new();
         let mut crc = mezzanine.as_ref().and_then(|m| m.crc64).map(|_| Crc64::default());

@@ -45,6 +45,8 @@ pub(crate) struct AssetView {
     pub(crate) id: String,
     pub(crate) mode: Mode,
     pub(crate) key: Option<Arc<ContentKey>>,
+    /// HLS or a progressive file.
+    pub(crate) kind: AssetKind,
     /// Logical names of every readable file.
     pub(crate) files: HashSet<String>,
     /// What a player opens first.
@@ -82,7 +84,7 @@ impl AssetView {
         let complete = row.state == AssetState::Completed;
         let live = match access {
             _ if complete => None,
-            Access::Play(live) if row.kind == AssetKind::Hls && row.state != AssetState::Cancelled => Some(live),
+            Access::Play(live) if row.state != AssetState::Cancelled => Some(live),
             _ => return Err(Error::NotPlayable { id: id.to_owned(), state: row.state }),
         };
         if let Some(until) = row.offline_until
@@ -105,7 +107,10 @@ impl AssetView {
             }
         };
         let mut files = HashSet::new();
-        for s in catalog.segments(id).await? {
+        let segments = catalog.segments(id).await?;
+        // A progressive file plays from its one file, before it is complete too.
+        let first_file = segments.first().map(|s| s.file.clone());
+        for s in segments {
             // A gap (EXT-X-GAP) has no file.
             if !(s.kind == SegmentKind::Media && s.size == Some(0)) {
                 files.insert(s.file);
@@ -127,7 +132,11 @@ impl AssetView {
                 generated = incomplete_playlists(id, &renditions, row.bytes_expected.unwrap_or(0))?;
             }
         }
-        let entry = row.entry.unwrap_or_else(|| "index.m3u8".to_owned());
+        let entry = match (row.entry, row.kind) {
+            (Some(e), _) => e,
+            (None, AssetKind::Progressive) => first_file.unwrap_or_default(),
+            (None, AssetKind::Hls) => "index.m3u8".to_owned(),
+        };
         let live = live.map(|l| {
             let asset = l.asset(id);
             let guard = asset.watch();
@@ -136,6 +145,7 @@ impl AssetView {
         Ok(Self {
             id: id.to_owned(),
             mode: row.mode,
+            kind: row.kind,
             key,
             files,
             entry,

@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 
 use super::reader::{AssetReader, AssetView};
 use crate::error::{Error, Result};
-use crate::live::{Tap, TapRead};
+use crate::live::{LiveAsset, PartialFile, Tap, TapRead, piece_name};
+use crate::model::AssetKind;
 
 /// An open playback session: its URL serves the asset until the session is closed or dropped.
 pub struct PlaybackSession {
@@ -189,6 +190,22 @@ async fn handle(
             sink(&id, &file);
             return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
         }
+        Ok(Err(Error::Io(e)))
+            if e.kind() == std::io::ErrorKind::NotFound
+                && view.live().is_some()
+                && view.kind == AssetKind::Progressive =>
+        {
+            // A progressive file downloading in pieces: ranges from the pieces written.
+            match wait_for_file(&view, &name).await {
+                Waited::Stored(r) => Arc::new(r),
+                Waited::Partial(part) => return Ok(partial(&req, view, name, part).await),
+                Waited::Damaged => {
+                    sink(&view.id, &name);
+                    return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
+                }
+                Waited::Arriving(_) | Waited::Unavailable => return Ok(unavailable()),
+            }
+        }
         Ok(Err(Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound && view.live().is_some() => {
             // Not stored yet: from the download, as it arrives or once it is stored.
             let streamable = req.method() == Method::GET && !req.headers().contains_key(header::RANGE);
@@ -199,7 +216,7 @@ async fn handle(
                     sink(&view.id, &name);
                     return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
                 }
-                Waited::Unavailable => return Ok(unavailable()),
+                Waited::Partial(_) | Waited::Unavailable => return Ok(unavailable()),
             }
         }
         _ => return Ok(text(StatusCode::NOT_FOUND, "not found\n")),
@@ -259,6 +276,8 @@ enum Waited {
     Arriving(Arc<Tap>),
     /// It is stored but fails verification.
     Damaged,
+    /// A progressive file downloading in pieces: read what is written, wait for the rest.
+    Partial(Arc<dyn PartialFile>),
     /// It failed while being fetched, or did not come within [`PIECE_WAIT`].
     Unavailable,
 }
@@ -295,6 +314,165 @@ async fn wait_for_piece(view: &Arc<AssetView>, name: &str, streamable: bool) -> 
             return Waited::Unavailable;
         }
     }
+}
+
+/// Waits until the download shows progressive file `name` (it does when its pieces start) or
+/// stores it.
+async fn wait_for_file(view: &Arc<AssetView>, name: &str) -> Waited {
+    let Some(live) = view.live().cloned() else {
+        return Waited::Unavailable;
+    };
+    let deadline = tokio::time::Instant::now() + PIECE_WAIT;
+    let mut changed = live.subscribe();
+    // Asking for its first piece starts a queued asset (see the scheduler).
+    live.want(&piece_name(name, 0));
+    loop {
+        changed.borrow_and_update();
+        if let Some(part) = live.part(name) {
+            return Waited::Partial(part);
+        }
+        let (v, n) = (Arc::clone(view), name.to_owned());
+        match tokio::task::spawn_blocking(move || v.open(&n)).await {
+            Ok(Ok(r)) => return Waited::Stored(r),
+            Ok(Err(Error::Integrity { .. })) => return Waited::Damaged,
+            _ => {}
+        }
+        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+            return Waited::Unavailable;
+        }
+    }
+}
+
+/// Waits until the byte at `pos` of progressive file `name` is written (asking for its piece,
+/// `pos / piece`: it jumps the queue), or the whole file is stored; returns how many bytes from
+/// `pos` are there (`u64::MAX`: all). `Err` when the piece fails meanwhile or takes longer than
+/// [`PIECE_WAIT`].
+async fn wait_bytes(
+    view: &AssetView,
+    live: &LiveAsset,
+    name: &str,
+    pos: u64,
+    piece: u64,
+) -> std::result::Result<u64, ()> {
+    let available = live.available(name, pos);
+    if available > 0 {
+        return Ok(available);
+    }
+    let deadline = tokio::time::Instant::now() + PIECE_WAIT;
+    let piece = piece_name(name, pos / piece);
+    let mut changed = live.subscribe();
+    live.want(&piece);
+    let mut failed_before = live.has_failed(&piece);
+    loop {
+        changed.borrow_and_update();
+        let available = live.available(name, pos);
+        if available > 0 {
+            return Ok(available);
+        }
+        if live.part(name).is_none() && tokio::fs::metadata(view.layout.file(&view.id, name, view.mode)).await.is_ok() {
+            return Ok(u64::MAX); // stored whole
+        }
+        let failed = live.has_failed(&piece);
+        if failed && !failed_before {
+            return Err(());
+        }
+        failed_before = failed;
+        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+            return Err(());
+        }
+    }
+}
+
+/// Bytes served at once from a file that is downloading (at most up to the end of a piece).
+const PARTIAL_BLOCK: u64 = 256 * 1024;
+
+/// A `GET` or `HEAD` of a progressive file downloading in pieces: the full length is announced
+/// (HEAD, `Content-Length`, `Content-Range`), the first piece of the range is waited for before
+/// answering (a piece that fails: `503`), and every later one as the body reaches it, asking for
+/// the next piece before it is needed.
+async fn partial(
+    req: &Request<hyper::body::Incoming>,
+    view: Arc<AssetView>,
+    name: String,
+    part: Arc<dyn PartialFile>,
+) -> Response<Body> {
+    let len = part.len();
+    let piece = part.piece().max(1);
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| parse_range(v, len));
+    let (status, start, end) = match range {
+        None => (StatusCode::OK, 0, len),
+        Some(Ok((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Some(Err(())) => {
+            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "");
+            r.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
+            return r;
+        }
+    };
+    let Some(live) = view.live().cloned() else {
+        return unavailable();
+    };
+    let body: Body = if req.method() == Method::HEAD || start == end {
+        Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+    } else {
+        if wait_bytes(&view, &live, &name, start, piece).await.is_err() {
+            return unavailable();
+        }
+        struct St {
+            view: Arc<AssetView>,
+            live: Arc<LiveAsset>,
+            name: String,
+            part: Arc<dyn PartialFile>,
+            pos: u64,
+            over: bool,
+        }
+        let st = St { view: Arc::clone(&view), live, name: name.clone(), part, pos: start, over: false };
+        let stream = futures_util::stream::unfold(st, move |mut st| async move {
+            if st.over || st.pos >= end {
+                return None;
+            }
+            let k = st.pos / piece;
+            let Ok(available) = wait_bytes(&st.view, &st.live, &st.name, st.pos, piece).await else {
+                st.over = true;
+                return Some((Err(std::io::Error::other("the piece failed while being fetched")), st));
+            };
+            // The next piece is asked for as this one starts being sent.
+            if st.pos % piece == 0 && (k + 1) * piece < end && st.live.available(&st.name, (k + 1) * piece) == 0 {
+                st.live.want(&piece_name(&st.name, k + 1));
+            }
+            let n = PARTIAL_BLOCK.min(available).min((k + 1) * piece - st.pos).min(end - st.pos) as usize;
+            let (part, pos) = (Arc::clone(&st.part), st.pos);
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = BytesMut::zeroed(n);
+                part.read_at(pos, &mut buf).map(|got| {
+                    buf.truncate(got);
+                    buf.freeze()
+                })
+            })
+            .await;
+            match read {
+                Ok(Ok(block)) if !block.is_empty() => {
+                    st.pos += block.len() as u64;
+                    Some((Ok(Frame::data(block)), st))
+                }
+                _ => {
+                    st.over = true;
+                    Some((Err(std::io::Error::other("reading the file failed")), st))
+                }
+            }
+        });
+        BodyExt::boxed(StreamBody::new(stream))
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(super::content_type(&name)));
+    h.insert(header::CONTENT_LENGTH, header_value(&(end - start).to_string()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{}/{len}", end - 1)));
+    }
+    r
 }
 
 fn unavailable() -> Response<Body> {

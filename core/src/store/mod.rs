@@ -26,7 +26,7 @@ use crate::seal::{self, Durability, SealError, SealOptions, SealedFileWriter};
 use crate::sniff::Sniffer;
 
 mod ranges;
-pub(crate) use ranges::RangeFile;
+pub(crate) use ranges::{RangeFile, Readable};
 
 /// Suffix of sealed files.
 pub const SEALED_SUFFIX: &str = ".vvs";

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::{Layout, StoreError, StoredPiece, seal_context, temp_in};
 use crate::keys::ContentKey;
+use crate::live::PartialFile;
 use crate::model::Mode;
 use crate::seal::{self, ChunkOpener, ChunkSealer, SealError, SealOptions};
 
@@ -205,7 +206,7 @@ impl RangeFile {
     ///
     /// # Errors
     /// [`StoreError`] (`Integrity` if a chunk is missing or does not verify).
-    pub(crate) fn finish(self, each: &mut dyn FnMut(&[u8])) -> Result<StoredPiece, StoreError> {
+    pub(crate) fn finish(&self, each: &mut dyn FnMut(&[u8])) -> Result<StoredPiece, StoreError> {
         let mut digest = self.sealed.is_none().then(|| ring::digest::Context::new(&ring::digest::SHA256));
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = 0;
@@ -223,12 +224,35 @@ impl RangeFile {
         self.file.sync_data()?;
         std::fs::rename(&self.part, &self.dest)?;
         seal::sync_parent_dir(&self.dest)?;
-        Ok(StoredPiece { path: self.dest, size: self.len, sha256: digest.map(|d| hex::encode(d.finish())) })
+        Ok(StoredPiece { path: self.dest.clone(), size: self.len, sha256: digest.map(|d| hex::encode(d.finish())) })
     }
 
     /// Deletes the part (it is not the file, and must not be resumed from).
-    pub(crate) fn discard(self) {
+    pub(crate) fn discard(&self) {
         let _ = std::fs::remove_file(&self.part);
+    }
+}
+
+/// Players read the pieces that are written while the rest downloads.
+pub(crate) struct Readable {
+    pub(crate) file: Arc<RangeFile>,
+    pub(crate) piece: u64,
+}
+
+impl PartialFile for Readable {
+    fn len(&self) -> u64 {
+        self.file.len
+    }
+
+    fn piece(&self) -> u64 {
+        self.piece
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read_at(offset, buf).map_err(|e| match e {
+            StoreError::Io(io) => io,
+            other => io::Error::other(other.to_string()),
+        })
     }
 }
 
