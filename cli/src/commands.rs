@@ -267,6 +267,9 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             match (state, downloading) {
                 (AssetState::Completed, _) => eprintln!("serving {id}; stop with Ctrl-C"),
                 (_, true) => eprintln!("serving {id} while it downloads; stop with Ctrl-C (it stays resumable)"),
+                (AssetState::Queued | AssetState::Downloading, false) => {
+                    eprintln!("serving {id} ({state}): playing it downloads it; stop with Ctrl-C")
+                }
                 (_, false) => {
                     eprintln!("serving {id} ({state}): only the pieces players ask for are fetched; stop with Ctrl-C")
                 }

@@ -168,7 +168,7 @@ pub enum Command {
         json: bool,
     },
     /// Serve an asset to players on 127.0.0.1; prints the URL first, then serves until Ctrl-C
-    /// or SIGTERM. An HLS asset that is not complete plays too, and its download continues
+    /// or SIGTERM. An asset that is not complete plays too, and its download continues
     /// meanwhile (pieces a player asks for first).
     Serve {
         /// The asset.
@@ -176,7 +176,8 @@ pub enum Command {
         /// Port to listen on [default: any free port].
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Do not resume a paused or failed download: fetch only the pieces players ask for.
+        /// Do not resume a paused or failed download: fetch only the pieces players ask for (a
+        /// queued one starts when played).
         #[arg(long)]
         no_download: bool,
     },

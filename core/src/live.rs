@@ -93,6 +93,8 @@ pub(crate) struct LiveAsset {
     changed: watch::Sender<u64>,
     /// Wakes the download when a player wants a piece.
     wanted: Notify,
+    /// Bumped when the download starts over from a changed source.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl LiveAsset {
@@ -103,6 +105,7 @@ impl LiveAsset {
             state: Mutex::default(),
             changed: watch::Sender::new(0),
             wanted: Notify::new(),
+            version: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -125,11 +128,20 @@ impl LiveAsset {
         if !st.wanted.iter().any(|w| w == file) {
             st.wanted.push_back(file.to_owned());
         }
+        // Asked again after a failure: the next attempt is what the player waits for.
+        st.failed.remove(file);
         drop(st);
         self.wanted.notify_one();
         self.wants.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(self.id.clone());
         self.wants.notify.notify_one();
         self.bump();
+    }
+
+    /// A player waits for this asset: the queue starts it if it is queued, or fetches what
+    /// players ask for if it is paused or failed (see the scheduler).
+    pub(crate) fn wake_queue(&self) {
+        self.wants.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(self.id.clone());
+        self.wants.notify.notify_one();
     }
 
     /// The pieces players wait for, oldest first.
@@ -169,8 +181,8 @@ impl LiveAsset {
     }
 
     /// The first `bytes` of piece `k` of the progressive file are written: players may read
-    /// them. A piece written whole is no longer wanted.
-    pub(crate) fn piece_progress(&self, k: u64, bytes: u64) {
+    /// them. A piece written whole is no longer wanted; returns whether a player wanted it.
+    pub(crate) fn piece_progress(&self, k: u64, bytes: u64) -> bool {
         let mut st = self.state();
         let (name, whole) = match &mut st.part {
             Some((file, part, have)) => {
@@ -180,26 +192,50 @@ impl LiveAsset {
                 *h = (*h).max(bytes.min(full));
                 (piece_name(file, k), *h == full)
             }
-            None => return,
+            None => return false,
         };
+        let mut was_wanted = false;
         if whole {
             st.failed.remove(&name);
+            let before = st.wanted.len();
             st.wanted.retain(|w| *w != name);
+            was_wanted = st.wanted.len() != before;
         }
         drop(st);
         self.bump();
+        was_wanted
     }
 
     /// How many bytes of progressive file `file` from `pos` on are written (up to the end of
     /// its piece).
     pub(crate) fn available(&self, file: &str, pos: u64) -> u64 {
+        self.readable(file, pos).map_or(0, |(_, n)| n)
+    }
+
+    /// The file `file` is being downloaded into now, and how many bytes from `pos` on it holds
+    /// (up to the end of their piece): read them from that file, not from one an earlier job
+    /// wrote (a resumed Encrypted file is a new file).
+    pub(crate) fn readable(&self, file: &str, pos: u64) -> Option<(Arc<dyn PartialFile>, u64)> {
         let st = self.state();
-        let Some((f, part, have)) = &st.part else { return 0 };
+        let (f, part, have) = st.part.as_ref()?;
         if f != file {
-            return 0;
+            return None;
         }
-        let k = pos / part.piece().max(1);
-        (k * part.piece().max(1) + have.get(&k).copied().unwrap_or(0)).saturating_sub(pos)
+        let piece = part.piece().max(1);
+        let k = pos / piece;
+        Some((Arc::clone(part), (k * piece + have.get(&k).copied().unwrap_or(0)).saturating_sub(pos)))
+    }
+
+    /// The asset starts over from a changed source: bytes of the old version must not be
+    /// continued with the new one's.
+    pub(crate) fn new_version(&self) {
+        self.version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.bump();
+    }
+
+    /// Which version of the asset's source its files hold (see [`LiveAsset::new_version`]).
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A playback session opened (its guard closes it).

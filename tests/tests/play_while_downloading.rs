@@ -283,3 +283,42 @@ async fn the_cli_serves_a_download_from_its_start_and_a_kill_leaves_it_resumable
     let rows = second.rows().await;
     assert_eq!(rows[0].1, "paused", "and stays paused");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_piece_of_a_paused_asset_that_fails_for_good_is_a_503_until_it_can_be_fetched() {
+    let media = tempfile::tempdir().unwrap();
+    if !have("ffmpeg") {
+        return;
+    }
+    make_stream(media.path());
+    let origin = Origin::start(media.path()).await;
+    origin.throttle(20_000);
+    let tv = test_vault(|_| {}).await;
+    let mut req = DownloadRequest::new(&origin.url("long/index.m3u8"));
+    req.parallel = Some(1);
+    let id = tv.vault.download(req).await.unwrap();
+    tv.vault.pause(&id).await.unwrap();
+    origin.throttle(0);
+    // More failures than the retry budget (5 attempts): the piece fails for good, for now.
+    origin.fault("long/seg-020.ts", Fault::Status(500, None), 8);
+    let session = tv.vault.play(&id).await.unwrap();
+    let url = format!("{}video/seg-00020.ts", session.base_url());
+    let u = url.clone();
+    let first = tokio::task::spawn_blocking(move || raw_http("GET", &u, &[])).await.unwrap();
+    assert_eq!(first.status, 503, "a piece that cannot be fetched is a 503");
+    // The download gives the piece up (every attempt of its budget failed)...
+    for _ in 0..200 {
+        if origin.requests_to("long/seg-020.ts") >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...then the origin recovers: the player's next try gets it.
+    origin.clear_faults();
+    let second = tokio::task::spawn_blocking(move || raw_http("GET", &url, &[])).await.unwrap();
+    assert_eq!(second.status, 200);
+    assert!(second.complete());
+    assert_eq!(second.body, std::fs::read(media.path().join("long/seg-020.ts")).unwrap());
+    assert_eq!(tv.vault.asset(&id).await.unwrap().state, vodvault_core::AssetState::Paused);
+}

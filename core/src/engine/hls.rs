@@ -184,12 +184,21 @@ async fn run_workers(
         let taken = jump_to(&mut queue.lock().unwrap_or_else(PoisonError::into_inner), &wanted, &totals);
         for seg in taken {
             tracing::debug!(asset = %ctx.id, "{} asked for by a player", seg.file);
-            let (ctx, plan, tracker, keys, tx) =
-                (Arc::clone(ctx), Arc::clone(plan), Arc::clone(tracker), Arc::clone(&keys), tx.clone());
+            let (ctx, plan, tracker, keys, tx, queue) = (
+                Arc::clone(ctx),
+                Arc::clone(plan),
+                Arc::clone(tracker),
+                Arc::clone(&keys),
+                tx.clone(),
+                Arc::clone(&queue),
+            );
             workers.spawn(async move {
                 let finished = match fetch_piece(&ctx, &plan, &keys, &tracker, &seg).await {
+                    // Fetching for players, a piece that fails is the player's 503; it stays
+                    // in the queue for the player's next request.
                     Err(Stop::Failed(reason)) if order == Order::PlayersOnly => {
                         tracing::debug!(asset = %ctx.id, "{} for a player: {reason}", seg.file);
+                        queue.lock().unwrap_or_else(PoisonError::into_inner).push_front(seg);
                         return Ok(());
                     }
                     other => other?,

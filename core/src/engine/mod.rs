@@ -277,6 +277,7 @@ async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     deps.events.state(id, AssetState::Downloading, None);
     let row = deps.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
     let ctx = Arc::new(context(deps, row, AssetState::Downloading, hold)?);
+    let mut restarts = 0;
     let result = loop {
         let r = match ctx_kind(&ctx).await {
             AssetKind::Hls => hls(&ctx).await,
@@ -288,8 +289,13 @@ async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
             other => other,
         };
         match r {
+            // A source that changes again and again (a CDN whose edges disagree on a file's
+            // validator, say) fails the asset instead of starting over for ever.
+            Err(Stop::Restart(reason)) if restarts >= MAX_RESTARTS => break Err(Stop::Failed(reason)),
             Err(Stop::Restart(reason)) => {
+                restarts += 1;
                 tracing::warn!(asset = %id, "restarting: {reason}");
+                ctx.live.new_version();
                 // No piece of the old plan may land in the new one.
                 ctx.hold.idle().await;
                 restart(&ctx).await?;
@@ -301,6 +307,10 @@ async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     ctx.hold.idle().await;
     result
 }
+/// Times one job starts over from a changed source before the asset fails (`source_changed`;
+/// resuming it tries again).
+const MAX_RESTARTS: u32 = 3;
+
 async fn ctx_kind(ctx: &Ctx) -> AssetKind {
     match ctx.deps.catalog.asset(&ctx.id).await {
         Ok(Some(r)) => r.kind,

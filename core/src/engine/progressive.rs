@@ -281,10 +281,14 @@ async fn in_pieces(
     expected: Option<u64>,
 ) -> JobResult<Option<(Url, Pieces)>> {
     let url = Url::parse(&rend.url).map_err(|e| storage("catalog URL", e))?;
-    if let Some(p) = seg.pieces.as_deref().and_then(|j| serde_json::from_str::<Pieces>(j).ok()) {
+    let settings = &ctx.deps.settings;
+    // Pieces recorded with a chunk size they do not fit (the vault's was changed) are fetched
+    // again: their chunks could not be written where the format puts them.
+    if let Some(p) = seg.pieces.as_deref().and_then(|j| serde_json::from_str::<Pieces>(j).ok())
+        && p.piece.is_multiple_of(u64::from(settings.chunk_size))
+    {
         return Ok(Some((url, p)));
     }
-    let settings = &ctx.deps.settings;
     if settings.piece_bytes == 0 || seg.resume_offset > 0 {
         return Ok(None);
     }

@@ -25,7 +25,7 @@ use crate::error::fetch_failure;
 use crate::fetch::{ErrorClass, FetchError, Request, Retry};
 use crate::hls::media::ByteRange;
 use crate::live::piece_name;
-use crate::model::{FailureReason, SegmentKind};
+use crate::model::{Event, FailureReason, SegmentKind};
 use crate::sniff::{self, Content, Sniffer};
 use crate::source::vod::VodState;
 use crate::store::{RangeFile, Readable, StoreError};
@@ -140,15 +140,22 @@ pub(super) async fn download_pieces(
         let taken = jump_to(&mut queue.lock().unwrap_or_else(PoisonError::into_inner), &wanted, count);
         for work in taken {
             tracing::debug!(asset = %ctx.id, "piece {} asked for by a player", work.k);
-            let (ctx, shared, tracker, tx, url) =
-                (Arc::clone(ctx), Arc::clone(&shared), Arc::clone(tracker), tx.clone(), url.clone());
+            let (ctx, shared, tracker, tx, url, queue) = (
+                Arc::clone(ctx),
+                Arc::clone(&shared),
+                Arc::clone(tracker),
+                tx.clone(),
+                url.clone(),
+                Arc::clone(&queue),
+            );
             workers.spawn(async move {
-                let k = work.k;
-                let mut url = url;
-                match fetch_piece(&ctx, &shared, &tracker, &mut url, work).await {
-                    // Fetching for players, a piece that fails is the player's 503, not the end.
+                let (k, mut work, mut url) = (work.k, work, url);
+                match fetch_piece(&ctx, &shared, &tracker, &mut url, &mut work).await {
+                    // Fetching for players, a piece that fails is the player's 503, not the end:
+                    // it stays queued (with what it got) for the player's next request.
                     Err(Stop::Failed(reason)) if players_only => {
                         tracing::debug!(asset = %ctx.id, "piece {k} for a player: {reason}");
+                        queue.lock().unwrap_or_else(PoisonError::into_inner).push_front(work);
                         return Ok(());
                     }
                     other => other?,
@@ -168,7 +175,8 @@ pub(super) async fn download_pieces(
                     return Ok(());
                 };
                 let k = work.k;
-                fetch_piece(&ctx, &shared, &tracker, &mut url, work).await?;
+                let mut work = work;
+                fetch_piece(&ctx, &shared, &tracker, &mut url, &mut work).await?;
                 if tx.send(k).await.is_err() {
                     return Err(Stop::External);
                 }
@@ -294,7 +302,7 @@ async fn record(ctx: &Ctx, shared: &Arc<Shared>, tracker: &Tracker, finished: &m
 
 /// Fetches piece `work.k` to its end, retrying by kind of failure; every attempt asks for what is
 /// still missing of it, against the file's validator.
-async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &mut Url, mut work: Work) -> JobResult {
+async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &mut Url, work: &mut Work) -> JobResult {
     let (start, end, validator, len) = {
         let st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (a, b) = st.range(work.k);
@@ -310,7 +318,7 @@ async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &m
             continue;
         }
         let before = work.have;
-        let result = attempt(ctx, &shared.file, tracker, url, start, end, &validator, len, &mut work).await;
+        let result = attempt(ctx, &shared.file, tracker, url, start, end, &validator, len, work).await;
         if work.have > before {
             retry.reset();
         }
@@ -319,8 +327,12 @@ async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &m
             ctx.live.failed(&piece_name(&shared.name, work.k));
         }
         match result {
-            Ok(()) => {
+            Ok(played) => {
                 ctx.live.piece_progress(work.k, end - start);
+                if played {
+                    let file = format!("{}#{}", shared.name, work.k);
+                    ctx.deps.events.emit(Event::FetchedForPlayback { id: ctx.id.clone(), file });
+                }
                 return Ok(());
             }
             Err(AttemptError::Fetch(e)) => match e.class() {
@@ -351,7 +363,8 @@ fn fresh_url(ctx: &Ctx) -> JobResult<Url> {
 }
 
 /// One request for the rest of a piece. Chunks are written as they fill, on a blocking thread;
-/// `work.have` says how far the piece got, whatever happens.
+/// `work.have` says how far the piece got, whatever happens. Returns whether a player was
+/// waiting for the piece.
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     ctx: &Ctx,
@@ -363,7 +376,7 @@ async fn attempt(
     validator: &str,
     len: u64,
     work: &mut Work,
-) -> Result<(), AttemptError> {
+) -> Result<bool, AttemptError> {
     let from = start + work.have;
     let request = Request {
         range: Some(ByteRange { offset: from, length: end - from }),
@@ -382,10 +395,11 @@ async fn attempt(
     // Players read each chunk as soon as it is written.
     let (live, k) = (Arc::clone(&ctx.live), work.k);
     // The writer returns how many bytes (whole chunks, or up to the end of the piece) it wrote.
-    let writer = blocking(ctx, move || -> (u64, Result<(), StoreError>) {
+    let writer = blocking(ctx, move || -> (u64, Result<(), StoreError>, bool) {
         let mut buf: Vec<u8> = Vec::with_capacity(chunk as usize + 16);
         let mut at = from;
         let mut written = 0u64;
+        let mut played = false;
         while let Some(data) = fed.blocking_recv() {
             let mut data = &data[..];
             while !data.is_empty() {
@@ -396,16 +410,18 @@ async fn attempt(
                 if buf.len() as u64 == ((at / chunk + 1) * chunk).min(end) - at {
                     let n = buf.len() as u64;
                     if let Err(e) = writer_file.write_chunk(at, &mut buf) {
-                        return (written, Err(e));
+                        return (written, Err(e), played);
                     }
                     buf.clear();
                     at += n;
                     written += n;
-                    live.piece_progress(k, at - start);
+                    if live.piece_progress(k, at - start) {
+                        played = true;
+                    }
                 }
             }
         }
-        (written, Ok(()))
+        (written, Ok(()), played)
     });
     // From the file's first byte, its head is held back until it is known to be media: an error
     // page served with 206 is never written as the film.
@@ -438,7 +454,8 @@ async fn attempt(
     }
     .await;
     drop(feed);
-    let (written, stored) = writer.await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e))))?;
+    let (written, stored, played) =
+        writer.await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e))))?;
     work.have += written;
     stored?;
     received?;
@@ -446,7 +463,7 @@ async fn attempt(
         // The body ended early without an error (it is checked against its length): say so.
         return Err(AttemptError::Fetch(FetchError::Short { expected: end - from, received: written }));
     }
-    Ok(())
+    Ok(played)
 }
 
 /// The first bytes of a progressive file (all of them, if it is that short) must be media.

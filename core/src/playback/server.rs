@@ -310,7 +310,7 @@ async fn wait_for_piece(view: &Arc<AssetView>, name: &str, streamable: bool) -> 
             return Waited::Unavailable;
         }
         failed_before = failed;
-        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+        if !changed_or_tick(&mut changed, deadline).await {
             return Waited::Unavailable;
         }
     }
@@ -324,8 +324,8 @@ async fn wait_for_file(view: &Arc<AssetView>, name: &str) -> Waited {
     };
     let deadline = tokio::time::Instant::now() + PIECE_WAIT;
     let mut changed = live.subscribe();
-    // Asking for its first piece starts a queued asset (see the scheduler).
-    live.want(&piece_name(name, 0));
+    // A queued asset starts; a paused or failed one fetches what players ask for.
+    live.wake_queue();
     loop {
         changed.borrow_and_update();
         if let Some(part) = live.part(name) {
@@ -337,47 +337,65 @@ async fn wait_for_file(view: &Arc<AssetView>, name: &str) -> Waited {
             Ok(Err(Error::Integrity { .. })) => return Waited::Damaged,
             _ => {}
         }
-        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+        if !changed_or_tick(&mut changed, deadline).await {
             return Waited::Unavailable;
         }
     }
 }
 
+/// Where the bytes at a position of a progressive file that is downloading are.
+enum Bytes_ {
+    /// In the file being downloaded now: this many from the position.
+    Part(Arc<dyn PartialFile>, u64),
+    /// The file is stored whole.
+    Stored,
+}
+
+/// Waits for a change the asset's download tells of, or 250 ms (a download in another process
+/// tells nothing: what it stores is looked for again); `false` once `deadline` has passed.
+async fn changed_or_tick(changed: &mut tokio::sync::watch::Receiver<u64>, deadline: tokio::time::Instant) -> bool {
+    let until = deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(250));
+    let _ = tokio::time::timeout_at(until, changed.changed()).await;
+    tokio::time::Instant::now() < deadline
+}
+
 /// Waits until the byte at `pos` of progressive file `name` is written (asking for its piece,
-/// `pos / piece`: it jumps the queue), or the whole file is stored; returns how many bytes from
-/// `pos` are there (`u64::MAX`: all). `Err` when the piece fails meanwhile or takes longer than
-/// [`PIECE_WAIT`].
+/// `pos / piece`: it jumps the queue), or the whole file is stored. `Err` when the piece fails
+/// meanwhile or takes longer than [`PIECE_WAIT`].
 async fn wait_bytes(
     view: &AssetView,
     live: &LiveAsset,
     name: &str,
     pos: u64,
     piece: u64,
-) -> std::result::Result<u64, ()> {
-    let available = live.available(name, pos);
-    if available > 0 {
-        return Ok(available);
-    }
+) -> std::result::Result<Bytes_, ()> {
     let deadline = tokio::time::Instant::now() + PIECE_WAIT;
     let piece = piece_name(name, pos / piece);
     let mut changed = live.subscribe();
-    live.want(&piece);
+    let mut asked = false;
     let mut failed_before = live.has_failed(&piece);
     loop {
         changed.borrow_and_update();
-        let available = live.available(name, pos);
-        if available > 0 {
-            return Ok(available);
+        match live.readable(name, pos) {
+            Some((part, n)) if n > 0 => return Ok(Bytes_::Part(part, n)),
+            Some(_) => {}
+            None => {
+                if tokio::fs::metadata(view.layout.file(&view.id, name, view.mode)).await.is_ok() {
+                    return Ok(Bytes_::Stored);
+                }
+            }
         }
-        if live.part(name).is_none() && tokio::fs::metadata(view.layout.file(&view.id, name, view.mode)).await.is_ok() {
-            return Ok(u64::MAX); // stored whole
+        if !asked {
+            live.want(&piece);
+            failed_before = false;
+            asked = true;
         }
         let failed = live.has_failed(&piece);
         if failed && !failed_before {
             return Err(());
         }
         failed_before = failed;
-        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+        if !changed_or_tick(&mut changed, deadline).await {
             return Err(());
         }
     }
@@ -421,43 +439,74 @@ async fn partial(
             view: Arc<AssetView>,
             live: Arc<LiveAsset>,
             name: String,
-            part: Arc<dyn PartialFile>,
+            /// The source version the response started with: bytes of another never follow.
+            version: u64,
+            /// The stored file, once the download has stored it.
+            stored: Option<Arc<AssetReader>>,
             pos: u64,
             over: bool,
         }
-        let st = St { view: Arc::clone(&view), live, name: name.clone(), part, pos: start, over: false };
+        let version = live.version();
+        let st =
+            St { view: Arc::clone(&view), live, name: name.clone(), version, stored: None, pos: start, over: false };
         let stream = futures_util::stream::unfold(st, move |mut st| async move {
             if st.over || st.pos >= end {
                 return None;
             }
             let k = st.pos / piece;
-            let Ok(available) = wait_bytes(&st.view, &st.live, &st.name, st.pos, piece).await else {
+            let cut = |mut st: St, why: &str| {
                 st.over = true;
-                return Some((Err(std::io::Error::other("the piece failed while being fetched")), st));
+                Some((Err(std::io::Error::other(why.to_owned())), st))
             };
+            let from = match &st.stored {
+                Some(_) => Bytes_::Stored,
+                None => match wait_bytes(&st.view, &st.live, &st.name, st.pos, piece).await {
+                    Ok(b) => b,
+                    Err(()) => return cut(st, "the piece failed while being fetched"),
+                },
+            };
+            if st.live.version() != st.version {
+                return cut(st, "the file changed on the server while it was served");
+            }
             // The next piece is asked for as this one starts being sent.
-            if st.pos % piece == 0 && (k + 1) * piece < end && st.live.available(&st.name, (k + 1) * piece) == 0 {
+            if st.stored.is_none()
+                && st.pos % piece == 0
+                && (k + 1) * piece < end
+                && st.live.available(&st.name, (k + 1) * piece) == 0
+            {
                 st.live.want(&piece_name(&st.name, k + 1));
             }
-            let n = PARTIAL_BLOCK.min(available).min((k + 1) * piece - st.pos).min(end - st.pos) as usize;
-            let (part, pos) = (Arc::clone(&st.part), st.pos);
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = BytesMut::zeroed(n);
-                part.read_at(pos, &mut buf).map(|got| {
-                    buf.truncate(got);
-                    buf.freeze()
-                })
+            let (pos, view, name) = (st.pos, Arc::clone(&st.view), st.name.clone());
+            let stored = st.stored.clone();
+            let read = tokio::task::spawn_blocking(move || -> Result<(Bytes, Option<Arc<AssetReader>>)> {
+                match from {
+                    Bytes_::Part(part, available) => {
+                        let n = PARTIAL_BLOCK.min(available).min((k + 1) * piece - pos).min(end - pos) as usize;
+                        let mut buf = BytesMut::zeroed(n);
+                        let got = part.read_at(pos, &mut buf)?;
+                        buf.truncate(got);
+                        Ok((buf.freeze(), None))
+                    }
+                    Bytes_::Stored => {
+                        let reader = match stored {
+                            Some(r) => r,
+                            None => Arc::new(view.open(&name)?),
+                        };
+                        let block = read_block(&reader, pos, end)?;
+                        Ok((block, Some(reader)))
+                    }
+                }
             })
             .await;
             match read {
-                Ok(Ok(block)) if !block.is_empty() => {
+                Ok(Ok((block, reader))) if !block.is_empty() => {
                     st.pos += block.len() as u64;
+                    if reader.is_some() {
+                        st.stored = reader;
+                    }
                     Some((Ok(Frame::data(block)), st))
                 }
-                _ => {
-                    st.over = true;
-                    Some((Err(std::io::Error::other("reading the file failed")), st))
-                }
+                _ => cut(st, "reading the file failed"),
             }
         });
         BodyExt::boxed(StreamBody::new(stream))
@@ -530,9 +579,14 @@ async fn arriving(tap: Arc<Tap>, content_type: &'static str) -> Response<Body> {
                     return Some((Err(std::io::Error::other("the piece failed while being fetched")), st));
                 }
                 TapRead::Wait => {
-                    if st.changed.changed().await.is_err() {
-                        st.over = true;
-                        return Some((Err(std::io::Error::other("the download stopped")), st));
+                    // A piece whose bytes stop coming (the engine's own read timeout is 20 s)
+                    // ends the response rather than holding it for ever.
+                    match tokio::time::timeout(PIECE_WAIT, st.changed.changed()).await {
+                        Ok(Ok(())) => {}
+                        _ => {
+                            st.over = true;
+                            return Some((Err(std::io::Error::other("the download stopped")), st));
+                        }
                     }
                 }
             }
