@@ -75,7 +75,8 @@ pub(crate) struct Server {
     addr: SocketAddr,
     sessions: Arc<Sessions>,
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Told when the server's thread has ended its connections.
+    task: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Drop for Server {
@@ -89,12 +90,31 @@ type Body = BoxBody<Bytes, std::io::Error>;
 impl Server {
     /// Binds 127.0.0.1 (`port` 0 = ephemeral) and serves sessions; `sink` is told of integrity
     /// failures.
+    ///
+    /// The server runs on a thread of its own (a single-threaded runtime with its own blocking
+    /// pool), so that a player's requests never queue behind a download's network and file work
+    /// on the vault's runtime: a player asking for the segment being downloaded gets its first
+    /// bytes without waiting for the download to yield.
     pub(crate) async fn start(port: u16, sink: IntegritySink) -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let sessions: Arc<Sessions> = Arc::new(Mutex::new(HashMap::new()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&sessions), sink, stopped));
+        let (ended, task) = tokio::sync::oneshot::channel();
+        let s = Arc::clone(&sessions);
+        std::thread::Builder::new().name("vodvault-playback".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => accept_loop(listener, s, sink, stopped).await,
+                        Err(e) => tracing::error!("playback server: {e}"),
+                    }
+                }),
+                Err(e) => tracing::error!("playback server: no runtime: {e}"),
+            }
+            let _ = ended.send(());
+        })?;
         Ok(Self { addr, sessions, stop, task: tokio::sync::Mutex::new(Some(task)) })
     }
 
@@ -183,6 +203,14 @@ async fn handle(
         return Ok(r);
     }
     let name = name.to_owned();
+    // A piece under way is sent from its tap at once, without first looking on disk (a blocking
+    // task, which waits for a core while the download keeps both busy).
+    if let Some(tap) = view.live().and_then(|l| l.tap(&name))
+        && req.method() == Method::GET
+        && !req.headers().contains_key(header::RANGE)
+    {
+        return Ok(arriving(tap, super::content_type(&name)).await);
+    }
     let (v, n) = (Arc::clone(&view), name.clone());
     let reader = match tokio::task::spawn_blocking(move || v.open(&n)).await {
         Ok(Ok(r)) => Arc::new(r),
