@@ -237,3 +237,71 @@ async fn a_paused_mp4_plays_from_the_pieces_players_ask_for_and_stays_paused() {
     let ranges: Vec<_> = ranges_served(&origin, "moov-last.mp4").into_iter().filter(|&(a, b)| b > a).collect();
     assert!(max_fetches(&ranges, len) <= 2, "at most the piece in flight at the pause twice: {ranges:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_seeks_into_an_mp4_past_what_is_downloaded() {
+    if !vodvault_tests::have("ffmpeg") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = film_with_moov_at_the_end(dir.path());
+    let len = std::fs::metadata(&source).unwrap().len();
+    let seek = ["-ss", "14"];
+    let expected = vodvault_tests::framemd5_within(60, source.to_str().unwrap(), &seek, &["-map", "0"]);
+    let origin = Origin::start(dir.path()).await;
+    origin.throttle(80_000);
+    let tv = test_vault(|c| c.piece_bytes = PIECE).await;
+    let mut req = DownloadRequest::new(&origin.url("moov-last.mp4"));
+    req.mode = Mode::Encrypted;
+    req.parallel = Some(1);
+    let id = tv.vault.download(req).await.unwrap();
+    let session = tv.vault.play(&id).await.unwrap();
+    let url = session.url().to_owned();
+    let played = tokio::task::spawn_blocking(move || vodvault_tests::framemd5_within(90, &url, &seek, &["-map", "0"]))
+        .await
+        .unwrap();
+    assert!(!played.is_empty() && played == expected, "the frames after the seek point are the source's");
+    origin.throttle(0);
+    wait(&tv.vault, &id).await.unwrap();
+    let ranges: Vec<_> = ranges_served(&origin, "moov-last.mp4").into_iter().filter(|&(a, b)| b > a).collect();
+    assert_eq!(max_fetches(&ranges, len), 1, "every byte fetched once: {ranges:?}");
+    // The piece at the seek point (14 s of 20) came before the one the download (one
+    // connection, in order) would have fetched before it.
+    let first = |k: u64| ranges.iter().position(|&(a, _)| a == k * PIECE).unwrap();
+    let late = (len * 7 / 10) / PIECE;
+    assert!(first(late) < first(late - 1), "piece {late} (the seek point) before piece {}: {ranges:?}", late - 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_whose_piece_fails_is_a_503_then_the_right_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = film(2, 5);
+    std::fs::write(dir.path().join("film.mp4"), &data).unwrap();
+    let origin = Origin::start(dir.path()).await;
+    origin.throttle(60_000);
+    let tv = test_vault(|c| c.piece_bytes = PIECE).await;
+    let mut req = DownloadRequest::new(&origin.url("film.mp4"));
+    req.parallel = Some(1);
+    let id = tv.vault.download(req).await.unwrap();
+    let session = tv.vault.play(&id).await.unwrap();
+    // The download is busy with its first piece; the player's request for a later one fails at
+    // the origin once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    origin.fault("film.mp4", vodvault_tests::origin::Fault::Status(500, None), 1);
+    let (a, b) = (5 * PIECE + 1000, 5 * PIECE + 2000);
+    let range = format!("bytes={a}-{b}");
+    let (url, r) = (session.url().to_owned(), range.clone());
+    let first =
+        tokio::task::spawn_blocking(move || vodvault_tests::raw_http("GET", &url, &[("Range", &r)])).await.unwrap();
+    assert_eq!(first.status, 503, "a piece that fails is a 503, never wrong bytes");
+    assert!(first.header("retry-after").is_some());
+    origin.throttle(0);
+    let url = session.url().to_owned();
+    let second =
+        tokio::task::spawn_blocking(move || vodvault_tests::raw_http("GET", &url, &[("Range", &range)])).await.unwrap();
+    assert_eq!(second.status, 206);
+    assert!(second.complete());
+    assert_eq!(second.header("content-range"), Some(format!("bytes {a}-{b}/{}", data.len()).as_str()));
+    assert_eq!(second.body, data[a as usize..=b as usize]);
+    wait(&tv.vault, &id).await.unwrap();
+}
