@@ -289,13 +289,15 @@ async fn record(ctx: &Ctx, shared: &Arc<Shared>, tracker: &Tracker, finished: &m
         .await
         .map_err(|e| storage("internal error", e))?
         .map_err(|e| store_stop(ctx, "syncing the file", e))?;
-    let (json, bytes, validator) = {
+    let (json, bytes, validator, new) = {
         let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let new: u64 = finished.iter().filter(|k| !st.done.contains(k)).map(|&k| st.range(k).1 - st.range(k).0).sum();
         st.done.extend(finished.drain(..));
-        (serde_json::to_string(&*st).map_err(|e| storage("pieces", e))?, st.done_bytes(), st.validator.clone())
+        (serde_json::to_string(&*st).map_err(|e| storage("pieces", e))?, st.done_bytes(), st.validator.clone(), new)
     };
     ctx.deps.catalog.set_pieces(&ctx.id, &json, bytes, &validator).await.map_err(catalog_stop)?;
-    tracker.set_committed(bytes, 0);
+    // Recorded bytes move from "in flight" to "stored"; other pieces stay in flight.
+    tracker.committed(new, 0, new);
     ctx.fruitless.store(0, Ordering::Relaxed);
     Ok(())
 }
@@ -426,7 +428,8 @@ async fn attempt(
     // From the file's first byte, its head is held back until it is known to be media: an error
     // page served with 206 is never written as the film.
     let mut head = (from == 0).then(Vec::new);
-    let received: Result<(), AttemptError> = async {
+    let mut received = 0u64;
+    let result: Result<(), AttemptError> = async {
         while let Some(data) = body.chunk().await? {
             let data = match &mut head {
                 Some(h) => {
@@ -441,6 +444,7 @@ async fn attempt(
             };
             head = None;
             tracker.written(data.len() as u64);
+            received += data.len() as u64;
             if feed.send(data).await.is_err() {
                 break;
             }
@@ -448,6 +452,7 @@ async fn attempt(
         if let Some(h) = head.take() {
             check_head(&h, true)?;
             tracker.written(h.len() as u64);
+            received += h.len() as u64;
             let _ = feed.send(bytes::Bytes::from(h)).await;
         }
         Ok(())
@@ -457,8 +462,10 @@ async fn attempt(
     let (written, stored, played) =
         writer.await.map_err(|e| AttemptError::Store(StoreError::Io(std::io::Error::other(e))))?;
     work.have += written;
+    // Bytes received but not written (a chunk cut short) will be fetched again.
+    tracker.abandoned(received.saturating_sub(written));
     stored?;
-    received?;
+    result?;
     if start + work.have < end {
         // The body ended early without an error (it is checked against its length): say so.
         return Err(AttemptError::Fetch(FetchError::Short { expected: end - from, received: written }));
