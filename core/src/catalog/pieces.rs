@@ -263,26 +263,7 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn set_resume_point(&self, id: &str, offset: u64, validator: Option<&str>) -> Result<()> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE segments SET resume_offset = ?, pieces = NULL WHERE asset_id = ? AND kind = 'file'")
-            .bind(i64_of(offset))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE renditions SET validator = ? WHERE asset_id = ? AND kind = 'file'")
-            .bind(validator)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE assets SET bytes_done = ?, updated_at = ? WHERE id = ?")
-            .bind(i64_of(offset))
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_file_progress(id, offset, None, offset, validator).await
     }
 
     /// Records which byte-range pieces of a progressive file are durable (`pieces`, JSON),
@@ -291,9 +272,23 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn set_pieces(&self, id: &str, pieces: &str, bytes: u64, validator: &str) -> Result<()> {
+        self.set_file_progress(id, 0, Some(pieces), bytes, Some(validator)).await
+    }
+
+    /// A progressive file's durable progress: a resume point (one connection) or its pieces,
+    /// the bytes stored and the validator, in one transaction.
+    async fn set_file_progress(
+        &self,
+        id: &str,
+        offset: u64,
+        pieces: Option<&str>,
+        bytes: u64,
+        validator: Option<&str>,
+    ) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE segments SET pieces = ?, resume_offset = 0 WHERE asset_id = ? AND kind = 'file'")
+        sqlx::query("UPDATE segments SET resume_offset = ?, pieces = ? WHERE asset_id = ? AND kind = 'file'")
+            .bind(i64_of(offset))
             .bind(pieces)
             .bind(id)
             .execute(&mut *tx)

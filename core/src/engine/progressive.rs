@@ -24,17 +24,37 @@ use crate::store::{self, StoreError};
 use crate::vod::crc64::Crc64;
 
 /// What every plaintext byte of a progressive file passes through, in order (a kept prefix is
-/// fed again on resume): the content check, and the CRC-64 of a VOD source file.
-struct FileChecks {
+/// fed again on resume; a file in pieces is read back whole): the content check, and the CRC-64
+/// of a VOD source file.
+pub(super) struct FileChecks {
     sniff: Sniffer,
     crc: Option<Crc64>,
 }
 impl FileChecks {
-    fn new(crc: bool) -> Self {
+    pub(super) fn new(crc: bool) -> Self {
         Self { sniff: Sniffer::new(), crc: crc.then(Default::default) }
     }
 
-    fn update(&mut self, data: &[u8]) {
+    /// Why the complete file of `len` bytes is not the file (not media, or not the VOD source
+    /// file VOD describes), if it is not.
+    pub(super) fn verdict(&mut self, len: u64, mezzanine: Option<&VodState>) -> Option<String> {
+        if let Err(e) = self.sniff.finish() {
+            return Some(format!("the file: {e}"));
+        }
+        let m = mezzanine?;
+        let crc = self.crc.take().map(Crc64::finish);
+        if m.size.is_some_and(|s| s != len) {
+            Some(format!("the source file has {len} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0)))
+        } else if let (Some(want), Some(got)) = (m.crc64, crc)
+            && want != got
+        {
+            Some(format!("the source file's CRC-64 is {got}, VOD says {want}; it was discarded"))
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn update(&mut self, data: &[u8]) {
         self.sniff.update(data);
         if let Some(c) = &mut self.crc {
             c.update(data);
@@ -190,24 +210,7 @@ impl FileWriter {
 /// Checks a complete file (content, and size and CRC-64 for a VOD source file) and stores it, or
 /// deletes it: a file that is not the file is never kept or resumed from.
 fn finish(w: store::PartWriter, checks: &mut FileChecks, mezzanine: Option<&VodState>) -> Result<Finished, StoreError> {
-    let len = w.len();
-    let bad = if let Err(e) = checks.sniff.finish() {
-        Some(format!("the file: {e}"))
-    } else if let Some(m) = mezzanine {
-        let crc = checks.crc.take().map(Crc64::finish);
-        if m.size.is_some_and(|s| s != len) {
-            Some(format!("the source file has {len} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0)))
-        } else if let (Some(want), Some(got)) = (m.crc64, crc)
-            && want != got
-        {
-            Some(format!("the source file's CRC-64 is {got}, VOD says {want}; it was discarded"))
-        } else {
-            None
-        }
-    } else {
-        None
-    };
-    match bad {
+    match checks.verdict(w.len(), mezzanine) {
         Some(message) => {
             w.discard();
             Ok(Finished::Bad(message))
@@ -496,7 +499,7 @@ async fn download_file(
     Ok(())
 }
 /// The first bytes of a progressive file (all of them, if it is that short) must be media.
-fn check_file_head(head: &[u8], complete: bool) -> Result<(), AttemptError> {
+pub(super) fn check_file_head(head: &[u8], complete: bool) -> Result<(), AttemptError> {
     match sniff::identify(head, complete) {
         Content::Media(_) => Ok(()),
         Content::Hls => Err(AttemptError::Content("got an HLS playlist, not the file".into())),

@@ -18,6 +18,7 @@ use url::Url;
 
 use super::lock::blocking;
 use super::progress::Tracker;
+use super::progressive::{FileChecks, check_file_head};
 use super::refresh::refresh;
 use super::{AttemptError, Ctx, JobResult, Stop, catalog_stop, check_still_running, status_of, storage, store_stop};
 use crate::catalog::{DoneSegment, SegmentRow};
@@ -26,10 +27,9 @@ use crate::fetch::{ErrorClass, FetchError, Request, Retry};
 use crate::hls::media::ByteRange;
 use crate::live::piece_name;
 use crate::model::{Event, FailureReason, SegmentKind};
-use crate::sniff::{self, Content, Sniffer};
+use crate::sniff;
 use crate::source::vod::VodState;
 use crate::store::{RangeFile, Readable, StoreError};
-use crate::vod::crc64::Crc64;
 
 /// What the catalog keeps of a file downloaded in pieces (`segments.pieces`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -437,7 +437,7 @@ async fn attempt(
                     if h.len() < sniff::HEAD_LEN && (h.len() as u64) < end - from {
                         continue;
                     }
-                    check_head(h, false)?;
+                    check_file_head(h, false)?;
                     bytes::Bytes::from(std::mem::take(h))
                 }
                 None => data,
@@ -450,7 +450,7 @@ async fn attempt(
             }
         }
         if let Some(h) = head.take() {
-            check_head(&h, true)?;
+            check_file_head(&h, true)?;
             tracker.written(h.len() as u64);
             received += h.len() as u64;
             let _ = feed.send(bytes::Bytes::from(h)).await;
@@ -473,16 +473,6 @@ async fn attempt(
     Ok(played)
 }
 
-/// The first bytes of a progressive file (all of them, if it is that short) must be media.
-fn check_head(head: &[u8], complete: bool) -> Result<(), AttemptError> {
-    match sniff::identify(head, complete) {
-        Content::Media(_) => Ok(()),
-        Content::Hls => Err(AttemptError::Content("got an HLS playlist, not the file".into())),
-        Content::Dash => Err(AttemptError::Content("got a DASH manifest, not the file".into())),
-        Content::NotMedia(what) => Err(AttemptError::Content(format!("got {what}, not media"))),
-    }
-}
-
 /// Reads the whole file back (every chunk verified), checks it is media (and, for a VOD source
 /// file, its size and CRC-64), moves it into place and commits it.
 async fn finish(ctx: &Ctx, seg: &SegmentRow, file: Arc<RangeFile>, tracker: &Tracker) -> JobResult {
@@ -491,31 +481,9 @@ async fn finish(ctx: &Ctx, seg: &SegmentRow, file: Arc<RangeFile>, tracker: &Tra
         None => None,
     };
     let done = blocking(ctx, move || {
-        let mut sniff = Sniffer::new();
-        let mut crc = mezzanine.as_ref().and_then(|m| m.crc64).map(|_| Crc64::default());
-        let len = file.len();
-        let stored = file.finish(&mut |b| {
-            sniff.update(b);
-            if let Some(c) = &mut crc {
-                c.update(b);
-            }
-        })?;
-        let bad = if let Err(e) = sniff.finish() {
-            Some(format!("the file: {e}"))
-        } else if let Some(m) = &mezzanine {
-            let got = crc.map(Crc64::finish);
-            if m.size.is_some_and(|s| s != len) {
-                Some(format!("the source file has {len} bytes, VOD says {}; it was discarded", m.size.unwrap_or(0)))
-            } else if let (Some(want), Some(got)) = (m.crc64, got)
-                && want != got
-            {
-                Some(format!("the source file's CRC-64 is {got}, VOD says {want}; it was discarded"))
-            } else {
-                None
-            }
-        } else {
-            None
-        };
+        let mut checks = FileChecks::new(mezzanine.as_ref().is_some_and(|m| m.crc64.is_some()));
+        let stored = file.finish(&mut |b| checks.update(b))?;
+        let bad = checks.verdict(file.len(), mezzanine.as_ref());
         if bad.is_some() {
             let _ = std::fs::remove_file(&stored.path);
         }
