@@ -42,16 +42,7 @@ stream=$out/stream-$segments
 mkdir -p "$out"
 
 # --- the stream ----------------------------------------------------------------------------------
-if [ ! -f "$stream/index.m3u8" ]; then
-  echo "making a $segments-segment AES-128 HLS stream in $stream (once)..." >&2
-  rm -rf "$stream" && mkdir -p "$stream"
-  openssl rand 16 > "$stream/k.key"
-  printf 'k.key\n%s\n' "$stream/k.key" > "$out/keyinfo-$segments"   # no IV: implicit (media sequence)
-  ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440" \
-    -t "$segments" -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 -keyint_min 25 \
-    -sc_threshold 0 -c:a aac -b:a 96k -f hls -hls_time 1 -hls_playlist_type vod \
-    -hls_key_info_file "$out/keyinfo-$segments" -hls_segment_filename "$stream/seg-%04d.ts" "$stream/index.m3u8"
-fi
+make_hls_stream "$stream" "$segments" "$out"
 bytes=$(find "$stream" -name 'seg-*.ts' -printf '%s\n' | awk '{s += $1} END {print s}')
 nseg=$(find "$stream" -name 'seg-*.ts' | wc -l)
 
@@ -72,10 +63,7 @@ url="$base/index.m3u8"
 "$bin/vodvault-keytool" generate --app-id com.example.bench --out "$work/bench.vvkey" >/dev/null 2>&1
 for i in $(seq 0 $((nseg - 1))); do printf 'url = "%s/seg-%04d.ts"\noutput = "/dev/null"\n' "$base" "$i"; done > "$work/curl.cfg"
 
-now() { date +%s.%N; }
 declare -A times rss
-record() { times[$1]+="$2 "; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 run_vodvault() { # label mode [proxy base] -> records time and peak RSS (KiB)
   local label=$1 mode=$2 src=${3:-$url} home="$work/home-$1"
@@ -108,8 +96,6 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds done" >&2
 done
 
-m() { echo "${times[$1]}" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 curl_m=$(m curl) normal_m=$(m normal) enc_m=$(m encrypted)
 rss_max=$(echo "${rss[normal]} ${rss[encrypted]}" | tr ' ' '\n' | grep -v '^$' | sort -n | tail -1)
 printf '\n%-42s %9s  %s\n' "loopback, $nseg segments, $((bytes / 1000000)) MB" "median s" "ratio"

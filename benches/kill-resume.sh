@@ -30,10 +30,8 @@ done
 
 out=$PWD/bench-out
 stream=$out/stream-$segments
-if [ ! -f "$stream/index.m3u8" ]; then
-  # The same stream as download-compare.sh; it makes it (and only it) when missing.
-  benches/download-compare.sh --segments "$segments" --rounds 1 --no-capped --no-peers >/dev/null
-fi
+mkdir -p "$out"
+make_hls_stream "$stream" "$segments" "$out"   # the same stream as download-compare.sh
 nseg=$(find "$stream" -name 'seg-*.ts' | wc -l)
 
 cargo build --release --quiet -p vodvault-cli -p vodvault-keytool
@@ -107,7 +105,6 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 worst() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 printf '\n%-34s %8s %8s  %s\n' "segments fetched again per kill" "median" "worst" "target"
 for mode in normal encrypted; do

@@ -33,3 +33,27 @@ NGINX
 stop_nginx() {
   [ -f "$1/nginx.pid" ] && kill "$(cat "$1/nginx.pid")" 2>/dev/null || true
 }
+
+# Timing: `now` (seconds), `record LABEL SECONDS` into the caller's `declare -A times`, `m LABEL`
+# its median, `ratio A B` (two decimals), `median` of numbers on stdin (spaces or lines).
+now() { date +%s.%N; }
+record() { times[$1]+="$2 "; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+m() { echo "${times[$1]}" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# make_hls_stream DIR SEGMENTS WORK: an AES-128 HLS stream of SEGMENTS one-second segments (640x360
+# H.264 at 1.8 Mb/s and AAC, ~240 KB each) made by ffmpeg in DIR, once (kept while it exists);
+# the key is DIR/k.key, with no IV attribute (implicit: the media sequence number).
+make_hls_stream() {
+  local dir=$1 segments=$2 work=$3
+  [ -f "$dir/index.m3u8" ] && return 0
+  echo "making a $segments-segment AES-128 HLS stream in $dir (once)..." >&2
+  rm -rf "$dir" && mkdir -p "$dir"
+  openssl rand 16 > "$dir/k.key"
+  printf 'k.key\n%s\n' "$dir/k.key" > "$work/keyinfo-$segments"
+  ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440" \
+    -t "$segments" -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 -keyint_min 25 \
+    -sc_threshold 0 -c:a aac -b:a 96k -f hls -hls_time 1 -hls_playlist_type vod \
+    -hls_key_info_file "$work/keyinfo-$segments" -hls_segment_filename "$dir/seg-%04d.ts" "$dir/index.m3u8"
+}

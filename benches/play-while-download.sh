@@ -34,16 +34,7 @@ done
 out=$PWD/bench-out
 stream=$out/stream-$segments
 mkdir -p "$out"
-if [ ! -f "$stream/index.m3u8" ]; then
-  echo "making a $segments-segment AES-128 HLS stream in $stream (once)..." >&2
-  rm -rf "$stream" && mkdir -p "$stream"
-  openssl rand 16 > "$stream/k.key"
-  printf 'k.key\n%s\n' "$stream/k.key" > "$out/keyinfo-$segments"
-  ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440" \
-    -t "$segments" -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 -keyint_min 25 \
-    -sc_threshold 0 -c:a aac -b:a 96k -f hls -hls_time 1 -hls_playlist_type vod \
-    -hls_key_info_file "$out/keyinfo-$segments" -hls_segment_filename "$stream/seg-%04d.ts" "$stream/index.m3u8"
-fi
+make_hls_stream "$stream" "$segments" "$out"
 bytes=$(find "$stream" -name 'seg-*.ts' -printf '%s\n' | awk '{s += $1} END {print s}')
 nseg=$(find "$stream" -name 'seg-*.ts' | wc -l)
 
@@ -66,10 +57,7 @@ pids+=($!)
 for _ in $(seq 50); do [ -s "$work/proxy.addr" ] && break; sleep 0.1; done
 capped="http://$(cat "$work/proxy.addr")/index.m3u8"
 
-now() { date +%s.%N; }
 declare -A times
-record() { times[$1]+="$2 "; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ttfb() { curl -s -o /dev/null -w '%{time_starttransfer}' "$1"; }
 
 # start_play HOME SRC: `vodvault download SRC --play` in the background (pid in play_pid); the
@@ -133,8 +121,6 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds done" >&2
 done
 
-m() { echo "${times[$1]}" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 o=$(m origin-ttfb) p=$(m play-ttfb) a=$(m alone) pl=$(m played) f=$(m fetched)
 printf '\n%-62s %10s  %s\n' "first media segment, time to first byte (median)" "ms" "ratio"
 printf '%-62s %10.2f\n' "curl straight to nginx" "$(echo "$o * 1000" | bc -l)"

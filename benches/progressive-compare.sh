@@ -68,10 +68,7 @@ start_nginx "$work" "$out" "$port"
 url="http://127.0.0.1:$port/film-$size_mib.mp4"
 "$bin/vodvault-keytool" generate --app-id com.example.bench --out "$work/bench.vvkey" >/dev/null 2>&1
 
-now() { date +%s.%N; }
 declare -A times
-record() { times[$1]+="$2 "; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 run_vodvault() { # label mode piece-size [url]
   local home="$work/home"
   rm -rf "$home"
@@ -91,8 +88,6 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds done" >&2
 done
 
-m() { echo "${times[$1]}" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 c=$(m curl)
 printf '\n%-46s %9s  %s\n' "loopback, $((bytes / 1048576)) MiB MP4" "median s" "ratio"
 printf '%-46s %9.2f  %s\n' "curl -o FILE (one connection)" "$c" "1.00"

@@ -79,7 +79,6 @@ vurl=$url
 nurl="http://127.0.0.1:$port/$(basename "$big")"
 bytes=$(stat -c %s "$big")
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ours=() theirs=()
 for r in $(seq 1 "$rounds"); do
   theirs+=("$(curl -s -o /dev/null -w '%{time_total}' "$nurl")")
