@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::catalog::{DoneSegment, RenditionRow, SegmentRow};
+use crate::catalog::{AssetRow, DoneSegment, RenditionRow, SegmentRow};
 use crate::hls::media::MediaPlaylist;
 use crate::model::{Event, FailureReason, RenditionRole, SegmentKind};
 use crate::plan::{LocalRendition, local_playlists, stored_playlist};
@@ -56,19 +56,12 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     }
     let (asset, rows, segs) = load(ctx).await?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
-    let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
-    let done_count = segs.iter().filter(|s| s.done).count() as u64;
+    let (done_bytes, done_count) = stored(&segs);
     if ctx.vod.is_some() && segs.iter().any(|s| !s.done) && (done_count > 0 || ctx.urls_expired()) {
         // Resuming a VOD download: fresh URLs, and a check that it is still the same transcode.
         refresh(ctx, Some(&plan), ctx.generation.load(Ordering::SeqCst), 0).await?;
     }
-    let tracker = Arc::new(Tracker::new(
-        deps.events.clone(),
-        ctx.id.clone(),
-        segs.len() as u64,
-        (done_bytes, done_count),
-        (asset.bytes_expected, asset.expected_exact),
-    ));
+    let tracker = tracker(ctx, &asset, &segs);
     let pending: VecDeque<SegmentRow> = segs.iter().filter(|s| !s.done).cloned().collect();
     if !pending.is_empty() {
         // Check free space against what is still expected, before fetching anything.
@@ -94,17 +87,24 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
 pub(super) async fn for_players(ctx: &Arc<Ctx>) -> JobResult {
     let (asset, rows, segs) = load(ctx).await?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
-    let done_bytes: u64 = segs.iter().filter(|s| s.done).filter_map(|s| s.size).sum();
-    let done_count = segs.iter().filter(|s| s.done).count() as u64;
-    let tracker = Arc::new(Tracker::new(
+    let tracker = tracker(ctx, &asset, &segs);
+    let pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
+    run_workers(ctx, &plan, &tracker, pending, Order::PlayersOnly).await
+}
+/// Bytes and pieces of `segs` that are stored.
+fn stored(segs: &[SegmentRow]) -> (u64, u64) {
+    let done = segs.iter().filter(|s| s.done);
+    (done.clone().filter_map(|s| s.size).sum(), done.count() as u64)
+}
+/// The progress of a job over `segs`, starting from what is stored.
+fn tracker(ctx: &Ctx, asset: &AssetRow, segs: &[SegmentRow]) -> Arc<Tracker> {
+    Arc::new(Tracker::new(
         ctx.deps.events.clone(),
         ctx.id.clone(),
         segs.len() as u64,
-        (done_bytes, done_count),
+        stored(segs),
         (asset.bytes_expected, asset.expected_exact),
-    ));
-    let pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
-    run_workers(ctx, &plan, &tracker, pending, Order::PlayersOnly).await
+    ))
 }
 /// What a job's workers fetch.
 #[derive(Clone, Copy, PartialEq, Eq)]

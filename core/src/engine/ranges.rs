@@ -332,7 +332,7 @@ async fn fetch_piece(ctx: &Arc<Ctx>, shared: &Shared, tracker: &Tracker, url: &m
             Ok(played) => {
                 ctx.live.piece_progress(work.k, end - start);
                 if played {
-                    let file = format!("{}#{}", shared.name, work.k);
+                    let file = piece_name(&shared.name, work.k);
                     ctx.deps.events.emit(Event::FetchedForPlayback { id: ctx.id.clone(), file });
                 }
                 return Ok(());
