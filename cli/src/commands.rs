@@ -517,6 +517,45 @@ fn print_prepared(p: &Prepared, json: bool) {
                 println!("  {n} segments, {d:.1} s");
             }
         }
+        Prepared::Dash { duration_secs, periods, adaptation_sets } => {
+            println!(
+                "DASH MPD: {} period{}{}",
+                periods,
+                if *periods == 1 { "" } else { "s" },
+                duration_secs.map(|d| format!(", {d:.1} s")).unwrap_or_default()
+            );
+            for s in adaptation_sets {
+                println!(
+                    "  {} set {}{}{}{}",
+                    s.content_type,
+                    s.id.as_deref().unwrap_or("-"),
+                    s.language.as_deref().map(|l| format!(" lang={l}")).unwrap_or_default(),
+                    if s.roles.is_empty() { String::new() } else { format!(" role={}", s.roles.join(",")) },
+                    s.mime_type.as_deref().map(|m| format!(" {m}")).unwrap_or_default()
+                );
+                for r in &s.representations {
+                    let res = match (r.width, r.height) {
+                        (Some(w), Some(h)) => format!("{w}x{h}"),
+                        _ => "-".into(),
+                    };
+                    let size = match (r.size, r.size_exact) {
+                        (Some(b), true) => format!("{b} bytes"),
+                        (Some(b), false) => format!("~{b} bytes (estimate)"),
+                        (None, _) => "? bytes".into(),
+                    };
+                    println!(
+                        "    {:<12} {:>9} bit/s  {:>9}  {:<24} {}{}{}",
+                        r.id,
+                        r.bandwidth,
+                        res,
+                        r.codecs.as_deref().unwrap_or("-"),
+                        size,
+                        r.channels.map(|c| format!("  {c} ch")).unwrap_or_default(),
+                        r.unsupported.as_deref().map(|w| format!("  NOT DOWNLOADABLE: {w}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
         Prepared::File { size, content_type, accept_ranges } => {
             println!(
                 "file: {} bytes, {}, {}",

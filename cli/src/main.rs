@@ -101,7 +101,7 @@ pub enum Command {
         /// VOD: the definition (FD, LD, SD, HD, OD, 2K, 4K, …) [default: the one --quality picks].
         #[arg(long, help_heading = "ApsaraVideo VOD")]
         definition: Option<String>,
-        /// VOD: m3u8, mp4 or mp3 [default: m3u8, else mp4, else mp3].
+        /// VOD: m3u8, mp4, mpd (DASH) or mp3 [default: m3u8, else mp4, else mpd, else mp3].
         #[arg(long, help_heading = "ApsaraVideo VOD")]
         format: Option<String>,
         /// VOD: video or audio [default: video].

@@ -366,10 +366,25 @@ impl Http {
         limit: u64,
         policy: &RetryPolicy,
     ) -> Result<(Bytes, Url), FetchError> {
+        self.get_small_range(url, headers, None, limit, policy).await
+    }
+
+    /// [`Http::get_small`] of only `range` (a DASH segment index, say) when it is given.
+    ///
+    /// # Errors
+    /// As [`Http::get_small`].
+    pub async fn get_small_range(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        range: Option<ByteRange>,
+        limit: u64,
+        policy: &RetryPolicy,
+    ) -> Result<(Bytes, Url), FetchError> {
         let mut retry = Retry::new(policy);
         loop {
             let res = async {
-                let mut body = self.open(Request::get(url, headers)).await?;
+                let mut body = self.open(Request { range, ..Request::get(url, headers) }).await?;
                 if body.expected.is_some_and(|n| n > limit) {
                     return Err(FetchError::TooLarge { limit });
                 }

@@ -27,6 +27,7 @@
 mod catalog;
 mod clock;
 mod crypto;
+pub mod dash;
 mod engine;
 mod error;
 mod events;
@@ -58,9 +59,9 @@ pub use fetch::{HttpConfig, RetryPolicy};
 pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId};
 pub use keys::{ContentKey, KeyError};
 pub use model::{
-    AssetInfo, AssetKind, AssetState, AudioChoice, DownloadRequest, Event, FailureReason, ImageInfo, ImageKind, Mode,
-    OutputType, Prepared, Progress, Quality, RefreshRequest, SubtitleChoice, UrlRefresher, VodIdentity,
-    VodMezzanineInfo, VodRequest, VodStreamInfo, parse_vod_source,
+    AssetInfo, AssetKind, AssetState, AudioChoice, DashRepresentationInfo, DashSetInfo, DownloadRequest, Event,
+    FailureReason, ImageInfo, ImageKind, Mode, OutputType, Prepared, Progress, Quality, RefreshRequest, SubtitleChoice,
+    UrlRefresher, VodIdentity, VodMezzanineInfo, VodRequest, VodStreamInfo, parse_vod_source,
 };
 pub use playback::{AssetReader, PlaybackSession, content_type};
 pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};

@@ -5,6 +5,7 @@
 use url::Url;
 
 use crate::catalog::{ImageRow, RenditionRow, SegmentRow};
+use crate::dash::write::{LocalTrack, TrackInfo, local_mpd as write_local_mpd};
 use crate::hls::master::{Rendition, Variant, write_local_master};
 use crate::hls::media::{LocalNames, MediaPlaylist, write_local_playlist};
 use crate::hls::vars::{VarSource, Variables};
@@ -104,7 +105,45 @@ pub(crate) fn local_playlists(renditions: &[LocalRendition<'_>], media_bytes: u6
     let independent = renditions.iter().all(|r| r.playlist.independent_segments);
     let master = write_local_master(version, independent, &variant, &format!("{}/index.m3u8", video.dir), &refs);
     out.push(("index.m3u8".to_owned(), master));
+    if let Some(mpd) = local_mpd(renditions) {
+        out.push((LOCAL_MPD.to_owned(), mpd));
+    }
     out
+}
+
+/// The local MPD of a DASH asset, next to its `index.m3u8`.
+pub(crate) const LOCAL_MPD: &str = "manifest.mpd";
+
+/// For a DASH asset (its renditions carry the source's [`TrackInfo`]): an MPD over the stored
+/// files, relative URLs, periods and timelines as the source had them.
+fn local_mpd(renditions: &[LocalRendition<'_>]) -> Option<String> {
+    let infos: Vec<TrackInfo> = renditions
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r.attrs).ok()?;
+            serde_json::from_value(v.get("dash")?.clone()).ok()
+        })
+        .collect::<Option<_>>()?;
+    let tracks: Vec<LocalTrack<'_>> = renditions
+        .iter()
+        .zip(&infos)
+        .map(|(r, info)| {
+            let names = RenditionNames { playlist: r.playlist, role: r.role };
+            let mut first = 0usize;
+            let inits = info
+                .periods
+                .iter()
+                .map(|p| {
+                    let map = r.playlist.segments.get(first).and_then(|s| s.map);
+                    first += p.count() as usize;
+                    map.filter(|_| p.init).map(|m| format!("{}/{}", r.dir, names.map(m)))
+                })
+                .collect();
+            let segments = (0..r.playlist.segments.len()).map(|i| format!("{}/{}", r.dir, names.segment(i))).collect();
+            LocalTrack { info, inits, segments }
+        })
+        .collect();
+    Some(write_local_mpd(&tracks))
 }
 
 /// Rows for one rendition's segments.
@@ -282,9 +321,15 @@ pub(crate) fn progressive(
     }
 }
 
-/// The plan of an HLS source at `source`: `choice`, with each chosen rendition's playlist
-/// (`fetched`, in the same order). `identity` is the app's, when it gave one.
-pub(crate) fn hls(source: &Url, identity: Option<String>, choice: &Choice, fetched: Vec<Fetched>) -> NewPlan {
+/// The plan of an HLS (or DASH, `kind`) source at `source`: `choice`, with each chosen
+/// rendition's playlist (`fetched`, in the same order; for DASH, made from the MPD). `identity` is the app's, when it gave one.
+pub(crate) fn hls(
+    source: &Url,
+    identity: Option<String>,
+    kind: AssetKind,
+    choice: &Choice,
+    fetched: Vec<Fetched>,
+) -> NewPlan {
     let mut renditions = Vec::new();
     let mut segments = Vec::new();
     let mut playlists = Vec::new();
@@ -308,7 +353,7 @@ pub(crate) fn hls(source: &Url, identity: Option<String>, choice: &Choice, fetch
     let identity = identity.unwrap_or_else(|| hls_identity(source, choice));
     let expected = hls_expected(choice, &playlists);
     let duration = playlists.first().map(MediaPlaylist::duration);
-    NewPlan { kind: AssetKind::Hls, identity, renditions, segments, expected, duration }
+    NewPlan { kind, identity, renditions, segments, expected, duration }
 }
 
 #[cfg(test)]

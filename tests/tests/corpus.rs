@@ -3,7 +3,8 @@
 //! given to `prepare`, checked against `expect.tsv`: the class (master, complete media playlist,
 //! live, DRM, malformed, ambiguous), the variant, rendition and segment counts and the duration.
 //! Refusals are one line; nothing crashes or hangs; an accepted ambiguous playlist is faithful.
-//! The DASH manifests are refused, typed and in one line, until DASH is supported.
+//! The DASH manifests likewise, against `dash-expect.tsv`: a faithful listing of each static MPD
+//! or a one-line typed refusal (live, DRM, malformed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
@@ -202,28 +203,94 @@ async fn every_corpus_playlist_is_prepared_as_expected() {
     assert!(tv.vault.assets().await.unwrap().is_empty(), "prepare stores nothing");
 }
 
+/// `dash-expect.tsv` (the same columns as `expect.tsv`), written from the MPDs themselves: what
+/// `prepare` must list for each static MPD — periods, the main (longest) period's adaptation sets
+/// by content type and its representations, the duration — and how each other one is refused.
+fn dash_expectations() -> Vec<Row> {
+    let text = std::fs::read_to_string(corpus().join("dash-expect.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut cols = l.split('\t');
+            let file = format!("dash/{}", cols.next().unwrap());
+            let class = cols.next().unwrap().to_owned();
+            let notes = cols
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            Row { file, class, notes }
+        })
+        .collect()
+}
+
+fn check_dash(row: &Row, got: Result<Prepared, VaultError>) -> Result<(), String> {
+    match (row.class.as_str(), got) {
+        ("static", Ok(Prepared::Dash { duration_secs, periods, adaptation_sets })) => {
+            let n = |k: &str| count(row, k);
+            if Some(periods as usize) != n("periods") {
+                return Err(format!("{periods} periods"));
+            }
+            for kind in ["video", "audio", "text"] {
+                let sets = adaptation_sets.iter().filter(|s| s.content_type == kind).count();
+                if Some(sets) != n(kind) {
+                    return Err(format!("{sets} {kind} adaptation sets"));
+                }
+            }
+            let reps: usize = adaptation_sets.iter().map(|s| s.representations.len()).sum();
+            if Some(reps) != n("reps") {
+                return Err(format!("{reps} representations"));
+            }
+            let want: f64 = row.notes["dur"].parse().unwrap();
+            match duration_secs {
+                Some(d) if (d - want).abs() < 0.06 => Ok(()),
+                other => Err(format!("duration {other:?}, not {want}")),
+            }
+        }
+        ("refuse-live", Err(e @ VaultError::UnsupportedSource { .. })) if e.to_string().contains("live MPD") => {
+            one_line(&e.to_string())
+        }
+        ("refuse-drm", Err(e @ VaultError::UnsupportedSource { .. })) => {
+            let m = e.to_string();
+            let named = row.notes["drm"].split(',').all(|d| m.contains(d));
+            if !(m.contains("DRM") && named) {
+                return Err(format!("does not name every DRM system of {}: {m}", row.notes["drm"]));
+            }
+            one_line(&m)
+        }
+        ("malformed", Err(e @ VaultError::BadSource { .. })) => one_line(&e.to_string()),
+        (class, got) => Err(format!("expected {class}, got {got:?}")),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn every_corpus_dash_manifest_is_refused_in_one_typed_line() {
+async fn every_corpus_dash_manifest_is_listed_faithfully_or_refused_in_one_typed_line() {
     let origin = Origin::start(corpus()).await;
     let tv = test_vault(|_| {}).await;
+    let rows = dash_expectations();
     let mut files: Vec<_> = std::fs::read_dir(corpus().join("dash")).unwrap().map(|e| e.unwrap().file_name()).collect();
     files.sort();
     assert_eq!(files.len(), 33);
-    for f in files {
-        let name = format!("dash/{}", f.to_string_lossy());
-        let got = tokio::time::timeout(Duration::from_secs(10), tv.vault.prepare(&origin.url(&name), &[]))
+    assert_eq!(rows.len(), files.len(), "dash-expect.tsv has a row for every MPD");
+    let mut failures = Vec::new();
+    for row in &rows {
+        let got = tokio::time::timeout(Duration::from_secs(10), tv.vault.prepare(&origin.url(&row.file), &[]))
             .await
-            .unwrap_or_else(|_| panic!("{name}: prepare did not finish in 10 s"));
-        match got {
-            Err(VaultError::UnsupportedSource { details: m }) => assert!(m.contains("DASH manifest"), "{name}: {m}"),
-            // Not an MPD at all (a parser test's malformed document): said what it is.
-            Err(e @ VaultError::BadSource { .. }) => one_line(&e.to_string()).unwrap(),
-            other => panic!("{name}: {other:?}"),
+            .unwrap_or_else(|_| panic!("{}: prepare did not finish in 10 s", row.file));
+        if let Err(why) = check_dash(row, got) {
+            failures.push(format!("{}: {why}", row.file));
         }
     }
+    assert!(failures.is_empty(), "{} of {} MPDs:\n{}", failures.len(), rows.len(), failures.join("\n"));
+    assert!(rows.iter().filter(|r| r.class == "static").count() >= 15);
+    // A DRM-protected MPD is refused before anything is stored.
     let downloaded = tv.vault.download(vodvault_core::DownloadRequest::new(
         &origin.url("dash/emarsden__dash-mpd-rs__tests_fixtures_jurassic-compact-5975.mpd"),
     ));
     assert!(matches!(downloaded.await, Err(VaultError::UnsupportedSource { .. })));
+    assert!(tv.vault.assets().await.unwrap().is_empty(), "prepare stores nothing");
     assert!(tv.files_under_assets().is_empty());
 }

@@ -90,13 +90,13 @@ async fn what_is_not_a_playlist_or_media_is_refused_before_anything_is_stored() 
             }
         }
     }
-    // A DASH manifest: not supported yet, said as such.
+    // A DASH manifest without a period: a bad source, said as such.
     for attempt in [
         tv.vault.prepare(&origin.url("manifest.mpd"), &[]).await.map(|_| ()),
         tv.vault.download(DownloadRequest::new(&origin.url("manifest.mpd"))).await.map(|_| ()),
     ] {
         assert!(
-            matches!(&attempt, Err(VaultError::UnsupportedSource { details: m }) if m.contains("DASH manifest")),
+            matches!(&attempt, Err(VaultError::BadSource { details: m }) if m.contains("MPD is invalid: no Period")),
             "{attempt:?}"
         );
     }

@@ -43,6 +43,8 @@ pub enum AssetKind {
     Hls,
     /// A progressive file (MP4, M4A, MP3, …).
     Progressive,
+    /// MPEG-DASH (a static MPD).
+    Dash,
 }
 
 /// Which ApsaraVideo VOD stream an asset is: its identity (never a URL).

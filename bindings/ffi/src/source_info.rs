@@ -1,5 +1,6 @@
 //! What a source offers, as `prepare` reports it: an HLS source's variants and renditions (the
-//! parts of them an app shows), a progressive file, or a VOD video's streams.
+//! parts of them an app shows), a DASH source's adaptation sets, a progressive file, or a VOD
+//! video's streams.
 
 use vodvault_core as core;
 
@@ -63,6 +64,60 @@ pub struct RenditionInfo {
     pub uri: Option<String>,
 }
 
+/// An adaptation set of an MPD.
+pub type DashSet = core::DashSetInfo;
+
+/// An adaptation set of an MPD.
+#[uniffi::remote(Record)]
+pub struct DashSet {
+    /// `@id`.
+    pub id: Option<String>,
+    /// `video`, `audio`, `text`, `image` or `other`.
+    pub content_type: String,
+    /// `@lang`.
+    pub language: Option<String>,
+    /// `Role` values.
+    pub roles: Vec<String>,
+    /// `Label`.
+    pub label: Option<String>,
+    /// `@mimeType`.
+    pub mime_type: Option<String>,
+    /// Its representations.
+    pub representations: Vec<DashRepresentation>,
+}
+
+/// A representation of an MPD.
+pub type DashRepresentation = core::DashRepresentationInfo;
+
+/// A representation of an MPD.
+#[uniffi::remote(Record)]
+pub struct DashRepresentation {
+    /// `@id`.
+    pub id: String,
+    /// Bits per second.
+    pub bandwidth: u64,
+    /// `@codecs`.
+    pub codecs: Option<String>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Frames per second.
+    pub frame_rate: Option<f64>,
+    /// Audio channels.
+    pub channels: Option<u32>,
+    /// Hz.
+    pub sampling_rate: Option<u64>,
+    /// Segments across the presentation.
+    pub segments: Option<u64>,
+    /// Bytes: exact when `size_exact`, else bandwidth × duration.
+    pub size: Option<u64>,
+    /// Whether `size` is exact.
+    pub size_exact: bool,
+    /// Why it cannot be downloaded, when it cannot.
+    pub unsupported: Option<String>,
+}
+
 /// What a source offers.
 #[derive(Debug, Clone, uniffi::Enum)]
 pub enum SourceInfo {
@@ -78,6 +133,15 @@ pub enum SourceInfo {
         duration_secs: Option<f64>,
         /// For a media playlist: segments.
         segments: Option<u64>,
+    },
+    /// A DASH source (a static MPD).
+    Dash {
+        /// Seconds.
+        duration_secs: Option<f64>,
+        /// Periods.
+        periods: u32,
+        /// The main period's adaptation sets.
+        adaptation_sets: Vec<DashSet>,
     },
     /// A progressive file.
     File {
@@ -139,6 +203,9 @@ impl From<core::Prepared> for SourceInfo {
                 duration_secs,
                 segments: segments.map(|s| s as u64),
             },
+            core::Prepared::Dash { duration_secs, periods, adaptation_sets } => {
+                SourceInfo::Dash { duration_secs, periods, adaptation_sets }
+            }
             core::Prepared::File { size, content_type, accept_ranges } => {
                 SourceInfo::File { size, content_type, accept_ranges }
             }

@@ -83,6 +83,10 @@ async fn every_released_schema_upgrades_to_the_current_one_intact() {
         // Schema 5: the pieces of a progressive file fetched in byte ranges.
         let pieces = catalog.segments(&b.id).await.unwrap()[0].pieces.clone();
         assert_eq!(pieces.is_some_and(|p| p.contains("\"done\":[0,1]")), v >= 5, "schema {v}");
+        // Schema 6: DASH assets; the rebuilt assets table kept every row that refers to it.
+        let dash = catalog.asset("cccccccccccccccc").await.unwrap();
+        assert_eq!(dash.map(|d| d.kind), (v >= 6).then_some(AssetKind::Dash), "schema {v}");
+        assert_eq!(catalog.renditions(&b.id).await.unwrap().len(), 1, "schema {v}");
         catalog.close().await;
         // Opening again is a no-op.
         let catalog = Catalog::open(&path).await.unwrap();
@@ -132,7 +136,7 @@ async fn commits_transitions_and_deletes() {
 async fn a_row_that_violates_the_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = Catalog::open(&dir.path().join("catalog.sqlite")).await.unwrap();
-    let bad = sqlx::query("INSERT INTO assets (id, identity, kind, mode, source_url, request, state, created_at, updated_at) VALUES ('x', 'x', 'dash', 'normal', 'u', '{}', 'queued', 0, 0)")
+    let bad = sqlx::query("INSERT INTO assets (id, identity, kind, mode, source_url, request, state, created_at, updated_at) VALUES ('x', 'x', 'smooth', 'normal', 'u', '{}', 'queued', 0, 0)")
         .execute(&c.pool)
         .await;
     assert!(bad.is_err(), "kind is checked");

@@ -10,7 +10,7 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::keys::ContentKey;
-use crate::model::{AssetState, DownloadRequest, Mode};
+use crate::model::{AssetKind, AssetState, DownloadRequest, Mode};
 use crate::plan::{self, NewPlan};
 use crate::source::{self, Resolved, Source};
 
@@ -27,21 +27,10 @@ pub(crate) async fn plan_source(
         let identity = request.identity.clone().unwrap_or_else(|| identity::strip_signature(url));
         return Ok(plan::progressive(identity, final_url, *size, content_type.as_deref(), validator.clone()));
     }
-    let choice = source::choose(&resolved, request)?;
-    let mut fetched = Vec::new();
-    for (i, r) in choice.renditions.iter().enumerate() {
-        let f = match &resolved {
-            Resolved::Media { text, base, playlist } if i == 0 => {
-                source::Fetched { text: text.clone(), base: base.clone(), playlist: playlist.clone() }
-            }
-            Resolved::Master { master, .. } => {
-                source::fetch_playlist(src, &r.url, headers, Some(&master.variables), &r.role.to_string()).await?
-            }
-            _ => source::fetch_playlist(src, &r.url, headers, None, &r.role.to_string()).await?,
-        };
-        fetched.push(f);
-    }
-    Ok(plan::hls(url, request.identity.clone(), &choice, fetched))
+    let mut choice = source::choose(&resolved, request)?;
+    let fetched = source::playlists(src, &resolved, &mut choice, headers).await?;
+    let kind = if matches!(resolved, Resolved::Dash { .. }) { AssetKind::Dash } else { AssetKind::Hls };
+    Ok(plan::hls(url, request.identity.clone(), kind, &choice, fetched))
 }
 
 /// Queues a paused, failed or cancelled asset again (clearing its failure).

@@ -15,7 +15,7 @@ use url::Url;
 use crate::catalog::{AssetRow, DoneSegment, RenditionRow, SegmentRow};
 use crate::hls::media::MediaPlaylist;
 use crate::model::{Event, FailureReason, RenditionRole, SegmentKind};
-use crate::plan::{LocalRendition, local_playlists, stored_playlist};
+use crate::plan::{LOCAL_MPD, LocalRendition, local_playlists, stored_playlist};
 use crate::sniff::Sniffer;
 use crate::store::{self, StoreError};
 
@@ -434,6 +434,7 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
         local_playlists(&renditions, tracker.committed_totals().0)
     };
     let (layout, id, mode, key) = (deps.layout.clone(), ctx.id.clone(), ctx.mode, ctx.key.clone());
+    let names: Vec<String> = playlists.iter().map(|(n, _)| n.clone()).collect();
     let written = blocking(ctx, move || {
         for (name, text) in &playlists {
             store::write_small(&layout, &id, name, mode, key.as_deref(), text.as_bytes())?;
@@ -445,7 +446,8 @@ async fn finish_hls(ctx: &Ctx, plan: &Plan, tracker: &Tracker) -> JobResult {
         other => storage("writing playlists", other),
     })?;
     verify_stored(ctx).await?;
-    deps.catalog.set_entry(&ctx.id, "index.m3u8").await.map_err(catalog_stop)?;
+    let entry = if names.iter().any(|n| n == LOCAL_MPD) { LOCAL_MPD } else { "index.m3u8" };
+    deps.catalog.set_entry(&ctx.id, entry).await.map_err(catalog_stop)?;
     let (bytes, _) = tracker.committed_totals();
     deps.catalog.set_expected(&ctx.id, Some(bytes), true).await.map_err(catalog_stop)?;
     tracker.set_expected(Some(bytes), true);

@@ -258,7 +258,7 @@ async fn for_players(deps: &Arc<Deps>, id: &str) -> JobResult {
     let (state, kind) = (row.state, row.kind);
     let ctx = Arc::new(context(deps, row, state, hold)?);
     let result = match kind {
-        AssetKind::Hls => hls::for_players(&ctx).await,
+        AssetKind::Hls | AssetKind::Dash => hls::for_players(&ctx).await,
         AssetKind::Progressive => progressive::for_players(&ctx).await,
     };
     ctx.hold.idle().await;
@@ -280,7 +280,7 @@ async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     let mut restarts = 0;
     let result = loop {
         let r = match ctx_kind(&ctx).await {
-            AssetKind::Hls => hls(&ctx).await,
+            AssetKind::Hls | AssetKind::Dash => hls(&ctx).await,
             AssetKind::Progressive => progressive(&ctx).await,
         };
         // Images (VOD covers, snapshots, sprites, thumbnail tracks) complete the asset.

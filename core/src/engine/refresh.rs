@@ -12,7 +12,7 @@ use crate::error::error_to_failure;
 use crate::hls::media::MediaPlaylist;
 use crate::model::{FailureReason, RefreshRequest};
 use crate::source::vod::{self as vodsrc, VodState};
-use crate::source::{self, choose, fetch_playlist, parse_url, resolve};
+use crate::source::{self, choose, parse_url, resolve};
 
 use super::hls::Plan;
 use super::{Ctx, JobResult, Stop, catalog_stop, storage};
@@ -94,7 +94,7 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
     let deps = &ctx.deps;
     let resolved =
         resolve(&deps.source, url, &ctx.headers).await.map_err(|e| error_to_failure("refreshed source", &e))?;
-    let choice = choose(&resolved, &ctx.request).map_err(|e| error_to_failure("refreshed source", &e))?;
+    let mut choice = choose(&resolved, &ctx.request).map_err(|e| error_to_failure("refreshed source", &e))?;
     let mut updates = Vec::new();
     {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
@@ -112,26 +112,14 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
                     message: format!("the refreshed source's {} rendition is different", old.role),
                 }));
             }
-            updates.push((old.idx, old.role, new.url.clone()));
+            updates.push(old.idx);
         }
     }
-    let imports = match &resolved {
-        source::Resolved::Master { master, .. } => Some(&master.variables),
-        _ => None,
-    };
-    let mut fetched = Vec::new();
-    for (idx, role, purl) in updates {
-        let (text, base, pl) = match (&resolved, idx) {
-            (source::Resolved::Media { text, base, playlist }, 0) => (text.clone(), base.clone(), playlist.clone()),
-            _ => {
-                let f = fetch_playlist(&deps.source, &purl, &ctx.headers, imports, &role.to_string())
-                    .await
-                    .map_err(|e| error_to_failure("refreshed playlist", &e))?;
-                (f.text, f.base, f.playlist)
-            }
-        };
-        fetched.push((idx, text, base, pl));
-    }
+    let playlists = source::playlists(&deps.source, &resolved, &mut choice, &ctx.headers)
+        .await
+        .map_err(|e| error_to_failure("refreshed playlist", &e))?;
+    let fetched: Vec<_> =
+        updates.into_iter().zip(playlists).map(|(idx, f)| (idx, f.text, f.base, f.playlist)).collect();
     {
         let p = plan.read().unwrap_or_else(PoisonError::into_inner);
         for (idx, _, _, pl) in &fetched {

@@ -26,6 +26,16 @@ pub enum Prepared {
         /// For a media playlist: segments.
         segments: Option<usize>,
     },
+    /// A DASH source: a static MPD.
+    Dash {
+        /// Seconds.
+        duration_secs: Option<f64>,
+        /// Periods (ad breaks and chapters of a multi-period MPD are periods).
+        periods: u32,
+        /// The adaptation sets of the main period (the longest), with their representations;
+        /// a choice is matched to the other periods by id, language and bandwidth.
+        adaptation_sets: Vec<DashSetInfo>,
+    },
     /// A progressive file.
     File {
         /// Size in bytes, when the server says.
@@ -50,6 +60,55 @@ pub enum Prepared {
         /// The source file, when the credentials may read it.
         mezzanine: Option<VodMezzanineInfo>,
     },
+}
+
+/// An adaptation set of an MPD.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashSetInfo {
+    /// `@id`.
+    pub id: Option<String>,
+    /// `video`, `audio`, `text`, `image` or `other`.
+    pub content_type: String,
+    /// `@lang`.
+    pub language: Option<String>,
+    /// `Role` values (`main`, `alternate`, `subtitle`, `commentary`, …).
+    pub roles: Vec<String>,
+    /// `Label`.
+    pub label: Option<String>,
+    /// `@mimeType` of its first representation.
+    pub mime_type: Option<String>,
+    /// Its representations.
+    pub representations: Vec<DashRepresentationInfo>,
+}
+
+/// A representation of an MPD.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashRepresentationInfo {
+    /// `@id`.
+    pub id: String,
+    /// Bits per second.
+    pub bandwidth: u64,
+    /// `@codecs`.
+    pub codecs: Option<String>,
+    /// Pixels.
+    pub width: Option<u64>,
+    /// Pixels.
+    pub height: Option<u64>,
+    /// Frames per second.
+    pub frame_rate: Option<f64>,
+    /// Audio channels.
+    pub channels: Option<u32>,
+    /// Hz.
+    pub sampling_rate: Option<u64>,
+    /// Segments across the presentation (`None` until a segment index is read).
+    pub segments: Option<u64>,
+    /// Bytes across the presentation: exact when `size_exact` (byte ranges, a segment index),
+    /// otherwise bandwidth × duration.
+    pub size: Option<u64>,
+    /// Whether `size` is exact.
+    pub size_exact: bool,
+    /// Why it cannot be downloaded, when it cannot (addressing vodvault does not handle).
+    pub unsupported: Option<String>,
 }
 
 /// One stream of a VOD video.

@@ -10,7 +10,9 @@ mod states;
 
 pub use event::{Event, Progress, RefreshRequest, UrlRefresher};
 pub use failure::FailureReason;
-pub use info::{AssetInfo, ImageInfo, Prepared, VodIdentity, VodMezzanineInfo, VodStreamInfo};
+pub use info::{
+    AssetInfo, DashRepresentationInfo, DashSetInfo, ImageInfo, Prepared, VodIdentity, VodMezzanineInfo, VodStreamInfo,
+};
 pub use request::{
     AudioChoice, DownloadRequest, OutputType, Quality, SubtitleChoice, VodRequest, parse_vod_source, valid_video_id,
 };

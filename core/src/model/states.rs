@@ -36,7 +36,8 @@ text_enum!(
     /// What kind of source an asset came from.
     AssetKind { /// HLS (master or media playlist).
         Hls = "hls", /// A progressive file (MP4, M4A, MP3, …).
-        Progressive = "progressive" }
+        Progressive = "progressive", /// MPEG-DASH (a static MPD).
+        Dash = "dash" }
 );
 text_enum!(
     /// How an asset is stored.

@@ -17,7 +17,7 @@ use crate::hls::media::MediaPlaylist;
 use crate::keys::{ContentKey, Kek, KeyError, WrappedKey};
 use crate::live::{Live, LiveAsset, WatchGuard};
 use crate::model::{AssetKind, AssetState, Mode, SegmentKind};
-use crate::plan::{LocalRendition, local_playlists, stored_playlist};
+use crate::plan::{LOCAL_MPD, LocalRendition, local_playlists, stored_playlist};
 use crate::seal::{ReadAt, SealError, SealedReader};
 use crate::store::{self, Layout};
 
@@ -122,9 +122,12 @@ impl AssetView {
             }
         }
         let mut generated = HashMap::new();
-        if row.kind == AssetKind::Hls {
+        if matches!(row.kind, AssetKind::Hls | AssetKind::Dash) {
             let renditions = catalog.renditions(id).await?;
             files.insert("index.m3u8".to_owned());
+            if row.kind == AssetKind::Dash {
+                files.insert(LOCAL_MPD.to_owned());
+            }
             for r in &renditions {
                 files.insert(format!("{}/index.m3u8", r.dir));
             }
@@ -136,6 +139,7 @@ impl AssetView {
             (Some(e), _) => e,
             (None, AssetKind::Progressive) => first_file.unwrap_or_default(),
             (None, AssetKind::Hls) => "index.m3u8".to_owned(),
+            (None, AssetKind::Dash) => LOCAL_MPD.to_owned(),
         };
         let live = live.map(|l| {
             let asset = l.asset(id);
@@ -325,6 +329,8 @@ pub fn content_type(name: &str) -> &'static str {
         Some("aac") => "audio/aac",
         Some("mp3") => "audio/mpeg",
         Some("vtt") => "text/vtt",
+        Some("mpd") => "application/dash+xml",
+        Some("ttml" | "dfxp") => "application/ttml+xml",
         Some("webm") => "video/webm",
         Some("mkv") => "video/x-matroska",
         Some("mov") => "video/quicktime",

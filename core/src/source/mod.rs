@@ -2,6 +2,7 @@
 //! or media playlist, a progressive file, an ApsaraVideo VOD video), then choosing what to
 //! download from it. No catalog, no files: what a source is and offers.
 
+pub(crate) mod dash;
 pub(crate) mod vod;
 
 use reqwest::header::HeaderMap;
@@ -33,6 +34,7 @@ const PLAYLIST_LIMIT: u64 = 16 << 20;
 pub(crate) enum Resolved {
     Master { master: MasterPlaylist, base: Url },
     Media { text: String, playlist: MediaPlaylist, base: Url },
+    Dash { mpd: crate::dash::Mpd, base: Url },
     File { size: Option<u64>, content_type: Option<String>, accept_ranges: bool, validator: Option<String>, url: Url },
 }
 
@@ -71,9 +73,9 @@ pub(crate) async fn resolve(src: &Source, url: &Url, headers: &HeaderMap) -> Res
     }
 }
 
-/// What a source URL is, from its first bytes: an HLS playlist (read whole and parsed), a DASH
-/// manifest (refused for now), a media file, or anything else (refused, saying what it is),
-/// whatever its `Content-Type` or extension says.
+/// What a source URL is, from its first bytes: an HLS playlist or a DASH manifest (read whole
+/// and parsed), a media file, or anything else (refused, saying what it is), whatever its
+/// `Content-Type` or extension says.
 async fn resolve_once(src: &Source, url: &Url, headers: &HeaderMap) -> Result<Resolved> {
     let mut body = src.http.open(Request::get(url, headers)).await?;
     let mut head = Vec::new();
@@ -95,21 +97,18 @@ async fn resolve_once(src: &Source, url: &Url, headers: &HeaderMap) -> Result<Re
             validator: body.validator.clone(),
             url: body.final_url.clone(),
         }),
+        Content::NotMedia(what) => Err(Error::BadSource(format!(
+            "the source URL returned {what}, not an HLS playlist, a DASH manifest or a media file"
+        ))),
         Content::Dash => {
-            Err(Error::Unsupported("the source is a DASH manifest (MPD); DASH is not supported yet".into()))
-        }
-        Content::NotMedia(what) => {
-            Err(Error::BadSource(format!("the source URL returned {what}, not an HLS playlist or a media file")))
+            read_rest(&mut body, &mut head, complete).await?;
+            let base = body.final_url.clone();
+            let text = playlist_text(head, "the MPD")?;
+            let mpd = crate::dash::Mpd::parse(&text, &base).map_err(dash::mpd_error)?;
+            Ok(Resolved::Dash { mpd, base })
         }
         Content::Hls => {
-            if !complete {
-                while let Some(c) = body.chunk().await? {
-                    if head.len() as u64 + c.len() as u64 > PLAYLIST_LIMIT {
-                        return Err(Error::Fetch(FetchError::TooLarge { limit: PLAYLIST_LIMIT }));
-                    }
-                    head.extend_from_slice(&c);
-                }
-            }
+            read_rest(&mut body, &mut head, complete).await?;
             let base = body.final_url.clone();
             let text = playlist_text(head, "the source playlist")?;
             let source = VarSource::Fetched { url: &base, imports: None };
@@ -122,6 +121,19 @@ async fn resolve_once(src: &Source, url: &Url, headers: &HeaderMap) -> Result<Re
             }
         }
     }
+}
+
+/// The rest of a manifest whose first bytes are `head`, up to [`PLAYLIST_LIMIT`].
+async fn read_rest(body: &mut crate::fetch::Body, head: &mut Vec<u8>, complete: bool) -> Result<()> {
+    if !complete {
+        while let Some(c) = body.chunk().await? {
+            if head.len() as u64 + c.len() as u64 > PLAYLIST_LIMIT {
+                return Err(Error::Fetch(FetchError::TooLarge { limit: PLAYLIST_LIMIT }));
+            }
+            head.extend_from_slice(&c);
+        }
+    }
+    Ok(())
 }
 
 /// A playlist's bytes as text; `what` names it in the error.
@@ -159,6 +171,7 @@ pub(crate) async fn prepare(src: &Source, url: &str, headers: &[(String, String)
             duration_secs: Some(playlist.duration()),
             segments: Some(playlist.segments.len()),
         },
+        Resolved::Dash { mpd, .. } => dash::prepare(src, &mpd, &headers).await,
         Resolved::File { size, content_type, accept_ranges, .. } => {
             Prepared::File { size, content_type, accept_ranges }
         }
@@ -174,6 +187,8 @@ pub(crate) struct ChosenRendition {
     pub role: RenditionRole,
     pub url: Url,
     pub attrs: serde_json::Value,
+    /// For a DASH source: where the track is in each period.
+    pub dash: Option<dash::Picks>,
 }
 
 /// The chosen variant and renditions of an HLS source.
@@ -210,6 +225,7 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                 role: RenditionRole::Video,
                 url: base.clone(),
                 attrs: serde_json::json!({}),
+                dash: None,
             }],
         }),
         Resolved::Master { master, base } => {
@@ -222,6 +238,7 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                 role: RenditionRole::Video,
                 url: join(&variant.uri)?,
                 attrs: serde_json::to_value(&variant).unwrap_or_default(),
+                dash: None,
             }];
             let audio_group = master.group(RenditionKind::Audio, variant.audio_group.as_deref());
             let audio = match &request.audio {
@@ -246,12 +263,41 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                     role,
                     url: join(uri)?,
                     attrs: serde_json::to_value(r).unwrap_or_default(),
+                    dash: None,
                 });
             }
             Ok(Choice { variant, renditions })
         }
-        Resolved::File { .. } => Err(Error::InvalidRequest("not an HLS source".into())),
+        Resolved::Dash { mpd, base } => dash::choose(mpd, base, request),
+        Resolved::File { .. } => Err(Error::InvalidRequest("not an HLS or DASH source".into())),
     }
+}
+
+/// The media playlist of each chosen rendition, in order: fetched (HLS, with the master's
+/// variables), the source itself (a media playlist), or made from the MPD (DASH).
+pub(crate) async fn playlists(
+    src: &Source,
+    resolved: &Resolved,
+    choice: &mut Choice,
+    headers: &HeaderMap,
+) -> Result<Vec<Fetched>> {
+    if let Resolved::Dash { mpd, base } = resolved {
+        return dash::playlists(src, mpd, base, choice, headers).await;
+    }
+    let mut fetched = Vec::with_capacity(choice.renditions.len());
+    for (i, r) in choice.renditions.iter().enumerate() {
+        let f = match resolved {
+            Resolved::Media { text, base, playlist } if i == 0 => {
+                Fetched { text: text.clone(), base: base.clone(), playlist: playlist.clone() }
+            }
+            Resolved::Master { master, .. } => {
+                fetch_playlist(src, &r.url, headers, Some(&master.variables), &r.role.to_string()).await?
+            }
+            _ => fetch_playlist(src, &r.url, headers, None, &r.role.to_string()).await?,
+        };
+        fetched.push(f);
+    }
+    Ok(fetched)
 }
 
 /// A chosen rendition's media playlist: its text, the URL it came from (after redirects) and the

@@ -154,13 +154,14 @@ fn format_rank(format: &str) -> u8 {
     match format.to_ascii_lowercase().as_str() {
         "m3u8" => 0,
         "mp4" => 1,
-        "mp3" | "m4a" => 2,
-        _ => 3,
+        "mpd" => 2,
+        "mp3" | "m4a" => 3,
+        _ => 4,
     }
 }
 
 /// Picks the stream for `request` among `streams`: the asked stream type (video if offered),
-/// format (m3u8, then mp4, then audio formats) and definition (exact) or quality.
+/// format (m3u8, then mp4, then mpd, then audio formats) and definition (exact) or quality.
 fn choose<'a>(streams: &'a [PlayInfo], request: &VodRequest, quality: Quality) -> Result<&'a PlayInfo, VodError> {
     let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let wanted_type = request.stream_type.clone().unwrap_or_else(|| {

@@ -127,7 +127,7 @@ impl PlayInfo {
             }
         }
         if !super::STORABLE_FORMATS.iter().any(|f| self.format.eq_ignore_ascii_case(f)) {
-            return Some(format!("unsupported format {} (vodvault stores m3u8, mp4, mp3 and m4a)", self.format));
+            return Some(format!("unsupported format {} (vodvault stores m3u8, mp4, mpd, mp3 and m4a)", self.format));
         }
         None
     }

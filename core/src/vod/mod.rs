@@ -273,7 +273,7 @@ pub enum VodError {
 }
 
 /// Formats vodvault stores.
-pub const STORABLE_FORMATS: &[&str] = &["m3u8", "mp4", "mp3", "m4a"];
+pub const STORABLE_FORMATS: &[&str] = &["m3u8", "mp4", "mpd", "mp3", "m4a"];
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,328 @@
+//! A representation's pieces within a period, from its segment addressing.
+
+use url::Url;
+
+use super::mpd::{Addressing, Representation, S, SegInfo, UrlRange};
+use super::{MAX_SEGMENTS, MpdError};
+
+/// Something to fetch: a URL and, when it is part of a file, `(offset, length)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Absolute URL.
+    pub url: Url,
+    /// `(offset, length)`.
+    pub range: Option<(u64, u64)>,
+}
+
+/// A media segment: its piece and its place in time (in `timescale` units).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Where it is.
+    pub piece: Piece,
+    /// Start (media time, before `@presentationTimeOffset` is taken off).
+    pub t: u64,
+    /// Duration.
+    pub d: u64,
+}
+
+/// A representation's pieces within one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pieces {
+    /// Units per second of `t` and `d`.
+    pub timescale: u64,
+    /// `@presentationTimeOffset`: the media time at the period's start.
+    pub pto: u64,
+    /// The initialization segment, if any.
+    pub init: Option<Piece>,
+    /// Media segments in order.
+    pub segments: Vec<Segment>,
+    /// A `sidx` still to be read ([`super::sidx::apply`]) before `segments` is known.
+    pub index: Option<Piece>,
+}
+
+impl Pieces {
+    /// Seconds of media.
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().map(|s| s.d as f64).sum::<f64>() / self.timescale as f64
+    }
+
+    /// Bytes in all, when every piece is a byte range.
+    pub fn exact_size(&self) -> Option<u64> {
+        let mut total = self.init.as_ref().map_or(Some(0), |i| i.range.map(|r| r.1))?;
+        for s in &self.segments {
+            total += s.piece.range?.1;
+        }
+        (self.index.is_none()).then_some(total)
+    }
+}
+
+fn join(base: &Url, u: &str) -> Result<Url, MpdError> {
+    let url = base.join(u).map_err(|e| MpdError::Invalid(format!("segment URL {u:?}: {e}")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        s => Err(MpdError::Unsupported(format!("a segment URL with scheme {s:?}"))),
+    }
+}
+
+fn piece(base: &Url, u: &UrlRange) -> Result<Piece, MpdError> {
+    let url = match &u.url {
+        Some(s) => join(base, s)?,
+        None => base.clone(),
+    };
+    Ok(Piece { url, range: u.range })
+}
+
+/// Expands a `SegmentTemplate` `@media`/`@initialization` string.
+pub fn expand(template: &str, rep_id: &str, bandwidth: u64, number: u64, time: u64) -> Result<String, MpdError> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end =
+            after.find('$').ok_or_else(|| MpdError::Invalid(format!("SegmentTemplate {template:?}: unmatched '$'")))?;
+        let token = &after[..end];
+        rest = &after[end + 1..];
+        if token.is_empty() {
+            out.push('$');
+            continue;
+        }
+        let (name, format) = match token.find('%') {
+            Some(p) => (&token[..p], Some(&token[p..])),
+            None => (token, None),
+        };
+        let value = match name {
+            "RepresentationID" => {
+                if format.is_some() {
+                    return Err(MpdError::Invalid(format!(
+                        "SegmentTemplate {template:?}: a format on $RepresentationID$"
+                    )));
+                }
+                out.push_str(rep_id);
+                continue;
+            }
+            "Number" => number,
+            "Bandwidth" => bandwidth,
+            "Time" => time,
+            other => {
+                return Err(MpdError::Unsupported(format!("SegmentTemplate identifier ${other}$")));
+            }
+        };
+        match format {
+            None => out.push_str(&value.to_string()),
+            Some(f) => {
+                // `%0[width]d` (ISO/IEC 23009-1 5.3.9.4.4); `%d` too.
+                let width = f
+                    .strip_prefix('%')
+                    .and_then(|f| f.strip_suffix('d'))
+                    .and_then(|w| {
+                        if w.is_empty() { Some(0) } else { w.strip_prefix('0').unwrap_or(w).parse::<usize>().ok() }
+                    })
+                    .filter(|w| *w <= 32)
+                    .ok_or_else(|| MpdError::Invalid(format!("SegmentTemplate {template:?}: format {f:?}")))?;
+                out.push_str(&format!("{value:0width$}"));
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `(t, d)` of each segment of a timeline; `end` (media time) bounds an `@r` of -1 at the end.
+fn timeline(ss: &[S], start: u64, end: Option<u64>) -> Result<Vec<(u64, u64)>, MpdError> {
+    let mut out = Vec::new();
+    let mut t = start;
+    for (i, s) in ss.iter().enumerate() {
+        if let Some(st) = s.t {
+            t = st;
+        }
+        let count = if s.r >= 0 {
+            s.r as u64 + 1
+        } else {
+            let until = match ss.get(i + 1).and_then(|n| n.t) {
+                Some(nt) => nt,
+                None if i + 1 < ss.len() => {
+                    return Err(MpdError::Invalid("S@r=-1 followed by an S without @t".into()));
+                }
+                None => {
+                    end.ok_or_else(|| MpdError::Unsupported("S@r=-1 at the end of a period of unknown length".into()))?
+                }
+            };
+            until.saturating_sub(t).div_ceil(s.d)
+        };
+        if out.len() as u64 + count > MAX_SEGMENTS as u64 {
+            return Err(MpdError::Unsupported(format!("more than {MAX_SEGMENTS} segments in a period")));
+        }
+        for _ in 0..count {
+            out.push((t, s.d));
+            t = t.checked_add(s.d).ok_or_else(|| MpdError::Invalid("SegmentTimeline overflows".into()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// `(t, d)` of `count` segments of `d` from `pto` (the last cut at `end`, when known).
+fn regular(pto: u64, d: u64, count: u64, end: Option<u64>) -> Vec<(u64, u64)> {
+    (0..count)
+        .map(|i| {
+            let t = pto + i * d;
+            let d = end.map_or(d, |e| e.saturating_sub(t).clamp(1, d));
+            (t, d)
+        })
+        .collect()
+}
+
+/// How many segments of `d` fill a period of `secs` seconds.
+fn count_for(secs: Option<f64>, timescale: u64, d: u64, info: &SegInfo) -> Result<u64, MpdError> {
+    let by_end = info.end_number.map(|e| (e + 1).saturating_sub(info.start_number.unwrap_or(1)));
+    let by_time = secs.map(|s| {
+        let units = s * timescale as f64;
+        // Less than a millisecond over a whole segment is rounding, not another segment.
+        ((units - timescale as f64 / 1000.0).max(0.0) / d as f64).ceil() as u64
+    });
+    let count = match (by_end, by_time) {
+        (Some(e), Some(t)) => e.min(t.max(1)),
+        (Some(e), None) => e,
+        (None, Some(t)) => t.max(1),
+        (None, None) => {
+            return Err(MpdError::Unsupported("segments of @duration in a period of unknown length".into()));
+        }
+    };
+    if count > MAX_SEGMENTS as u64 {
+        return Err(MpdError::Unsupported(format!("{count} segments in a period")));
+    }
+    Ok(count)
+}
+
+/// The pieces of `rep` in a period of `period_secs` seconds.
+pub fn resolve(rep: &Representation, period_secs: Option<f64>) -> Result<Pieces, MpdError> {
+    let base = &rep.base;
+    match &rep.addressing {
+        Addressing::Template(info) => {
+            let timescale = info.timescale.unwrap_or(1);
+            let pto = info.pto.unwrap_or(0);
+            let start_number = info.start_number.unwrap_or(1);
+            let end = period_secs.map(|s| pto + (s * timescale as f64).round() as u64);
+            let media = info.media.as_deref().ok_or_else(|| {
+                MpdError::Invalid(format!("representation {}: SegmentTemplate without @media", rep.id))
+            })?;
+            let times = match (&info.timeline, info.duration) {
+                (Some(ss), _) => timeline(ss, pto, end)?,
+                (None, Some(d)) => regular(pto, d, count_for(period_secs, timescale, d, info)?, end),
+                (None, None) => {
+                    return Err(MpdError::Unsupported(format!(
+                        "representation {}: SegmentTemplate with neither SegmentTimeline nor @duration",
+                        rep.id
+                    )));
+                }
+            };
+            let init = match info.initialization.as_deref() {
+                Some(t) => Some(Piece {
+                    url: join(base, &expand(t, &rep.id, rep.bandwidth, start_number, pto)?)?,
+                    range: None,
+                }),
+                None => info.init.as_ref().map(|i| piece(base, i)).transpose()?,
+            };
+            let mut segments = Vec::with_capacity(times.len());
+            for (i, (t, d)) in times.into_iter().enumerate() {
+                let u = expand(media, &rep.id, rep.bandwidth, start_number + i as u64, t)?;
+                segments.push(Segment { piece: Piece { url: join(base, &u)?, range: None }, t, d });
+            }
+            Ok(Pieces { timescale, pto, init, segments, index: None })
+        }
+        Addressing::List(info) => {
+            let timescale = info.timescale.unwrap_or(1);
+            let pto = info.pto.unwrap_or(0);
+            let end = period_secs.map(|s| pto + (s * timescale as f64).round() as u64);
+            let urls = info.urls.as_deref().unwrap_or_default();
+            if urls.is_empty() {
+                return Err(MpdError::Invalid(format!("representation {}: SegmentList without SegmentURL", rep.id)));
+            }
+            if urls.len() > MAX_SEGMENTS {
+                return Err(MpdError::Unsupported(format!("more than {MAX_SEGMENTS} segments in a period")));
+            }
+            let times = match (&info.timeline, info.duration) {
+                (Some(ss), _) => timeline(ss, pto, end)?,
+                (None, Some(d)) => regular(pto, d, urls.len() as u64, end),
+                (None, None) if urls.len() == 1 => {
+                    let d = period_secs.map_or(1, |s| ((s * timescale as f64).round() as u64).max(1));
+                    vec![(pto, d)]
+                }
+                (None, None) => {
+                    return Err(MpdError::Invalid(format!(
+                        "representation {}: SegmentList of several segments with neither @duration nor SegmentTimeline",
+                        rep.id
+                    )));
+                }
+            };
+            let mut segments = Vec::with_capacity(urls.len());
+            for (u, (t, d)) in urls.iter().zip(times) {
+                segments.push(Segment { piece: piece(base, u)?, t, d });
+            }
+            let init = info.init.as_ref().map(|i| piece(base, i)).transpose()?;
+            Ok(Pieces { timescale, pto, init, segments, index: None })
+        }
+        Addressing::Base(info) if info.index_range.is_some() => {
+            let index = info.index_range.map(|r| Piece { url: base.clone(), range: Some(r) });
+            let init = match &info.init {
+                Some(i) => Some(piece(base, i)?),
+                // What comes before the index is the initialization (ftyp, moov).
+                None => {
+                    info.index_range.filter(|r| r.0 > 0).map(|r| Piece { url: base.clone(), range: Some((0, r.0)) })
+                }
+            };
+            Ok(Pieces {
+                timescale: info.timescale.unwrap_or(1),
+                pto: info.pto.unwrap_or(0),
+                init,
+                segments: Vec::new(),
+                index,
+            })
+        }
+        Addressing::Base(_) | Addressing::Whole => {
+            // One file, one piece.
+            let timescale = 1000;
+            let d = period_secs.map_or(1, |s| ((s * 1000.0).round() as u64).max(1));
+            Ok(Pieces {
+                timescale,
+                pto: 0,
+                init: None,
+                segments: vec![Segment { piece: Piece { url: base.clone(), range: None }, t: 0, d }],
+                index: None,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let e = |t: &str| expand(t, "v1", 500_000, 7, 90_000);
+        assert_eq!(e("$RepresentationID$/$Number%05d$.m4s").unwrap(), "v1/00007.m4s");
+        assert_eq!(e("seg-$Time$-$Bandwidth$.mp4").unwrap(), "seg-90000-500000.mp4");
+        assert_eq!(e("a$$b$Number$").unwrap(), "a$b7");
+        assert_eq!(e("$Number%3d$").unwrap(), "007");
+        assert!(matches!(e("$Number"), Err(MpdError::Invalid(_))));
+        assert!(matches!(e("$SubNumber$"), Err(MpdError::Unsupported(_))));
+        assert!(matches!(e("$Number%x$"), Err(MpdError::Invalid(_))));
+    }
+
+    #[test]
+    fn timelines() {
+        let s = |t: Option<u64>, d: u64, r: i64| S { t, d, r };
+        assert_eq!(
+            timeline(&[s(Some(10), 5, 2), s(None, 3, 0)], 0, None).unwrap(),
+            vec![(10, 5), (15, 5), (20, 5), (25, 3)]
+        );
+        // -1 until the next S's @t, then until the period's end.
+        assert_eq!(
+            timeline(&[s(Some(0), 4, -1), s(Some(10), 5, -1)], 0, Some(21)).unwrap(),
+            vec![(0, 4), (4, 4), (8, 4), (10, 5), (15, 5), (20, 5)]
+        );
+        assert!(timeline(&[s(Some(0), 4, -1)], 0, None).is_err());
+        assert_eq!(regular(100, 10, 3, Some(125)), vec![(100, 10), (110, 10), (120, 5)]);
+    }
+}

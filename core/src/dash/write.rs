@@ -1,0 +1,317 @@
+//! Writing a chosen representation out: as an HLS media playlist of its pieces (what the engine
+//! downloads, and what HLS players are given), as the timing a local MPD needs ([`TrackInfo`],
+//! kept with the asset), and as a local MPD over the stored files ([`local_mpd`]).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::mpd::{AdaptationSet, ContentKind, Period, Representation};
+use super::segments::{Piece, Pieces};
+use super::time::format_duration;
+
+fn byterange(r: (u64, u64)) -> String {
+    format!("{}@{}", r.1, r.0)
+}
+
+/// An HLS media playlist (RFC 8216) of a representation's pieces over the periods it plays in:
+/// an `EXT-X-MAP` for each period's initialization, `EXT-X-BYTERANGE` where pieces are ranges,
+/// `EXT-X-DISCONTINUITY` between periods. URIs are absolute.
+pub fn hls_media_playlist(periods: &[&Pieces]) -> String {
+    let max = periods
+        .iter()
+        .flat_map(|p| p.segments.iter().map(move |s| s.d as f64 / p.timescale as f64))
+        .fold(1.0f64, f64::max);
+    let mut out = String::new();
+    let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n", max.round().max(1.0) as u64);
+    out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    let mut first = true;
+    for p in periods.iter().filter(|p| !p.segments.is_empty()) {
+        if !first {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        first = false;
+        if let Some(Piece { url, range }) = &p.init {
+            let _ = write!(out, "#EXT-X-MAP:URI=\"{url}\"");
+            if let Some(r) = range {
+                let _ = write!(out, ",BYTERANGE=\"{}\"", byterange(*r));
+            }
+            out.push('\n');
+        }
+        for s in &p.segments {
+            let _ = writeln!(out, "#EXTINF:{:.6},", s.d as f64 / p.timescale as f64);
+            if let Some(r) = s.piece.range {
+                let _ = writeln!(out, "#EXT-X-BYTERANGE:{}", byterange(r));
+            }
+            let _ = writeln!(out, "{}", s.piece.url);
+        }
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+/// One period of a stored track: where it sits and its segments' times, run-length coded as
+/// `(t, d, r)` like a `SegmentTimeline`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodTiming {
+    /// Index of the period in the source MPD.
+    pub period: u32,
+    /// `Period@id`.
+    pub id: Option<String>,
+    /// Start, milliseconds.
+    pub start_ms: u64,
+    /// Duration, milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Units per second.
+    pub timescale: u64,
+    /// `@presentationTimeOffset`.
+    pub pto: u64,
+    /// Whether the period has an initialization segment.
+    pub init: bool,
+    /// `(t, d, r)`.
+    pub timeline: Vec<(u64, u64, u64)>,
+}
+
+impl PeriodTiming {
+    /// Segments in the period.
+    pub fn count(&self) -> u64 {
+        self.timeline.iter().map(|(_, _, r)| r + 1).sum()
+    }
+}
+
+/// What a stored DASH track is, for the local MPD: the source's attributes and its timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    /// `video`, `audio`, `text`, …
+    pub content: String,
+    /// `@id` of the representation.
+    pub rep_id: String,
+    /// `@mimeType`.
+    pub mime: Option<String>,
+    /// `@codecs`.
+    pub codecs: Option<String>,
+    /// `@bandwidth`.
+    pub bandwidth: u64,
+    /// `@lang`.
+    pub lang: Option<String>,
+    /// `Role@value`s.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// `@width`.
+    pub width: Option<u64>,
+    /// `@height`.
+    pub height: Option<u64>,
+    /// `@frameRate`.
+    pub frame_rate: Option<String>,
+    /// `@sar`.
+    pub sar: Option<String>,
+    /// `@audioSamplingRate`.
+    pub sampling_rate: Option<String>,
+    /// `AudioChannelConfiguration` `(scheme, value)`.
+    pub channels: Option<(String, String)>,
+    /// The periods it plays in.
+    pub periods: Vec<PeriodTiming>,
+}
+
+impl TrackInfo {
+    /// The track of `rep` (of `set`), playing `pieces` in each of `periods`.
+    pub fn new(set: &AdaptationSet, rep: &Representation, periods: &[(u32, &Period, &Pieces)]) -> TrackInfo {
+        TrackInfo {
+            content: set.kind.as_str().to_owned(),
+            rep_id: rep.id.clone(),
+            mime: rep.mime.clone(),
+            codecs: rep.codecs.clone(),
+            bandwidth: rep.bandwidth,
+            lang: set.lang.clone(),
+            roles: set.roles.clone(),
+            width: rep.width,
+            height: rep.height,
+            frame_rate: rep.frame_rate.clone(),
+            sar: rep.sar.clone(),
+            sampling_rate: rep.sampling_rate.clone(),
+            channels: rep.channels.as_ref().map(|c| (c.scheme.clone(), c.value.clone())),
+            periods: periods
+                .iter()
+                .filter(|(_, _, p)| !p.segments.is_empty())
+                .map(|(i, period, p)| {
+                    let mut timeline: Vec<(u64, u64, u64)> = Vec::new();
+                    for s in &p.segments {
+                        match timeline.last_mut() {
+                            Some((t, d, r)) if *d == s.d && *t + *d * (*r + 1) == s.t => *r += 1,
+                            _ => timeline.push((s.t, s.d, 0)),
+                        }
+                    }
+                    PeriodTiming {
+                        period: *i,
+                        id: period.id.clone(),
+                        start_ms: (period.start * 1000.0).round() as u64,
+                        duration_ms: period.duration.map(|d| (d * 1000.0).round() as u64),
+                        timescale: p.timescale,
+                        pto: p.pto,
+                        init: p.init.is_some(),
+                        timeline,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn kind(&self) -> ContentKind {
+        match self.content.as_str() {
+            "video" => ContentKind::Video,
+            "audio" => ContentKind::Audio,
+            "text" => ContentKind::Text,
+            "image" => ContentKind::Image,
+            _ => ContentKind::Other,
+        }
+    }
+
+    /// Whether it is WebVTT text (which HLS can list); TTML and text in fMP4 are not.
+    pub fn is_webvtt(&self) -> bool {
+        self.kind() == ContentKind::Text
+            && (self.mime.as_deref() == Some("text/vtt") || self.codecs.as_deref().is_some_and(|c| c == "wvtt"))
+            && !self.periods.iter().any(|p| p.init)
+    }
+}
+
+/// A stored track as the local MPD lists it: its info and its files (relative to the MPD), the
+/// initialization of each of its periods and every segment in order.
+pub struct LocalTrack<'a> {
+    /// What it is.
+    pub info: &'a TrackInfo,
+    /// The initialization file of each period in `info.periods`.
+    pub inits: Vec<Option<String>>,
+    /// Every segment's file.
+    pub segments: Vec<String>,
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn opt_attr(out: &mut String, name: &str, v: Option<&str>) {
+    if let Some(v) = v {
+        let _ = write!(out, " {name}=\"{}\"", esc(v));
+    }
+}
+
+/// A static MPD over stored files: one `Period` per source period, one `AdaptationSet` per track,
+/// each with a `SegmentList` (its `SegmentTimeline` as the source timed it) or, for a text track
+/// stored as one file, a `BaseURL`.
+pub fn local_mpd(tracks: &[LocalTrack<'_>]) -> String {
+    let mut periods: Vec<&PeriodTiming> = Vec::new();
+    for t in tracks {
+        for p in &t.info.periods {
+            if !periods.iter().any(|q| q.period == p.period) {
+                periods.push(p);
+            }
+        }
+    }
+    periods.sort_by_key(|p| p.period);
+    let end_ms = periods
+        .iter()
+        .map(|p| {
+            p.start_ms
+                + p.duration_ms.unwrap_or_else(|| {
+                    let units: u64 = p.timeline.iter().map(|(_, d, r)| d * (r + 1)).sum();
+                    units * 1000 / p.timescale.max(1)
+                })
+        })
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:full:2011\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT2S\">",
+        format_duration(end_ms as f64 / 1000.0)
+    );
+    for period in periods {
+        let _ = write!(
+            out,
+            "  <Period id=\"{}\" start=\"{}\"",
+            esc(&period.id.clone().unwrap_or_else(|| format!("p{}", period.period))),
+            format_duration(period.start_ms as f64 / 1000.0)
+        );
+        if let Some(d) = period.duration_ms {
+            let _ = write!(out, " duration=\"{}\"", format_duration(d as f64 / 1000.0));
+        }
+        out.push_str(">\n");
+        for (ti, t) in tracks.iter().enumerate() {
+            let Some(pi) = t.info.periods.iter().position(|p| p.period == period.period) else { continue };
+            let timing = &t.info.periods[pi];
+            let first: u64 = t.info.periods[..pi].iter().map(PeriodTiming::count).sum();
+            let files = t.segments.iter().skip(first as usize).take(timing.count() as usize);
+            let info = t.info;
+            let _ = write!(out, "    <AdaptationSet id=\"{ti}\" contentType=\"{}\"", esc(&info.content));
+            opt_attr(&mut out, "mimeType", info.mime.as_deref());
+            opt_attr(&mut out, "lang", info.lang.as_deref());
+            out.push_str(" segmentAlignment=\"true\">\n");
+            for r in &info.roles {
+                let _ = writeln!(out, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{}\"/>", esc(r));
+            }
+            let _ = write!(
+                out,
+                "      <Representation id=\"{}\" bandwidth=\"{}\"",
+                esc(&info.rep_id),
+                info.bandwidth.max(1)
+            );
+            opt_attr(&mut out, "codecs", info.codecs.as_deref());
+            opt_attr(&mut out, "width", info.width.map(|w| w.to_string()).as_deref());
+            opt_attr(&mut out, "height", info.height.map(|h| h.to_string()).as_deref());
+            opt_attr(&mut out, "frameRate", info.frame_rate.as_deref());
+            opt_attr(&mut out, "sar", info.sar.as_deref());
+            opt_attr(&mut out, "audioSamplingRate", info.sampling_rate.as_deref());
+            out.push_str(">\n");
+            if let Some((scheme, value)) = &info.channels {
+                let _ = writeln!(
+                    out,
+                    "        <AudioChannelConfiguration schemeIdUri=\"{}\" value=\"{}\"/>",
+                    esc(scheme),
+                    esc(value)
+                );
+            }
+            let files: Vec<&String> = files.collect();
+            let init = t.inits.get(pi).cloned().flatten();
+            if info.kind() == ContentKind::Text && init.is_none() && files.len() == 1 {
+                let _ = writeln!(out, "        <BaseURL>{}</BaseURL>", esc(files[0]));
+            } else {
+                let _ = writeln!(
+                    out,
+                    "        <SegmentList timescale=\"{}\" presentationTimeOffset=\"{}\">",
+                    timing.timescale, timing.pto
+                );
+                if let Some(i) = init {
+                    let _ = writeln!(out, "          <Initialization sourceURL=\"{}\"/>", esc(&i));
+                }
+                out.push_str("          <SegmentTimeline>\n");
+                for (t, d, r) in &timing.timeline {
+                    if *r > 0 {
+                        let _ = writeln!(out, "            <S t=\"{t}\" d=\"{d}\" r=\"{r}\"/>");
+                    } else {
+                        let _ = writeln!(out, "            <S t=\"{t}\" d=\"{d}\"/>");
+                    }
+                }
+                out.push_str("          </SegmentTimeline>\n");
+                for f in files {
+                    let _ = writeln!(out, "          <SegmentURL media=\"{}\"/>", esc(f));
+                }
+                out.push_str("        </SegmentList>\n");
+            }
+            out.push_str("      </Representation>\n    </AdaptationSet>\n");
+        }
+        out.push_str("  </Period>\n");
+    }
+    out.push_str("</MPD>\n");
+    out
+}
