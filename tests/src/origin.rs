@@ -7,7 +7,8 @@
 //!   (`?auth_key={timestamp}-{rand}-{uid}-{md5("/path-timestamp-rand-uid-key")}`, expiring at the
 //!   timestamp): unsigned, forged or expired requests get 403; playlists are rewritten on the way
 //!   out so that every URI in them carries its own signature with the same expiry (as CDNs'
-//!   "M3U8 rewrite" features do).
+//!   "M3U8 rewrite" features do); an MPD gets a `BaseURL` under a token signing its directory
+//!   (`/t/{auth_key}/dir/`, as CDNs that sign paths do).
 //! - Faults, applied to the next N matching requests: an error status (with `Retry-After`),
 //!   a reset before the response, a body cut short of its `Content-Length`, a stall, an HTML
 //!   page instead of the content, a flipped byte.
@@ -354,6 +355,14 @@ fn pass_hls_uri_token(text: &str, token: &str) -> String {
 }
 
 /// Appends an `auth_key` to every URI of a playlist (segment lines and `URI="…"` attributes).
+/// `mpd` with an MPD-level `BaseURL` of `base` (before its first `Period`).
+fn signed_mpd(mpd: &str, base: &str) -> String {
+    match mpd.find("<Period") {
+        Some(at) => format!("{}<BaseURL>{base}</BaseURL>\n\t{}", &mpd[..at], &mpd[at..]),
+        None => mpd.to_owned(),
+    }
+}
+
 fn rewrite_playlist(text: &str, sign_uri: impl Fn(&str) -> String) -> String {
     let add = |uri: &str| {
         let auth = sign_uri(uri);
@@ -407,7 +416,12 @@ async fn handle(
     state: Arc<Mutex<State>>,
     rate: u64,
 ) -> Result<Response<Body>, std::io::Error> {
-    let path = req.uri().path().to_owned();
+    // A directory token (`/t/{auth_key}/dir/file`): what a signed MPD's BaseURL names (see
+    // `signed_mpd`). The token signs the directory; the request is for the file.
+    let (path, dir_token) = match req.uri().path().strip_prefix("/t/").and_then(|r| r.split_once('/')) {
+        Some((token, file)) => (format!("/{file}"), Some(token.to_owned())),
+        None => (req.uri().path().to_owned(), None),
+    };
     let query = req.uri().query().map(str::to_owned);
     let h = |n: header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let logged = Logged {
@@ -461,8 +475,15 @@ async fn handle(
     {
         return finish(full(StatusCode::FORBIDDEN, "referer required"), logged);
     }
+    let signed = |secret: &str| match &dir_token {
+        Some(token) => {
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            check_signature(secret, generation, dir, Some(&format!("auth_key={token}")))
+        }
+        None => check_signature(secret, generation, &path, query.as_deref()),
+    };
     if let Some(secret) = &secret
-        && !check_signature(secret, generation, &path, query.as_deref())
+        && !signed(secret)
     {
         return finish(full(StatusCode::FORBIDDEN, "signature missing or expired"), logged);
     }
@@ -515,6 +536,19 @@ async fn handle(
         let g = parts.next().and_then(|r| r.strip_prefix('g')).and_then(|g| g.parse::<u64>().ok()).unwrap_or(0);
         let sign_uri = |uri: &str| sign(secret, &resolve_path(&path, uri), expiry, g);
         data = rewrite_playlist(&String::from_utf8_lossy(&data), sign_uri).into_bytes();
+    }
+    if let Some(secret) = &secret
+        && rel.ends_with(".mpd")
+        && let Some(auth) = auth_key(query.as_deref())
+    {
+        // Segments are reached through a BaseURL that carries a token for the MPD's directory,
+        // expiring with the MPD's signature (as CDNs that sign paths do).
+        let mut parts = auth.splitn(3, '-');
+        let expiry = parts.next().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let g = parts.next().and_then(|r| r.strip_prefix('g')).and_then(|g| g.parse::<u64>().ok()).unwrap_or(0);
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        let token = sign(secret, dir, expiry, g);
+        data = signed_mpd(&String::from_utf8_lossy(&data), &format!("/t/{token}{dir}")).into_bytes();
     }
     if let (Some(_), Some(token), true) = (&hls_uri_tokens, &hls_uri_token, rel.ends_with(".m3u8")) {
         let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();

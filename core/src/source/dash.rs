@@ -140,37 +140,36 @@ pub(crate) async fn prepare(src: &Source, mpd: &Mpd, headers: &HeaderMap) -> Pre
     let period = &mpd.periods[main];
     let jobs: Vec<(usize, usize)> =
         period.sets.iter().enumerate().flat_map(|(si, s)| (0..s.reps.len()).map(move |ri| (si, ri))).collect();
-    let sized: Vec<RepSize> =
-        futures_util::stream::iter(jobs)
-            .map(|(si, ri)| async move {
-                let rep = &period.sets[si].reps[ri];
-                let picks = picks(mpd, main, si, ri);
-                match pieces(src, mpd, &picks, headers).await {
-                    Ok(ps) => {
-                        let count = ps.iter().map(|p| p.segments.len() as u64).sum();
-                        let exact: Option<u64> = ps.iter().map(Pieces::exact_size).sum();
-                        let size = exact.map(|s| (s, true)).or_else(|| {
-                            let secs: f64 = ps.iter().map(Pieces::duration).sum();
-                            (rep.bandwidth > 0).then(|| ((rep.bandwidth as f64 * secs / 8.0) as u64, false))
-                        });
-                        ((si, ri), size.map(|(s, e)| (s, e, Some(count))), unsupported(rep))
-                    }
-                    Err(e) => {
-                        let why = match e {
-                            Error::Unsupported(m) => Some(m),
-                            Error::BadSource(m) => Some(m),
-                            _ => None,
-                        };
-                        let est = duration
-                            .filter(|_| rep.bandwidth > 0)
-                            .map(|d| ((rep.bandwidth as f64 * d / 8.0) as u64, false, None));
-                        ((si, ri), est, why.or_else(|| unsupported(rep)))
-                    }
+    let sized: Vec<RepSize> = futures_util::stream::iter(jobs)
+        .map(|(si, ri)| async move {
+            let rep = &period.sets[si].reps[ri];
+            let picks = picks(mpd, main, si, ri);
+            match pieces(src, mpd, &picks, headers).await {
+                Ok(ps) => {
+                    let count = ps.iter().map(|p| p.segments.len() as u64).sum();
+                    let exact: Option<u64> = ps.iter().map(Pieces::exact_size).sum();
+                    let size = exact.map(|s| (s, true)).or_else(|| {
+                        let secs: f64 = ps.iter().map(Pieces::duration).sum();
+                        (rep.bandwidth > 0).then(|| ((rep.bandwidth as f64 * secs / 8.0) as u64, false))
+                    });
+                    ((si, ri), size.map(|(s, e)| (s, e, Some(count))), unsupported(rep))
                 }
-            })
-            .buffered(8)
-            .collect()
-            .await;
+                Err(e) => {
+                    let why = match e {
+                        Error::Unsupported(m) => Some(m),
+                        Error::BadSource(m) => Some(m),
+                        _ => None,
+                    };
+                    let est = duration
+                        .filter(|_| rep.bandwidth > 0)
+                        .map(|d| ((rep.bandwidth as f64 * d / 8.0) as u64, false, None));
+                    ((si, ri), est, why.or_else(|| unsupported(rep)))
+                }
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
     let mut sets: Vec<DashSetInfo> = period
         .sets
         .iter()
