@@ -22,7 +22,7 @@ http {
   $access
   sendfile on; tcp_nopush on; tcp_nodelay on;
   keepalive_requests 100000; keepalive_timeout 60;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4; application/octet-stream key; }
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4 m4s; application/dash+xml mpd; application/octet-stream key; }
   server { listen 127.0.0.1:$port; root $root; }
 }
 NGINX
@@ -56,4 +56,18 @@ make_hls_stream() {
     -t "$segments" -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 -keyint_min 25 \
     -sc_threshold 0 -c:a aac -b:a 96k -f hls -hls_time 1 -hls_playlist_type vod \
     -hls_key_info_file "$work/keyinfo-$segments" -hls_segment_filename "$dir/seg-%04d.ts" "$dir/index.m3u8"
+}
+
+# make_dash_stream DIR SEGMENTS: a DASH stream of SEGMENTS one-second segments per track (640x360
+# H.264 at 1.8 Mb/s and AAC at 96 kb/s, SegmentTemplate with SegmentTimeline, ~240 KB a video
+# segment) made by ffmpeg's dash muxer in DIR, once (kept while it exists).
+make_dash_stream() {
+  local dir=$1 segments=$2
+  [ -f "$dir/manifest.mpd" ] && return 0
+  echo "making a $segments-segment DASH stream in $dir (once)..." >&2
+  rm -rf "$dir" && mkdir -p "$dir"
+  ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=25" -f lavfi -i "sine=frequency=440" \
+    -t "$segments" -map 0:v -map 1:a -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 \
+    -keyint_min 25 -sc_threshold 0 -c:a aac -b:a 96k -f dash -seg_duration 1 -use_template 1 -use_timeline 1 \
+    -adaptation_sets "id=0,streams=v id=1,streams=a" "$dir/manifest.mpd"
 }

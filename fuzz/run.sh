@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(hls_media hls_master sniff key_file sealed range vod_answer stored_json)
+[ ${#targets[@]} -gt 0 ] || targets=(hls_media hls_master sniff key_file sealed range vod_answer stored_json mpd sidx)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is required: cargo install cargo-fuzz" >&2; exit 1; }
 rustup run nightly rustc --version >/dev/null 2>&1 || { echo "the nightly toolchain is required" >&2; exit 1; }
 
@@ -40,6 +40,8 @@ seed hls_media "${playlists[@]}"
 seed hls_master "${playlists[@]}"
 seed sniff $(find "$repo/tests/fixtures" -type f \( -name '*.ts' -o -name '*.m4s' -o -name '*.mp4' -o -name '*.jpg' -o -name '*.vtt' -o -name '*.key' \) | head -40) \
   "$repo"/tests/corpus/dash/* "${playlists[@]:0:10}"
+seed mpd "$repo"/tests/corpus/dash/* $(find "$repo/tests/fixtures/dash" -name '*.mpd')
+seed sidx $(find "$repo/tests/fixtures/dash/base" -name '*.mp4')
 seed sealed $(find "$repo/tests/fixtures" -type f \( -name '*.ts' -o -name '*.vtt' \) | head -20) "$repo/core/tests/vectors/seal-v1.json"
 # Hand-written seeds, and every input a target once failed on (regressions: fixed, kept).
 for t in "${targets[@]}"; do [ -d "seeds/$t" ] && seed "$t" seeds/"$t"/*; done

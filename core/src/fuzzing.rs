@@ -210,3 +210,60 @@ pub fn stored_json(data: &[u8]) {
     }
     crate::source::vod::fuzz_state(text);
 }
+
+/// An MPD, as `prepare` and `download` read one: parsed; every representation's pieces resolved
+/// in every period; what resolves becomes an HLS media playlist that our HLS parser reads back
+/// with the same pieces, and a local MPD that parses back with the same periods. A segment index
+/// is read from the input's own bytes.
+pub fn mpd(data: &[u8]) {
+    use crate::dash::segments::resolve;
+    use crate::dash::write::{LocalTrack, TrackInfo, hls_media_playlist, local_mpd};
+    use crate::dash::{Mpd, sidx};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    #[allow(clippy::expect_used)] // a fixed, valid URL
+    let url = Url::parse("https://cdn.example.com/d/manifest.mpd?token=abc").expect("URL");
+    let Ok(mpd) = Mpd::parse(text, &url) else { return };
+    assert!(!mpd.periods.is_empty(), "an accepted MPD has periods");
+    for (pi, period) in mpd.periods.iter().enumerate() {
+        for set in &period.sets {
+            for rep in &set.reps {
+                let Ok(mut pieces) = resolve(rep, period.duration) else { continue };
+                if pieces.index.is_some() && sidx::apply(&mut pieces, data, 0).is_err() {
+                    continue;
+                }
+                if pieces.segments.is_empty() {
+                    continue;
+                }
+                let text = hls_media_playlist(&[&pieces]);
+                let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &url, imports: None })
+                    .unwrap_or_else(|e| panic!("the HLS playlist made from an MPD does not parse: {e}\n{text}"));
+                assert_eq!(pl.segments.len(), pieces.segments.len(), "one HLS segment per piece");
+                let info = TrackInfo::new(set, rep, &[(pi as u32, period, &pieces)]);
+                let files: Vec<String> = (0..pieces.segments.len()).map(|i| format!("video/seg-{i:05}.m4s")).collect();
+                let inits = vec![pieces.init.as_ref().map(|_| "video/init-0.mp4".to_owned())];
+                let local = local_mpd(&[LocalTrack { info: &info, inits, segments: files }]);
+                let back =
+                    Mpd::parse(&local, &url).unwrap_or_else(|e| panic!("the local MPD does not parse: {e}\n{local}"));
+                assert_eq!(back.periods.len(), 1, "{local}");
+            }
+        }
+    }
+}
+
+/// A segment index (`sidx`) read from arbitrary bytes: no panic, and what it accepts is pieces
+/// in order, none empty.
+pub fn sidx(data: &[u8]) {
+    use crate::dash::segments::{Piece, Pieces};
+    #[allow(clippy::expect_used)] // a fixed, valid URL
+    let url = Url::parse("https://cdn.example.com/d/video.mp4").expect("URL");
+    let mut p =
+        Pieces { timescale: 1, pto: 0, init: None, segments: Vec::new(), index: Some(Piece { url, range: None }) };
+    if crate::dash::sidx::apply(&mut p, data, 1000).is_ok() {
+        let mut end = 0;
+        for s in &p.segments {
+            let (offset, len) = s.piece.range.unwrap_or_default();
+            assert!(len > 0 && offset >= end, "pieces in order, none empty");
+            end = offset + len;
+        }
+    }
+}

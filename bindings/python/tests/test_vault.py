@@ -153,6 +153,43 @@ def test_the_app_flow(tmp_path, origin, fixtures):
     asyncio.run(flow())
 
 
+def test_a_dash_source_lists_downloads_and_plays_as_mpd_and_as_hls(tmp_path, origin, fixtures):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(
+            vv.VaultConfig(dir=str(tmp_path / "vault"), key_file=vv.KeyFileSource.BYTES(bytes=key), app_id=APP)
+        )
+        url = origin.url("dash/timeline/manifest.mpd")
+        info = await vault.prepare(url, [])
+        assert isinstance(info, vv.SourceInfo.DASH) and info.periods == 1
+        kinds = [(s.content_type, s.language) for s in info.adaptation_sets]
+        assert kinds == [("video", "und"), ("audio", "eng"), ("audio", "deu"), ("text", "en")]
+        video = info.adaptation_sets[0].representations[0]
+        assert (video.width, video.height, video.codecs) == (256, 144, "avc1.4d400c")
+        assert video.size is not None and not video.size_exact  # bandwidth x duration
+
+        asset = await vault.download(
+            vv.DownloadRequest(
+                url=url,
+                mode=vv.StorageMode.ENCRYPTED,
+                audio=vv.AudioSelection.LANGUAGES(languages=["deu"]),
+            )
+        )
+        done = await vault.wait(asset)
+        assert done.state == vv.AssetState.COMPLETED and done.kind == vv.AssetKind.DASH
+        session = await vault.play(asset)
+        assert session.url().endswith("/manifest.mpd")
+        status, mpd = await asyncio.to_thread(get, session.url())
+        assert status == 200 and b"<SegmentTimeline>" in mpd and b'lang="deu"' in mpd
+        status, master = await asyncio.to_thread(get, session.base_url() + "index.m3u8")
+        assert status == 200 and b'TYPE=AUDIO,GROUP-ID="audio"' in master and b'LANGUAGE="deu"' in master
+        _, seg = await asyncio.to_thread(get, session.base_url() + "audio-1/seg-00000.m4s")
+        assert seg == (fixtures / "dash/timeline/chunk-stream2-00001.m4s").read_bytes()
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
 def test_errors_an_app_tells_apart(tmp_path, origin):
     async def flow():
         key = vv.generate_key_file(APP)

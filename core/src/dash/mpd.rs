@@ -568,3 +568,85 @@ impl Mpd {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(xml: &str) -> Result<Mpd, MpdError> {
+        Mpd::parse(xml, &Url::parse("https://cdn.example.com/a/b/manifest.mpd?sig=1").unwrap())
+    }
+
+    #[test]
+    fn attributes_and_segment_information_are_inherited_and_base_urls_nest() {
+        let mpd = parse(
+            r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT20S">
+  <BaseURL>../media/</BaseURL>
+  <Period id="p0" duration="PT8S">
+    <BaseURL>p0/</BaseURL>
+    <SegmentTemplate timescale="1000" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4" startNumber="0"/>
+    <AdaptationSet mimeType="video/mp4" codecs="avc1.64001f" frameRate="30000/1001">
+      <BaseURL>video/</BaseURL>
+      <SegmentTemplate duration="2000"/>
+      <Representation id="v1" bandwidth="800000" width="640" height="360"/>
+      <Representation id="v2" bandwidth="1600000" width="1280" height="720"><BaseURL>https://other.example.com/x/</BaseURL></Representation>
+    </AdaptationSet>
+  </Period>
+  <Period id="p1">
+    <AdaptationSet contentType="audio" lang="fr"><Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>
+      <Representation id="a" bandwidth="96000" mimeType="audio/mp4"><BaseURL>a.mp4</BaseURL>
+        <SegmentBase indexRange="800-899"/></Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>"#,
+        )
+        .unwrap();
+        assert_eq!(mpd.periods.len(), 2);
+        assert_eq!((mpd.periods[1].start, mpd.periods[1].duration), (8.0, Some(12.0)));
+        let set = &mpd.periods[0].sets[0];
+        assert_eq!(set.kind, ContentKind::Video);
+        let v1 = &set.reps[0];
+        assert_eq!(v1.base.as_str(), "https://cdn.example.com/a/media/p0/video/");
+        assert_eq!(
+            (v1.codecs.as_deref(), v1.frame_rate_value().map(|f| (f * 1000.0).round())),
+            (Some("avc1.64001f"), Some(29970.0))
+        );
+        let Addressing::Template(t) = &v1.addressing else { panic!("{:?}", v1.addressing) };
+        assert_eq!((t.timescale, t.duration, t.start_number), (Some(1000), Some(2000), Some(0)));
+        let pieces = crate::dash::segments::resolve(v1, Some(8.0)).unwrap();
+        assert_eq!(pieces.segments.len(), 4);
+        assert_eq!(pieces.segments[3].piece.url.as_str(), "https://cdn.example.com/a/media/p0/video/v1/3.m4s");
+        assert_eq!(pieces.init.unwrap().url.as_str(), "https://cdn.example.com/a/media/p0/video/v1/init.mp4");
+        assert_eq!(set.reps[1].base.as_str(), "https://other.example.com/x/");
+        let audio = &mpd.periods[1].sets[0];
+        assert_eq!(
+            (audio.kind, audio.lang.as_deref(), audio.roles.clone()),
+            (ContentKind::Audio, Some("fr"), vec!["main".to_owned()])
+        );
+        let a = crate::dash::segments::resolve(&audio.reps[0], Some(12.0)).unwrap();
+        assert_eq!(a.index.unwrap().range, Some((800, 100)));
+        assert_eq!(a.init.unwrap().range, Some((0, 800)));
+    }
+
+    #[test]
+    fn live_drm_and_bad_documents_are_refused_saying_why() {
+        let drm = parse(
+            r#"<MPD type="static"><Period><AdaptationSet>
+            <ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs"/>
+            <ContentProtection schemeIdUri="urn:uuid:EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/>
+            <Representation id="v" bandwidth="1"/></AdaptationSet></Period></MPD>"#,
+        );
+        assert_eq!(drm, Err(MpdError::Drm("cbcs, Widevine".into())));
+        assert_eq!(parse(r#"<MPD type="dynamic"><Period/></MPD>"#), Err(MpdError::Dynamic));
+        assert!(matches!(parse("<MPD><Period>"), Err(MpdError::Invalid(_))));
+        assert!(matches!(parse("<tt/>"), Err(MpdError::Invalid(m)) if m.contains("<tt>")));
+        assert!(matches!(parse("<MPD/>"), Err(MpdError::Invalid(m)) if m.contains("no Period")));
+        let bad_range = parse(
+            r#"<MPD><Period><AdaptationSet><Representation id="v"><SegmentBase indexRange="9-2"/></Representation></AdaptationSet></Period></MPD>"#,
+        );
+        assert!(matches!(bad_range, Err(MpdError::Invalid(m)) if m.contains("indexRange")));
+        // A DTD (entity expansion) is not read.
+        assert!(parse(r#"<!DOCTYPE MPD [<!ENTITY a "aaaa">]><MPD><Period/></MPD>"#).is_err());
+    }
+}

@@ -194,8 +194,20 @@ fn count_for(secs: Option<f64>, timescale: u64, d: u64, info: &SegInfo) -> Resul
     Ok(count)
 }
 
-/// The pieces of `rep` in a period of `period_secs` seconds.
+/// The pieces of `rep` in a period of `period_secs` seconds. Every URL can be written into a
+/// playlist (a quote in a host, which URL parsing lets through, cannot).
 pub fn resolve(rep: &Representation, period_secs: Option<f64>) -> Result<Pieces, MpdError> {
+    let pieces = resolve_unchecked(rep, period_secs)?;
+    let all = pieces.init.iter().chain(pieces.index.iter()).chain(pieces.segments.iter().map(|s| &s.piece));
+    for p in all {
+        if p.url.as_str().contains(|c: char| c == '"' || c.is_whitespace()) {
+            return Err(MpdError::Invalid(format!("representation {}: a URL with a quote or a space", rep.id)));
+        }
+    }
+    Ok(pieces)
+}
+
+fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<Pieces, MpdError> {
     let base = &rep.base;
     match &rep.addressing {
         Addressing::Template(info) => {

@@ -54,7 +54,9 @@ pub fn apply(pieces: &mut Pieces, bytes: &[u8], at: u64) -> Result<(), MpdError>
     p += 2; // reserved
     let count = be(b, p, 2).ok_or_else(|| bad("truncated sidx"))? as usize;
     p += 2;
-    let mut offset = at + start as u64 + size as u64 + first_offset;
+    let overflow = || bad("offsets past 2^64");
+    let mut offset =
+        at.checked_add(start as u64 + size as u64).and_then(|o| o.checked_add(first_offset)).ok_or_else(overflow)?;
     let mut segments = Vec::with_capacity(count);
     for i in 0..count {
         let q = p + i * 12;
@@ -68,8 +70,8 @@ pub fn apply(pieces: &mut Pieces, bytes: &[u8], at: u64) -> Result<(), MpdError>
             return Err(bad("a subsegment of 0 bytes"));
         }
         segments.push(Segment { piece: Piece { url: index.url.clone(), range: Some((offset, len)) }, t, d: d.max(1) });
-        offset += len;
-        t += d;
+        offset = offset.checked_add(len).ok_or_else(overflow)?;
+        t = t.checked_add(d).ok_or_else(overflow)?;
     }
     if segments.is_empty() {
         return Err(bad("no subsegments"));

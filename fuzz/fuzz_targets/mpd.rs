@@ -1,0 +1,4 @@
+//! Fuzz target: see `vodvault_core::fuzzing::mpd`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vodvault_core::fuzzing::mpd(data));
