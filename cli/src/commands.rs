@@ -544,13 +544,15 @@ fn print_prepared(p: &Prepared, json: bool) {
                         (None, _) => "? bytes".into(),
                     };
                     println!(
-                        "    {:<12} {:>9} bit/s  {:>9}  {:<24} {}{}{}",
+                        "    {:<12} {:>9} bit/s  {:>9}  {:<24} {}{}{}{}{}",
                         r.id,
                         r.bandwidth,
                         res,
                         r.codecs.as_deref().unwrap_or("-"),
                         size,
+                        r.frame_rate.map(|f| format!("  {f} fps")).unwrap_or_default(),
                         r.channels.map(|c| format!("  {c} ch")).unwrap_or_default(),
+                        r.sampling_rate.map(|h| format!("  {h} Hz")).unwrap_or_default(),
                         r.unsupported.as_deref().map(|w| format!("  NOT DOWNLOADABLE: {w}")).unwrap_or_default()
                     );
                 }

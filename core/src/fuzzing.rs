@@ -217,7 +217,7 @@ pub fn stored_json(data: &[u8]) {
 /// is read from the input's own bytes.
 pub fn mpd(data: &[u8]) {
     use crate::dash::segments::resolve;
-    use crate::dash::write::{LocalTrack, TrackInfo, hls_media_playlist, local_mpd};
+    use crate::dash::write::{LocalTrack, Span, TrackInfo, hls_media_playlist, local_mpd};
     use crate::dash::{Mpd, sidx};
     let Ok(text) = std::str::from_utf8(data) else { return };
     #[allow(clippy::expect_used)] // a fixed, valid URL
@@ -234,11 +234,13 @@ pub fn mpd(data: &[u8]) {
                 if pieces.segments.is_empty() {
                     continue;
                 }
-                let text = hls_media_playlist(&[&pieces]);
+                let gap = Span::Gap { secs: 2.5, uri: &url };
+                let text = hls_media_playlist(&[Span::Pieces(&pieces), gap]);
                 let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &url, imports: None })
                     .unwrap_or_else(|e| panic!("the HLS playlist made from an MPD does not parse: {e}\n{text}"));
-                assert_eq!(pl.segments.len(), pieces.segments.len(), "one HLS segment per piece");
-                let info = TrackInfo::new(set, rep, &[(pi as u32, period, &pieces)]);
+                assert_eq!(pl.segments.len(), pieces.segments.len() + 1, "one HLS segment per piece, and the gap");
+                assert!(pl.segments.last().is_some_and(|s| s.gap), "the gap is a gap");
+                let info = TrackInfo::new(set, rep, &[(pi as u32, period, rep, &pieces)]);
                 let files: Vec<String> = (0..pieces.segments.len()).map(|i| format!("video/seg-{i:05}.m4s")).collect();
                 let inits = vec![pieces.init.as_ref().map(|_| "video/init-0.mp4".to_owned())];
                 let local = local_mpd(&[LocalTrack { info: &info, inits, segments: files }]);

@@ -13,12 +13,17 @@ use crate::identity::{self, sanitize_ext};
 use crate::model::{AssetKind, ImageKind, RenditionRole, SegmentKind};
 use crate::source::{Choice, Fetched};
 
-/// The identity of an HLS choice: the source and every chosen playlist, without signatures.
+/// The identity of an HLS choice: the source and every chosen playlist, without signatures;
+/// for a DASH track, which representation it is in each period (all come from one MPD).
 fn hls_identity(source: &Url, choice: &Choice) -> String {
     let mut id = identity::strip_signature(source);
     for r in &choice.renditions {
         id.push('|');
         id.push_str(&identity::strip_signature(&r.url));
+        if let Some(track) = &r.dash {
+            id.push('#');
+            id.push_str(&track.key);
+        }
     }
     id
 }
@@ -129,17 +134,20 @@ fn local_mpd(renditions: &[LocalRendition<'_>]) -> Option<String> {
         .zip(&infos)
         .map(|(r, info)| {
             let names = RenditionNames { playlist: r.playlist, role: r.role };
+            // The track's segments, less the gaps of periods it does not play in (the MPD leaves
+            // it out of those periods).
+            let media: Vec<usize> = (0..r.playlist.segments.len()).filter(|i| !r.playlist.segments[*i].gap).collect();
             let mut first = 0usize;
             let inits = info
                 .periods
                 .iter()
                 .map(|p| {
-                    let map = r.playlist.segments.get(first).and_then(|s| s.map);
+                    let map = media.get(first).and_then(|i| r.playlist.segments[*i].map);
                     first += p.count() as usize;
                     map.filter(|_| p.init).map(|m| format!("{}/{}", r.dir, names.map(m)))
                 })
                 .collect();
-            let segments = (0..r.playlist.segments.len()).map(|i| format!("{}/{}", r.dir, names.segment(i))).collect();
+            let segments = media.iter().map(|i| format!("{}/{}", r.dir, names.segment(*i))).collect();
             LocalTrack { info, inits, segments }
         })
         .collect();
@@ -205,7 +213,10 @@ fn progressive_ext(content_type: Option<&str>, url: &Url) -> String {
 /// bandwidth × duration.
 fn hls_expected(choice: &Choice, playlists: &[MediaPlaylist]) -> (Option<u64>, bool) {
     let all_ranged_clear = playlists.iter().all(|p| {
-        p.segments.iter().all(|s| s.byte_range.is_some() && s.encryption == crate::hls::media::Encryption::None)
+        p.segments
+            .iter()
+            .filter(|s| !s.gap)
+            .all(|s| s.byte_range.is_some() && s.encryption == crate::hls::media::Encryption::None)
             && p.maps.iter().all(|m| m.byte_range.is_some() && m.encryption == crate::hls::media::Encryption::None)
     });
     if all_ranged_clear {

@@ -244,6 +244,16 @@ fn check_dash(row: &Row, got: Result<Prepared, VaultError>) -> Result<(), String
             if Some(reps) != n("reps") {
                 return Err(format!("{reps} representations"));
             }
+            // Every representation's addressing resolves to its segments (segment indexes aside:
+            // the corpus has no media to read them from).
+            for r in adaptation_sets.iter().flat_map(|s| &s.representations) {
+                if let Some(why) = &r.unsupported {
+                    return Err(format!("representation {}: {why}", r.id));
+                }
+                if r.segments.is_none_or(|n| n == 0) {
+                    return Err(format!("representation {}: no segments", r.id));
+                }
+            }
             let want: f64 = row.notes["dur"].parse().unwrap();
             match duration_secs {
                 Some(d) if (d - want).abs() < 0.06 => Ok(()),

@@ -14,6 +14,11 @@ impl PlaybackSession {
     pub fn url(&self) -> String {
         self.0.url().to_owned()
     }
+    /// The HLS master of an HLS or DASH asset (for DASH, the one made from its MPD: what
+    /// AVPlayer opens); null for a progressive file.
+    pub fn hls_url(&self) -> Option<String> {
+        self.0.hls_url().map(str::to_owned)
+    }
     /// The base URL every file of the asset is under.
     pub fn base_url(&self) -> String {
         self.0.base_url().to_owned()

@@ -179,6 +179,7 @@ def test_a_dash_source_lists_downloads_and_plays_as_mpd_and_as_hls(tmp_path, ori
         assert done.state == vv.AssetState.COMPLETED and done.kind == vv.AssetKind.DASH
         session = await vault.play(asset)
         assert session.url().endswith("/manifest.mpd")
+        assert session.hls_url() == session.base_url() + "index.m3u8"
         status, mpd = await asyncio.to_thread(get, session.url())
         assert status == 200 and b"<SegmentTimeline>" in mpd and b'lang="deu"' in mpd
         status, master = await asyncio.to_thread(get, session.base_url() + "index.m3u8")

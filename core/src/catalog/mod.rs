@@ -85,8 +85,29 @@ impl Catalog {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        {
+            // Migrations on a pool of one connection, closed before the catalog's own opens: a
+            // connection opened before the schema changes would keep reading the old shape of
+            // `SELECT *`.
+            let one = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            let tracked: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+                .fetch_one(&one)
+                .await?;
+            let before: i64 = if tracked > 0 {
+                sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&one).await?
+            } else {
+                0
+            };
+            MIGRATOR.run(&one).await?;
+            if before < MIGRATOR.iter().count() as i64 {
+                // Migrating (schema 6 rebuilds a table) leaves its pages in the WAL: write them
+                // back and truncate it, so that a new or upgraded vault does not keep that space
+                // (with another process reading, the checkpoint leaves it for later).
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&one).await?;
+            }
+            one.close().await;
+        }
         let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
-        MIGRATOR.run(&pool).await?;
         Ok(Self { pool, writer: Mutex::new(()) })
     }
 

@@ -387,7 +387,8 @@ fn base_at(n: Node<'_, '_>, base: &Url) -> Result<Url, MpdError> {
     match child(n, "BaseURL").and_then(|b| b.text()).map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(base.clone()),
         Some(t) => {
-            let u = base.join(t).map_err(|e| invalid(format!("BaseURL {t:?}: {e}")))?;
+            // The URL is not quoted: it may carry a signature.
+            let u = base.join(t).map_err(|e| invalid(format!("a BaseURL that does not resolve ({e})")))?;
             match u.scheme() {
                 "http" | "https" => Ok(u),
                 s => Err(MpdError::Unsupported(format!("a BaseURL with scheme {s:?}"))),

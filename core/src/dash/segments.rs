@@ -57,7 +57,8 @@ impl Pieces {
 }
 
 fn join(base: &Url, u: &str) -> Result<Url, MpdError> {
-    let url = base.join(u).map_err(|e| MpdError::Invalid(format!("segment URL {u:?}: {e}")))?;
+    // The URL is not quoted: it may carry a signature.
+    let url = base.join(u).map_err(|e| MpdError::Invalid(format!("a segment URL that does not resolve ({e})")))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
         s => Err(MpdError::Unsupported(format!("a segment URL with scheme {s:?}"))),
@@ -79,8 +80,7 @@ pub fn expand(template: &str, rep_id: &str, bandwidth: u64, number: u64, time: u
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        let end =
-            after.find('$').ok_or_else(|| MpdError::Invalid(format!("SegmentTemplate {template:?}: unmatched '$'")))?;
+        let end = after.find('$').ok_or_else(|| MpdError::Invalid("a SegmentTemplate with an unmatched '$'".into()))?;
         let token = &after[..end];
         rest = &after[end + 1..];
         if token.is_empty() {
@@ -119,7 +119,7 @@ pub fn expand(template: &str, rep_id: &str, bandwidth: u64, number: u64, time: u
                         if w.is_empty() { Some(0) } else { w.strip_prefix('0').unwrap_or(w).parse::<usize>().ok() }
                     })
                     .filter(|w| *w <= 32)
-                    .ok_or_else(|| MpdError::Invalid(format!("SegmentTemplate {template:?}: format {f:?}")))?;
+                    .ok_or_else(|| MpdError::Invalid(format!("a SegmentTemplate identifier format {f:?}")))?;
                 out.push_str(&format!("{value:0width$}"));
             }
         }
@@ -165,16 +165,22 @@ fn timeline(ss: &[S], start: u64, end: Option<u64>) -> Result<Vec<(u64, u64)>, M
 fn regular(pto: u64, d: u64, count: u64, end: Option<u64>) -> Vec<(u64, u64)> {
     (0..count)
         .map(|i| {
-            let t = pto + i * d;
+            let t = pto.saturating_add(i.saturating_mul(d));
             let d = end.map_or(d, |e| e.saturating_sub(t).clamp(1, d));
             (t, d)
         })
         .collect()
 }
 
+/// Whether a segment at media time `t` lasting `d` plays in the period `[pto, end)`: a timeline
+/// may list segments before the period's start or past its end.
+fn in_period(t: u64, d: u64, pto: u64, end: Option<u64>) -> bool {
+    t.saturating_add(d) > pto && end.is_none_or(|e| t < e)
+}
+
 /// How many segments of `d` fill a period of `secs` seconds.
 fn count_for(secs: Option<f64>, timescale: u64, d: u64, info: &SegInfo) -> Result<u64, MpdError> {
-    let by_end = info.end_number.map(|e| (e + 1).saturating_sub(info.start_number.unwrap_or(1)));
+    let by_end = info.end_number.map(|e| e.saturating_add(1).saturating_sub(info.start_number.unwrap_or(1)));
     let by_time = secs.map(|s| {
         let units = s * timescale as f64;
         // Less than a millisecond over a whole segment is rounding, not another segment.
@@ -214,13 +220,24 @@ fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<P
             let timescale = info.timescale.unwrap_or(1);
             let pto = info.pto.unwrap_or(0);
             let start_number = info.start_number.unwrap_or(1);
-            let end = period_secs.map(|s| pto + (s * timescale as f64).round() as u64);
+            let end = period_secs.map(|s| pto.saturating_add((s * timescale as f64).round() as u64));
             let media = info.media.as_deref().ok_or_else(|| {
                 MpdError::Invalid(format!("representation {}: SegmentTemplate without @media", rep.id))
             })?;
-            let times = match (&info.timeline, info.duration) {
-                (Some(ss), _) => timeline(ss, pto, end)?,
-                (None, Some(d)) => regular(pto, d, count_for(period_secs, timescale, d, info)?, end),
+            // `(number, $Time$, media time, duration)`: a timeline's times are media times (its
+            // first `S` without `@t` starts at 0); with `@duration`, `$Time$` is
+            // `(number - startNumber) × @duration` and the media time adds the offset.
+            let times: Vec<(u64, u64, u64, u64)> = match (&info.timeline, info.duration) {
+                (Some(ss), _) => timeline(ss, 0, end)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (t, d))| (start_number.saturating_add(i as u64), t, t, d))
+                    .collect(),
+                (None, Some(d)) => regular(pto, d, count_for(period_secs, timescale, d, info)?, end)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (t, dd))| (start_number.saturating_add(i as u64), (i as u64).saturating_mul(d), t, dd))
+                    .collect(),
                 (None, None) => {
                     return Err(MpdError::Unsupported(format!(
                         "representation {}: SegmentTemplate with neither SegmentTimeline nor @duration",
@@ -229,15 +246,14 @@ fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<P
                 }
             };
             let init = match info.initialization.as_deref() {
-                Some(t) => Some(Piece {
-                    url: join(base, &expand(t, &rep.id, rep.bandwidth, start_number, pto)?)?,
-                    range: None,
-                }),
+                Some(t) => {
+                    Some(Piece { url: join(base, &expand(t, &rep.id, rep.bandwidth, start_number, 0)?)?, range: None })
+                }
                 None => info.init.as_ref().map(|i| piece(base, i)).transpose()?,
             };
             let mut segments = Vec::with_capacity(times.len());
-            for (i, (t, d)) in times.into_iter().enumerate() {
-                let u = expand(media, &rep.id, rep.bandwidth, start_number + i as u64, t)?;
+            for (number, time, t, d) in times.into_iter().filter(|(_, _, t, d)| in_period(*t, *d, pto, end)) {
+                let u = expand(media, &rep.id, rep.bandwidth, number, time)?;
                 segments.push(Segment { piece: Piece { url: join(base, &u)?, range: None }, t, d });
             }
             Ok(Pieces { timescale, pto, init, segments, index: None })
@@ -245,7 +261,7 @@ fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<P
         Addressing::List(info) => {
             let timescale = info.timescale.unwrap_or(1);
             let pto = info.pto.unwrap_or(0);
-            let end = period_secs.map(|s| pto + (s * timescale as f64).round() as u64);
+            let end = period_secs.map(|s| pto.saturating_add((s * timescale as f64).round() as u64));
             let urls = info.urls.as_deref().unwrap_or_default();
             if urls.is_empty() {
                 return Err(MpdError::Invalid(format!("representation {}: SegmentList without SegmentURL", rep.id)));
@@ -254,7 +270,7 @@ fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<P
                 return Err(MpdError::Unsupported(format!("more than {MAX_SEGMENTS} segments in a period")));
             }
             let times = match (&info.timeline, info.duration) {
-                (Some(ss), _) => timeline(ss, pto, end)?,
+                (Some(ss), _) => timeline(ss, 0, end)?,
                 (None, Some(d)) => regular(pto, d, urls.len() as u64, end),
                 (None, None) if urls.len() == 1 => {
                     let d = period_secs.map_or(1, |s| ((s * timescale as f64).round() as u64).max(1));
@@ -268,6 +284,8 @@ fn resolve_unchecked(rep: &Representation, period_secs: Option<f64>) -> Result<P
                 }
             };
             let mut segments = Vec::with_capacity(urls.len());
+            // The list says which segments there are: all of them are kept (a packager may list
+            // one that starts where the period ends, holding its last milliseconds).
             for (u, (t, d)) in urls.iter().zip(times) {
                 segments.push(Segment { piece: piece(base, u)?, t, d });
             }
@@ -336,5 +354,62 @@ mod tests {
         );
         assert!(timeline(&[s(Some(0), 4, -1)], 0, None).is_err());
         assert_eq!(regular(100, 10, 3, Some(125)), vec![(100, 10), (110, 10), (120, 5)]);
+    }
+
+    fn rep(addressing: Addressing) -> Representation {
+        Representation {
+            id: "v".into(),
+            bandwidth: 1000,
+            mime: None,
+            codecs: None,
+            width: None,
+            height: None,
+            frame_rate: None,
+            sar: None,
+            sampling_rate: None,
+            channels: None,
+            base: Url::parse("https://h/d/").unwrap(),
+            addressing,
+        }
+    }
+
+    #[test]
+    fn a_period_cut_from_a_longer_timeline_keeps_its_segments_and_their_numbers() {
+        // The timeline starts at media time 0; the period plays [90, 90 + 4 s × 10) of it.
+        let info = SegInfo {
+            timescale: Some(10),
+            pto: Some(90),
+            media: Some("$Number$-$Time$.m4s".into()),
+            timeline: Some(vec![S { t: None, d: 20, r: 9 }]),
+            ..SegInfo::default()
+        };
+        let p = resolve(&rep(Addressing::Template(info)), Some(4.0)).unwrap();
+        let got: Vec<(&str, u64)> = p.segments.iter().map(|s| (s.piece.url.path(), s.t)).collect();
+        assert_eq!(got, [("/d/5-80.m4s", 80), ("/d/6-100.m4s", 100), ("/d/7-120.m4s", 120)]);
+        assert_eq!(p.pto, 90);
+    }
+
+    #[test]
+    fn duration_templates_count_from_the_period_and_end_number() {
+        let info = SegInfo {
+            timescale: Some(1000),
+            pto: Some(5000),
+            duration: Some(2000),
+            start_number: Some(10),
+            media: Some("$Number%03d$_$Time$.m4s".into()),
+            ..SegInfo::default()
+        };
+        let p = resolve(&rep(Addressing::Template(info.clone())), Some(5.0)).unwrap();
+        let got: Vec<(&str, u64, u64)> = p.segments.iter().map(|s| (s.piece.url.path(), s.t, s.d)).collect();
+        // `$Time$` is (number − startNumber) × @duration; the media time adds the offset; the
+        // last segment ends with the period.
+        assert_eq!(
+            got,
+            [("/d/010_0.m4s", 5000, 2000), ("/d/011_2000.m4s", 7000, 2000), ("/d/012_4000.m4s", 9000, 1000)]
+        );
+        let capped = SegInfo { end_number: Some(11), ..info.clone() };
+        assert_eq!(resolve(&rep(Addressing::Template(capped)), Some(5.0)).unwrap().segments.len(), 2);
+        let huge = SegInfo { end_number: Some(u64::MAX), pto: Some(u64::MAX - 1), ..info };
+        assert!(resolve(&rep(Addressing::Template(huge)), None).is_err(), "no overflow, and no 2^64 segments");
     }
 }

@@ -34,7 +34,7 @@ pub fn apply(pieces: &mut Pieces, bytes: &[u8], at: u64) -> Result<(), MpdError>
             .filter(|p| *p < bytes.len())
             .ok_or_else(|| bad("no sidx box in the index range"))?;
     };
-    let b = bytes.get(start..start + size).ok_or_else(|| bad("truncated sidx"))?;
+    let b = start.checked_add(size).and_then(|end| bytes.get(start..end)).ok_or_else(|| bad("truncated sidx"))?;
     let header = if be(b, 0, 4) == Some(1) { 16 } else { 8 };
     let version = *b.get(header).ok_or_else(|| bad("truncated sidx"))?;
     let mut p = header + 4 + 4; // version+flags, reference_ID
@@ -76,6 +76,9 @@ pub fn apply(pieces: &mut Pieces, bytes: &[u8], at: u64) -> Result<(), MpdError>
     if segments.is_empty() {
         return Err(bad("no subsegments"));
     }
+    // Times are now in the index's timescale: the offset too.
+    pieces.pto = u64::try_from(u128::from(pieces.pto) * u128::from(timescale) / u128::from(pieces.timescale.max(1)))
+        .map_err(|_| overflow())?;
     pieces.timescale = timescale;
     pieces.segments = segments;
     Ok(())

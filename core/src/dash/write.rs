@@ -14,19 +14,50 @@ fn byterange(r: (u64, u64)) -> String {
     format!("{}@{}", r.1, r.0)
 }
 
-/// An HLS media playlist (RFC 8216) of a representation's pieces over the periods it plays in:
-/// an `EXT-X-MAP` for each period's initialization, `EXT-X-BYTERANGE` where pieces are ranges,
-/// `EXT-X-DISCONTINUITY` between periods. URIs are absolute.
-pub fn hls_media_playlist(periods: &[&Pieces]) -> String {
-    let max = periods
+/// What a track has in one period: its pieces, or nothing for `secs` seconds (a period the
+/// track does not play in while others do), written as one `EXT-X-GAP` segment at `uri` (never
+/// fetched) so that every rendition has the same discontinuities.
+pub enum Span<'a> {
+    /// The track's pieces in the period.
+    Pieces(&'a Pieces),
+    /// A period without the track.
+    Gap {
+        /// Its length.
+        secs: f64,
+        /// A URI for the gap segment.
+        uri: &'a url::Url,
+    },
+}
+
+/// An HLS media playlist (RFC 8216) of a representation's pieces over the periods: an
+/// `EXT-X-MAP` for each period's initialization, `EXT-X-BYTERANGE` where pieces are ranges,
+/// `EXT-X-DISCONTINUITY` between periods, `EXT-X-GAP` for a period without the track. URIs are
+/// absolute.
+pub fn hls_media_playlist(spans: &[Span<'_>]) -> String {
+    let max = spans
         .iter()
-        .flat_map(|p| p.segments.iter().map(move |s| s.d as f64 / p.timescale as f64))
+        .flat_map(|span| match span {
+            Span::Pieces(p) => p.segments.iter().map(|s| s.d as f64 / p.timescale as f64).collect::<Vec<_>>(),
+            Span::Gap { secs, .. } => vec![*secs],
+        })
         .fold(1.0f64, f64::max);
     let mut out = String::new();
     let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n", max.round().max(1.0) as u64);
     out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n");
     let mut first = true;
-    for p in periods.iter().filter(|p| !p.segments.is_empty()) {
+    for span in spans {
+        let p = match span {
+            Span::Pieces(p) if !p.segments.is_empty() => p,
+            Span::Pieces(_) => continue,
+            Span::Gap { secs, uri } => {
+                if !first {
+                    out.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                first = false;
+                let _ = write!(out, "#EXTINF:{secs:.6},\n#EXT-X-GAP\n{uri}\n");
+                continue;
+            }
+        };
         if !first {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
@@ -70,6 +101,46 @@ pub struct PeriodTiming {
     pub init: bool,
     /// `(t, d, r)`.
     pub timeline: Vec<(u64, u64, u64)>,
+    /// The representation in this period, when it is not the track's own (an ad break in
+    /// another resolution or codec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepAttrs>,
+}
+
+/// A representation's attributes, as the local MPD writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepAttrs {
+    /// `@id`.
+    pub id: String,
+    /// `@bandwidth`.
+    pub bandwidth: u64,
+    /// `@codecs`.
+    pub codecs: Option<String>,
+    /// `@width`.
+    pub width: Option<u64>,
+    /// `@height`.
+    pub height: Option<u64>,
+    /// `@frameRate`.
+    pub frame_rate: Option<String>,
+    /// `@sar`.
+    pub sar: Option<String>,
+    /// `@audioSamplingRate`.
+    pub sampling_rate: Option<String>,
+}
+
+impl RepAttrs {
+    fn of(rep: &Representation) -> RepAttrs {
+        RepAttrs {
+            id: rep.id.clone(),
+            bandwidth: rep.bandwidth,
+            codecs: rep.codecs.clone(),
+            width: rep.width,
+            height: rep.height,
+            frame_rate: rep.frame_rate.clone(),
+            sar: rep.sar.clone(),
+            sampling_rate: rep.sampling_rate.clone(),
+        }
+    }
 }
 
 impl PeriodTiming {
@@ -114,8 +185,13 @@ pub struct TrackInfo {
 }
 
 impl TrackInfo {
-    /// The track of `rep` (of `set`), playing `pieces` in each of `periods`.
-    pub fn new(set: &AdaptationSet, rep: &Representation, periods: &[(u32, &Period, &Pieces)]) -> TrackInfo {
+    /// The track of `rep` (of `set`), playing a representation's `pieces` in each of `periods`.
+    pub fn new(
+        set: &AdaptationSet,
+        rep: &Representation,
+        periods: &[(u32, &Period, &Representation, &Pieces)],
+    ) -> TrackInfo {
+        let own = RepAttrs::of(rep);
         TrackInfo {
             content: set.kind.as_str().to_owned(),
             rep_id: rep.id.clone(),
@@ -132,8 +208,8 @@ impl TrackInfo {
             channels: rep.channels.as_ref().map(|c| (c.scheme.clone(), c.value.clone())),
             periods: periods
                 .iter()
-                .filter(|(_, _, p)| !p.segments.is_empty())
-                .map(|(i, period, p)| {
+                .filter(|(_, _, _, p)| !p.segments.is_empty())
+                .map(|(i, period, r, p)| {
                     let mut timeline: Vec<(u64, u64, u64)> = Vec::new();
                     for s in &p.segments {
                         match timeline.last_mut() {
@@ -150,6 +226,7 @@ impl TrackInfo {
                         pto: p.pto,
                         init: p.init.is_some(),
                         timeline,
+                        rep: Some(RepAttrs::of(r)).filter(|a| *a != own),
                     }
                 })
                 .collect(),
@@ -222,11 +299,14 @@ pub fn local_mpd(tracks: &[LocalTrack<'_>]) -> String {
     let end_ms = periods
         .iter()
         .map(|p| {
-            p.start_ms
-                + p.duration_ms.unwrap_or_else(|| {
-                    let units: u64 = p.timeline.iter().map(|(_, d, r)| d * (r + 1)).sum();
-                    units * 1000 / p.timescale.max(1)
-                })
+            p.start_ms.saturating_add(p.duration_ms.unwrap_or_else(|| {
+                let units: u64 = p
+                    .timeline
+                    .iter()
+                    .map(|(_, d, r)| d.saturating_mul(r.saturating_add(1)))
+                    .fold(0, u64::saturating_add);
+                units.saturating_mul(1000) / p.timescale.max(1)
+            }))
         })
         .max()
         .unwrap_or(0);
@@ -260,18 +340,23 @@ pub fn local_mpd(tracks: &[LocalTrack<'_>]) -> String {
             for r in &info.roles {
                 let _ = writeln!(out, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{}\"/>", esc(r));
             }
-            let _ = write!(
-                out,
-                "      <Representation id=\"{}\" bandwidth=\"{}\"",
-                esc(&info.rep_id),
-                info.bandwidth.max(1)
-            );
-            opt_attr(&mut out, "codecs", info.codecs.as_deref());
-            opt_attr(&mut out, "width", info.width.map(|w| w.to_string()).as_deref());
-            opt_attr(&mut out, "height", info.height.map(|h| h.to_string()).as_deref());
-            opt_attr(&mut out, "frameRate", info.frame_rate.as_deref());
-            opt_attr(&mut out, "sar", info.sar.as_deref());
-            opt_attr(&mut out, "audioSamplingRate", info.sampling_rate.as_deref());
+            let r = timing.rep.clone().unwrap_or_else(|| RepAttrs {
+                id: info.rep_id.clone(),
+                bandwidth: info.bandwidth,
+                codecs: info.codecs.clone(),
+                width: info.width,
+                height: info.height,
+                frame_rate: info.frame_rate.clone(),
+                sar: info.sar.clone(),
+                sampling_rate: info.sampling_rate.clone(),
+            });
+            let _ = write!(out, "      <Representation id=\"{}\" bandwidth=\"{}\"", esc(&r.id), r.bandwidth.max(1));
+            opt_attr(&mut out, "codecs", r.codecs.as_deref());
+            opt_attr(&mut out, "width", r.width.map(|w| w.to_string()).as_deref());
+            opt_attr(&mut out, "height", r.height.map(|h| h.to_string()).as_deref());
+            opt_attr(&mut out, "frameRate", r.frame_rate.as_deref());
+            opt_attr(&mut out, "sar", r.sar.as_deref());
+            opt_attr(&mut out, "audioSamplingRate", r.sampling_rate.as_deref());
             out.push_str(">\n");
             if let Some((scheme, value)) = &info.channels {
                 let _ = writeln!(
@@ -314,4 +399,84 @@ pub fn local_mpd(tracks: &[LocalTrack<'_>]) -> String {
     }
     out.push_str("</MPD>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dash::Mpd;
+
+    fn mpd(xml: &str) -> Mpd {
+        Mpd::parse(xml, &url::Url::parse("https://h/d/m.mpd").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_local_mpd_keeps_periods_timelines_offsets_and_each_period_s_representation() {
+        let source = mpd(r#"<MPD type="static" mediaPresentationDuration="PT10S">
+          <Period id="ad" duration="PT4S"><AdaptationSet contentType="video" mimeType="video/mp4">
+            <Representation id="ad-480" bandwidth="500" codecs="avc1.4d401e" width="854" height="480">
+              <SegmentTemplate timescale="1000" duration="2000" media="ad/$Number$.m4s" initialization="ad/i.mp4"/>
+            </Representation></AdaptationSet></Period>
+          <Period id="film"><AdaptationSet contentType="video" mimeType="video/mp4">
+            <Representation id="f-720" bandwidth="900" codecs="avc1.64001f" width="1280" height="720">
+              <SegmentTemplate timescale="90000" presentationTimeOffset="900000" media="f/$Time$.m4s" initialization="f/i.mp4">
+                <SegmentTimeline><S t="900000" d="180000" r="2"/></SegmentTimeline></SegmentTemplate>
+            </Representation></AdaptationSet></Period></MPD>"#);
+        let pieces: Vec<Pieces> = source
+            .periods
+            .iter()
+            .map(|p| crate::dash::segments::resolve(&p.sets[0].reps[0], p.duration).unwrap())
+            .collect();
+        let per: Vec<_> = source
+            .periods
+            .iter()
+            .zip(&pieces)
+            .enumerate()
+            .map(|(i, (p, ps))| (i as u32, p, &p.sets[0].reps[0], ps))
+            .collect();
+        let film = &source.periods[1];
+        let info = TrackInfo::new(&film.sets[0], &film.sets[0].reps[0], &per);
+        let files: Vec<String> = (0..5).map(|i| format!("video/seg-{i:05}.m4s")).collect();
+        let inits = vec![Some("video/init-0.mp4".to_owned()), Some("video/init-1.mp4".to_owned())];
+        let text = local_mpd(&[LocalTrack { info: &info, inits, segments: files }]);
+        let back = mpd(&text);
+        assert_eq!(back.periods.len(), 2, "{text}");
+        assert_eq!((back.periods[1].start, back.periods[1].duration), (4.0, Some(6.0)));
+        let ad = &back.periods[0].sets[0].reps[0];
+        assert_eq!((ad.id.as_str(), ad.height), ("ad-480", Some(480)), "each period names its own representation");
+        let f = crate::dash::segments::resolve(&back.periods[1].sets[0].reps[0], back.periods[1].duration).unwrap();
+        assert_eq!((f.timescale, f.pto), (90000, 900000));
+        let got: Vec<(&str, u64)> = f.segments.iter().map(|s| (s.piece.url.path(), s.t)).collect();
+        assert_eq!(
+            got,
+            [
+                ("/d/video/seg-00002.m4s", 900000),
+                ("/d/video/seg-00003.m4s", 1080000),
+                ("/d/video/seg-00004.m4s", 1260000)
+            ]
+        );
+        assert_eq!(f.init.unwrap().url.path(), "/d/video/init-1.mp4");
+    }
+
+    #[test]
+    fn the_hls_playlist_has_a_map_per_period_ranges_and_gaps() {
+        let url = url::Url::parse("https://h/d/v.mp4").unwrap();
+        let p = Pieces {
+            timescale: 1000,
+            pto: 0,
+            init: Some(Piece { url: url.clone(), range: Some((0, 800)) }),
+            segments: vec![crate::dash::segments::Segment {
+                piece: Piece { url: url.clone(), range: Some((900, 100)) },
+                t: 0,
+                d: 2500,
+            }],
+            index: None,
+        };
+        let text = hls_media_playlist(&[Span::Pieces(&p), Span::Gap { secs: 3.0, uri: &url }, Span::Pieces(&p)]);
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY").count(), 2, "{text}");
+        assert_eq!(text.matches("#EXT-X-MAP:URI=\"https://h/d/v.mp4\",BYTERANGE=\"800@0\"").count(), 2, "{text}");
+        assert!(text.contains("#EXT-X-BYTERANGE:100@900\nhttps://h/d/v.mp4\n"), "{text}");
+        assert!(text.contains("#EXTINF:3.000000,\n#EXT-X-GAP\n"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:3\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    }
 }

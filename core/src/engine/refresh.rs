@@ -104,9 +104,17 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
             }));
         }
         for (old, new) in p.iter().zip(&choice.renditions) {
+            let stored = serde_json::from_str::<serde_json::Value>(&old.attrs).ok();
             let same = old.role == new.role
-                && (crate::identity::strip_signature(&new.url) == crate::identity::strip_signature(&old.base)
-                    || serde_json::from_str::<serde_json::Value>(&old.attrs).is_ok_and(|a| a == new.attrs));
+                && match &new.dash {
+                    // A DASH track: the same representation, whatever the MPD's URL now is (a
+                    // path-signed CDN, another edge).
+                    Some(track) => stored.as_ref().and_then(|a| a["dash"]["rep_id"].as_str()) == Some(&track.rep_id),
+                    None => {
+                        crate::identity::strip_signature(&new.url) == crate::identity::strip_signature(&old.base)
+                            || stored.is_some_and(|a| a == new.attrs)
+                    }
+                };
             if !same {
                 return Err(Stop::Restart(FailureReason::SourceChanged {
                     message: format!("the refreshed source's {} rendition is different", old.role),

@@ -27,6 +27,7 @@ use crate::model::AssetKind;
 pub struct PlaybackSession {
     url: String,
     base: String,
+    hls: Option<String>,
     token: String,
     sessions: Weak<Sessions>,
 }
@@ -42,6 +43,12 @@ impl PlaybackSession {
     /// The URL a player opens (the asset's playlist, or its file for a progressive asset).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The HLS master playlist of an HLS or DASH asset (for a DASH asset, the one made from its
+    /// MPD: what AVPlayer opens); `None` for a progressive file.
+    pub fn hls_url(&self) -> Option<&str> {
+        self.hls.as_deref()
     }
 
     /// The session's base URL (`http://127.0.0.1:<port>/<token>/`): every file of the asset is
@@ -133,8 +140,9 @@ impl Server {
         let token = hex::encode(raw);
         let base = format!("http://{}/{token}/", self.addr);
         let url = format!("{base}{}", view.entry);
+        let hls = matches!(view.kind, AssetKind::Hls | AssetKind::Dash).then(|| format!("{base}index.m3u8"));
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), Arc::new(view));
-        Ok(PlaybackSession { url, base, token, sessions: Arc::downgrade(&self.sessions) })
+        Ok(PlaybackSession { url, base, hls, token, sessions: Arc::downgrade(&self.sessions) })
     }
 }
 

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::{Choice, ChosenRendition, Fetched, PLAYLIST_LIMIT, Source};
 use crate::dash::segments::{self, Pieces};
-use crate::dash::write::{TrackInfo, hls_media_playlist};
+use crate::dash::write::{Span, TrackInfo, hls_media_playlist};
 use crate::dash::{AdaptationSet, ContentKind, Mpd, MpdError, Period, Representation, sidx};
 use crate::error::{Error, Result};
 use crate::hls::master::{Rendition, RenditionKind, Variant};
@@ -31,6 +31,16 @@ pub(crate) fn mpd_error(e: MpdError) -> Error {
 
 /// Where a chosen track is in each period: `(period, adaptation set, representation)`.
 pub(crate) type Picks = Vec<(u32, usize, usize)>;
+
+/// A chosen DASH track.
+pub(crate) struct DashTrack {
+    /// Where it is in each period.
+    pub picks: Picks,
+    /// Its representation's id in the main period (what a refreshed MPD must still offer).
+    pub rep_id: String,
+    /// Its representations, period by period (`0:v720,2:v720`): part of the asset's identity.
+    pub key: String,
+}
 
 /// The period a choice is made in: the longest (an ad before the film is not the film).
 fn main_period(mpd: &Mpd) -> usize {
@@ -95,11 +105,20 @@ fn picks(mpd: &Mpd, main: usize, si: usize, ri: usize) -> Picks {
         .collect()
 }
 
-/// Why a representation cannot be stored, if it cannot.
-fn unsupported(rep: &Representation) -> Option<String> {
+/// Why a representation (of an adaptation set of `kind`) cannot be stored, if it cannot.
+fn unsupported(rep: &Representation, kind: ContentKind) -> Option<String> {
     let mime = rep.mime.as_deref().unwrap_or("");
     if mime.ends_with("/webm") {
         return Some(format!("WebM DASH ({mime}); vodvault stores fMP4/CMAF, MPEG-TS and text tracks"));
+    }
+    let one_file = match &rep.addressing {
+        crate::dash::Addressing::Whole => true,
+        crate::dash::Addressing::Base(b) => b.index_range.is_none(),
+        _ => false,
+    };
+    if one_file && matches!(kind, ContentKind::Video | ContentKind::Audio) {
+        // One piece without an initialization: nothing an HLS player can play, and no resume.
+        return Some("a single media file without a segment index (SegmentBase@indexRange)".into());
     }
     None
 }
@@ -124,9 +143,9 @@ async fn pieces(src: &Source, mpd: &Mpd, picks: &Picks, headers: &HeaderMap) -> 
     Ok(out)
 }
 
-/// A representation of the main period, `(set, rep)`, with its size `(bytes, exact, segments)`
-/// and why it cannot be stored.
-type RepSize = ((usize, usize), Option<(u64, bool, Option<u64>)>, Option<String>);
+/// A representation of the main period, `(set, rep)`, with its size `(bytes, exact)`, its
+/// segments and why it cannot be stored.
+type RepSize = ((usize, usize), Option<(u64, bool)>, Option<u64>, Option<String>);
 
 fn frame_rate(rep: &Representation) -> Option<f64> {
     rep.frame_rate_value().map(|f| (f * 1000.0).round() / 1000.0)
@@ -152,7 +171,7 @@ pub(crate) async fn prepare(src: &Source, mpd: &Mpd, headers: &HeaderMap) -> Pre
                         let secs: f64 = ps.iter().map(Pieces::duration).sum();
                         (rep.bandwidth > 0).then(|| ((rep.bandwidth as f64 * secs / 8.0) as u64, false))
                     });
-                    ((si, ri), size.map(|(s, e)| (s, e, Some(count))), unsupported(rep))
+                    ((si, ri), size, Some(count), unsupported(rep, period.sets[si].kind))
                 }
                 Err(e) => {
                     let why = match e {
@@ -162,8 +181,8 @@ pub(crate) async fn prepare(src: &Source, mpd: &Mpd, headers: &HeaderMap) -> Pre
                     };
                     let est = duration
                         .filter(|_| rep.bandwidth > 0)
-                        .map(|d| ((rep.bandwidth as f64 * d / 8.0) as u64, false, None));
-                    ((si, ri), est, why.or_else(|| unsupported(rep)))
+                        .map(|d| ((rep.bandwidth as f64 * d / 8.0) as u64, false));
+                    ((si, ri), est, None, why.or_else(|| unsupported(rep, period.sets[si].kind)))
                 }
             }
         })
@@ -183,7 +202,7 @@ pub(crate) async fn prepare(src: &Source, mpd: &Mpd, headers: &HeaderMap) -> Pre
             representations: Vec::new(),
         })
         .collect();
-    for ((si, ri), size, why) in sized {
+    for ((si, ri), size, segments, why) in sized {
         let rep = &period.sets[si].reps[ri];
         sets[si].representations.push(DashRepresentationInfo {
             id: rep.id.clone(),
@@ -194,7 +213,7 @@ pub(crate) async fn prepare(src: &Source, mpd: &Mpd, headers: &HeaderMap) -> Pre
             frame_rate: frame_rate(rep),
             channels: rep.channels.as_ref().and_then(|c| c.count()),
             sampling_rate: rep.sampling_rate.as_deref().and_then(|s| s.split_whitespace().next()?.parse().ok()),
-            segments: size.and_then(|s| s.2),
+            segments,
             size: size.map(|s| s.0),
             size_exact: size.is_some_and(|s| s.1),
             unsupported: why,
@@ -216,7 +235,7 @@ fn as_variant(rep: &Representation) -> Variant {
 /// Picks a representation of `set` by `quality` (the audio and text ones too: the best audio
 /// for the best video, the leanest for the leanest).
 fn pick_rep(set: &AdaptationSet, request: &DownloadRequest) -> usize {
-    let storable: Vec<usize> = (0..set.reps.len()).filter(|i| unsupported(&set.reps[*i]).is_none()).collect();
+    let storable: Vec<usize> = (0..set.reps.len()).filter(|i| unsupported(&set.reps[*i], set.kind).is_none()).collect();
     let pool = if storable.is_empty() { (0..set.reps.len()).collect() } else { storable };
     let variants: Vec<Variant> = pool.iter().map(|i| as_variant(&set.reps[*i])).collect();
     pool[request.quality.pick(&variants)]
@@ -250,14 +269,17 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
     } else {
         let all: Vec<(usize, usize)> =
             video_sets.iter().flat_map(|si| (0..period.sets[*si].reps.len()).map(move |ri| (*si, ri))).collect();
-        let storable: Vec<(usize, usize)> =
-            all.iter().copied().filter(|(s, r)| unsupported(&period.sets[*s].reps[*r]).is_none()).collect();
+        let storable: Vec<(usize, usize)> = all
+            .iter()
+            .copied()
+            .filter(|(s, r)| unsupported(&period.sets[*s].reps[*r], period.sets[*s].kind).is_none())
+            .collect();
         let pool = if storable.is_empty() { all } else { storable };
         let variants: Vec<Variant> = pool.iter().map(|(s, r)| as_variant(&period.sets[*s].reps[*r])).collect();
         pool[request.quality.pick(&variants)]
     };
     let main_rep = &period.sets[main_pick.0].reps[main_pick.1];
-    if let Some(why) = unsupported(main_rep) {
+    if let Some(why) = unsupported(main_rep, period.sets[main_pick.0].kind) {
         return Err(Error::Unsupported(why));
     }
     let audio: Vec<usize> = if video_sets.is_empty() {
@@ -286,7 +308,14 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
     let mut tracks: Vec<(RenditionRole, usize, usize)> = vec![(RenditionRole::Video, main_pick.0, main_pick.1)];
     tracks.extend(audio.iter().map(|si| (RenditionRole::Audio, *si, pick_rep(&period.sets[*si], request))));
     tracks.extend(text.iter().map(|si| (RenditionRole::Subtitles, *si, pick_rep(&period.sets[*si], request))));
-    tracks.retain(|(_, si, ri)| unsupported(&period.sets[*si].reps[*ri]).is_none());
+    // A track that cannot be stored (WebM audio, say) is listed as such by `prepare` and left out.
+    tracks.retain(|(_, si, ri)| {
+        let why = unsupported(&period.sets[*si].reps[*ri], period.sets[*si].kind);
+        if let Some(why) = &why {
+            tracing::info!(representation = %period.sets[*si].reps[*ri].id, "left out: {why}");
+        }
+        why.is_none()
+    });
 
     // The HLS master made from it: one variant of the video with every audio track's codecs and
     // bandwidth, audio and WebVTT subtitles as renditions. `TrackInfo` is added once the pieces
@@ -306,7 +335,13 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
     variant.codecs = (!codecs.is_empty()).then(|| codecs.join(","));
     variant.audio_group = (!audio_reps.is_empty()).then(|| "audio".to_owned());
     let mut renditions = Vec::with_capacity(tracks.len());
-    let mut first_audio = true;
+    // The default audio is the one whose role is `main`, else the first; the default subtitles
+    // only one whose role is `main`.
+    let main_audio = tracks
+        .iter()
+        .find(|(role, si, _)| *role == RenditionRole::Audio && period.sets[*si].roles.iter().any(|r| r == "main"))
+        .or_else(|| tracks.iter().find(|(role, _, _)| *role == RenditionRole::Audio))
+        .map(|(_, si, _)| *si);
     let mut first_text = true;
     for (role, si, ri) in &tracks {
         let set = &period.sets[*si];
@@ -315,13 +350,17 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
             RenditionRole::Video => serde_json::Value::Null,
             RenditionRole::Audio | RenditionRole::Subtitles => {
                 let audio = *role == RenditionRole::Audio;
-                let first = if audio { &mut first_audio } else { &mut first_text };
+                let default = if audio {
+                    main_audio == Some(*si)
+                } else {
+                    set.roles.iter().any(|r| r == "main") && std::mem::replace(&mut first_text, false)
+                };
                 let r = Rendition {
                     kind: if audio { RenditionKind::Audio } else { RenditionKind::Subtitles },
                     group_id: if audio { "audio" } else { "subs" }.to_owned(),
                     name: set.label.clone().or_else(|| set.lang.clone()).unwrap_or_else(|| rep.id.clone()),
                     language: set.lang.clone(),
-                    default: std::mem::replace(first, false) && (audio || set.roles.iter().any(|r| r == "main")),
+                    default,
                     autoselect: true,
                     forced: set.roles.iter().any(|r| r == "forced-subtitle"),
                     uri: None,
@@ -332,11 +371,17 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
             }
             RenditionRole::File => serde_json::Value::Null,
         };
+        let picks = picks(mpd, main, *si, *ri);
+        let key = picks
+            .iter()
+            .map(|(p, s, r)| format!("{p}:{}", mpd.periods[*p as usize].sets[*s].reps[*r].id))
+            .collect::<Vec<_>>()
+            .join(",");
         renditions.push(ChosenRendition {
             role: *role,
             url: base.clone(),
             attrs,
-            dash: Some(picks(mpd, main, *si, *ri)),
+            dash: Some(DashTrack { picks, rep_id: rep.id.clone(), key }),
         });
     }
     Ok(Choice { variant, renditions })
@@ -355,11 +400,49 @@ pub(crate) async fn playlists(
     let mut out = Vec::with_capacity(choice.renditions.len());
     let mut any_vtt = false;
     let mut infos = Vec::with_capacity(choice.renditions.len());
+    let mut all = Vec::with_capacity(choice.renditions.len());
     for r in &choice.renditions {
-        let picks = r.dash.as_ref().ok_or_else(|| Error::BadSource("not a DASH choice".into()))?;
-        let ps = pieces(src, mpd, picks, headers).await?;
-        let per: Vec<(u32, &Period, &Pieces)> =
-            picks.iter().zip(&ps).map(|((pi, _, _), p)| (*pi, &mpd.periods[*pi as usize], p)).collect();
+        let track = r.dash.as_ref().ok_or_else(|| Error::BadSource("not a DASH choice".into()))?;
+        all.push(pieces(src, mpd, &track.picks, headers).await?);
+    }
+    // How long each period lasts: as the MPD says, else as long as the longest track in it.
+    let lengths: Vec<Option<f64>> = (0..mpd.periods.len())
+        .map(|i| {
+            mpd.periods[i].duration.filter(|d| *d > 0.0).or_else(|| {
+                choice
+                    .renditions
+                    .iter()
+                    .zip(&all)
+                    .filter_map(|(r, ps)| {
+                        let k = r.dash.as_ref()?.picks.iter().position(|(pi, _, _)| *pi as usize == i)?;
+                        Some(ps[k].duration())
+                    })
+                    .reduce(f64::max)
+            })
+        })
+        .collect();
+    for (r, ps) in choice.renditions.iter().zip(&all) {
+        // A gap is named like the track's segments, without a query (it is never fetched, and
+        // signatures are not kept).
+        let like = ps.iter().flat_map(|p| p.segments.first()).next().map_or(base, |s| &s.piece.url);
+        let gap_uri = Url::parse(&crate::identity::strip_signature(like)).unwrap_or_else(|_| base.clone());
+        let picks = &r.dash.as_ref().ok_or_else(|| Error::BadSource("not a DASH choice".into()))?.picks;
+        let per: Vec<(u32, &Period, &Representation, &Pieces)> = picks
+            .iter()
+            .zip(ps)
+            .map(|((pi, si, ri), p)| {
+                let period = &mpd.periods[*pi as usize];
+                (*pi, period, &period.sets[*si].reps[*ri], p)
+            })
+            .collect();
+        // Every period: the track's pieces, or a gap as long as the period where it does not
+        // play, so that every rendition has the same discontinuities.
+        let spans: Vec<Span<'_>> = (0..mpd.periods.len())
+            .filter_map(|i| match picks.iter().position(|(pi, _, _)| *pi as usize == i) {
+                Some(k) => Some(Span::Pieces(&ps[k])),
+                None => lengths[i].filter(|d| *d > 0.0).map(|secs| Span::Gap { secs, uri: &gap_uri }),
+            })
+            .collect();
         let (pi, si, ri) =
             picks.iter().copied().find(|(pi, _, _)| *pi as usize == main_period(mpd)).unwrap_or(picks[0]);
         let set = &mpd.periods[pi as usize].sets[si];
@@ -367,7 +450,7 @@ pub(crate) async fn playlists(
         if info.periods.is_empty() {
             return Err(Error::BadSource(format!("representation {} has no segments", set.reps[ri].id)));
         }
-        let text = hls_media_playlist(&ps.iter().collect::<Vec<_>>());
+        let text = hls_media_playlist(&spans);
         let playlist = MediaPlaylist::parse(&text, VarSource::Fetched { url: base, imports: None })
             .map_err(|e| Error::BadSource(format!("representation {}: {e}", set.reps[ri].id)))?;
         any_vtt |= r.role == RenditionRole::Subtitles && info.is_webvtt();

@@ -187,8 +187,8 @@ pub(crate) struct ChosenRendition {
     pub role: RenditionRole,
     pub url: Url,
     pub attrs: serde_json::Value,
-    /// For a DASH source: where the track is in each period.
-    pub dash: Option<dash::Picks>,
+    /// For a DASH source: which representation the track is, in each period.
+    pub dash: Option<dash::DashTrack>,
 }
 
 /// The chosen variant and renditions of an HLS source.
