@@ -234,7 +234,7 @@ pub fn mpd(data: &[u8]) {
                 if pieces.segments.is_empty() {
                     continue;
                 }
-                let gap = Span::Gap { secs: 2.5, uri: &url };
+                let gap = Span::Gap { secs: 2.5, chunk: 2.0, uri: &url };
                 let text = hls_media_playlist(&[Span::Pieces(&pieces), gap]);
                 let pl = MediaPlaylist::parse(&text, VarSource::Fetched { url: &url, imports: None })
                     .unwrap_or_else(|e| panic!("the HLS playlist made from an MPD does not parse: {e}\n{text}"));

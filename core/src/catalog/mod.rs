@@ -102,7 +102,7 @@ impl Catalog {
             if before < MIGRATOR.iter().count() as i64 {
                 // Migrating (schema 6 rebuilds a table) leaves its pages in the WAL: write them
                 // back and truncate it, so that a new or upgraded vault does not keep that space
-                // (with another process reading, the checkpoint leaves it for later).
+                // (it waits, up to the busy timeout, for another process's readers).
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&one).await?;
             }
             one.close().await;

@@ -94,9 +94,7 @@ pub fn expand(template: &str, rep_id: &str, bandwidth: u64, number: u64, time: u
         let value = match name {
             "RepresentationID" => {
                 if format.is_some() {
-                    return Err(MpdError::Invalid(format!(
-                        "SegmentTemplate {template:?}: a format on $RepresentationID$"
-                    )));
+                    return Err(MpdError::Invalid("a SegmentTemplate with a format on $RepresentationID$".into()));
                 }
                 out.push_str(rep_id);
                 continue;

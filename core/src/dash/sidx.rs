@@ -78,7 +78,7 @@ pub fn apply(pieces: &mut Pieces, bytes: &[u8], at: u64) -> Result<(), MpdError>
     }
     // Times are now in the index's timescale: the offset too.
     pieces.pto = u64::try_from(u128::from(pieces.pto) * u128::from(timescale) / u128::from(pieces.timescale.max(1)))
-        .map_err(|_| overflow())?;
+        .map_err(|_| bad("a presentation time offset past 2^64 in the index's timescale"))?;
     pieces.timescale = timescale;
     pieces.segments = segments;
     Ok(())

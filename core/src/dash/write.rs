@@ -15,8 +15,8 @@ fn byterange(r: (u64, u64)) -> String {
 }
 
 /// What a track has in one period: its pieces, or nothing for `secs` seconds (a period the
-/// track does not play in while others do), written as one `EXT-X-GAP` segment at `uri` (never
-/// fetched) so that every rendition has the same discontinuities.
+/// track does not play in while others do), written as `EXT-X-GAP` segments at `uri` (never
+/// fetched) of at most `chunk` seconds, so that every rendition has the same discontinuities.
 pub enum Span<'a> {
     /// The track's pieces in the period.
     Pieces(&'a Pieces),
@@ -24,7 +24,10 @@ pub enum Span<'a> {
     Gap {
         /// Its length.
         secs: f64,
-        /// A URI for the gap segment.
+        /// The longest gap segment (the track's segment length: a long gap does not make a long
+        /// target duration).
+        chunk: f64,
+        /// A URI for the gap segments.
         uri: &'a url::Url,
     },
 }
@@ -38,7 +41,7 @@ pub fn hls_media_playlist(spans: &[Span<'_>]) -> String {
         .iter()
         .flat_map(|span| match span {
             Span::Pieces(p) => p.segments.iter().map(|s| s.d as f64 / p.timescale as f64).collect::<Vec<_>>(),
-            Span::Gap { secs, .. } => vec![*secs],
+            Span::Gap { secs, chunk, .. } => vec![secs.min(chunk.max(1.0))],
         })
         .fold(1.0f64, f64::max);
     let mut out = String::new();
@@ -49,12 +52,18 @@ pub fn hls_media_playlist(spans: &[Span<'_>]) -> String {
         let p = match span {
             Span::Pieces(p) if !p.segments.is_empty() => p,
             Span::Pieces(_) => continue,
-            Span::Gap { secs, uri } => {
+            Span::Gap { secs, chunk, uri } => {
                 if !first {
                     out.push_str("#EXT-X-DISCONTINUITY\n");
                 }
                 first = false;
-                let _ = write!(out, "#EXTINF:{secs:.6},\n#EXT-X-GAP\n{uri}\n");
+                let chunk = chunk.max(1.0);
+                let mut left = *secs;
+                while left > 0.0005 {
+                    let d = if left > chunk * 1.5 { chunk } else { left };
+                    let _ = write!(out, "#EXTINF:{d:.6},\n#EXT-X-GAP\n{uri}\n");
+                    left -= d;
+                }
                 continue;
             }
         };
@@ -472,11 +481,21 @@ mod tests {
             }],
             index: None,
         };
-        let text = hls_media_playlist(&[Span::Pieces(&p), Span::Gap { secs: 3.0, uri: &url }, Span::Pieces(&p)]);
-        assert_eq!(text.matches("#EXT-X-DISCONTINUITY").count(), 2, "{text}");
+        let text = hls_media_playlist(&[
+            Span::Pieces(&p),
+            Span::Gap { secs: 3.0, chunk: 4.0, uri: &url },
+            Span::Pieces(&p),
+            Span::Gap { secs: 10.0, chunk: 4.0, uri: &url },
+        ]);
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY").count(), 3, "{text}");
+        // A long gap is cut in segments of the track's length (the last one takes the rest).
+        assert!(
+            text.contains("#EXTINF:4.000000,\n#EXT-X-GAP\nhttps://h/d/v.mp4\n#EXTINF:6.000000,\n#EXT-X-GAP\n"),
+            "{text}"
+        );
         assert_eq!(text.matches("#EXT-X-MAP:URI=\"https://h/d/v.mp4\",BYTERANGE=\"800@0\"").count(), 2, "{text}");
         assert!(text.contains("#EXT-X-BYTERANGE:100@900\nhttps://h/d/v.mp4\n"), "{text}");
         assert!(text.contains("#EXTINF:3.000000,\n#EXT-X-GAP\n"), "{text}");
-        assert!(text.contains("#EXT-X-TARGETDURATION:3\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:4\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
     }
 }

@@ -98,13 +98,18 @@ fn stored(segs: &[SegmentRow]) -> (u64, u64) {
 }
 /// The progress of a job over `segs`, starting from what is stored.
 fn tracker(ctx: &Ctx, asset: &AssetRow, segs: &[SegmentRow]) -> Arc<Tracker> {
-    Arc::new(Tracker::new(
-        ctx.deps.events.clone(),
-        ctx.id.clone(),
-        segs.len() as u64,
-        stored(segs),
-        (asset.bytes_expected, asset.expected_exact),
-    ))
+    // Gaps (EXT-X-GAP, a DASH track absent from a period) are done with no bytes.
+    let gaps = segs.iter().filter(|s| s.done && s.kind == SegmentKind::Media && s.size == Some(0)).count();
+    Arc::new(
+        Tracker::new(
+            ctx.deps.events.clone(),
+            ctx.id.clone(),
+            segs.len() as u64,
+            stored(segs),
+            (asset.bytes_expected, asset.expected_exact),
+        )
+        .with_empty_segments(gaps as u64),
+    )
 }
 /// What a job's workers fetch.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,8 @@ pub(crate) struct Tracker {
     events: Events,
     id: String,
     total_segments: u64,
+    /// Pieces with nothing to fetch (gaps): done from the start, and left out of the estimate.
+    empty_segments: u64,
     committed_bytes: AtomicU64,
     committed_segments: AtomicU64,
     /// Plaintext bytes written for pieces not yet committed.
@@ -44,6 +46,7 @@ impl Tracker {
             events,
             id,
             total_segments,
+            empty_segments: 0,
             committed_bytes: AtomicU64::new(committed.0),
             committed_segments: AtomicU64::new(committed.1),
             in_flight: AtomicU64::new(0),
@@ -55,6 +58,13 @@ impl Tracker {
                 exact: expected.1,
             }),
         }
+    }
+
+    /// Says that `n` of the pieces are gaps (done, with no bytes): an estimate from the bytes per
+    /// piece leaves them out.
+    pub(crate) fn with_empty_segments(mut self, n: u64) -> Self {
+        self.empty_segments = n;
+        self
     }
 
     /// Bytes of a piece were written.
@@ -118,9 +128,13 @@ impl Tracker {
             s.samples.pop_front();
         }
         // Refine an estimate from the pieces done so far.
-        if !s.exact && segments_done > 0 && self.total_segments > 0 {
-            let per = committed as f64 / segments_done as f64;
-            s.expected = Some(((per * self.total_segments as f64) as u64).max(bytes));
+        let (done, total) = (
+            segments_done.saturating_sub(self.empty_segments),
+            self.total_segments.saturating_sub(self.empty_segments),
+        );
+        if !s.exact && done > 0 && total > 0 {
+            let per = committed as f64 / done as f64;
+            s.expected = Some(((per * total as f64) as u64).max(bytes));
         }
         let expected = s.expected.map(|e| e.max(bytes));
         let speed = match (s.samples.front(), s.samples.back()) {
@@ -143,5 +157,31 @@ impl Tracker {
         };
         drop(s);
         self.events.emit(Event::Progress(event));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_do_not_pull_the_estimate_down() {
+        // 10 pieces, 4 of them gaps (done from the start, no bytes); one 100-byte piece stored.
+        let estimate = |gaps: u64| {
+            let events = Events::new();
+            let mut rx = events.subscribe();
+            let t = Tracker::new(events, "a".into(), 10, (0, 4), (Some(1000), false)).with_empty_segments(gaps);
+            t.written(100);
+            t.committed(100, 1, 100);
+            t.emit(true);
+            let mut last = None;
+            while let Ok(Event::Progress(p)) = rx.try_recv() {
+                last = Some(p.bytes_expected);
+            }
+            last.flatten()
+        };
+        // 100 bytes a piece over the 6 that have bytes, not over all 10 with the gaps as done.
+        assert_eq!(estimate(4), Some(600));
+        assert_eq!(estimate(0), Some(200), "counted as pieces, the gaps would make it 200");
     }
 }

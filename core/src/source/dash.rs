@@ -405,25 +405,26 @@ pub(crate) async fn playlists(
         let track = r.dash.as_ref().ok_or_else(|| Error::BadSource("not a DASH choice".into()))?;
         all.push(pieces(src, mpd, &track.picks, headers).await?);
     }
-    // How long each period lasts: as the MPD says, else as long as the longest track in it.
+    // How long each period plays in the HLS playlists: as long as its longest track's segments
+    // (what a player adds up), else as the MPD says.
     let lengths: Vec<Option<f64>> = (0..mpd.periods.len())
         .map(|i| {
-            mpd.periods[i].duration.filter(|d| *d > 0.0).or_else(|| {
-                choice
-                    .renditions
-                    .iter()
-                    .zip(&all)
-                    .filter_map(|(r, ps)| {
-                        let k = r.dash.as_ref()?.picks.iter().position(|(pi, _, _)| *pi as usize == i)?;
-                        Some(ps[k].duration())
-                    })
-                    .reduce(f64::max)
-            })
+            choice
+                .renditions
+                .iter()
+                .zip(&all)
+                .filter_map(|(r, ps)| {
+                    let k = r.dash.as_ref()?.picks.iter().position(|(pi, _, _)| *pi as usize == i)?;
+                    Some(ps[k].duration()).filter(|d| *d > 0.0)
+                })
+                .reduce(f64::max)
+                .or(mpd.periods[i].duration)
+                .filter(|d| *d > 0.0)
         })
         .collect();
     for (r, ps) in choice.renditions.iter().zip(&all) {
-        // A gap is named like the track's segments, without a query (it is never fetched, and
-        // signatures are not kept).
+        // A gap is named like the track's segments, without signature parameters (it is never
+        // fetched).
         let like = ps.iter().flat_map(|p| p.segments.first()).next().map_or(base, |s| &s.piece.url);
         let gap_uri = Url::parse(&crate::identity::strip_signature(like)).unwrap_or_else(|_| base.clone());
         let picks = &r.dash.as_ref().ok_or_else(|| Error::BadSource("not a DASH choice".into()))?.picks;
@@ -437,10 +438,12 @@ pub(crate) async fn playlists(
             .collect();
         // Every period: the track's pieces, or a gap as long as the period where it does not
         // play, so that every rendition has the same discontinuities.
+        let chunk =
+            ps.iter().flat_map(|p| p.segments.iter().map(|s| s.d as f64 / p.timescale as f64)).fold(0.0f64, f64::max);
         let spans: Vec<Span<'_>> = (0..mpd.periods.len())
             .filter_map(|i| match picks.iter().position(|(pi, _, _)| *pi as usize == i) {
-                Some(k) => Some(Span::Pieces(&ps[k])),
-                None => lengths[i].filter(|d| *d > 0.0).map(|secs| Span::Gap { secs, uri: &gap_uri }),
+                Some(k) if !ps[k].segments.is_empty() => Some(Span::Pieces(&ps[k])),
+                _ => lengths[i].map(|secs| Span::Gap { secs, chunk, uri: &gap_uri }),
             })
             .collect();
         let (pi, si, ri) =
