@@ -52,6 +52,9 @@ if [ ! -d corpus/key_file ] || [ -z "$(ls -A corpus/key_file)" ]; then
   for app in com.example.fuzz com.example.other; do
     "$keytool" generate --app-id "$app" --out "corpus/key_file/$app.vvkey" --force >/dev/null 2>&1
   done
+  # Version 2: bound to two signing certificates.
+  "$keytool" generate --app-id com.example.fuzz --out corpus/key_file/bound.vvkey --force \
+    --signing-cert-sha256 "$(printf '11%.0s' $(seq 32))" --signing-cert-sha256 "$(printf 'ab%.0s' $(seq 32))" >/dev/null 2>&1
 fi
 
 status=0

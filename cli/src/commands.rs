@@ -59,6 +59,7 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
         None => KeyFile::inspect(&bytes).map_err(|e| format!("{}: {e}", key_path.display()))?.app_id,
     };
     let mut config = VaultConfig::new(home, bytes, &app_id);
+    config.signing_cert_sha256.clone_from(&cli.signing_cert_sha256);
     config.piece_bytes = cli.piece_size;
     config.vod = VodConfig {
         region: cli.region.clone(),

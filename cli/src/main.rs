@@ -27,6 +27,10 @@ pub struct Cli {
     /// The app id the key file must be bound to [default: the key file's own].
     #[arg(long, global = true, env = "VODVAULT_APP_ID")]
     app_id: Option<String>,
+    /// The SHA-256 (hex) of the certificate the app is signed with, for a key file bound to
+    /// signing certificates (`vodvault-keytool generate --signing-cert-sha256`).
+    #[arg(long = "signing-cert-sha256", value_name = "HEX", global = true, env = "VODVAULT_SIGNING_CERT_SHA256")]
+    signing_cert_sha256: Option<String>,
     /// ApsaraVideo VOD: shell command printing credentials as JSON ({"AccessKeyId": …,
     /// "AccessKeySecret": …, "SecurityToken": …}, an STS AssumeRole answer works), run whenever
     /// fresh ones are needed. Without it: VODVAULT_ACCESS_KEY_ID, VODVAULT_ACCESS_KEY_SECRET and

@@ -247,6 +247,13 @@ pub enum VaultError {
         /// Which problem.
         details: String,
     },
+    /// The key file is bound to signing certificates and the running app is not signed with one
+    /// of them (or did not say what it is signed with): a repackaged app.
+    #[error("signer mismatch: {details}")]
+    SignerMismatch {
+        /// What does not match.
+        details: String,
+    },
     /// The vault, or an asset's content key, belongs to another key file.
     #[error("key mismatch: this belongs to key {expected}, but key {given} was given")]
     KeyMismatch {
@@ -445,7 +452,12 @@ fn fetch_error(f: &FetchError) -> VaultError {
 
 impl From<KeyFileError> for VaultError {
     fn from(e: KeyFileError) -> Self {
-        VaultError::InvalidKeyFile { details: e.to_string() }
+        match e {
+            KeyFileError::SignerRequired { .. } | KeyFileError::WrongSigner { .. } => {
+                VaultError::SignerMismatch { details: e.to_string() }
+            }
+            e => VaultError::InvalidKeyFile { details: e.to_string() },
+        }
     }
 }
 

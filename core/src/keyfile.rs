@@ -1,4 +1,5 @@
-//! Key files: a 256-bit app secret bound to one app id.
+//! Key files: a 256-bit app secret bound to one app id and, optionally, to the certificates the
+//! app is signed with.
 //!
 //! A key file is made once per app by `vodvault-keytool generate` and shipped with (or
 //! provisioned to) the app. Everything the vault encrypts is ultimately protected by the secret
@@ -16,6 +17,10 @@
 //! | 29 | *n* | app id, UTF-8 |
 //! | 29+*n* | 32 | secret |
 //! | 61+*n* | 32 | SHA-256 of bytes 0 .. 61+*n* |
+//!
+//! Version 2 (written only for a file bound to signing certificates) inserts, after the app id,
+//! one byte *k* (1–16) and *k* SHA-256 digests of the app's signing certificates (32 bytes each);
+//! the secret and the checksum follow. Version 1 files stay valid and bind no certificate.
 
 use std::fmt;
 use std::io::Write;
@@ -27,8 +32,11 @@ use zeroize::Zeroizing;
 use crate::crypto::{self, RandomUnavailable};
 
 const MAGIC: [u8; 8] = *b"\x89VVKEY\r\n";
-/// The key file format version this build writes.
-pub const KEY_FILE_VERSION: u16 = 1;
+/// The newest key file format version this build reads and writes (2: bound to signing
+/// certificates; a file without them is written as version 1, which every build reads).
+pub const KEY_FILE_VERSION: u16 = 2;
+/// The most signing certificates a key file may be bound to.
+pub const MAX_SIGNERS: usize = 16;
 const SECRET_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 32;
 const FIXED_LEN: usize = 29 + SECRET_LEN + CHECKSUM_LEN;
@@ -54,7 +62,7 @@ pub enum KeyFileError {
     #[error("key file is corrupted (checksum or structure mismatch)")]
     Corrupted,
     /// A well-formed key file of a format version this build does not know.
-    #[error("key file format version {found} is not supported (this build reads version {KEY_FILE_VERSION})")]
+    #[error("key file format version {found} is not supported (this build reads versions 1 to {KEY_FILE_VERSION})")]
     UnsupportedVersion {
         /// The version in the file.
         found: u16,
@@ -74,6 +82,31 @@ pub enum KeyFileError {
         app_id: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A signing-certificate digest that is not 32 bytes of hex (colons allowed, as Android and
+    /// keytool print them).
+    #[error("invalid signing certificate SHA-256 {given:?}: {reason}")]
+    InvalidSigner {
+        /// What was given.
+        given: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The key file is bound to signing certificates and the app gave none (iOS apps, and
+    /// Android apps that do not pass theirs, use key files without signers).
+    #[error("the key file is bound to {count} signing certificate(s), and the app did not give its own")]
+    SignerRequired {
+        /// How many certificates the file is bound to.
+        count: usize,
+    },
+    /// The key file is bound to signing certificates and the app's is not one of them: another
+    /// (repackaged) app is using it.
+    #[error("the app's signing certificate ({given}) is not one of the {count} the key file is bound to")]
+    WrongSigner {
+        /// The app's certificate digest, hex.
+        given: String,
+        /// How many certificates the file is bound to.
+        count: usize,
     },
     /// Reading or writing the file failed (the message names the OS error, not the path).
     #[error("{0}")]
@@ -131,6 +164,25 @@ pub struct KeyFileInfo {
     pub key_id: KeyId,
     /// Creation time, Unix seconds.
     pub created_unix: u64,
+    /// SHA-256 digests (lowercase hex) of the signing certificates the app must be signed with;
+    /// empty: any (a version 1 file, or one for iOS, where the bundle id binds it).
+    pub signers: Vec<String>,
+}
+
+/// A signing certificate's SHA-256 from its hex form (64 digits, upper or lower case, with or
+/// without the colons Android's `apksigner` and `keytool` print).
+///
+/// # Errors
+/// [`KeyFileError::InvalidSigner`].
+pub fn parse_signer(given: &str) -> Result<[u8; 32], KeyFileError> {
+    let digits: String = given.trim().chars().filter(|c| *c != ':').collect();
+    let bad = |reason| KeyFileError::InvalidSigner { given: given.to_owned(), reason };
+    if digits.len() != 64 {
+        return Err(bad("not 64 hex digits (32 bytes)"));
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(&digits, &mut out).map_err(|_| bad("not hex"))?;
+    Ok(out)
 }
 
 fn serialize_display<S: serde::Serializer>(v: &KeyId, s: S) -> Result<S::Ok, S::Error> {
@@ -153,6 +205,7 @@ impl KeyFileInfo {
 /// Not `Clone`; the secret is wiped when the value is dropped and never appears in `Debug`.
 pub struct KeyFile {
     info: KeyFileInfo,
+    signers: Vec<[u8; 32]>,
     secret: Zeroizing<[u8; SECRET_LEN]>,
 }
 
@@ -163,6 +216,7 @@ impl fmt::Debug for KeyFile {
             .field("app_id", &self.info.app_id)
             .field("key_id", &self.info.key_id)
             .field("created_unix", &self.info.created_unix)
+            .field("signers", &self.info.signers)
             .field("secret", &format_args!(".."))
             .finish()
     }
@@ -195,20 +249,68 @@ impl KeyFile {
     /// # Errors
     /// [`KeyFileError::InvalidAppId`], or [`KeyFileError::Random`] if the OS generator fails.
     pub fn generate(app_id: &str) -> Result<Self, KeyFileError> {
-        let created = OffsetDateTime::now_utc().unix_timestamp();
-        Self::generate_at(app_id, u64::try_from(created).unwrap_or(0))
+        Self::generate_for_signers(app_id, &[])
     }
 
-    fn generate_at(app_id: &str, created_unix: u64) -> Result<Self, KeyFileError> {
+    /// Makes a new key file for `app_id`, usable only by an app signed with one of `signers`
+    /// (SHA-256 digests of signing certificates; an app may have several, across key rotation).
+    /// Without signers it is a version 1 file, bound to the app id alone.
+    ///
+    /// # Errors
+    /// [`KeyFileError::InvalidAppId`], [`KeyFileError::InvalidSigner`] for more than
+    /// [`MAX_SIGNERS`], or [`KeyFileError::Random`] if the OS generator fails.
+    pub fn generate_for_signers(app_id: &str, signers: &[[u8; 32]]) -> Result<Self, KeyFileError> {
+        let created = OffsetDateTime::now_utc().unix_timestamp();
+        Self::generate_at(app_id, signers, u64::try_from(created).unwrap_or(0))
+    }
+
+    fn generate_at(app_id: &str, signers: &[[u8; 32]], created_unix: u64) -> Result<Self, KeyFileError> {
         validate_app_id(app_id)?;
+        if signers.len() > MAX_SIGNERS {
+            return Err(KeyFileError::InvalidSigner {
+                given: format!("{} certificates", signers.len()),
+                reason: "more than 16 signing certificates",
+            });
+        }
+        let mut signers = signers.to_vec();
+        signers.sort_unstable();
+        signers.dedup();
         let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
         crypto::fill_random(&mut secret[..])?;
-        Ok(Self::from_parts(app_id.to_owned(), created_unix, secret))
+        Ok(Self::from_parts(app_id.to_owned(), created_unix, signers, secret))
     }
 
-    fn from_parts(app_id: String, created_unix: u64, secret: Zeroizing<[u8; SECRET_LEN]>) -> Self {
+    fn from_parts(
+        app_id: String,
+        created_unix: u64,
+        signers: Vec<[u8; 32]>,
+        secret: Zeroizing<[u8; SECRET_LEN]>,
+    ) -> Self {
         let key_id = KeyId::derive(&secret[..], KEY_ID_INFO);
-        Self { info: KeyFileInfo { version: KEY_FILE_VERSION, app_id, key_id, created_unix }, secret }
+        let version = if signers.is_empty() { 1 } else { 2 };
+        let info =
+            KeyFileInfo { version, app_id, key_id, created_unix, signers: signers.iter().map(hex::encode).collect() };
+        Self { info, signers, secret }
+    }
+
+    /// Checks that the running app may use this key file: a file bound to signing certificates
+    /// needs the app's (`signer`, its SHA-256 in hex) to be one of them; a file bound to none
+    /// (version 1, or made for iOS) takes any app with its id, whatever `signer` says.
+    ///
+    /// # Errors
+    /// [`KeyFileError::SignerRequired`], [`KeyFileError::WrongSigner`],
+    /// [`KeyFileError::InvalidSigner`].
+    pub fn check_signer(&self, signer: Option<&str>) -> Result<(), KeyFileError> {
+        if self.signers.is_empty() {
+            return Ok(());
+        }
+        let count = self.signers.len();
+        let given = parse_signer(signer.ok_or(KeyFileError::SignerRequired { count })?)?;
+        if self.signers.iter().any(|s| constant_time_eq(s, &given)) {
+            Ok(())
+        } else {
+            Err(KeyFileError::WrongSigner { given: hex::encode(given), count })
+        }
     }
 
     /// Loads a key file and checks that it is bound to `app_id`.
@@ -267,7 +369,7 @@ impl KeyFile {
             return Err(KeyFileError::Truncated { found: bytes.len(), expected: FIXED_LEN + 1 });
         }
         let declared = usize::from(u16::from_be_bytes([bytes[10], bytes[11]]));
-        if declared <= FIXED_LEN || declared > FIXED_LEN + MAX_APP_ID_LEN {
+        if declared <= FIXED_LEN || declared > FIXED_LEN + MAX_APP_ID_LEN + 1 + 32 * MAX_SIGNERS {
             return Err(KeyFileError::Corrupted);
         }
         if bytes.len() < declared {
@@ -283,20 +385,35 @@ impl KeyFile {
             return Err(KeyFileError::Corrupted);
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != KEY_FILE_VERSION {
+        if !(1..=KEY_FILE_VERSION).contains(&version) {
             return Err(KeyFileError::UnsupportedVersion { found: version });
         }
         let created_unix = u64::from_be_bytes(field(bytes, 12));
         let stored_key_id = KeyId(field(bytes, 20));
         let app_len = usize::from(bytes[28]);
-        if FIXED_LEN + app_len != declared {
+        if FIXED_LEN + app_len > declared {
             return Err(KeyFileError::Corrupted);
         }
         let app_id = std::str::from_utf8(&bytes[29..29 + app_len]).map_err(|_| KeyFileError::Corrupted)?;
         validate_app_id(app_id).map_err(|_| KeyFileError::Corrupted)?;
-        let secret = Zeroizing::new(field::<SECRET_LEN>(bytes, 29 + app_len));
-        let key = Self::from_parts(app_id.to_owned(), created_unix, secret);
-        if key.info.key_id != stored_key_id {
+        let mut at = 29 + app_len;
+        let mut signers = Vec::new();
+        if version >= 2 {
+            let count = usize::from(*bytes.get(at).ok_or(KeyFileError::Corrupted)?);
+            if count == 0 || count > MAX_SIGNERS || FIXED_LEN + app_len + 1 + 32 * count != declared {
+                return Err(KeyFileError::Corrupted);
+            }
+            at += 1;
+            for _ in 0..count {
+                signers.push(field::<32>(bytes, at));
+                at += 32;
+            }
+        } else if FIXED_LEN + app_len != declared {
+            return Err(KeyFileError::Corrupted);
+        }
+        let secret = Zeroizing::new(field::<SECRET_LEN>(bytes, at));
+        let key = Self::from_parts(app_id.to_owned(), created_unix, signers, secret);
+        if key.info.key_id != stored_key_id || key.info.version != version {
             return Err(KeyFileError::Corrupted);
         }
         Ok(key)
@@ -306,7 +423,8 @@ impl KeyFile {
     /// than needed (it is wiped when dropped).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let app = self.info.app_id.as_bytes();
-        let total = FIXED_LEN + app.len();
+        let bound = if self.signers.is_empty() { 0 } else { 1 + 32 * self.signers.len() };
+        let total = FIXED_LEN + app.len() + bound;
         let mut out = Zeroizing::new(Vec::with_capacity(total));
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.info.version.to_be_bytes());
@@ -315,6 +433,12 @@ impl KeyFile {
         out.extend_from_slice(&self.info.key_id.0);
         out.push(u8::try_from(app.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(app);
+        if !self.signers.is_empty() {
+            out.push(u8::try_from(self.signers.len()).unwrap_or(u8::MAX));
+            for s in &self.signers {
+                out.extend_from_slice(s);
+            }
+        }
         out.extend_from_slice(&self.secret[..]);
         let sum = crypto::sha256(&[&out[..]]);
         out.extend_from_slice(&sum);
@@ -407,7 +531,40 @@ mod tests {
     use super::*;
 
     fn sample() -> KeyFile {
-        KeyFile::from_parts("com.example.player".into(), 1_764_000_000, Zeroizing::new([0x42; 32]))
+        KeyFile::from_parts("com.example.player".into(), 1_764_000_000, Vec::new(), Zeroizing::new([0x42; 32]))
+    }
+
+    #[test]
+    fn a_file_bound_to_two_signers_takes_either_and_refuses_others() {
+        let a = parse_signer(&format!("{}AB", "AB:".repeat(31))).unwrap();
+        assert_eq!(a, [0xab; 32]);
+        let b = [0x11u8; 32];
+        let key = KeyFile::generate_for_signers("com.example.player", &[b, a, b]).unwrap();
+        let bytes = key.to_bytes();
+        assert_eq!(bytes.len(), FIXED_LEN + "com.example.player".len() + 1 + 64, "two signers, deduplicated");
+        let back = KeyFile::from_bytes(&bytes, "com.example.player").unwrap();
+        assert_eq!((back.info().version, back.info().signers.len()), (2, 2));
+        assert_eq!(back.secret(), key.secret());
+        // Either signer, in any case and with or without colons.
+        back.check_signer(Some(&hex::encode(a).to_uppercase())).unwrap();
+        back.check_signer(Some(&"11:".repeat(32)[..95])).unwrap();
+        assert_eq!(
+            back.check_signer(Some(&"22".repeat(32))),
+            Err(KeyFileError::WrongSigner { given: "22".repeat(32), count: 2 })
+        );
+        assert_eq!(back.check_signer(None), Err(KeyFileError::SignerRequired { count: 2 }));
+        assert!(matches!(back.check_signer(Some("abc")), Err(KeyFileError::InvalidSigner { .. })));
+        // A file bound to no signer (version 1, or made for iOS) takes any app with its id.
+        let old = sample();
+        assert_eq!(old.info().version, 1);
+        old.check_signer(None).unwrap();
+        old.check_signer(Some(&"22".repeat(32))).unwrap();
+        // Damage in the signer list is damage.
+        let mut bad = bytes.to_vec();
+        let at = 29 + "com.example.player".len() + 1;
+        bad[at] ^= 1;
+        assert_eq!(KeyFile::from_bytes(&bad, "com.example.player").unwrap_err(), KeyFileError::Corrupted);
+        assert!(KeyFile::generate_for_signers("com.example.player", &[[0; 32]; 17]).is_err());
     }
 
     #[test]

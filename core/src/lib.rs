@@ -56,7 +56,7 @@ mod vod;
 pub use crypto::RandomUnavailable;
 pub use error::VaultError;
 pub use fetch::{HttpConfig, RetryPolicy};
-pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId};
+pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId, parse_signer};
 pub use keys::{ContentKey, KeyError};
 pub use model::{
     AssetInfo, AssetKind, AssetState, AudioChoice, DashRepresentationInfo, DashSetInfo, DownloadRequest, Event,

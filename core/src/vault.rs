@@ -39,6 +39,11 @@ pub struct VaultConfig {
     pub key_file: Zeroizing<Vec<u8>>,
     /// The app id the key file must be bound to.
     pub app_id: String,
+    /// The SHA-256 (hex, colons allowed) of the certificate the running app is signed with:
+    /// on Android from `PackageManager` (`GET_SIGNING_CERTIFICATES`); iOS passes none (the
+    /// bundle id binds the key file). A key file bound to signing certificates opens only with
+    /// one of them; one bound to none opens whatever this says.
+    pub signing_cert_sha256: Option<String>,
     /// Assets downloading at once.
     pub max_parallel_assets: usize,
     /// Concurrent requests per asset.
@@ -76,6 +81,7 @@ impl fmt::Debug for VaultConfig {
             .field("dir", &self.dir)
             .field("key_file", &format_args!("({} bytes)", self.key_file.len()))
             .field("app_id", &self.app_id)
+            .field("signing_cert_sha256", &self.signing_cert_sha256)
             .field("max_parallel_assets", &self.max_parallel_assets)
             .field("max_parallel_requests", &self.max_parallel_requests)
             .field("default_headers", &header_names(&self.default_headers))
@@ -96,6 +102,7 @@ impl VaultConfig {
             dir,
             key_file: Zeroizing::new(key_file),
             app_id: app_id.to_owned(),
+            signing_cert_sha256: None,
             max_parallel_assets: 3,
             max_parallel_requests: 6,
             default_headers: Vec::new(),
@@ -169,6 +176,7 @@ impl Vault {
             return Err(Error::InvalidRequest("parallelism must be at least 1".into()).into());
         }
         let key_file = KeyFile::from_bytes(&config.key_file, &config.app_id)?;
+        key_file.check_signer(config.signing_cert_sha256.as_deref())?;
         let kek = Kek::derive(&key_file);
         let layout = Layout::new(config.dir.clone());
         let dirs = layout.clone();

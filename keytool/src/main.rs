@@ -28,6 +28,12 @@ enum Command {
         /// Where to write the key file (created with owner-only permissions).
         #[arg(long)]
         out: PathBuf,
+        /// Bind the key file to the app's signing certificate: its SHA-256 in hex (colons
+        /// allowed, as `apksigner verify --print-certs` prints it). Repeat for an app with
+        /// several signers (key rotation); at most 16. The vault then opens only in an app that
+        /// says it is signed with one of them. Leave out for iOS (the bundle id binds the file).
+        #[arg(long = "signing-cert-sha256", value_name = "HEX")]
+        signers: Vec<String>,
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
@@ -35,7 +41,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a key file's version, app id, key id and creation time (never its secret).
+    /// Show a key file's version, app id, key id, signing certificates and creation time (never
+    /// its secret).
     Inspect {
         /// The key file.
         file: PathBuf,
@@ -43,13 +50,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check that a key file is intact and bound to an app id.
+    /// Check that a key file is intact and bound to an app id (and would open in an app signed
+    /// with a given certificate).
     Verify {
         /// The key file.
         file: PathBuf,
         /// The app id it must be bound to.
         #[arg(long)]
         app_id: String,
+        /// The app's signing certificate SHA-256 (hex), for a key file bound to signers.
+        #[arg(long = "signing-cert-sha256", value_name = "HEX")]
+        signer: Option<String>,
     },
 }
 
@@ -63,13 +74,24 @@ fn print_info(info: &KeyFileInfo, json: bool) {
         println!("app id:   {}", info.app_id);
         println!("key id:   {}", info.key_id);
         println!("created:  {}", info.created_rfc3339());
+        if info.signers.is_empty() {
+            println!("signers:  any (bound to the app id only)");
+        }
+        for s in &info.signers {
+            println!("signer:   {s}");
+        }
     }
 }
 
 fn run(cli: Cli) -> Result<(), (PathBuf, KeyFileError)> {
     match cli.command {
-        Command::Generate { app_id, out, force, json } => {
-            let key = KeyFile::generate(&app_id).map_err(|e| (out.clone(), e))?;
+        Command::Generate { app_id, out, signers, force, json } => {
+            let signers = signers
+                .iter()
+                .map(|s| vodvault_core::parse_signer(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| (out.clone(), e))?;
+            let key = KeyFile::generate_for_signers(&app_id, &signers).map_err(|e| (out.clone(), e))?;
             key.write_to(&out, force).map_err(|e| (out.clone(), e))?;
             if json {
                 let mut v = serde_json::to_value(key.info()).unwrap_or_default();
@@ -86,8 +108,9 @@ fn run(cli: Cli) -> Result<(), (PathBuf, KeyFileError)> {
             let info = KeyFile::inspect_file(&file).map_err(|e| (file.clone(), e))?;
             print_info(&info, json);
         }
-        Command::Verify { file, app_id } => {
+        Command::Verify { file, app_id, signer } => {
             let key = KeyFile::load(&file, &app_id).map_err(|e| (file.clone(), e))?;
+            key.check_signer(signer.as_deref()).map_err(|e| (file.clone(), e))?;
             println!("ok: {} is intact and bound to {} (key id {})", file.display(), key.app_id(), key.key_id());
         }
     }

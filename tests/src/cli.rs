@@ -79,6 +79,7 @@ impl Home {
             "VODVAULT_HOME",
             "VODVAULT_KEY_FILE",
             "VODVAULT_APP_ID",
+            "VODVAULT_SIGNING_CERT_SHA256",
             "VODVAULT_ACCESS_KEY_ID",
             "VODVAULT_ACCESS_KEY_SECRET",
             "VODVAULT_SECURITY_TOKEN",

@@ -65,6 +65,10 @@ pub struct VaultConfig {
     pub key_file: KeyFileSource,
     /// The app id the key file is bound to (Android package name / iOS bundle id).
     pub app_id: String,
+    /// SHA-256 (hex) of the certificate the app is signed with (Android: from `PackageManager`;
+    /// iOS: none). Needed when the key file is bound to signing certificates.
+    #[uniffi(default = None)]
+    pub signing_cert_sha256: Option<String>,
     /// Assets downloading at once.
     #[uniffi(default = 3)]
     pub max_parallel_assets: u32,
@@ -90,6 +94,7 @@ impl VaultConfig {
     pub(crate) fn into_core(self) -> Result<vodvault_core::VaultConfig> {
         let key = self.key_file.read()?;
         let mut c = vodvault_core::VaultConfig::new(std::path::PathBuf::from(self.dir), key, &self.app_id);
+        c.signing_cert_sha256 = self.signing_cert_sha256;
         c.max_parallel_assets = self.max_parallel_assets as usize;
         c.max_parallel_requests = self.max_parallel_requests as usize;
         c.default_headers = headers(self.default_headers);

@@ -33,6 +33,9 @@ pub enum VaultError {
     Internal { details: String },
     /// The key file is not valid (damaged, another app's, a newer version).
     InvalidKeyFile { details: String },
+    /// The key file is bound to signing certificates and the app is not signed with one of them
+    /// (or gave no `signingCertSha256`).
+    SignerMismatch { details: String },
     /// The vault, or an asset's key, belongs to another key file.
     KeyMismatch { expected: String, given: String },
     /// The source answered with an error status retrying does not fix.

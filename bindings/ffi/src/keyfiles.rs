@@ -27,6 +27,8 @@ pub struct KeyFileInfo {
     pub key_id: KeyId,
     /// Creation time, Unix seconds.
     pub created_unix: u64,
+    /// SHA-256 digests (hex) of the signing certificates it is bound to; empty: any.
+    pub signers: Vec<String>,
 }
 
 /// Checks a key file's integrity and returns what it says about itself (never its secret).
@@ -54,6 +56,18 @@ pub fn validate_key_file(key_file: Vec<u8>, app_id: String) -> Result<KeyFileInf
 #[uniffi::export]
 pub fn generate_key_file(app_id: String) -> Result<Vec<u8>> {
     Ok(core::KeyFile::generate(&app_id)?.to_bytes().to_vec())
+}
+
+/// Makes a new key file for `app_id` that opens only in an app signed with one of
+/// `signing_cert_sha256` (hex digests; apps normally ship one made with `vodvault-keytool
+/// generate --signing-cert-sha256`).
+///
+/// # Errors
+/// `InvalidKeyFile` for an invalid app id or digest.
+#[uniffi::export]
+pub fn generate_bound_key_file(app_id: String, signing_cert_sha256: Vec<String>) -> Result<Vec<u8>> {
+    let signers = signing_cert_sha256.iter().map(|s| core::parse_signer(s)).collect::<Result<Vec<_>, _>>()?;
+    Ok(core::KeyFile::generate_for_signers(&app_id, &signers)?.to_bytes().to_vec())
 }
 
 /// Moves a closed vault to a new key file: every asset's key is re-wrapped, no media is

@@ -110,6 +110,27 @@ fun testKeyFiles(dir: File) {
     check(expect<VaultException.InvalidKeyFile> { inspectKeyFile(damaged) }.details.contains("corrupted")) { "damaged" }
 }
 
+// A key file bound to the app's two signing certificates (as PackageManager reports them: the
+// SHA-256 of each certificate), and a version 1 one bound to the app id alone.
+fun testSigningCertificates(dir: File): Unit = runBlocking {
+    val signers = listOf("11".repeat(32), "AB:".repeat(31) + "AB")
+    val bound = generateBoundKeyFile(APP, signers)
+    val info = inspectKeyFile(bound)
+    check(info.version.toInt() == 2 && info.signers.sorted() == listOf("11".repeat(32), "ab".repeat(32))) { "$info" }
+    fun cfg(key: ByteArray, signer: String?) = VaultConfig(
+        dir = File(dir, "vault").absolutePath, keyFile = KeyFileSource.Bytes(key), appId = APP, signingCertSha256 = signer,
+    )
+    for (signer in signers) Vault.open(cfg(bound, signer)).use { it.shutdown() }
+    val wrong = expect<VaultException.SignerMismatch> { runBlocking { Vault.open(cfg(bound, "22".repeat(32))) } }
+    check(wrong.details.contains("not one of the 2")) { wrong.details }
+    expect<VaultException.SignerMismatch> { runBlocking { Vault.open(cfg(bound, null)) } }
+    val old = generateKeyFile(APP)
+    check(inspectKeyFile(old).signers.isEmpty()) { "an old key file binds no signer" }
+    File(dir, "vault").deleteRecursively()
+    Vault.open(cfg(old, "22".repeat(32))).use { it.shutdown() }
+    Vault.open(cfg(old, null)).use { it.shutdown() }
+}
+
 fun testAppFlow(dir: File): Unit = runBlocking {
     Origin().use { origin ->
         val key = generateKeyFile(APP)
@@ -122,7 +143,7 @@ fun testAppFlow(dir: File): Unit = runBlocking {
 
         val recorder = Recorder()
         val handle = vault.addListener(recorder)
-        origin.delayMs = 250
+        origin.delayMs = 600 // slow enough that the pause lands before the end, even on a loaded machine
         val id = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED, title = "Film"))
         withTimeout(10_000) {
             while (synchronized(recorder.progress) { recorder.progress.none { it.segmentsDone >= 2uL } }) delay(25)
@@ -318,6 +339,7 @@ fun testVod(dir: File): Unit = runBlocking {
 fun main() {
     val tests: List<Pair<String, (File) -> Unit>> = listOf(
         "key files" to ::testKeyFiles,
+        "key files bound to signing certificates" to ::testSigningCertificates,
         "app flow: prepare, download with a listener, pause/resume, play, reader" to ::testAppFlow,
         "errors an app tells apart: not found, expired URL + refresh, key mismatch" to ::testErrors,
         "key rotation keeps encrypted assets" to ::testKeyRotation,

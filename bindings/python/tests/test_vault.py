@@ -85,6 +85,36 @@ def test_key_files(tmp_path):
         vv.generate_key_file("not an app id")
 
 
+def test_a_key_file_bound_to_two_signers_opens_only_for_them(tmp_path):
+    signers = ["11" * 32, ":".join(["AB"] * 32)]
+    bound = vv.generate_bound_key_file(APP, signers)
+    info = vv.inspect_key_file(bound)
+    assert info.version == 2 and sorted(info.signers) == ["11" * 32, "ab" * 32]
+
+    async def flow():
+        for signer in signers:
+            vault = await vv.Vault.open(config(tmp_path, bound, signing_cert_sha256=signer))
+            await vault.shutdown()
+        with pytest.raises(vv.VaultError.SignerMismatch) as e:
+            await vv.Vault.open(config(tmp_path, bound, signing_cert_sha256="22" * 32))
+        assert "not one of the 2" in str(e.value)
+        with pytest.raises(vv.VaultError.SignerMismatch):
+            await vv.Vault.open(config(tmp_path, bound))
+        with pytest.raises(vv.VaultError.InvalidKeyFile):
+            vv.generate_bound_key_file(APP, ["not hex"])
+        # A version 1 key file (no signers) opens whatever the app says.
+        old = vv.generate_key_file(APP)
+        assert vv.inspect_key_file(old).signers == []
+        import shutil
+
+        shutil.rmtree(tmp_path / "vault")
+        for signer in (None, "22" * 32):
+            vault = await vv.Vault.open(config(tmp_path, old, signing_cert_sha256=signer))
+            await vault.shutdown()
+
+    asyncio.run(flow())
+
+
 def test_the_app_flow(tmp_path, origin, fixtures):
     async def flow():
         key = vv.generate_key_file(APP)
@@ -102,7 +132,7 @@ def test_the_app_flow(tmp_path, origin, fixtures):
 
         recorder = Recorder()
         handle = vault.add_listener(recorder)
-        origin.delay = 0.25
+        origin.delay = 0.6  # slow enough that the pause lands before the end, even on a loaded machine
         asset = await vault.download(
             vv.DownloadRequest(url=origin.url("hls-aes/master.m3u8"), mode=vv.StorageMode.ENCRYPTED, title="Film")
         )
