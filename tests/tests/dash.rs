@@ -549,3 +549,38 @@ async fn an_apsaravideo_vod_mpd_stream_downloads_through_the_same_path() {
         assert!(s.tv.read_piece(&id, &f, Mode::Encrypted).await == plain(&timeline_source(&f)), "{f}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dash_asset_plays_while_it_downloads_as_mpd_and_as_hls() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(fixtures()).await;
+    let source = pictures(&decode(fixtures().join("dash/src/src.mp4").to_str().unwrap(), &[], "0:v"));
+    for (mode, hls) in [(Mode::Normal, false), (Mode::Encrypted, true)] {
+        origin.clear_log();
+        // Slower than a player reads (about 200 KB in all): ffmpeg asks for pieces the download
+        // does not have yet.
+        origin.throttle(40_000);
+        let tv = test_vault(|_| {}).await;
+        let mut req = request(&origin.url("dash/timeline/manifest.mpd"), mode);
+        req.parallel = Some(1);
+        let id = tv.vault.download(req).await.unwrap();
+        let s = tv.vault.play(&id).await.unwrap();
+        let (input, before) = if hls { (s.hls_url().unwrap().to_owned(), HLS) } else { (s.url().to_owned(), &[][..]) };
+        let played =
+            tokio::task::spawn_blocking(move || vodvault_tests::framemd5_within(60, &input, before, &["-map", "0:v"]))
+                .await
+                .unwrap();
+        assert_eq!(pictures(&played), source, "{mode}: played while downloading");
+        let info = wait(&tv.vault, &id).await.unwrap();
+        assert_eq!(info.state, AssetState::Completed);
+        // Whoever asked first, every piece came from the origin once.
+        for (path, n) in counts(&origin.log()) {
+            if path.ends_with(".m4s") {
+                assert_eq!(n, 1, "{mode}: {path} fetched {n} times");
+            }
+        }
+    }
+    origin.throttle(0);
+}
