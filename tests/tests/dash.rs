@@ -3,8 +3,8 @@
 //! SegmentList byte ranges and by SegmentBase's `sidx`, SegmentList of files, two periods through
 //! nested BaseURLs): every piece stored byte for byte in Normal mode and sealed in Encrypted mode;
 //! ffmpeg decodes the served `manifest.mpd` and the `index.m3u8` made from it (and, in Normal
-//! mode, the MPD on disk) to the source's frames, also after seeking; choices, kill -9 and resume,
-//! expiring signed URLs and ApsaraVideo VOD `mpd` streams.
+//! mode, the MPD on disk) to the source's frames, also after seeking and while the asset
+//! downloads; choices, kill -9 and resume, expiring signed URLs and ApsaraVideo VOD `mpd` streams.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly
 
