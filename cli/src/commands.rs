@@ -61,6 +61,7 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
     let mut config = VaultConfig::new(home, bytes, &app_id);
     config.signing_cert_sha256.clone_from(&cli.signing_cert_sha256);
     config.piece_bytes = cli.piece_size;
+    config.max_rate = Some(cli.max_rate).filter(|r| *r > 0);
     config.vod = VodConfig {
         region: cli.region.clone(),
         endpoint: cli.vod_endpoint.clone(),

@@ -206,6 +206,48 @@ pub fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, FetchError>
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
+    limit: Arc<RateLimit>,
+}
+
+/// A cap on the bytes per second of every body read through the client, shared by all of them:
+/// each chunk that arrives books the next slot of time its size needs (first come, first
+/// served, so connections share the rate evenly) and waits for it, so the rate is smooth, not
+/// bursts and silences. A reader that waits stops reading its socket, and the sender slows down.
+#[derive(Debug, Default)]
+pub(crate) struct RateLimit {
+    /// Bytes per second; 0: no cap.
+    rate: std::sync::atomic::AtomicU64,
+    /// When the bytes booked so far have had their time.
+    next: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl RateLimit {
+    /// How far the schedule may lag behind now: a connection that was idle gets at most this
+    /// much time's worth at once.
+    const SLACK: Duration = Duration::from_millis(50);
+
+    pub(crate) fn set(&self, bytes_per_sec: Option<u64>) {
+        self.rate.store(bytes_per_sec.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> Option<u64> {
+        Some(self.rate.load(std::sync::atomic::Ordering::Relaxed)).filter(|r| *r > 0)
+    }
+
+    /// Waits until `n` more bytes fit under the cap.
+    async fn take(&self, n: usize) {
+        let Some(rate) = self.get() else { return };
+        let until = {
+            let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            let earliest = now.checked_sub(Self::SLACK).unwrap_or(now);
+            let start = next.map_or(earliest, |t| t.max(earliest));
+            let until = start + Duration::from_secs_f64(n as f64 / rate as f64);
+            *next = Some(until);
+            until
+        };
+        tokio::time::sleep_until(until).await;
+    }
 }
 
 /// One request.
@@ -224,12 +266,14 @@ pub struct Request<'a> {
     pub if_range: Option<&'a str>,
     /// A `HEAD` request.
     pub head: bool,
+    /// Not held to the vault's rate cap (a paused asset's pieces a player waits for).
+    pub unlimited: bool,
 }
 
 impl<'a> Request<'a> {
     /// A plain GET.
     pub fn get(url: &'a Url, headers: &'a HeaderMap) -> Self {
-        Self { url, headers, range: None, from: None, if_range: None, head: false }
+        Self { url, headers, range: None, from: None, if_range: None, head: false, unlimited: false }
     }
 }
 
@@ -264,7 +308,12 @@ impl Http {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| FetchError::Request(format!("HTTP client: {e}")))?;
-        Ok(Self { client })
+        Ok(Self { client, limit: Arc::new(RateLimit::default()) })
+    }
+
+    /// The cap on bytes per second of every download (`None`: none), changeable at any time.
+    pub(crate) fn rate_limit(&self) -> &RateLimit {
+        &self.limit
     }
 
     /// The underlying client (for API calls that are not media fetches).
@@ -310,6 +359,7 @@ impl Http {
             .is_some_and(|v| v.eq_ignore_ascii_case("bytes"));
         let final_url = resp.url().clone();
         let mut body = Body {
+            limit: (!req.unlimited && !req.head).then(|| Arc::clone(&self.limit)),
             resp: Some(resp),
             skip: 0,
             expected: content_length,
@@ -461,6 +511,8 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 #[derive(Debug)]
 pub struct Body {
     resp: Option<reqwest::Response>,
+    /// The rate cap its bytes are held to, if any.
+    limit: Option<Arc<RateLimit>>,
     /// Bytes still to drop from the front (a `200` answer to a range request).
     skip: u64,
     /// Bytes the caller must receive, when known.
@@ -538,6 +590,9 @@ impl Body {
                 continue;
             }
             self.delivered += bytes.len() as u64;
+            if let Some(limit) = &self.limit {
+                limit.take(bytes.len()).await;
+            }
             return Ok(Some(bytes));
         }
     }

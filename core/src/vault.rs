@@ -44,6 +44,10 @@ pub struct VaultConfig {
     /// bundle id binds the key file). A key file bound to signing certificates opens only with
     /// one of them; one bound to none opens whatever this says.
     pub signing_cert_sha256: Option<String>,
+    /// A cap on the bytes per second all downloads together fetch (`None`: none), shared evenly
+    /// between them; [`Vault::set_max_rate`] changes it while the vault runs. What a player
+    /// waits for from a paused asset is not held to it.
+    pub max_rate: Option<u64>,
     /// Assets downloading at once.
     pub max_parallel_assets: usize,
     /// Concurrent requests per asset.
@@ -103,6 +107,7 @@ impl VaultConfig {
             key_file: Zeroizing::new(key_file),
             app_id: app_id.to_owned(),
             signing_cert_sha256: None,
+            max_rate: None,
             max_parallel_assets: 3,
             max_parallel_requests: 6,
             default_headers: Vec::new(),
@@ -195,6 +200,7 @@ impl Vault {
             }
         }
         let http = Http::new(&config.http).map_err(|e| Error::InvalidRequest(format!("HTTP configuration: {e}")))?;
+        http.rate_limit().set(config.max_rate.filter(|r| *r > 0));
         let vod = VodClient::new(&http, config.vod.clone(), config.retry.clone());
         let source = Source { http, retry: config.retry.clone(), default_headers: config.default_headers.clone(), vod };
         let settings = Settings {
@@ -282,6 +288,17 @@ impl Vault {
     /// Receives every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.deps.events.subscribe()
+    }
+
+    /// Caps the bytes per second all downloads together fetch (`None` or 0: no cap), from the
+    /// next chunk of every running download on.
+    pub fn set_max_rate(&self, bytes_per_sec: Option<u64>) {
+        self.inner.deps.source.http.rate_limit().set(bytes_per_sec.filter(|r| *r > 0));
+    }
+
+    /// The cap on bytes per second, if any.
+    pub fn max_rate(&self) -> Option<u64> {
+        self.inner.deps.source.http.rate_limit().get()
     }
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.

@@ -80,6 +80,7 @@ impl Home {
             "VODVAULT_KEY_FILE",
             "VODVAULT_APP_ID",
             "VODVAULT_SIGNING_CERT_SHA256",
+            "VODVAULT_MAX_RATE",
             "VODVAULT_ACCESS_KEY_ID",
             "VODVAULT_ACCESS_KEY_SECRET",
             "VODVAULT_SECURITY_TOKEN",

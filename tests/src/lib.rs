@@ -337,3 +337,27 @@ pub fn framemd5(input: &str, before: &[&str], after: &[&str]) -> Vec<String> {
     assert!(out.status.success(), "ffmpeg on {input}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
 }
+
+/// A media playlist of `n` 2 s segments, each `packets` MPEG-TS packets of its own content, in
+/// `dir`; returns the segments' bytes.
+pub fn ts_stream(dir: &std::path::Path, n: usize, packets: usize) -> Vec<Vec<u8>> {
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    let mut segments = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut seg = Vec::with_capacity(packets * 188);
+        for p in 0..packets {
+            let mut packet = [0u8; 188];
+            packet[0] = 0x47;
+            for (k, b) in packet[4..].iter_mut().enumerate() {
+                *b = (i * 31 + p * 7 + k) as u8;
+            }
+            seg.extend_from_slice(&packet);
+        }
+        std::fs::write(dir.join(format!("s{i:04}.ts")), &seg).unwrap();
+        playlist.push_str(&format!("#EXTINF:2.000,\ns{i:04}.ts\n"));
+        segments.push(seg);
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(dir.join("stream.m3u8"), playlist).unwrap();
+    segments
+}

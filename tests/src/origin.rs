@@ -97,6 +97,8 @@ struct State {
     ignore_if_range: bool,
     /// Give every version of a file the same `ETag` and `Last-Modified` (a broken CDN).
     constant_validators: bool,
+    /// Body bytes handed to the connection so far, by the first component of the path.
+    sent: HashMap<String, Arc<AtomicU64>>,
 }
 
 /// A running origin; stops when dropped.
@@ -207,6 +209,12 @@ impl Origin {
     /// Expires every signature issued so far (as if their time had passed); new ones work.
     pub fn expire_signatures(&self) {
         self.state.lock().unwrap().generation += 1;
+    }
+
+    /// Body bytes handed to connections so far for paths under `dir` (the first component of
+    /// the path, e.g. `"long"`), as they are sent.
+    pub fn bytes_sent(&self, dir: &str) -> u64 {
+        self.state.lock().unwrap().sent.get(dir).map_or(0, |c| c.load(Ordering::SeqCst))
     }
 
     /// Throttles every connection to `bytes_per_sec` (0 = unlimited).
@@ -604,13 +612,16 @@ async fn handle(
     let body: Body = if req.method() == Method::HEAD {
         Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
     } else {
-        paced_body(body_bytes, rate, fault)
+        let top = rel.split('/').next().unwrap_or("").to_owned();
+        let sent = Arc::clone(state.lock().unwrap().sent.entry(top).or_default());
+        paced_body(body_bytes, rate, fault, sent)
     };
     finish(builder.body(body).unwrap(), logged)
 }
 
-/// The body in 16 KiB pieces, throttled to `rate` bytes/s, with the fault's truncation or stall.
-fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>) -> Body {
+/// The body in 16 KiB pieces, throttled to `rate` bytes/s, with the fault's truncation or stall;
+/// `sent` counts the bytes as they go.
+fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>, sent: Arc<AtomicU64>) -> Body {
     const PIECE: usize = 16 * 1024;
     let limit = match fault {
         Some(Fault::Truncate(n)) => n.min(data.len()),
@@ -623,16 +634,20 @@ fn paced_body(data: Bytes, rate: u64, fault: Option<Fault>) -> Body {
     };
     let pieces: Vec<Bytes> = (0..limit).step_by(PIECE).map(|i| data.slice(i..(i + PIECE).min(limit))).collect();
     let s = stream::iter(pieces.into_iter().enumerate())
-        .then(move |(i, piece)| async move {
-            if i == 0
-                && let Some(d) = stall
-            {
-                tokio::time::sleep(d).await;
+        .then(move |(i, piece)| {
+            let sent = Arc::clone(&sent);
+            async move {
+                if i == 0
+                    && let Some(d) = stall
+                {
+                    tokio::time::sleep(d).await;
+                }
+                if rate > 0 {
+                    tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
+                }
+                sent.fetch_add(piece.len() as u64, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Frame::data(piece))
             }
-            if rate > 0 {
-                tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
-            }
-            Ok::<_, std::io::Error>(Frame::data(piece))
         })
         .chain(stream::iter(truncated.then(|| Err(std::io::Error::other("injected truncation")))));
     BodyExt::boxed(StreamBody::new(s))

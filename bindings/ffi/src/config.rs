@@ -69,6 +69,10 @@ pub struct VaultConfig {
     /// iOS: none). Needed when the key file is bound to signing certificates.
     #[uniffi(default = None)]
     pub signing_cert_sha256: Option<String>,
+    /// A cap on the bytes per second all downloads together fetch (null: none); change it with
+    /// `Vault.setMaxRate`.
+    #[uniffi(default = None)]
+    pub max_rate: Option<u64>,
     /// Assets downloading at once.
     #[uniffi(default = 3)]
     pub max_parallel_assets: u32,
@@ -95,6 +99,7 @@ impl VaultConfig {
         let key = self.key_file.read()?;
         let mut c = vodvault_core::VaultConfig::new(std::path::PathBuf::from(self.dir), key, &self.app_id);
         c.signing_cert_sha256 = self.signing_cert_sha256;
+        c.max_rate = self.max_rate;
         c.max_parallel_assets = self.max_parallel_assets as usize;
         c.max_parallel_requests = self.max_parallel_requests as usize;
         c.default_headers = headers(self.default_headers);

@@ -118,6 +118,17 @@ impl Vault {
         listener::start(&self, listener)
     }
 
+    /// Caps the bytes per second all downloads together fetch (null or 0: no cap), shared
+    /// evenly between them, from their next chunk on.
+    pub fn set_max_rate(&self, bytes_per_sec: Option<u64>) {
+        self.0.set_max_rate(bytes_per_sec);
+    }
+
+    /// The cap on bytes per second, if any.
+    pub fn max_rate(&self) -> Option<u64> {
+        self.0.max_rate()
+    }
+
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
         self.0.set_refresher(refresher.map(|r| Arc::new(Refresher::new(r)) as Arc<dyn core::UrlRefresher>));

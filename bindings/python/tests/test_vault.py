@@ -115,6 +115,20 @@ def test_a_key_file_bound_to_two_signers_opens_only_for_them(tmp_path):
     asyncio.run(flow())
 
 
+def test_the_speed_cap_is_set_at_open_and_changed_at_run_time(tmp_path):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(config(tmp_path, key, max_rate=2 << 20))
+        assert vault.max_rate() == 2 << 20
+        vault.set_max_rate(512 << 10)
+        assert vault.max_rate() == 512 << 10
+        vault.set_max_rate(None)
+        assert vault.max_rate() is None
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
 def test_the_app_flow(tmp_path, origin, fixtures):
     async def flow():
         key = vv.generate_key_file(APP)

@@ -156,6 +156,12 @@ impl Ctx {
         now_ms() >= self.vod_refresh_at.load(Ordering::SeqCst)
     }
 
+    /// Whether the job's fetches are held to the vault's rate cap: a download's are; those of a
+    /// paused or failed asset a player watches (what the player waits for) are not.
+    fn rate_capped(&self) -> bool {
+        !matches!(self.running, AssetState::Paused | AssetState::Failed)
+    }
+
     fn seal_options(&self) -> SealOptions {
         SealOptions { chunk_size: self.deps.settings.chunk_size }
     }

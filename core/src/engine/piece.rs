@@ -341,7 +341,7 @@ async fn attempt(
         Encryption::None => None,
     };
     let deps = &ctx.deps;
-    let request = Request { range, ..Request::get(&url, &ctx.headers) };
+    let request = Request { range, unlimited: !ctx.rate_capped(), ..Request::get(&url, &ctx.headers) };
     let mut body = deps.source.http.open(request).await?;
     let (layout, id, file, mode, key, options) =
         (deps.layout.clone(), ctx.id.clone(), seg.file.clone(), ctx.mode, ctx.key.clone(), ctx.seal_options());

@@ -363,6 +363,7 @@ async fn download_file(
         let request = Request {
             from: (start > 0).then_some(start),
             if_range: if_range.as_deref(),
+            unlimited: !ctx.rate_capped(),
             ..Request::get(&url, &ctx.headers)
         };
         let result: Result<(), AttemptError> = async {

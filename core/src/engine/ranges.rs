@@ -383,6 +383,7 @@ async fn attempt(
     let request = Request {
         range: Some(ByteRange { offset: from, length: end - from }),
         if_range: Some(validator),
+        unlimited: !ctx.rate_capped(),
         ..Request::get(url, &ctx.headers)
     };
     let mut body = ctx.deps.source.http.open(request).await?;
