@@ -51,7 +51,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "VODVAULT_PIECE_SIZE", default_value = "4M", value_parser = parse_size)]
     piece_size: u64,
     /// Cap on the bytes per second all downloads together fetch (512K, 2M, …; binary
-    /// multiples), shared evenly between them. 0: no cap.
+    /// multiples), shared evenly between their connections. 0: no cap.
     #[arg(long, global = true, env = "VODVAULT_MAX_RATE", default_value = "0", value_parser = parse_size)]
     max_rate: u64,
     #[command(subcommand)]

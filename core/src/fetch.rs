@@ -205,7 +205,12 @@ pub fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, FetchError>
 /// The vault's HTTP client.
 #[derive(Debug, Clone)]
 pub struct Http {
+    /// Media and playlists: no read timeout of its own (a body held back by the rate cap is not
+    /// a stalled server); [`Http::open`] times each read of the network instead.
     client: reqwest::Client,
+    /// API calls (ApsaraVideo VOD), with reqwest's read timeout.
+    api: reqwest::Client,
+    read_timeout: Duration,
     limit: Arc<RateLimit>,
 }
 
@@ -217,6 +222,8 @@ pub struct Http {
 pub(crate) struct RateLimit {
     /// Bytes per second; 0: no cap.
     rate: std::sync::atomic::AtomicU64,
+    /// Bumped whenever the cap changes: waiting readers book again under the new one.
+    generation: std::sync::atomic::AtomicU64,
     /// When the bytes booked so far have had their time.
     next: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
@@ -226,27 +233,46 @@ impl RateLimit {
     /// much time's worth at once.
     const SLACK: Duration = Duration::from_millis(50);
 
+    /// How often a waiting reader looks whether the cap changed.
+    const RECHECK: Duration = Duration::from_millis(100);
+
     pub(crate) fn set(&self, bytes_per_sec: Option<u64>) {
-        self.rate.store(bytes_per_sec.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        // A new schedule from now: what was booked under the old cap does not hold up the new.
+        *self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.rate.store(bytes_per_sec.unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn get(&self) -> Option<u64> {
         Some(self.rate.load(std::sync::atomic::Ordering::Relaxed)).filter(|r| *r > 0)
     }
 
-    /// Waits until `n` more bytes fit under the cap.
+    /// Waits until `n` more bytes fit under the cap (booking again if the cap changes
+    /// meanwhile).
     async fn take(&self, n: usize) {
-        let Some(rate) = self.get() else { return };
-        let until = {
-            let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = tokio::time::Instant::now();
-            let earliest = now.checked_sub(Self::SLACK).unwrap_or(now);
-            let start = next.map_or(earliest, |t| t.max(earliest));
-            let until = start + Duration::from_secs_f64(n as f64 / rate as f64);
-            *next = Some(until);
-            until
-        };
-        tokio::time::sleep_until(until).await;
+        'book: loop {
+            let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+            let Some(rate) = self.get() else { return };
+            let until = {
+                let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = tokio::time::Instant::now();
+                let earliest = now.checked_sub(Self::SLACK).unwrap_or(now);
+                let start = next.map_or(earliest, |t| t.max(earliest));
+                let until = start + Duration::from_secs_f64(n as f64 / rate as f64);
+                *next = Some(until);
+                until
+            };
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= until {
+                    return;
+                }
+                tokio::time::sleep_until(until.min(now + Self::RECHECK)).await;
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+                    continue 'book;
+                }
+            }
+        }
     }
 }
 
@@ -296,19 +322,23 @@ impl Http {
             .with_root_certificates(roots)
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(config.connect_timeout)
+        let builder = || {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .connect_timeout(config.connect_timeout)
+                .user_agent(config.user_agent.clone())
+                // Our Referer (an asset header) must survive redirects; reqwest would replace it.
+                .referer(false)
+                .redirect(reqwest::redirect::Policy::limited(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .tcp_nodelay(true)
+        };
+        let client = builder().build().map_err(|e| FetchError::Request(format!("HTTP client: {e}")))?;
+        let api = builder()
             .read_timeout(config.read_timeout)
-            .user_agent(config.user_agent.clone())
-            // Our Referer (an asset header) must survive redirects; reqwest would replace it.
-            .referer(false)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
             .build()
             .map_err(|e| FetchError::Request(format!("HTTP client: {e}")))?;
-        Ok(Self { client, limit: Arc::new(RateLimit::default()) })
+        Ok(Self { client, api, read_timeout: config.read_timeout, limit: Arc::new(RateLimit::default()) })
     }
 
     /// The cap on bytes per second of every download (`None`: none), changeable at any time.
@@ -316,9 +346,9 @@ impl Http {
         &self.limit
     }
 
-    /// The underlying client (for API calls that are not media fetches).
-    pub(crate) fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The client for API calls that are not media fetches (with a read timeout of its own).
+    pub(crate) fn api_client(&self) -> &reqwest::Client {
+        &self.api
     }
 
     /// Sends `req` and returns the response body, checked: success status, the requested range
@@ -337,7 +367,12 @@ impl Http {
         if let (Some(v), true) = (req.if_range, req.range.is_some() || req.from.is_some()) {
             rb = rb.header(header::IF_RANGE, v);
         }
-        let resp = rb.send().await.map_err(transport)?;
+        // Every wait on the network is bounded (reqwest's own read timeout would also count the
+        // time a body spends held back by the rate cap).
+        let resp = tokio::time::timeout(self.read_timeout, rb.send())
+            .await
+            .map_err(|_| FetchError::Transport("no response within the read timeout".into()))?
+            .map_err(transport)?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let retry_after = resp.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
@@ -360,6 +395,7 @@ impl Http {
         let final_url = resp.url().clone();
         let mut body = Body {
             limit: (!req.unlimited && !req.head).then(|| Arc::clone(&self.limit)),
+            read_timeout: self.read_timeout,
             resp: Some(resp),
             skip: 0,
             expected: content_length,
@@ -434,7 +470,9 @@ impl Http {
         let mut retry = Retry::new(policy);
         loop {
             let res = async {
-                let mut body = self.open(Request { range, ..Request::get(url, headers) }).await?;
+                // Playlists, keys and segment indexes are small and gate everything else: not held
+                // to the rate cap.
+                let mut body = self.open(Request { range, unlimited: true, ..Request::get(url, headers) }).await?;
                 if body.expected.is_some_and(|n| n > limit) {
                     return Err(FetchError::TooLarge { limit });
                 }
@@ -513,6 +551,8 @@ pub struct Body {
     resp: Option<reqwest::Response>,
     /// The rate cap its bytes are held to, if any.
     limit: Option<Arc<RateLimit>>,
+    /// The longest wait for the next bytes from the network.
+    read_timeout: Duration,
     /// Bytes still to drop from the front (a `200` answer to a range request).
     skip: u64,
     /// Bytes the caller must receive, when known.
@@ -564,7 +604,10 @@ impl Body {
             let Some(resp) = self.resp.as_mut() else {
                 return Ok(None);
             };
-            let next = resp.chunk().await.map_err(transport)?;
+            let next = tokio::time::timeout(self.read_timeout, resp.chunk())
+                .await
+                .map_err(|_| FetchError::Transport("no data within the read timeout".into()))?
+                .map_err(transport)?;
             let Some(mut bytes) = next else {
                 self.resp = None;
                 if let Some(n) = self.expected

@@ -103,10 +103,23 @@ pub fn sniff(data: &[u8]) {
 
 /// Key files: whatever is accepted serialises back to the same bytes.
 pub fn key_file(data: &[u8]) {
-    if let Ok(k) = crate::KeyFile::from_bytes(data, "com.example.fuzz") {
-        assert_eq!(&k.to_bytes()[..], data, "an accepted key file is exactly what it serialises to");
+    let check = |bytes: &[u8]| {
+        if let Ok(k) = crate::KeyFile::from_bytes(bytes, "com.example.fuzz") {
+            assert_eq!(&k.to_bytes()[..], bytes, "an accepted key file is exactly what it serialises to");
+            let _ = k.check_signer(Some(&"11".repeat(32)));
+        }
+        let _ = crate::keyfile::KeyFile::inspect(bytes);
+    };
+    check(data);
+    // With the checksum made right, so that mutations reach the fields behind it (a version 2
+    // file's signer list).
+    if data.len() > 32 {
+        let mut fixed = data.to_vec();
+        let n = fixed.len() - 32;
+        let sum = crate::crypto::sha256(&[&fixed[..n]]);
+        fixed[n..].copy_from_slice(&sum);
+        check(&fixed);
     }
-    let _ = crate::keyfile::KeyFile::inspect(data);
 }
 
 /// The key of the `sealed` target (it seals its own valid files with it, then mutates them).

@@ -301,11 +301,14 @@ impl KeyFile {
     /// [`KeyFileError::SignerRequired`], [`KeyFileError::WrongSigner`],
     /// [`KeyFileError::InvalidSigner`].
     pub fn check_signer(&self, signer: Option<&str>) -> Result<(), KeyFileError> {
+        // A malformed digest is refused whatever the file: not only once the app ships a bound
+        // one.
+        let given = signer.map(parse_signer).transpose()?;
         if self.signers.is_empty() {
             return Ok(());
         }
         let count = self.signers.len();
-        let given = parse_signer(signer.ok_or(KeyFileError::SignerRequired { count })?)?;
+        let given = given.ok_or(KeyFileError::SignerRequired { count })?;
         if self.signers.iter().any(|s| constant_time_eq(s, &given)) {
             Ok(())
         } else {
@@ -601,6 +604,38 @@ mod tests {
         assert_eq!(parsed.info().created_rfc3339(), "2025-11-24T16:00:00Z");
         assert_eq!(parsed.secret(), &[0x42; 32]);
     }
+
+    /// The version 2 encoding of the same secret bound to two signers (sorted): the v1 layout with
+    /// a count and the digests between the app id and the secret.
+    #[test]
+    fn fixed_v2_vector_never_changes() {
+        let key = KeyFile::from_parts(
+            "com.example.player".into(),
+            1_764_000_000,
+            vec![[0x11; 32], [0xab; 32]],
+            Zeroizing::new([0x42; 32]),
+        );
+        assert_eq!(hex::encode(&key.to_bytes()[..]), V2_VECTOR);
+        let parsed = KeyFile::from_bytes(&hex::decode(V2_VECTOR).unwrap(), "com.example.player").unwrap();
+        assert_eq!((parsed.info().version, parsed.key_id().to_string()), (2, "88329a760945ac9e".to_owned()));
+        assert_eq!(parsed.info().signers, ["11".repeat(32), "ab".repeat(32)]);
+        assert_eq!(parsed.secret(), &[0x42; 32]);
+    }
+
+    const V2_VECTOR: &str = concat!(
+        "8956564b45590d0a",
+        "0002",
+        "00b0",
+        "0000000069248100",
+        "88329a760945ac9e",
+        "12",
+        "636f6d2e6578616d706c652e706c61796572",
+        "02",
+        "1111111111111111111111111111111111111111111111111111111111111111",
+        "abababababababababababababababababababababababababababababababab",
+        "4242424242424242424242424242424242424242424242424242424242424242",
+        "7776d05f71c09b772846816a4259ea55b097ed16977135e4f69e224018ae72ab",
+    );
 
     #[test]
     fn generated_secrets_differ() {

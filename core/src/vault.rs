@@ -1,5 +1,8 @@
 //! The vault: a folder, its catalog, the download queue and the playback server, behind one
 //! facade. Nothing imports this module.
+//!
+//! This file is long because it is the whole API an app calls, one documented method per
+//! operation and its configuration; the work is done in the modules below it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -45,7 +48,7 @@ pub struct VaultConfig {
     /// one of them; one bound to none opens whatever this says.
     pub signing_cert_sha256: Option<String>,
     /// A cap on the bytes per second all downloads together fetch (`None`: none), shared evenly
-    /// between them; [`Vault::set_max_rate`] changes it while the vault runs. What a player
+    /// between their connections; [`Vault::set_max_rate`] changes it while the vault runs. What a player
     /// waits for from a paused asset is not held to it.
     pub max_rate: Option<u64>,
     /// Assets downloading at once.
@@ -168,6 +171,8 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError::InvalidKeyFile`] for a bad key file or one of another app,
+    /// [`VaultError::SignerMismatch`] when the key file is bound to signing certificates and
+    /// `signing_cert_sha256` is not one of them,
     /// [`VaultError::KeyMismatch`] when the vault was created with another key file,
     /// [`VaultError::InvalidRequest`] for a relative directory or a bad configuration,
     /// [`VaultError::Storage`].

@@ -13,6 +13,12 @@ fn fresh() -> (KeyFile, Vec<u8>) {
     (key, bytes)
 }
 
+/// Both versions: a file bound to the app id alone (1), and one bound to two signers (2).
+fn both_versions() -> Vec<Vec<u8>> {
+    let bound = KeyFile::generate_for_signers(APP, &[[0x11; 32], [0xab; 32]]).unwrap();
+    vec![fresh().1, bound.to_bytes().to_vec()]
+}
+
 fn reseal(bytes: &mut [u8]) {
     let n = bytes.len() - 32;
     let sum = Sha256::digest(&bytes[..n]);
@@ -31,27 +37,29 @@ fn intact_file_loads_for_its_app_only() {
 
 #[test]
 fn every_truncation_is_truncated() {
-    let (_, bytes) = fresh();
-    for len in 0..bytes.len() {
-        let err = KeyFile::from_bytes(&bytes[..len], APP).unwrap_err();
-        assert!(matches!(err, KeyFileError::Truncated { found, .. } if found == len), "len {len}: {err:?}");
+    for bytes in both_versions() {
+        for len in 0..bytes.len() {
+            let err = KeyFile::from_bytes(&bytes[..len], APP).unwrap_err();
+            assert!(matches!(err, KeyFileError::Truncated { found, .. } if found == len), "len {len}: {err:?}");
+        }
     }
 }
 
 #[test]
 fn every_bit_flip_is_detected_with_the_right_kind() {
-    let (_, bytes) = fresh();
-    for bit in 0..bytes.len() * 8 {
-        let mut b = bytes.clone();
-        b[bit / 8] ^= 1 << (bit % 8);
-        let err = KeyFile::from_bytes(&b, APP).unwrap_err();
-        let ok = match bit / 8 {
-            0..=7 => err == KeyFileError::NotAKeyFile,
-            // The length field: the file is then shorter or longer than it says.
-            10 | 11 => matches!(err, KeyFileError::Truncated { .. } | KeyFileError::Corrupted),
-            _ => err == KeyFileError::Corrupted,
-        };
-        assert!(ok, "bit {bit}: {err:?}");
+    for bytes in both_versions() {
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            let err = KeyFile::from_bytes(&b, APP).unwrap_err();
+            let ok = match bit / 8 {
+                0..=7 => err == KeyFileError::NotAKeyFile,
+                // The length field: the file is then shorter or longer than it says.
+                10 | 11 => matches!(err, KeyFileError::Truncated { .. } | KeyFileError::Corrupted),
+                _ => err == KeyFileError::Corrupted,
+            };
+            assert!(ok, "bit {bit}: {err:?}");
+        }
     }
 }
 
@@ -65,9 +73,20 @@ fn trailing_bytes_are_corruption() {
 #[test]
 fn a_future_version_is_unsupported_not_corrupted() {
     let (_, mut bytes) = fresh();
-    bytes[8..10].copy_from_slice(&2u16.to_be_bytes());
+    bytes[8..10].copy_from_slice(&3u16.to_be_bytes());
     reseal(&mut bytes);
-    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::UnsupportedVersion { found: 2 });
+    assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::UnsupportedVersion { found: 3 });
+}
+
+#[test]
+fn a_version_that_disagrees_with_its_layout_is_corruption() {
+    // A version 1 file that says 2 (its first secret byte read as a signer count), and a
+    // version 2 file that says 1 (its signer list read as the secret): checksums fixed up.
+    for (mut bytes, version) in both_versions().into_iter().zip([2u16, 1]) {
+        bytes[8..10].copy_from_slice(&version.to_be_bytes());
+        reseal(&mut bytes);
+        assert_eq!(KeyFile::from_bytes(&bytes, APP).unwrap_err(), KeyFileError::Corrupted, "as version {version}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The vault-wide speed cap (`VaultConfig::max_rate`, `Vault::set_max_rate`, `--max-rate`),
 //! measured where it matters, at a real origin on 127.0.0.1: two downloads together fetch at the
 //! cap (within 10% over 10 s), smoothly (every second near it), each getting its share; a new cap
-//! set while they run takes over at once.
+//! set while they run takes over at once; a low cap does not make requests time out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -18,8 +18,9 @@ async fn two_downloads_share_the_cap_smoothly_and_a_new_cap_takes_over() {
     let root = tempfile::tempdir().unwrap();
     for dir in ["a", "b"] {
         std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        // 200 segments of ~56 KB: 11 MB each, far more than the test lets through.
-        ts_stream(&root.path().join(dir), 200, 300);
+        // 400 segments of ~56 KB: 22 MB each, far more than the test lets through (about 23 MB
+        // in all).
+        ts_stream(&root.path().join(dir), 400, 300);
     }
     let origin = Origin::start(root.path()).await;
     let tv = test_vault(|c| c.max_rate = Some(MIB)).await;
@@ -62,4 +63,23 @@ async fn two_downloads_share_the_cap_smoothly_and_a_new_cap_takes_over() {
     for id in [a, b] {
         assert_eq!(wait(&tv.vault, &id).await.unwrap().state, AssetState::Completed);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_cap_is_not_a_stalled_server() {
+    // 48 KiB/s over 6 connections: each chunk waits seconds for its turn, longer than the 2 s
+    // read timeout of the test vault. Nothing times out, nothing is fetched twice.
+    let root = tempfile::tempdir().unwrap();
+    ts_stream(root.path(), 12, 150);
+    let origin = Origin::start(root.path()).await;
+    let tv = test_vault(|c| c.max_rate = Some(48 << 10)).await;
+    let started = Instant::now();
+    let id = tv.vault.download(DownloadRequest::new(&origin.url("stream.m3u8"))).await.unwrap();
+    assert_eq!(wait(&tv.vault, &id).await.unwrap().state, AssetState::Completed);
+    // 12 × 28 KB at 48 KiB/s: about 7 s.
+    assert!(started.elapsed() >= Duration::from_secs(5), "the cap held: {:?}", started.elapsed());
+    for (path, n) in vodvault_tests::origin::counts(&origin.log()) {
+        assert_eq!(n, 1, "{path} fetched {n} times");
+    }
+    assert_eq!(origin.log().iter().filter(|l| l.path.ends_with(".ts")).count(), 12, "no request was retried");
 }

@@ -25,7 +25,9 @@ impl Vault {
     /// Opens (creating and migrating) the vault.
     ///
     /// # Errors
-    /// `InvalidKeyFile` (damaged, another app's), `KeyMismatch` (the vault has another key file).
+    /// `InvalidKeyFile` (damaged, another app's), `SignerMismatch` (the key file is bound to
+    /// signing certificates and `signingCertSha256` is not one of them), `KeyMismatch` (the vault
+    /// has another key file).
     #[uniffi::constructor]
     pub async fn open(config: VaultConfig) -> Result<Arc<Self>> {
         let config = config.into_core()?;
@@ -119,7 +121,7 @@ impl Vault {
     }
 
     /// Caps the bytes per second all downloads together fetch (null or 0: no cap), shared
-    /// evenly between them, from their next chunk on.
+    /// evenly between their connections, from their next chunk on.
     pub fn set_max_rate(&self, bytes_per_sec: Option<u64>) {
         self.0.set_max_rate(bytes_per_sec);
     }

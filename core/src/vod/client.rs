@@ -114,7 +114,7 @@ impl VodClient {
     /// A client with `http`'s connection pool.
     pub fn new(http: &crate::fetch::Http, config: VodConfig, retry: RetryPolicy) -> Self {
         Self {
-            http: http.client().clone(),
+            http: http.api_client().clone(),
             config,
             retry,
             provider: RwLock::new((0, None)),
