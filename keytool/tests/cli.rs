@@ -70,7 +70,8 @@ fn generate_inspect_verify_round_trip() {
     assert_eq!(v["app_id"], APP);
     assert_eq!(v["key_id"].as_str().unwrap().len(), 16);
     assert!(v["created"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(v.as_object().unwrap().len(), 5, "no other fields: {v}");
+    assert_eq!(v["signers"], serde_json::json!([]), "bound to the app id alone");
+    assert_eq!(v.as_object().unwrap().len(), 6, "no other fields: {v}");
 
     // The key id shown is the one core derives.
     let key = vodvault_core::KeyFile::load(&path, APP).unwrap();
@@ -145,13 +146,13 @@ fn verify_names_each_failure() {
     assert!(verify_fails(&bad, APP, &secret).contains("not a vodvault key file"));
 
     // A future version with a valid checksum.
-    let mut v2 = good;
-    v2[9] = 2;
-    let n = v2.len() - 32;
-    let sum = sha256(&v2[..n]);
-    v2[n..].copy_from_slice(&sum);
-    std::fs::write(&bad, &v2).unwrap();
-    assert!(verify_fails(&bad, APP, &secret).contains("version 2 is not supported"));
+    let mut v3 = good;
+    v3[9] = 3;
+    let n = v3.len() - 32;
+    let sum = sha256(&v3[..n]);
+    v3[n..].copy_from_slice(&sum);
+    std::fs::write(&bad, &v3).unwrap();
+    assert!(verify_fails(&bad, APP, &secret).contains("version 3 is not supported"));
 
     let err = verify_fails(&dir.path().join("missing.vvkey"), APP, &secret);
     assert!(err.contains("No such file"), "{err}");
@@ -159,7 +160,7 @@ fn verify_names_each_failure() {
     // inspect refuses a damaged file too.
     let o = keytool(&["inspect", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("version 2 is not supported"));
+    assert!(text(&o).1.contains("version 3 is not supported"));
 }
 
 #[test]
