@@ -53,23 +53,12 @@ url="$base/manifest.mpd"
   for f in $files; do printf 'url = "%s/%s"\noutput = "/dev/null"\n' "$base" "$f"; done; } > "$work/curl.cfg"
 
 declare -A times rss
-run_vodvault() { # label mode -> records time and peak RSS (KiB)
-  local label=$1 mode=$2 home="$work/home-$1"
-  rm -rf "$home"
-  local t0; t0=$(now)
-  /usr/bin/time -f '%M' -o "$work/rss" "$bin/vodvault" --home "$home" --key-file "$work/bench.vvkey" \
-    download "$url" --mode "$mode" >/dev/null
-  local t1; t1=$(now)
-  record "$label" "$(echo "$t1 - $t0" | bc -l)"
-  rss[$label]+="$(cat "$work/rss") "
-  rm -rf "$home"
-}
 
 echo "stream: $segments s, $nfiles files (2 tracks), $bytes bytes; origin: nginx on 127.0.0.1; $rounds rounds" >&2
 for r in $(seq 1 "$rounds"); do
   t0=$(now); curl -s --fail --config "$work/curl.cfg"; t1=$(now); record curl "$(echo "$t1 - $t0" | bc -l)"
-  run_vodvault encrypted encrypted
-  run_vodvault normal normal
+  run_vodvault encrypted encrypted "$url"
+  run_vodvault normal normal "$url"
   if command -v yt-dlp >/dev/null; then
     t0=$(now)
     yt-dlp --quiet --no-warnings --no-cache-dir --fixup never --concurrent-fragments 8 -f 'bv,ba' \

@@ -65,23 +65,11 @@ for i in $(seq 0 $((nseg - 1))); do printf 'url = "%s/seg-%04d.ts"\noutput = "/d
 
 declare -A times rss
 
-run_vodvault() { # label mode [proxy base] -> records time and peak RSS (KiB)
-  local label=$1 mode=$2 src=${3:-$url} home="$work/home-$1"
-  rm -rf "$home"
-  local t0; t0=$(now)
-  /usr/bin/time -f '%M' -o "$work/rss" "$bin/vodvault" --home "$home" --key-file "$work/bench.vvkey" \
-    download "$src" --mode "$mode" >/dev/null
-  local t1; t1=$(now)
-  record "$label" "$(echo "$t1 - $t0" | bc -l)"
-  rss[$label]+="$(cat "$work/rss") "
-  rm -rf "$home"
-}
-
 echo "stream: $nseg segments, $bytes bytes, AES-128; origin: nginx $(nginx -v 2>&1 | cut -d/ -f2) on 127.0.0.1; $rounds rounds" >&2
 for r in $(seq 1 "$rounds"); do
   t0=$(now); curl -s --fail --config "$work/curl.cfg"; t1=$(now); record curl "$(echo "$t1 - $t0" | bc -l)"
-  run_vodvault normal normal
-  run_vodvault encrypted encrypted
+  run_vodvault normal normal "$url"
+  run_vodvault encrypted encrypted "$url"
   if [ "$peers" = 1 ]; then
     if command -v yt-dlp >/dev/null; then
       t0=$(now)

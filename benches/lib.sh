@@ -1,5 +1,6 @@
-# Sourced by the comparison scripts in benches/: a free loopback port, and nginx serving a
-# directory on it (the origin, or the peer to beat), stopped by `stop_nginx`.
+# Sourced by the comparison scripts in benches/: a free loopback port, nginx serving a directory on
+# it (the origin, or the peer to beat), stopped by `stop_nginx`, the timing helpers, the test
+# streams (HLS, DASH) and one timed `vodvault download`.
 
 # A free TCP port on 127.0.0.1.
 free_port() {
@@ -70,4 +71,19 @@ make_dash_stream() {
     -t "$segments" -map 0:v -map 1:a -c:v libx264 -preset ultrafast -b:v 1800k -maxrate 1800k -bufsize 1800k -g 25 \
     -keyint_min 25 -sc_threshold 0 -c:a aac -b:a 96k -f dash -seg_duration 1 -use_template 1 -use_timeline 1 \
     -adaptation_sets "id=0,streams=v id=1,streams=a" "$dir/manifest.mpd"
+}
+
+# run_vodvault LABEL MODE URL: one `vodvault download URL --mode MODE` into a fresh home under
+# $work (key file $work/bench.vvkey, binaries in $bin), its time recorded under LABEL and its
+# peak RSS (KiB) added to the caller's `declare -A rss`.
+run_vodvault() {
+  local label=$1 mode=$2 src=$3 home="$work/home-$1"
+  rm -rf "$home"
+  local t0; t0=$(now)
+  /usr/bin/time -f '%M' -o "$work/rss" "$bin/vodvault" --home "$home" --key-file "$work/bench.vvkey" \
+    download "$src" --mode "$mode" >/dev/null
+  local t1; t1=$(now)
+  record "$label" "$(echo "$t1 - $t0" | bc -l)"
+  rss[$label]+="$(cat "$work/rss") "
+  rm -rf "$home"
 }

@@ -27,14 +27,16 @@ struct Row {
     notes: HashMap<String, String>,
 }
 
-fn expectations() -> Vec<Row> {
-    let text = std::fs::read_to_string(corpus().join("expect.tsv")).unwrap();
+/// The rows of an expectations table (`file`, `class`, `notes` of `key=value`s), each file
+/// named as `prefix` + its name.
+fn expectations_in(table: &str, prefix: &str) -> Vec<Row> {
+    let text = std::fs::read_to_string(corpus().join(table)).unwrap();
     text.lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let mut cols = l.split('\t');
-            let file = cols.next().unwrap().to_owned();
+            let file = format!("{prefix}{}", cols.next().unwrap());
             let class = cols.next().unwrap().to_owned();
             let notes = cols
                 .next()
@@ -46,6 +48,10 @@ fn expectations() -> Vec<Row> {
             Row { file, class, notes }
         })
         .collect()
+}
+
+fn expectations() -> Vec<Row> {
+    expectations_in("expect.tsv", "")
 }
 
 fn count(row: &Row, key: &str) -> Option<usize> {
@@ -207,24 +213,7 @@ async fn every_corpus_playlist_is_prepared_as_expected() {
 /// `prepare` must list for each static MPD — periods, the main (longest) period's adaptation sets
 /// by content type and its representations, the duration — and how each other one is refused.
 fn dash_expectations() -> Vec<Row> {
-    let text = std::fs::read_to_string(corpus().join("dash-expect.tsv")).unwrap();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut cols = l.split('\t');
-            let file = format!("dash/{}", cols.next().unwrap());
-            let class = cols.next().unwrap().to_owned();
-            let notes = cols
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            Row { file, class, notes }
-        })
-        .collect()
+    expectations_in("dash-expect.tsv", "dash/")
 }
 
 fn check_dash(row: &Row, got: Result<Prepared, VaultError>) -> Result<(), String> {
