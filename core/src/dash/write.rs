@@ -120,6 +120,7 @@ pub struct PeriodTiming {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepAttrs {
     /// `@id`.
+    #[serde(rename = "rep_id")]
     pub id: String,
     /// `@bandwidth`.
     pub bandwidth: u64,
@@ -164,29 +165,16 @@ impl PeriodTiming {
 pub struct TrackInfo {
     /// `video`, `audio`, `text`, …
     pub content: String,
-    /// `@id` of the representation.
-    pub rep_id: String,
+    /// The representation (of the main period).
+    #[serde(flatten)]
+    pub rep: RepAttrs,
     /// `@mimeType`.
     pub mime: Option<String>,
-    /// `@codecs`.
-    pub codecs: Option<String>,
-    /// `@bandwidth`.
-    pub bandwidth: u64,
     /// `@lang`.
     pub lang: Option<String>,
     /// `Role@value`s.
     #[serde(default)]
     pub roles: Vec<String>,
-    /// `@width`.
-    pub width: Option<u64>,
-    /// `@height`.
-    pub height: Option<u64>,
-    /// `@frameRate`.
-    pub frame_rate: Option<String>,
-    /// `@sar`.
-    pub sar: Option<String>,
-    /// `@audioSamplingRate`.
-    pub sampling_rate: Option<String>,
     /// `AudioChannelConfiguration` `(scheme, value)`.
     pub channels: Option<(String, String)>,
     /// The periods it plays in.
@@ -203,17 +191,9 @@ impl TrackInfo {
         let own = RepAttrs::of(rep);
         TrackInfo {
             content: set.kind.as_str().to_owned(),
-            rep_id: rep.id.clone(),
             mime: rep.mime.clone(),
-            codecs: rep.codecs.clone(),
-            bandwidth: rep.bandwidth,
             lang: set.lang.clone(),
             roles: set.roles.clone(),
-            width: rep.width,
-            height: rep.height,
-            frame_rate: rep.frame_rate.clone(),
-            sar: rep.sar.clone(),
-            sampling_rate: rep.sampling_rate.clone(),
             channels: rep.channels.as_ref().map(|c| (c.scheme.clone(), c.value.clone())),
             periods: periods
                 .iter()
@@ -239,6 +219,7 @@ impl TrackInfo {
                     }
                 })
                 .collect(),
+            rep: own,
         }
     }
 
@@ -255,7 +236,7 @@ impl TrackInfo {
     /// Whether it is WebVTT text (which HLS can list); TTML and text in fMP4 are not.
     pub fn is_webvtt(&self) -> bool {
         self.kind() == ContentKind::Text
-            && (self.mime.as_deref() == Some("text/vtt") || self.codecs.as_deref().is_some_and(|c| c == "wvtt"))
+            && (self.mime.as_deref() == Some("text/vtt") || self.rep.codecs.as_deref().is_some_and(|c| c == "wvtt"))
             && !self.periods.iter().any(|p| p.init)
     }
 }
@@ -349,16 +330,7 @@ pub fn local_mpd(tracks: &[LocalTrack<'_>]) -> String {
             for r in &info.roles {
                 let _ = writeln!(out, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{}\"/>", esc(r));
             }
-            let r = timing.rep.clone().unwrap_or_else(|| RepAttrs {
-                id: info.rep_id.clone(),
-                bandwidth: info.bandwidth,
-                codecs: info.codecs.clone(),
-                width: info.width,
-                height: info.height,
-                frame_rate: info.frame_rate.clone(),
-                sar: info.sar.clone(),
-                sampling_rate: info.sampling_rate.clone(),
-            });
+            let r = timing.rep.as_ref().unwrap_or(&info.rep);
             let _ = write!(out, "      <Representation id=\"{}\" bandwidth=\"{}\"", esc(&r.id), r.bandwidth.max(1));
             opt_attr(&mut out, "codecs", r.codecs.as_deref());
             opt_attr(&mut out, "width", r.width.map(|w| w.to_string()).as_deref());
