@@ -57,6 +57,18 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
+    /// A range whose end fits in a signed 64-bit file offset (what SQLite, `lseek` and HTTP
+    /// servers can address); `None` past it.
+    pub fn new(offset: u64, length: u64) -> Option<ByteRange> {
+        let end = offset.checked_add(length)?;
+        (end <= i64::MAX as u64).then_some(ByteRange { offset, length })
+    }
+
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.offset + self.length
+    }
+
     /// The value of an HTTP `Range` header for this range.
     pub fn http_range(&self) -> String {
         format!("bytes={}-{}", self.offset, self.offset + self.length.saturating_sub(1))
@@ -206,18 +218,23 @@ impl MediaPlaylist {
                 let line = &*expand.uri(&pl.variables, line, n)?;
                 let byte_range = match pending_range.take() {
                     None => None,
-                    Some((length, Some(offset), _)) => Some(ByteRange { offset, length }),
-                    Some((length, None, tag_line)) => match &last_range {
-                        Some((uri, end)) if uri == line => Some(ByteRange { offset: *end, length }),
-                        _ => {
-                            return Err(invalid(
-                                tag_line,
-                                "EXT-X-BYTERANGE without @offset must follow a sub-range of the same URI (§4.3.2.2)",
-                            ));
-                        }
-                    },
+                    Some((length, offset, tag_line)) => {
+                        let offset = match (offset, &last_range) {
+                            (Some(offset), _) => offset,
+                            (None, Some((uri, end))) if uri == line => *end,
+                            (None, _) => {
+                                return Err(invalid(
+                                    tag_line,
+                                    "EXT-X-BYTERANGE without @offset must follow a sub-range of the same URI (§4.3.2.2)",
+                                ));
+                            }
+                        };
+                        Some(ByteRange::new(offset, length).ok_or_else(|| {
+                            invalid(tag_line, "EXT-X-BYTERANGE ends past the largest file offset (2^63 - 1)")
+                        })?)
+                    }
                 };
-                last_range = byte_range.map(|r| (line.to_owned(), r.offset + r.length));
+                last_range = byte_range.map(|r| (line.to_owned(), r.end()));
                 let msn = pl.media_sequence + pl.segments.len() as u64;
                 let encryption = effective(&keys, n, msn, false)?;
                 pl.segments.push(Segment {
@@ -343,7 +360,7 @@ impl MediaPlaylist {
                         .get("BYTERANGE")
                         .map(|v| {
                             parse_byterange(v)
-                                .map(|(length, offset)| ByteRange { offset: offset.unwrap_or(0), length })
+                                .and_then(|(length, offset)| ByteRange::new(offset.unwrap_or(0), length))
                                 .ok_or_else(|| invalid(n, "EXT-X-MAP: bad BYTERANGE"))
                         })
                         .transpose()?;
@@ -648,6 +665,16 @@ mod tests {
         // §4.3.2.2: no @o and no previous sub-range of the same URI → invalid.
         let bad = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:100@0\n#EXTINF:4,\na.ts\n#EXT-X-BYTERANGE:100\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n";
         assert!(matches!(parse(bad), Err(PlaylistError::Invalid { line: 6, .. })));
+        // A range that ends past what a file offset can address is refused, given or implied
+        // (found by the hls_media fuzz target: the implied offset overflowed).
+        let far = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:10@{}\n#EXTINF:4,\na.ts\n", i64::MAX - 5);
+        assert!(matches!(parse(&(far.clone() + "#EXT-X-ENDLIST\n")), Err(PlaylistError::Invalid { line: 3, .. })));
+        let implied =
+            format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:10@{}\n#EXTINF:4,\na.ts\n", i64::MAX - 15);
+        let implied = implied + "#EXT-X-BYTERANGE:10\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(matches!(parse(&implied), Err(PlaylistError::Invalid { line: 6, .. })));
+        let map = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"10@18446744073709551615\"\n#EXTINF:4,\na.mp4\n#EXT-X-ENDLIST\n";
+        assert!(matches!(parse(map), Err(PlaylistError::Invalid { line: 3, .. })));
     }
 
     #[test]
