@@ -62,6 +62,9 @@ async fn open_vault(cli: &Cli) -> Result<Vault, String> {
     config.signing_cert_sha256.clone_from(&cli.signing_cert_sha256);
     config.piece_bytes = cli.piece_size;
     config.max_rate = Some(cli.max_rate).filter(|r| *r > 0);
+    // A command line runs on a computer: unmetered, on power (the default conditions).
+    config.requirements.keep_free = cli.keep_free;
+    config.quota = Some(cli.quota).filter(|q| *q > 0);
     config.vod = VodConfig {
         region: cli.region.clone(),
         endpoint: cli.vod_endpoint.clone(),
@@ -656,6 +659,17 @@ pub(crate) async fn follow(vault: &Vault, ids: Vec<String>, print: Print) -> Cmd
                 return Ok(ExitCode::from(EXIT_PAUSED));
             }
             ev = events.recv() => {
+                if let Ok(Event::State { id, state, .. }) = &ev
+                    && state.is_waiting()
+                    && bars.contains_key(id)
+                {
+                    let hint = if *state == AssetState::WaitingForStorage {
+                        " (free space, or lower --keep-free / raise --quota); it goes on by itself"
+                    } else {
+                        "; it goes on by itself"
+                    };
+                    multi.suspend(|| eprintln!("vodvault: {id}: {state}{hint}"));
+                }
                 if let Ok(Event::Progress(p)) = ev
                     && let Some(bar) = bars.get(&p.id)
                 {

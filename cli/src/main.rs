@@ -54,6 +54,15 @@ pub struct Cli {
     /// multiples), shared evenly between their connections. 0: no cap.
     #[arg(long, global = true, env = "VODVAULT_MAX_RATE", default_value = "0", value_parser = parse_size)]
     max_rate: u64,
+    /// Free space downloads leave on the vault's volume: a size (200M), or a percentage of the
+    /// volume with at least and at most so much (5%,200M,1G). 0 lets downloads fill it. A
+    /// download that would not fit is refused; one that runs short midway waits for room.
+    #[arg(long, global = true, env = "VODVAULT_KEEP_FREE", default_value = "5%,200M,1G", value_parser = parse_keep_free)]
+    keep_free: vodvault_core::KeepFree,
+    /// Bytes the vault's assets may store in all (10G, …; 0: no quota). A download that would go
+    /// past it is refused with the numbers.
+    #[arg(long, global = true, env = "VODVAULT_QUOTA", default_value = "0", value_parser = parse_size)]
+    quota: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -245,6 +254,23 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K, M or G)")),
     };
     n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `200M` (exactly), `5%,200M,1G` (5% of the volume, at least 200M, at most 1G), `5%`, `0`.
+fn parse_keep_free(s: &str) -> Result<vodvault_core::KeepFree, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let usage = || format!("{s:?}: use a size (200M) or 5%,200M,1G (a percentage 0-100%, at least, at most)");
+    let percent =
+        |p: &str| p.strip_suffix('%').and_then(|n| n.trim().parse::<u8>().ok()).filter(|n| *n <= 100).ok_or_else(usage);
+    match parts.as_slice() {
+        [size] if !size.ends_with('%') => Ok(vodvault_core::KeepFree::bytes(parse_size(size)?)),
+        [pct, rest @ ..] if rest.len() <= 2 => Ok(vodvault_core::KeepFree {
+            percent: percent(pct)?,
+            at_least: rest.first().map_or(Ok(0), |p| parse_size(p))?,
+            at_most: rest.get(1).map_or(Ok(u64::MAX), |p| parse_size(p))?,
+        }),
+        _ => Err(usage()),
+    }
 }
 
 fn run_bench(size: u64, chunk_size: u64, rounds: usize, seconds: f64, json: bool) -> ExitCode {

@@ -52,6 +52,24 @@ pub(crate) enum Error {
     /// The device is full (even the catalog cannot grow).
     #[error("storage full: no space left on the device")]
     StorageFull,
+    /// A download does not fit in the space downloads may use.
+    #[error("storage full: needs {needed} bytes, {available} available")]
+    NoRoom {
+        /// Bytes it needs (its size, or its estimate and 5%).
+        needed: u64,
+        /// Bytes free, less what downloads keep free.
+        available: u64,
+    },
+    /// A download would take the vault past its quota.
+    #[error("over the vault's quota: needs {needed} bytes, {used} of {quota} used")]
+    QuotaExceeded {
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes the vault's assets store.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// Local storage failed.
     #[error("storage: {0}")]
     Io(#[from] std::io::Error),
@@ -297,13 +315,29 @@ pub enum VaultError {
         /// What, and why.
         details: String,
     },
-    /// The device is full: free space, then try again.
-    #[error("storage full{}", available.map(|a| format!(" ({a} bytes available)")).unwrap_or_default())]
+    /// The device is full, or a download does not fit in what downloads may use of it (free
+    /// space less what they keep free, [`crate::KeepFree`]): free space, then try again.
+    #[error(
+        "storage full{}{}",
+        needed.map(|n| format!(": needs {n} bytes")).unwrap_or_default(),
+        available.map(|a| format!(" ({a} bytes available)")).unwrap_or_default()
+    )]
     StorageFull {
         /// Bytes needed, when known.
         needed: Option<u64>,
-        /// Bytes free, when known.
+        /// Bytes available, when known.
         available: Option<u64>,
+    },
+    /// A download would take the vault past its quota ([`crate::VaultConfig::quota`]): remove
+    /// assets or raise the quota.
+    #[error("over the vault's quota: needs {needed} bytes, {used} of {quota} used")]
+    QuotaExceeded {
+        /// Bytes the download needs (its size, or its estimate).
+        needed: u64,
+        /// Bytes the vault's assets store now.
+        used: u64,
+        /// The quota in bytes.
+        quota: u64,
     },
     /// Local storage failed (the file system, the catalog): details are in the log.
     #[error("storage: {details}")]
@@ -388,6 +422,10 @@ impl From<Error> for VaultError {
             Error::Key(k) => return VaultError::storage("a stored key", &k),
             Error::Catalog(c) => return VaultError::storage("catalog", &c),
             Error::StorageFull => VaultError::StorageFull { needed: None, available: None },
+            Error::NoRoom { needed, available } => {
+                VaultError::StorageFull { needed: Some(needed), available: Some(available) }
+            }
+            Error::QuotaExceeded { needed, used, quota } => VaultError::QuotaExceeded { needed, used, quota },
             Error::Io(io) => return VaultError::storage("file system", &io),
             Error::Seal(SealError::Io(io)) => return VaultError::storage("file system", &io),
             Error::Seal(s) => return VaultError::storage("sealed file", &s),

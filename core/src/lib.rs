@@ -59,9 +59,10 @@ pub use fetch::{HttpConfig, RetryPolicy};
 pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId, parse_signer};
 pub use keys::{ContentKey, KeyError};
 pub use model::{
-    AssetInfo, AssetKind, AssetState, AudioChoice, DashRepresentationInfo, DashSetInfo, DownloadRequest, Event,
-    FailureReason, ImageInfo, ImageKind, Mode, OutputType, Prepared, Progress, Quality, RefreshRequest, SubtitleChoice,
-    UrlRefresher, VodIdentity, VodMezzanineInfo, VodRequest, VodStreamInfo, parse_vod_source,
+    AssetInfo, AssetKind, AssetState, AudioChoice, Conditions, DashRepresentationInfo, DashSetInfo, DownloadRequest,
+    Event, FailureReason, ImageInfo, ImageKind, KeepFree, Mode, Network, OutputType, Prepared, Progress, Quality,
+    RefreshRequest, Requirements, SpaceCheck, SubtitleChoice, UrlRefresher, VodIdentity, VodMezzanineInfo, VodRequest,
+    VodStreamInfo, WaitReason, parse_vod_source,
 };
 pub use playback::{AssetReader, PlaybackSession, content_type};
 pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};

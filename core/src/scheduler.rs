@@ -2,9 +2,17 @@
 //! loop; the engine only runs a job and returns how it ended.
 //!
 //! The loop starts queued assets while there are free slots, and wakes when asked (a download,
-//! a resume, a job ending) and once a second (for changes made by other processes).
+//! a resume, a job ending, new conditions) and once a second (for changes made by other
+//! processes), four times a second while downloads run (to measure free space).
+//!
+//! It is also the gate: a queued asset whose requirements the device does not meet (the app's
+//! conditions, free space, the vault's quota) is not started and is reported as waiting, and a
+//! running download that stops meeting them is held back: it takes no new piece, the pieces
+//! under way get [`HOLD_GRACE`] to finish and be recorded, then the rest are aborted and the asset
+//! is queued again. It starts by itself once they are met.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -12,7 +20,21 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::engine::{self, Deps, Outcome};
-use crate::model::AssetState;
+use crate::model::{AssetState, Conditions, DownloadRequest, KeepFree, Requirements, Space, WaitReason, wait_reason};
+use crate::store;
+
+/// How long a download held back may finish the pieces under way before they are aborted.
+pub(crate) const HOLD_GRACE: Duration = Duration::from_millis(700);
+
+/// What the app said about the device and what downloads require of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Gate {
+    pub(crate) conditions: Conditions,
+    /// The vault's requirements (a download's own replace them).
+    pub(crate) requirements: Requirements,
+    /// Bytes the vault's assets may store in all.
+    pub(crate) quota: Option<u64>,
+}
 
 /// Which assets this process downloads.
 #[derive(Debug)]
@@ -29,6 +51,8 @@ struct Job {
     task: JoinHandle<()>,
     /// Fetching only what players ask for, of a paused or failed asset (takes no slot).
     for_players: bool,
+    /// Set to hold the download back (see `engine::run_job`).
+    drain: Arc<AtomicBool>,
 }
 
 struct State {
@@ -38,6 +62,11 @@ struct State {
     preferred: Vec<String>,
     runs: u64,
     closed: bool,
+    gate: Gate,
+    /// Queued assets held back, and why.
+    waiting: HashMap<String, WaitReason>,
+    /// Each candidate asset's own requirements (read once from its request).
+    own: HashMap<String, Option<Requirements>>,
 }
 
 struct Shared {
@@ -63,16 +92,45 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// Starts the loop. With `autostart`, every queued asset runs; otherwise only those
     /// [`Scheduler::want`]ed.
-    pub(crate) fn start(deps: Arc<Deps>, max_parallel: usize, autostart: bool) -> Self {
+    pub(crate) fn start(deps: Arc<Deps>, max_parallel: usize, autostart: bool, gate: Gate) -> Self {
         let scope = if autostart { Scope::All } else { Scope::Only(HashSet::new()) };
-        let shared = Arc::new(Shared {
-            deps,
-            max_parallel: max_parallel.max(1),
-            state: Mutex::new(State { jobs: HashMap::new(), scope, preferred: Vec::new(), runs: 0, closed: false }),
-            wake: Notify::new(),
-        });
+        let state = State {
+            jobs: HashMap::new(),
+            scope,
+            preferred: Vec::new(),
+            runs: 0,
+            closed: false,
+            gate,
+            waiting: HashMap::new(),
+            own: HashMap::new(),
+        };
+        let shared =
+            Arc::new(Shared { deps, max_parallel: max_parallel.max(1), state: Mutex::new(state), wake: Notify::new() });
         let task = tokio::spawn(run_loop(Arc::clone(&shared)));
         Self { shared, task: Mutex::new(Some(task)) }
+    }
+
+    /// What the gate says now.
+    pub(crate) fn gate(&self) -> Gate {
+        self.shared.state().gate
+    }
+
+    /// Changes the gate and applies it at once: downloads it holds back stop taking pieces now,
+    /// those it lets through start.
+    pub(crate) fn set_gate(&self, change: impl FnOnce(&mut Gate)) {
+        change(&mut self.shared.state().gate);
+        self.shared.wake.notify_one();
+    }
+
+    /// Why `id` waits, if it is a queued asset held back.
+    pub(crate) fn waiting(&self, id: &str) -> Option<WaitReason> {
+        self.shared.state().waiting.get(id).copied()
+    }
+
+    /// What a download with these requirements (or the vault's) keeps free, and the quota.
+    pub(crate) fn limits(&self, own: Option<&Requirements>) -> (KeepFree, Option<u64>) {
+        let gate = self.gate();
+        (own.unwrap_or(&gate.requirements).keep_free, gate.quota)
     }
 
     /// Asks for `id` to run in this process as soon as a slot is free (if it is queued).
@@ -150,12 +208,16 @@ async fn run_loop(shared: Arc<Shared>) {
             return;
         }
         match shared.deps.catalog.ids_in_state(AssetState::Queued).await {
-            Ok(queued) => start_jobs(&shared, queued),
+            Ok(queued) => {
+                let (queued, held) = gate(&shared, queued).await;
+                start_jobs(&shared, queued);
+                hold(&shared, held).await;
+            }
             Err(e) => tracing::warn!("scheduler: reading the queue: {e}"),
         }
         // A permit stored by `notify_one` while this pass ran is not lost.
         tokio::select! {
-            _ = tokio::time::timeout(Duration::from_secs(1), shared.wake.notified()) => {}
+            _ = tokio::time::timeout(pass_interval(&shared), shared.wake.notified()) => {}
             ids = shared.deps.live.wanted_assets() => {
                 for id in ids {
                     serve_players(&shared, id).await;
@@ -163,6 +225,112 @@ async fn run_loop(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// How long until the next pass: free space is measured four times a second while downloads
+/// run (a fast download fills a volume quickly), once a second otherwise.
+fn pass_interval(shared: &Shared) -> Duration {
+    if shared.state().jobs.values().any(|j| !j.for_players) { PASS_DOWNLOADING } else { Duration::from_secs(1) }
+}
+const PASS_DOWNLOADING: Duration = Duration::from_millis(250);
+
+/// Applies the gate to the queued assets this process would run and to its running downloads:
+/// returns the queued ones it lets through, and the running jobs it holds back (taken out of
+/// the jobs). Reports every change of an asset's waiting reason.
+async fn gate(shared: &Arc<Shared>, queued: Vec<String>) -> (Vec<String>, Vec<(String, Job)>) {
+    let (gate, candidates, unknown) = {
+        let st = shared.state();
+        let mut candidates: Vec<String> = queued
+            .iter()
+            .filter(|id| match &st.scope {
+                Scope::All => true,
+                Scope::Only(set) => set.contains(*id),
+            })
+            .cloned()
+            .collect();
+        candidates
+            .extend(st.jobs.iter().filter(|(id, j)| !j.for_players && !queued.contains(id)).map(|(id, _)| id.clone()));
+        let unknown: Vec<String> = candidates.iter().filter(|id| !st.own.contains_key(*id)).cloned().collect();
+        (st.gate, candidates, unknown)
+    };
+    if candidates.is_empty() {
+        let mut st = shared.state();
+        st.waiting.clear();
+        st.own.clear();
+        return (queued, Vec::new());
+    }
+    let deps = &shared.deps;
+    let mut own = Vec::new();
+    for id in unknown {
+        // An unreadable request has no requirements of its own (its job fails on it).
+        if let Ok(Some(json)) = deps.catalog.request(&id).await {
+            let req = serde_json::from_str::<DownloadRequest>(&json).ok().and_then(|r| r.requirements);
+            own.push((id, req));
+        }
+    }
+    let root = deps.layout.root().to_owned();
+    let space: Option<Space> = match tokio::task::spawn_blocking(move || store::space(&root)).await {
+        Ok(Ok(s)) => Some(s),
+        _ => None,
+    };
+    let over_quota = match gate.quota {
+        Some(quota) => deps.catalog.bytes_stored().await.is_ok_and(|used| used >= quota),
+        None => false,
+    };
+    let mut st = shared.state();
+    st.own.extend(own);
+    let mut waiting = HashMap::new();
+    for id in &candidates {
+        let req = st.own.get(id).copied().flatten().unwrap_or(gate.requirements);
+        let was_storage = st.waiting.get(id) == Some(&WaitReason::Storage);
+        if let Some(reason) = wait_reason(&req, &gate.conditions, space, over_quota, was_storage) {
+            waiting.insert(id.clone(), reason);
+        }
+    }
+    for (id, reason) in &waiting {
+        if st.waiting.get(id) != Some(reason) {
+            tracing::debug!(asset = %id, "waiting: {}", reason.state());
+            deps.events.state(id, reason.state(), None);
+        }
+    }
+    for id in st.waiting.keys() {
+        if !waiting.contains_key(id) && queued.contains(id) {
+            deps.events.state(id, AssetState::Queued, None);
+        }
+    }
+    let held_ids: Vec<String> = st
+        .jobs
+        .iter()
+        .filter(|(id, j)| !j.for_players && waiting.contains_key(*id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let held = held_ids.into_iter().filter_map(|id| st.jobs.remove(&id).map(|j| (id, j))).collect();
+    st.own.retain(|id, _| candidates.contains(id));
+    st.waiting = waiting;
+    let queued = queued.into_iter().filter(|id| !st.waiting.contains_key(id)).collect();
+    (queued, held)
+}
+
+/// Holds running downloads back: each takes no new piece, its pieces under way get
+/// [`HOLD_GRACE`] to be stored and recorded, then it is stopped and queued again.
+async fn hold(shared: &Arc<Shared>, held: Vec<(String, Job)>) {
+    let deps = &shared.deps;
+    let each = held.into_iter().map(|(id, mut job)| async move {
+        job.drain.store(true, Ordering::SeqCst);
+        if tokio::time::timeout(HOLD_GRACE, &mut job.task).await.is_err() {
+            job.task.abort();
+            let _ = job.task.await;
+        }
+        if engine::wait_unlocked(deps, &id).await.is_err() {
+            tracing::warn!(asset = %id, "holding back: the download's file work did not end within 15 s");
+        }
+        if let Err(e) = deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await {
+            tracing::warn!(asset = %id, "holding back: could not queue the download again: {e}");
+        }
+        let dir = deps.layout.asset_dir(&id);
+        let _ = tokio::task::spawn_blocking(move || store::remove_temp_files(&dir)).await;
+    });
+    futures_util::future::join_all(each).await;
 }
 
 /// A player asked for a piece of `id` that is not stored: a queued asset starts (ahead of the
@@ -181,6 +349,13 @@ async fn serve_players(shared: &Arc<Shared>, id: String) {
         return;
     }
     match state {
+        // Held back: only what the player asks for is fetched, as for a paused asset.
+        AssetState::Queued if st.waiting.contains_key(&id) => {
+            st.runs += 1;
+            let run = st.runs;
+            let task = spawn_job(shared, id.clone(), run, true, Arc::default());
+            st.jobs.insert(id, Job { run, task, for_players: true, drain: Arc::default() });
+        }
         AssetState::Queued => {
             if let Scope::Only(set) = &mut st.scope {
                 set.insert(id.clone());
@@ -194,26 +369,27 @@ async fn serve_players(shared: &Arc<Shared>, id: String) {
         AssetState::Paused | AssetState::Failed => {
             st.runs += 1;
             let run = st.runs;
-            let task = spawn_job(shared, id.clone(), run, true);
-            st.jobs.insert(id, Job { run, task, for_players: true });
+            let task = spawn_job(shared, id.clone(), run, true, Arc::default());
+            st.jobs.insert(id, Job { run, task, for_players: true, drain: Arc::default() });
         }
         _ => {}
     }
 }
 
 /// Runs `id`'s job (a download, or fetching for players), then forgets it and wakes the loop.
-fn spawn_job(shared: &Arc<Shared>, id: String, run: u64, for_players: bool) -> JoinHandle<()> {
+fn spawn_job(shared: &Arc<Shared>, id: String, run: u64, for_players: bool, drain: Arc<AtomicBool>) -> JoinHandle<()> {
     let job_shared = Arc::clone(shared);
     tokio::spawn(async move {
         let outcome = if for_players {
             engine::run_for_players(Arc::clone(&job_shared.deps), id.clone()).await
         } else {
-            engine::run_job(Arc::clone(&job_shared.deps), id.clone()).await
+            engine::run_job(Arc::clone(&job_shared.deps), id.clone(), drain).await
         };
         match outcome {
             Outcome::Completed => tracing::debug!(asset = %id, "job completed"),
             Outcome::Failed(reason) => tracing::debug!(asset = %id, "job failed: {reason}"),
             Outcome::Stopped => tracing::debug!(asset = %id, "job stopped"),
+            Outcome::Held => tracing::debug!(asset = %id, "job held back"),
         }
         let mut state = job_shared.state();
         if state.jobs.get(&id).is_some_and(|j| j.run == run) {
@@ -249,7 +425,8 @@ fn start_jobs(shared: &Arc<Shared>, mut queued: Vec<String>) {
         }
         state.runs += 1;
         let run = state.runs;
-        let task = spawn_job(shared, id.clone(), run, false);
-        state.jobs.insert(id, Job { run, task, for_players: false });
+        let drain = Arc::new(AtomicBool::new(false));
+        let task = spawn_job(shared, id.clone(), run, false, Arc::clone(&drain));
+        state.jobs.insert(id, Job { run, task, for_players: false, drain });
     }
 }

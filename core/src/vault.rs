@@ -23,10 +23,11 @@ use crate::fetch::{Http, HttpConfig, RetryPolicy};
 use crate::keyfile::{KeyFile, KeyId};
 use crate::keys::{Kek, WrappedKey};
 use crate::model::{
-    AssetInfo, AssetState, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, UrlRefresher,
+    AssetInfo, AssetState, Conditions, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, Requirements,
+    SpaceCheck, UrlRefresher,
 };
 use crate::playback::{Access, AssetReader, AssetView, Expiry, IntegritySink, PlaybackSession, Server, verify_files};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Gate, Scheduler};
 use crate::seal::DEFAULT_CHUNK_SIZE;
 use crate::source::vod::VodState;
 use crate::source::{self, Source};
@@ -51,6 +52,19 @@ pub struct VaultConfig {
     /// between their connections; [`Vault::set_max_rate`] changes it while the vault runs. What a player
     /// waits for from a paused asset is not held to it.
     pub max_rate: Option<u64>,
+    /// What the device is like when the vault opens (network, power); until
+    /// [`Vault::set_conditions`] says otherwise. The default holds nothing back (unmetered,
+    /// charging): an app with requirements passes what it knows here, so that no queued
+    /// download starts before it has said so.
+    pub conditions: Conditions,
+    /// What downloads require of the device (Wi-Fi only, charging, battery, free space kept);
+    /// a download's own requirements replace these. Default: nothing but keeping 5% of the
+    /// volume and at least 200 MiB free.
+    pub requirements: Requirements,
+    /// Bytes the vault's assets may store in all (`None`: no quota). A download that would go
+    /// past it is refused with [`VaultError::QuotaExceeded`]; one that reaches it midway (its
+    /// size was an estimate) waits as `waiting_for_storage`.
+    pub quota: Option<u64>,
     /// Assets downloading at once.
     pub max_parallel_assets: usize,
     /// Concurrent requests per asset.
@@ -89,6 +103,9 @@ impl fmt::Debug for VaultConfig {
             .field("key_file", &format_args!("({} bytes)", self.key_file.len()))
             .field("app_id", &self.app_id)
             .field("signing_cert_sha256", &self.signing_cert_sha256)
+            .field("conditions", &self.conditions)
+            .field("requirements", &self.requirements)
+            .field("quota", &self.quota)
             .field("max_parallel_assets", &self.max_parallel_assets)
             .field("max_parallel_requests", &self.max_parallel_requests)
             .field("default_headers", &header_names(&self.default_headers))
@@ -111,6 +128,9 @@ impl VaultConfig {
             app_id: app_id.to_owned(),
             signing_cert_sha256: None,
             max_rate: None,
+            conditions: Conditions::default(),
+            requirements: Requirements::default(),
+            quota: None,
             max_parallel_assets: 3,
             max_parallel_requests: 6,
             default_headers: Vec::new(),
@@ -226,7 +246,12 @@ impl Vault {
             live: Arc::default(),
         });
         recover(&deps).await?;
-        let scheduler = Scheduler::start(Arc::clone(&deps), config.max_parallel_assets, config.autostart);
+        let scheduler = Scheduler::start(
+            Arc::clone(&deps),
+            config.max_parallel_assets,
+            config.autostart,
+            Gate { conditions: config.conditions, requirements: config.requirements, quota: config.quota },
+        );
         let inner = Inner { deps, scheduler, server: tokio::sync::OnceCell::new(), closed: AtomicBool::new(false) };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -306,6 +331,40 @@ impl Vault {
         self.inner.deps.source.http.rate_limit().get()
     }
 
+    /// Tells the vault what the device is like now (network, charging, battery). Downloads
+    /// whose requirements these do not meet stop taking pieces at once (those under way get
+    /// 0.7 s to finish, then are aborted) and wait in a `waiting_for_*` state; those they now
+    /// allow start again by themselves. Nothing stored is lost.
+    pub fn set_conditions(&self, conditions: Conditions) {
+        self.inner.scheduler.set_gate(|g| g.conditions = conditions);
+    }
+
+    /// What the vault was last told about the device.
+    pub fn conditions(&self) -> Conditions {
+        self.inner.scheduler.gate().conditions
+    }
+
+    /// Changes what downloads require of the device (those with their own requirements keep
+    /// them), applied at once as [`Vault::set_conditions`] is.
+    pub fn set_requirements(&self, requirements: Requirements) {
+        self.inner.scheduler.set_gate(|g| g.requirements = requirements);
+    }
+
+    /// What downloads require of the device (unless a download says otherwise).
+    pub fn requirements(&self) -> Requirements {
+        self.inner.scheduler.gate().requirements
+    }
+
+    /// Sets (or removes) the vault's quota in bytes, applied at once.
+    pub fn set_quota(&self, quota: Option<u64>) {
+        self.inner.scheduler.set_gate(|g| g.quota = quota);
+    }
+
+    /// The vault's quota in bytes, if any.
+    pub fn quota(&self) -> Option<u64> {
+        self.inner.scheduler.gate().quota
+    }
+
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.
     pub fn set_refresher(&self, refresher: Option<Arc<dyn UrlRefresher>>) {
         self.inner.deps.refresher.set(refresher);
@@ -359,16 +418,36 @@ impl Vault {
             .collect())
     }
 
+    /// What downloading `request` would take (its size, or an estimate) against the space
+    /// downloads may use (free space less what they keep free) and the vault's quota, without
+    /// storing anything: what [`Vault::download`] checks before it creates an asset.
+    ///
+    /// # Errors
+    /// As [`Vault::prepare`].
+    pub async fn check_space(&self, request: &DownloadRequest) -> Result<SpaceCheck> {
+        self.ensure_open()?;
+        let scheduler = &self.inner.scheduler;
+        Ok(engine::check_space(&self.inner.deps, request, |own| scheduler.limits(own)).await?)
+    }
+
     /// Adds a download to the queue and returns the asset id at once; [`Vault::wait`] for it.
     /// Asking again for an asset that exists returns its id (and queues it again if it is
     /// paused, failed or cancelled); nothing is downloaded twice.
     ///
+    /// A new download whose size (or estimate and 5%) does not fit in the space downloads may
+    /// use, or in the vault's quota, is refused before anything is stored; one that runs short
+    /// of space midway waits (`waiting_for_storage`) or, if the disk fills up, fails with
+    /// `storage_full`, keeping what it stored.
+    ///
     /// # Errors
-    /// As [`Vault::prepare`], [`VaultError::AlreadyExists`] when it exists in the other mode;
-    /// failures of the download itself (a full disk, say) are reported on the asset, not here.
+    /// As [`Vault::prepare`], [`VaultError::AlreadyExists`] when it exists in the other mode,
+    /// [`VaultError::StorageFull`] (needed, available) and [`VaultError::QuotaExceeded`] (needed,
+    /// used, quota) when it does not fit; failures of the download itself are reported on the
+    /// asset, not here.
     pub async fn download(&self, request: DownloadRequest) -> Result<String> {
         self.ensure_open()?;
-        let id = engine::create(&self.inner.deps, &request).await?;
+        let scheduler = &self.inner.scheduler;
+        let id = engine::create(&self.inner.deps, &request, |own| scheduler.limits(own)).await?;
         self.start(&id).await?;
         Ok(id)
     }
@@ -568,9 +647,16 @@ impl Vault {
             (Mode::Normal, AssetState::Completed, Some(e)) => Some(dir.join(e)),
             _ => None,
         };
+        // A queued download held back is reported with why it waits.
+        let state = match r.state {
+            AssetState::Queued | AssetState::Downloading => {
+                self.inner.scheduler.waiting(&r.id).map_or(r.state, |w| w.state())
+            }
+            other => other,
+        };
         AssetInfo {
             id: r.id.clone(),
-            state: r.state,
+            state,
             mode: r.mode,
             kind: r.kind,
             title: r.title.clone(),
@@ -619,7 +705,13 @@ impl Vault {
                 AssetState::Paused | AssetState::Cancelled => {
                     return Err(Error::InvalidState { id: id.to_owned(), state: info.state, action: "finish" }.into());
                 }
-                AssetState::Queued | AssetState::Downloading => {}
+                AssetState::Queued
+                | AssetState::Downloading
+                | AssetState::WaitingForNetwork
+                | AssetState::WaitingForUnmetered
+                | AssetState::WaitingForCharging
+                | AssetState::WaitingForBattery
+                | AssetState::WaitingForStorage => {}
             }
             // Events from this process, or a poll for changes made by another.
             let deadline = tokio::time::sleep(Duration::from_millis(500));

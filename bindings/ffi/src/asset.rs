@@ -31,6 +31,16 @@ pub enum AssetState {
     Completed,
     /// Stopped for good by the app; its files are deleted.
     Cancelled,
+    /// Queued, held back: no network.
+    WaitingForNetwork,
+    /// Queued, held back: the network is metered and the download requires an unmetered one.
+    WaitingForUnmetered,
+    /// Queued, held back: the device is not charging and the download requires it.
+    WaitingForCharging,
+    /// Queued, held back: the battery is low and the download requires it not to be.
+    WaitingForBattery,
+    /// Queued, held back: free space is below what downloads keep free, or the quota is used up.
+    WaitingForStorage,
 }
 
 /// What kind of source an asset came from.

@@ -1,5 +1,6 @@
 //! Opening a vault: where it is, the app's key file, and how it downloads.
 
+use crate::conditions::{Conditions, Requirements};
 use crate::errors::{Result, VaultError};
 use crate::vod::VodConfig;
 
@@ -73,6 +74,16 @@ pub struct VaultConfig {
     /// `Vault.setMaxRate`.
     #[uniffi(default = None)]
     pub max_rate: Option<u64>,
+    /// What the device is like when the vault opens (null: unmetered, charging); an app with
+    /// requirements passes what it knows, so that nothing starts before it has said so.
+    #[uniffi(default = None)]
+    pub conditions: Option<Conditions>,
+    /// What downloads require of the device (null: keep 5% and 200 MiB free, nothing else).
+    #[uniffi(default = None)]
+    pub requirements: Option<Requirements>,
+    /// Bytes the vault's assets may store in all (null: no quota).
+    #[uniffi(default = None)]
+    pub quota: Option<u64>,
     /// Assets downloading at once.
     #[uniffi(default = 3)]
     pub max_parallel_assets: u32,
@@ -100,6 +111,13 @@ impl VaultConfig {
         let mut c = vodvault_core::VaultConfig::new(std::path::PathBuf::from(self.dir), key, &self.app_id);
         c.signing_cert_sha256 = self.signing_cert_sha256;
         c.max_rate = self.max_rate;
+        if let Some(conditions) = self.conditions {
+            c.conditions = conditions.into();
+        }
+        if let Some(requirements) = self.requirements {
+            c.requirements = requirements.into();
+        }
+        c.quota = self.quota;
         c.max_parallel_assets = self.max_parallel_assets as usize;
         c.max_parallel_requests = self.max_parallel_requests as usize;
         c.default_headers = headers(self.default_headers);

@@ -4,7 +4,8 @@
 //! through), [`config`] (opening one), [`request`] (what to download, the URL refresh hook),
 //! [`source_info`] (what `prepare` reports), [`asset`] (assets, images, progress), [`listener`]
 //! (events and their handle), [`playback`] and [`reader`] (playing what is stored), [`vod`]
-//! (ApsaraVideo VOD), [`keyfiles`], [`errors`] and [`runtime`].
+//! (ApsaraVideo VOD), [`conditions`] (the device's network, power and space, and what downloads
+//! require of them), [`keyfiles`], [`errors`] and [`runtime`].
 //!
 //! Core's plain records and enums (states, modes, failure reasons, the error, asset info, VOD
 //! identities, progress) are exported as they are (`uniffi::remote`): one definition, and one
@@ -21,6 +22,7 @@
 uniffi::setup_scaffolding!();
 
 pub mod asset;
+pub mod conditions;
 pub mod config;
 pub mod errors;
 pub mod keyfiles;

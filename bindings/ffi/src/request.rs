@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use vodvault_core as core;
 
+use crate::conditions::Requirements;
 use crate::config::{HttpHeader, headers};
 use crate::errors::{Result, VaultError};
 use crate::runtime::HookThread;
@@ -90,6 +91,9 @@ pub struct DownloadRequest {
     /// For `vod:<VideoId>` URLs: definition, format, source file, images.
     #[uniffi(default = None)]
     pub vod: Option<VodOptions>,
+    /// What this download requires of the device, replacing the vault's (null: the vault's).
+    #[uniffi(default = None)]
+    pub requirements: Option<Requirements>,
 }
 
 impl std::fmt::Debug for DownloadRequest {
@@ -127,6 +131,7 @@ impl TryFrom<DownloadRequest> for core::DownloadRequest {
         c.identity = r.identity;
         c.parallel = r.parallel.map(|p| p as usize);
         c.offline_until = r.offline_until_ms;
+        c.requirements = r.requirements.map(Into::into);
         if let Some(v) = r.vod {
             let video_id = core::parse_vod_source(&r.url)
                 .ok_or_else(|| VaultError::InvalidRequest { details: "VOD options need a vod:<VideoId> URL".into() })?;

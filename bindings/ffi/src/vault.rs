@@ -5,6 +5,7 @@ use std::sync::Arc;
 use vodvault_core as core;
 
 use crate::asset::{AssetImage, AssetInfo};
+use crate::conditions::{Conditions, Requirements, SpaceCheck};
 use crate::config::{HttpHeader, VaultConfig, headers};
 use crate::errors::Result;
 use crate::listener::{self, ListenerHandle, VaultListener};
@@ -129,6 +130,46 @@ impl Vault {
     /// The cap on bytes per second, if any.
     pub fn max_rate(&self) -> Option<u64> {
         self.0.max_rate()
+    }
+
+    /// Tells the vault what the device is like now. Downloads whose requirements these do not
+    /// meet stop taking pieces at once (those under way get 0.7 s) and wait in a
+    /// `WaitingFor…` state; those now allowed start again by themselves. Nothing is lost.
+    pub fn set_conditions(&self, conditions: Conditions) {
+        self.0.set_conditions(conditions.into());
+    }
+
+    /// What the vault was last told about the device.
+    pub fn conditions(&self) -> Conditions {
+        self.0.conditions().into()
+    }
+
+    /// Changes what downloads require (those with their own requirements keep them), at once.
+    pub fn set_requirements(&self, requirements: Requirements) {
+        self.0.set_requirements(requirements.into());
+    }
+
+    /// What downloads require of the device.
+    pub fn requirements(&self) -> Requirements {
+        self.0.requirements().into()
+    }
+
+    /// Sets (or removes) the vault's quota in bytes, at once.
+    pub fn set_quota(&self, quota: Option<u64>) {
+        self.0.set_quota(quota);
+    }
+
+    /// The vault's quota in bytes, if any.
+    pub fn quota(&self) -> Option<u64> {
+        self.0.quota()
+    }
+
+    /// What downloading `request` would take against the space downloads may use and the
+    /// quota, without storing anything (what `download` checks first).
+    pub async fn check_space(&self, request: DownloadRequest) -> Result<SpaceCheck> {
+        let v = self.0.clone();
+        let request = core::DownloadRequest::try_from(request)?;
+        spawn(async move { v.check_space(&request).await }).await?
     }
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.

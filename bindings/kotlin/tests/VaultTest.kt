@@ -1,7 +1,7 @@
 // The app flow through the Kotlin bindings, run on the JVM with JNA against the freshly built
 // library (bindings/kotlin/run-tests.sh): key files, prepare, an Encrypted download with a
 // listener, pause and resume, playback over HTTP, the reader, key rotation, and the exceptions an
-// app must tell apart. Each test prints PASS or FAIL; the process exits non-zero on any failure.
+// app must tell apart, and the device's conditions and a quota. Each test prints PASS or FAIL; the process exits non-zero on any failure.
 
 import com.sun.net.httpserver.HttpServer
 import io.vodvault.*
@@ -25,12 +25,15 @@ val FIXTURES = File(System.getenv("VODVAULT_FIXTURES") ?: "tests/fixtures")
  *  /error-page* is an HTML page served with 200. */
 class Origin : AutoCloseable {
     @Volatile var delayMs = 0L
+    /** (System.nanoTime() when it arrived, path) of every request. */
+    val requests: MutableList<Pair<Long, String>> = Collections.synchronizedList(mutableListOf())
     private val server = HttpServer.create(InetSocketAddress("127.0.0.1", 0), 0)
 
     init {
         server.executor = java.util.concurrent.Executors.newFixedThreadPool(8)
         server.createContext("/") { ex ->
             val path = ex.requestURI.path
+            requests.add(System.nanoTime() to path)
             val rel = path.removePrefix("/old/").removePrefix("/new/").trimStart('/')
             val file = File(FIXTURES, rel)
             if (rel.startsWith("error-page")) {
@@ -143,7 +146,7 @@ fun testAppFlow(dir: File): Unit = runBlocking {
 
         val recorder = Recorder()
         val handle = vault.addListener(recorder)
-        origin.delayMs = 600 // slow enough that the pause lands before the end, even on a loaded machine
+        origin.delayMs = 1500 // slow enough that the pause lands before the end, even on a loaded machine
         val id = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.ENCRYPTED, title = "Film"))
         withTimeout(10_000) {
             while (synchronized(recorder.progress) { recorder.progress.none { it.segmentsDone >= 2uL } }) delay(25)
@@ -269,6 +272,81 @@ fun testQueueControls(dir: File): Unit = runBlocking {
     }
 }
 
+/** Media requests (segments) since `sinceNanos`. */
+fun Origin.media(sinceNanos: Long = 0): List<String> =
+    synchronized(requests) { requests.filter { it.first >= sinceNanos && it.second.endsWith(".ts") }.map { it.second } }
+
+suspend fun until(what: String, seconds: Double, check: suspend () -> Boolean) {
+    val deadline = System.nanoTime() + (seconds * 1e9).toLong()
+    while (!check()) {
+        check(System.nanoTime() < deadline) { "timed out waiting for $what" }
+        delay(20)
+    }
+}
+
+fun testConditions(dir: File): Unit = runBlocking {
+    Origin().use { origin ->
+        val noKeep = Requirements(keepFreePercent = 0u, keepFreeAtLeast = 0uL, keepFreeAtMost = 0uL)
+        val wifiOnly = Requirements(unmeteredOnly = true, keepFreePercent = 0u, keepFreeAtLeast = 0uL, keepFreeAtMost = 0uL)
+        val vault = Vault.open(
+            VaultConfig(
+                dir = File(dir, "vault").absolutePath, keyFile = KeyFileSource.Bytes(generateKeyFile(APP)), appId = APP,
+                requirements = wifiOnly, conditions = Conditions(network = Network.UNMETERED),
+            )
+        )
+        val recorder = Recorder()
+        val handle = vault.addListener(recorder)
+        origin.delayMs = 300
+        val id = vault.download(DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.NORMAL, parallel = 1u))
+        until("two pieces stored", 20.0) { vault.asset(id).segmentsDone >= 2uL }
+        vault.setConditions(Conditions(network = Network.METERED))
+        val t0 = System.nanoTime()
+        until("waiting for an unmetered network", 1.0) { vault.asset(id).state == AssetState.WAITING_FOR_UNMETERED }
+        delay(1000)
+        val held = vault.asset(id).segmentsDone
+        delay(1500)
+        check(origin.media(t0 + 1_000_000_000L).isEmpty()) { "requests a second after the change: ${origin.media(t0)}" }
+        val info = vault.asset(id)
+        check(info.state == AssetState.WAITING_FOR_UNMETERED && info.segmentsDone == held && held < info.segmentsTotal) { "$info" }
+        origin.delayMs = 0
+        vault.setConditions(Conditions(network = Network.UNMETERED))
+        val done = withTimeout(30_000) { vault.wait(id) }
+        check(done.state == AssetState.COMPLETED) { "completed" }
+        val counts = origin.media().groupingBy { it }.eachCount()
+        check(counts.isNotEmpty() && counts.values.all { it == 1 }) { "a piece fetched twice: $counts" }
+        for (n in 0..3) {
+            val stored = File(done.dir, "video/seg-%05d.ts".format(n)).readBytes()
+            check(stored.contentEquals(File(FIXTURES, "hls-aes/plain/high/seg-$n.ts").readBytes())) { "segment $n" }
+        }
+        delay(200)
+        val states = recorder.states.filter { it.first == id }.map { it.second }
+        check(AssetState.WAITING_FOR_UNMETERED in states && states.last() == AssetState.COMPLETED) { "$states" }
+
+        // A download of its own requiring charging waits for it, from before its first byte.
+        vault.setConditions(Conditions(network = Network.METERED, charging = false))
+        val before = origin.media().size
+        val own = Requirements(chargingOnly = true, keepFreePercent = 0u, keepFreeAtLeast = 0uL, keepFreeAtMost = 0uL)
+        val low = vault.download(DownloadRequest(url = origin.url("hls-aes/low/index.m3u8"), mode = StorageMode.ENCRYPTED, requirements = own))
+        until("waiting for charging", 3.0) { vault.asset(low).state == AssetState.WAITING_FOR_CHARGING }
+        delay(1200)
+        check(origin.media().size == before) { "fetched while waiting for charging" }
+        vault.setConditions(Conditions(network = Network.METERED, charging = true))
+        check(withTimeout(30_000) { vault.wait(low) }.state == AssetState.COMPLETED) { "completed once charging" }
+
+        // The quota: refused with the numbers, nothing stored.
+        val used = vault.assets().sumOf { it.bytesDone }
+        vault.setQuota(used + 1000uL)
+        val request = DownloadRequest(url = origin.url("hls-aes/master.m3u8"), mode = StorageMode.NORMAL, quality = "worst", requirements = noKeep)
+        val e = expect<VaultException.QuotaExceeded> { runBlocking { vault.download(request) } }
+        check(e.used == used && e.quota == used + 1000uL && e.needed > 1000uL) { "$e" }
+        check(vault.assets().size == 2) { "nothing stored for the refused download" }
+        val space = vault.checkSpace(request)
+        check(!space.fitsQuota && space.needed == e.needed) { "$space" }
+        handle.cancel()
+        vault.shutdown()
+    }
+}
+
 /** The Rust test crate's fake ApsaraVideo VOD API and its type-A-signing origin (`vodvault-test-origin --vod`). */
 class FakeVod : AutoCloseable {
     private val proc: Process
@@ -344,6 +422,7 @@ fun main() {
         "errors an app tells apart: not found, expired URL + refresh, key mismatch" to ::testErrors,
         "key rotation keeps encrypted assets" to ::testKeyRotation,
         "queue controls, offline expiry and removal events" to ::testQueueControls,
+        "conditions: Wi-Fi only and charging hold downloads and let them go on; the quota refuses" to ::testConditions,
         "ApsaraVideo VOD: credentials provider, download by id, images, typed errors" to ::testVod,
     )
     var failed = 0

@@ -21,6 +21,8 @@ class Origin:
     def __init__(self):
         self.delay = 0.0
         self.requests = []
+        # (time.monotonic() when the request arrived, path)
+        self.timed = []
         origin = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -30,6 +32,7 @@ class Origin:
             def do_GET(self):
                 path = self.path.split("?")[0]
                 origin.requests.append(path)
+                origin.timed.append((time.monotonic(), path))
                 expired = path.startswith("/old/")
                 rel = path.removeprefix("/old/").removeprefix("/new/").lstrip("/")
                 if rel.startswith("error-page"):

@@ -184,6 +184,24 @@ impl Catalog {
             .collect()
     }
 
+    /// What was asked for an asset (the request's JSON).
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn request(&self, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT request FROM assets WHERE id = ?").bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// The bytes stored by every asset (each one's committed pieces, as downloaded).
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn bytes_stored(&self) -> Result<u64> {
+        let total: i64 =
+            sqlx::query_scalar("SELECT COALESCE(SUM(bytes_done), 0) FROM assets").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// Ids of assets in `state`, oldest first.
     ///
     /// # Errors

@@ -10,9 +10,10 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::keys::ContentKey;
-use crate::model::{AssetKind, AssetState, DownloadRequest, Mode};
+use crate::model::{AssetKind, AssetState, DownloadRequest, KeepFree, Mode, Requirements, SpaceCheck};
 use crate::plan::{self, NewPlan};
 use crate::source::{self, Resolved, Source};
+use crate::store;
 
 /// Resolves `url` and plans what to download of it: a progressive file, or the chosen variant
 /// and renditions of an HLS source with their playlists.
@@ -42,8 +43,17 @@ pub(crate) async fn requeue(deps: &Deps, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates the asset for `request` (or finds it), returning its id. The asset is `queued`.
-pub(crate) async fn create(deps: &Deps, request: &DownloadRequest) -> Result<String> {
+/// A request resolved and planned, nothing stored yet.
+struct Planned {
+    /// The request, completed (a VOD video's identity and title).
+    request: DownloadRequest,
+    url: Url,
+    plan: NewPlan,
+    vod_source: Option<source::vod::Resolved>,
+}
+
+/// Resolves and plans `request` (fetching its playlists or its file's headers, or asking VOD).
+async fn planned(deps: &Deps, request: &DownloadRequest) -> Result<Planned> {
     if request.parallel == Some(0) {
         return Err(Error::InvalidRequest("parallel must be at least 1".into()));
     }
@@ -62,18 +72,74 @@ pub(crate) async fn create(deps: &Deps, request: &DownloadRequest) -> Result<Str
         }
         None => None,
     };
-    let request = &request;
     let url = match &vod_source {
         Some(v) => v.url.clone(),
         None => source::parse_url(&request.url)?,
     };
-    let mut plan = plan_source(&deps.source, request, &url, &headers).await?;
+    let mut plan = plan_source(&deps.source, &request, &url, &headers).await?;
     if let Some(v) = &vod_source
         && v.state.mezzanine
         && let Some(size) = v.state.size
     {
         plan.expected = (Some(size), true);
     }
+    Ok(Planned { request, url, plan, vod_source })
+}
+
+/// Whether a download of `expected` bytes (`exact`, or an estimate that gets 5% more) fits: in
+/// the free space less what downloads keep free, and in the quota.
+pub(crate) async fn room(
+    deps: &Deps,
+    expected: (Option<u64>, bool),
+    keep_free: KeepFree,
+    quota: Option<u64>,
+) -> Result<SpaceCheck> {
+    let root = deps.layout.root().to_owned();
+    let space = tokio::task::spawn_blocking(move || store::space(&root))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let keep = keep_free.on(space.total);
+    let available = space.free.saturating_sub(keep);
+    let used = deps.catalog.bytes_stored().await?;
+    let needed = expected.0.map(|e| if expected.1 { e } else { e.saturating_add(e / 20) });
+    let fits_space = needed.is_none_or(|n| n <= available);
+    let fits_quota = quota.is_none_or(|q| used.saturating_add(needed.unwrap_or(0)) <= q);
+    Ok(SpaceCheck {
+        needed,
+        exact: expected.1,
+        free: space.free,
+        keep_free: keep,
+        available,
+        used,
+        quota,
+        fits_space,
+        fits_quota,
+    })
+}
+
+/// What a download would take, and whether it fits, without storing anything (see
+/// [`crate::Vault::check_space`]).
+pub(crate) async fn check_space(
+    deps: &Deps,
+    request: &DownloadRequest,
+    limits: impl FnOnce(Option<&Requirements>) -> (KeepFree, Option<u64>),
+) -> Result<SpaceCheck> {
+    let p = planned(deps, request).await?;
+    let (keep, quota) = limits(p.request.requirements.as_ref());
+    room(deps, p.plan.expected, keep, quota).await
+}
+
+/// Creates the asset for `request` (or finds it), returning its id. The asset is `queued`. A new
+/// asset whose size (or estimate) does not fit in the space downloads may use, or in the quota,
+/// is refused before anything is stored. `limits` gives what is kept free and the quota for a
+/// download with these requirements of its own.
+pub(crate) async fn create(
+    deps: &Deps,
+    request: &DownloadRequest,
+    limits: impl FnOnce(Option<&Requirements>) -> (KeepFree, Option<u64>),
+) -> Result<String> {
+    let Planned { request, url, plan, vod_source } = planned(deps, request).await?;
+    let request = &request;
     let id = identity::asset_id(&plan.identity);
     if let Some(existing) = deps.catalog.asset(&id).await? {
         if existing.mode != request.mode {
@@ -84,6 +150,14 @@ pub(crate) async fn create(deps: &Deps, request: &DownloadRequest) -> Result<Str
             requeue(deps, &id).await?;
         }
         return Ok(id);
+    }
+    let (keep, quota) = limits(request.requirements.as_ref());
+    let room = room(deps, plan.expected, keep, quota).await?;
+    if let (false, Some(quota)) = (room.fits_quota, room.quota) {
+        return Err(Error::QuotaExceeded { needed: room.needed.unwrap_or(0), used: room.used, quota });
+    }
+    if !room.fits_space {
+        return Err(Error::NoRoom { needed: room.needed.unwrap_or(0), available: room.available });
     }
     let (key_id, wrapped) = match request.mode {
         Mode::Encrypted => {

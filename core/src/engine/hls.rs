@@ -218,6 +218,10 @@ async fn run_workers(
             (Arc::clone(ctx), Arc::clone(plan), Arc::clone(tracker), Arc::clone(&queue), Arc::clone(&keys), tx.clone());
         workers.spawn(async move {
             loop {
+                // Held back by the scheduler: finish nothing new (pieces under way are recorded).
+                if ctx.draining() {
+                    return Ok(());
+                }
                 let Some(seg) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front() else {
                     return Ok(());
                 };
@@ -293,6 +297,12 @@ async fn run_workers(
     }
     match failure {
         Some(stop) => Err(stop),
+        None if order == Order::Download
+            && ctx.draining()
+            && !queue.lock().unwrap_or_else(PoisonError::into_inner).is_empty() =>
+        {
+            Err(Stop::Held)
+        }
         None => Ok(()),
     }
 }

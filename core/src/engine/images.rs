@@ -35,7 +35,7 @@ pub(crate) async fn retry_images(deps: &Arc<Deps>, id: &str) -> crate::error::Re
     };
     let stopped = |stop: Stop| match stop {
         Stop::Failed(reason) | Stop::Restart(reason) => Error::Failed(reason),
-        Stop::External => Error::InvalidState {
+        Stop::External | Stop::Held => Error::InvalidState {
             id: id.to_owned(),
             state: AssetState::Completed,
             action: "retry its images (it changed meanwhile)",

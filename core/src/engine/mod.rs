@@ -24,11 +24,11 @@ mod progressive;
 mod ranges;
 mod refresh;
 
-pub(crate) use create::{create, requeue};
+pub(crate) use create::{check_space, create, requeue};
 pub(crate) use images::retry_images;
 pub(crate) use lock::{is_locked, wait_unlocked};
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt;
@@ -105,6 +105,9 @@ enum Stop {
     External,
     /// The source changed under the download: start over cleanly.
     Restart(FailureReason),
+    /// The scheduler held the download back (its requirements are not met): the pieces under
+    /// way were finished and recorded, the rest waits; the asset is queued again.
+    Held,
 }
 impl From<FailureReason> for Stop {
     fn from(r: FailureReason) -> Self {
@@ -149,6 +152,8 @@ struct Ctx {
     hold: Arc<Hold>,
     /// What players watching the asset share with this job.
     live: Arc<LiveAsset>,
+    /// Set by the scheduler to hold the download back: take no new piece.
+    drain: Arc<AtomicBool>,
 }
 impl Ctx {
     /// Whether the asset's VOD URLs are past their lifetime (`AuthTimeout`).
@@ -157,9 +162,15 @@ impl Ctx {
     }
 
     /// Whether the job's fetches are held to the vault's rate cap: a download's are; those of a
-    /// paused or failed asset a player watches (what the player waits for) are not.
+    /// paused, failed or held-back (queued) asset a player watches (what the player waits for)
+    /// are not.
     fn rate_capped(&self) -> bool {
-        !matches!(self.running, AssetState::Paused | AssetState::Failed)
+        !matches!(self.running, AssetState::Paused | AssetState::Failed | AssetState::Queued)
+    }
+
+    /// Whether the scheduler holds this download back (no new piece is started).
+    fn draining(&self) -> bool {
+        self.drain.load(Ordering::SeqCst)
     }
 
     fn seal_options(&self) -> SealOptions {
@@ -180,12 +191,16 @@ pub(crate) enum Outcome {
     Failed(FailureReason),
     /// Someone else changed the asset's state (pause, cancel, remove), or another job holds it.
     Stopped,
+    /// Held back by the scheduler; queued again.
+    Held,
 }
 
 /// Runs asset `id` to completion, failure or stop, and records the outcome.
-pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
+/// Setting `drain` asks it to take no new piece: the pieces under way finish and are recorded,
+/// and the asset is queued again ([`Outcome::Held`]).
+pub(crate) async fn run_job(deps: Arc<Deps>, id: String, drain: Arc<AtomicBool>) -> Outcome {
     // A bug must not leave the asset "downloading" forever: a panic fails it, typed.
-    let result = match std::panic::AssertUnwindSafe(run(&deps, &id)).catch_unwind().await {
+    let result = match std::panic::AssertUnwindSafe(run(&deps, &id, drain)).catch_unwind().await {
         Ok(r) => r,
         Err(_) => Err(Stop::Failed(FailureReason::Storage {
             message: "internal error (a bug in vodvault); the download can be resumed".into(),
@@ -240,14 +255,24 @@ pub(crate) async fn run_job(deps: Arc<Deps>, id: String) -> Outcome {
             }
         }
         Err(Stop::External | Stop::Restart(_)) => Outcome::Stopped,
+        Err(Stop::Held) => {
+            match deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await {
+                Ok(true) => Outcome::Held,
+                Ok(false) => Outcome::Stopped,
+                Err(e) => {
+                    tracing::warn!(asset = %id, "holding the download back: {e}");
+                    Outcome::Held
+                }
+            }
+        }
     }
 }
-/// For a paused or failed asset a player watches: fetches only the pieces players ask for
+/// For a paused, failed or held-back (queued) asset a player watches: fetches only the pieces players ask for
 /// (stored like any other, counted in its progress) until no player watches; its state stays as
 /// it is. Returns [`Outcome::Stopped`] (a piece that cannot be fetched is the player's 503).
 pub(crate) async fn run_for_players(deps: Arc<Deps>, id: String) -> Outcome {
     match std::panic::AssertUnwindSafe(for_players(&deps, &id)).catch_unwind().await {
-        Ok(Ok(()) | Err(Stop::External | Stop::Restart(_))) => {}
+        Ok(Ok(()) | Err(Stop::External | Stop::Restart(_) | Stop::Held)) => {}
         Ok(Err(Stop::Failed(reason))) => tracing::debug!(asset = %id, "fetching for a player stopped: {reason}"),
         Err(_) => tracing::error!(asset = %id, "fetching for a player: internal error (a bug in vodvault)"),
     }
@@ -258,7 +283,8 @@ async fn for_players(deps: &Arc<Deps>, id: &str) -> JobResult {
         return Err(Stop::External);
     };
     let row = deps.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
-    if !matches!(row.state, AssetState::Paused | AssetState::Failed) {
+    // Queued: held back by the scheduler (its requirements are not met).
+    if !matches!(row.state, AssetState::Paused | AssetState::Failed | AssetState::Queued) {
         return Err(Stop::External);
     }
     let (state, kind) = (row.state, row.kind);
@@ -270,7 +296,7 @@ async fn for_players(deps: &Arc<Deps>, id: &str) -> JobResult {
     ctx.hold.idle().await;
     result
 }
-async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
+async fn run(deps: &Arc<Deps>, id: &str, drain: Arc<AtomicBool>) -> JobResult {
     // One process per asset: the lock is held for the whole job, and by its blocking tasks.
     let Some(hold) = Hold::acquire(deps, id).await.map_err(|e| storage("lock file", e))? else {
         return Err(Stop::External);
@@ -282,7 +308,9 @@ async fn run(deps: &Arc<Deps>, id: &str) -> JobResult {
     }
     deps.events.state(id, AssetState::Downloading, None);
     let row = deps.catalog.asset(id).await.map_err(catalog_stop)?.ok_or(Stop::External)?;
-    let ctx = Arc::new(context(deps, row, AssetState::Downloading, hold)?);
+    let mut ctx = context(deps, row, AssetState::Downloading, hold)?;
+    ctx.drain = drain;
+    let ctx = Arc::new(ctx);
     let mut restarts = 0;
     let result = loop {
         let r = match ctx_kind(&ctx).await {
@@ -371,6 +399,7 @@ fn context(deps: &Arc<Deps>, row: AssetRow, running: AssetState, hold: Arc<Hold>
         running,
         hold,
         live,
+        drain: Arc::default(),
     })
 }
 /// Starts over: deletes stored pieces and plans again from the (current) source.

@@ -668,7 +668,7 @@ mod tests {
         // A range that ends past what a file offset can address is refused, given or implied
         // (found by the hls_media fuzz target: the implied offset overflowed).
         let far = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:10@{}\n#EXTINF:4,\na.ts\n", i64::MAX - 5);
-        assert!(matches!(parse(&(far.clone() + "#EXT-X-ENDLIST\n")), Err(PlaylistError::Invalid { line: 3, .. })));
+        assert!(matches!(parse(&(far + "#EXT-X-ENDLIST\n")), Err(PlaylistError::Invalid { line: 3, .. })));
         let implied =
             format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-BYTERANGE:10@{}\n#EXTINF:4,\na.ts\n", i64::MAX - 15);
         let implied = implied + "#EXT-X-BYTERANGE:10\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";

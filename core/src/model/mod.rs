@@ -2,12 +2,14 @@
 //! them but the HLS playlist types (a prepared source lists variants and renditions). Requests,
 //! states, what is reported about sources and assets, events and failure reasons.
 
+mod conditions;
 mod event;
 mod failure;
 mod info;
 mod request;
 mod states;
 
+pub use conditions::{Conditions, KeepFree, Network, Requirements, Space, SpaceCheck, WaitReason, wait_reason};
 pub use event::{Event, Progress, RefreshRequest, UrlRefresher};
 pub use failure::FailureReason;
 pub use info::{

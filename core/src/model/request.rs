@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::conditions::Requirements;
 use super::states::Mode;
 use crate::hls::master::Variant;
 
@@ -135,6 +136,10 @@ pub struct DownloadRequest {
     /// `url` = `vod:<VideoId>` and no options, the video's best stream and its images.
     #[serde(default)]
     pub vod: Option<VodRequest>,
+    /// What this download requires of the device, replacing the vault's requirements (see
+    /// [`crate::Vault::set_requirements`]).
+    #[serde(default)]
+    pub requirements: Option<Requirements>,
 }
 
 impl fmt::Debug for DownloadRequest {
@@ -191,6 +196,7 @@ impl DownloadRequest {
             parallel: None,
             offline_until: None,
             vod: None,
+            requirements: None,
         }
     }
 }

@@ -60,8 +60,34 @@ text_enum!(
         Completed = "completed",
         /// Stopped for good by the app; its partial files are deleted.
         Cancelled = "cancelled",
+        /// Queued, held back: there is no network. Reported, never stored (the catalog says
+        /// `queued`; the conditions are this process's).
+        WaitingForNetwork = "waiting_for_network",
+        /// Queued, held back: the network is metered and the download requires an unmetered one.
+        WaitingForUnmetered = "waiting_for_unmetered",
+        /// Queued, held back: the device is not charging and the download requires it.
+        WaitingForCharging = "waiting_for_charging",
+        /// Queued, held back: the battery is low and the download requires it not to be.
+        WaitingForBattery = "waiting_for_battery",
+        /// Queued, held back: free space is below what downloads keep free, or the vault's quota
+        /// is used up.
+        WaitingForStorage = "waiting_for_storage",
     }
 );
+impl AssetState {
+    /// Whether this is one of the `waiting_for_*` states (a queued download held back).
+    pub fn is_waiting(self) -> bool {
+        matches!(
+            self,
+            AssetState::WaitingForNetwork
+                | AssetState::WaitingForUnmetered
+                | AssetState::WaitingForCharging
+                | AssetState::WaitingForBattery
+                | AssetState::WaitingForStorage
+        )
+    }
+}
+
 text_enum!(
     /// The role of a rendition in an asset.
     RenditionRole { /// The video variant.

@@ -704,6 +704,18 @@ pub fn available_space(path: &Path) -> io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+/// The space of the filesystem holding `path`: available to an unprivileged writer, and its size.
+///
+/// # Errors
+/// I/O errors from `statvfs`.
+pub fn space(path: &Path) -> io::Result<crate::model::Space> {
+    let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+    Ok(crate::model::Space {
+        free: st.f_bavail.saturating_mul(st.f_frsize),
+        total: st.f_blocks.saturating_mul(st.f_frsize),
+    })
+}
+
 /// Removes leftover temporary files (`.<name>.<random>.tmp`) under `dir`, recursively: pieces
 /// whose writer was interrupted.
 pub fn remove_temp_files(dir: &Path) {
