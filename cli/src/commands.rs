@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vodvault_core::{
-    AssetInfo, AssetState, DownloadRequest, Event, KeyFile, Mode, Prepared, Quality, RefreshRequest, SignatureMethod,
-    UrlRefresher, Vault, VaultConfig, VaultError, VodConfig, VodRequest,
+    AssetInfo, AssetState, DownloadRequest, DynamicRange, Event, KeyFile, Mode, Prepared, Preview, Quality,
+    RefreshRequest, SignatureMethod, SubtitleChoice, TimeRange, TrackRules, UrlRefresher, Vault, VaultConfig,
+    VaultError, VodConfig, VodRequest,
 };
 
-use crate::{Cli, Command};
+use crate::{Choices, Cli, Command};
 
 /// Exit status for a download that was paused or interrupted and can be resumed.
 const EXIT_PAUSED: u8 = 3;
@@ -140,16 +141,37 @@ async fn dispatch(cli: Cli) -> CmdResult {
 
 async fn command(vault: &Vault, command: Command) -> CmdResult {
     match command {
-        Command::Prepare { url, headers, referer, json } => {
+        Command::Prepare { url, headers, referer, json, choices } => {
             let headers = parse_headers(&headers, referer.as_ref())?;
             let p = vault.prepare(&url, &headers).await.map_err(describe)?;
-            print_prepared(&p, json);
+            let mut request = DownloadRequest::new(&url);
+            request.headers = headers;
+            apply_choices(&mut request, &choices)?;
+            let asked = choices.asked();
+            if json {
+                // The listing, and what a download with these choices would store.
+                let mut out = serde_json::to_value(&p).map_err(|e| e.to_string())?;
+                let pick = match vault.preview(&request).await {
+                    Ok(preview) => serde_json::to_value(preview).map_err(|e| e.to_string())?,
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                };
+                if let Some(o) = out.as_object_mut() {
+                    o.insert("pick".into(), pick);
+                }
+                println!("{out}");
+            } else {
+                print_prepared(&p, false);
+                if asked {
+                    let preview = vault.preview(&request).await.map_err(describe)?;
+                    print_preview(&preview);
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Download {
             url,
             mode,
-            quality,
+            choices,
             headers,
             referer,
             title,
@@ -194,7 +216,7 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
             request.offline_until = offline_until.as_deref().map(parse_time).transpose()?;
             request.mode = parse_mode(&mode)?;
-            request.quality = quality.parse::<Quality>().map_err(|e| format!("--quality: {e}"))?;
+            apply_choices(&mut request, &choices)?;
             request.headers = parse_headers(&headers, referer.as_ref())?;
             request.title = title;
             request.parallel = parallel;
@@ -463,6 +485,9 @@ fn print_asset(a: &AssetInfo) {
     if let Some(d) = a.duration_secs {
         println!("duration:  {d:.1} s");
     }
+    if let Some(r) = &a.range {
+        println!("range:     {r} (the segments that overlap it)");
+    }
     if let Some(k) = &a.key_id {
         println!("key id:    {k}");
     }
@@ -485,6 +510,66 @@ fn print_asset(a: &AssetInfo) {
     if let Some(f) = &a.failure {
         println!("failure:   {f}");
     }
+}
+
+/// The quality, track rules and time range of `choices`, on `request`.
+fn apply_choices(request: &mut DownloadRequest, choices: &Choices) -> Result<(), String> {
+    request.quality = choices.quality.parse::<Quality>().map_err(|e| format!("--quality: {e}"))?;
+    request.range =
+        choices.range.as_deref().map(str::parse::<TimeRange>).transpose().map_err(|e| format!("--range: {e}"))?;
+    if choices.no_subs {
+        request.subtitles = SubtitleChoice::None;
+    }
+    let rules = TrackRules {
+        audio_languages: choices.audio_lang.clone(),
+        max_audio_channels: choices.max_channels,
+        subtitle_languages: choices.subs.clone(),
+        codecs: choices.codecs.clone(),
+        ranges: if choices.no_hdr { vec![DynamicRange::Sdr] } else { Vec::new() },
+    };
+    request.rules = (!rules.is_empty()).then_some(rules);
+    Ok(())
+}
+
+impl Choices {
+    /// Whether any choice was given (beyond the default quality).
+    fn asked(&self) -> bool {
+        self.quality != "best"
+            || !self.audio_lang.is_empty()
+            || !self.subs.is_empty()
+            || self.no_subs
+            || !self.codecs.is_empty()
+            || self.no_hdr
+            || self.max_channels.is_some()
+            || self.range.is_some()
+    }
+}
+
+fn print_preview(p: &Preview) {
+    println!("a download with these choices stores:");
+    for t in &p.tracks {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(t.name.clone());
+        parts.extend(t.language.clone());
+        parts.extend(t.height.map(|h| format!("{h}p")));
+        parts.extend(t.codecs.clone());
+        parts.extend(t.video_range.clone());
+        parts.extend(t.channels.as_ref().map(|c| format!("{c} ch")));
+        parts.extend(t.bandwidth.map(|b| format!("{} kbit/s", b / 1000)));
+        let secs = t.duration_secs.map(|d| format!(", {d:.1} s")).unwrap_or_default();
+        println!("  {:<10} {} ({} segments{secs})", t.role.as_str(), parts.join(" "), t.segments);
+    }
+    let s = &p.space;
+    let size =
+        s.needed.map_or("size unknown".to_owned(), |n| format!("{}{}", if s.exact { "" } else { "~" }, human(n)));
+    let fits = match (s.fits_space, s.fits_quota) {
+        (true, true) => "fits".to_owned(),
+        (false, _) => format!("does not fit: {} available", human(s.available)),
+        (true, false) => {
+            format!("over the quota ({} of {} used)", human(s.used), s.quota.map(human).unwrap_or_default())
+        }
+    };
+    println!("  {size}: {fits}");
 }
 
 fn print_prepared(p: &Prepared, json: bool) {

@@ -67,6 +67,37 @@ pub struct Cli {
     command: Command,
 }
 
+/// Which tracks to download, and which part.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Choices {
+    /// best, worst, a height (720p) or a bandwidth ceiling (800k), among the variants the
+    /// rules below accept.
+    #[arg(long, default_value = "best")]
+    pub quality: String,
+    /// Audio languages in order of preference (fr,en): one audio track, of the first offered.
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    pub audio_lang: Vec<String>,
+    /// Subtitle languages (en,zh): every subtitle track in one of them [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    pub subs: Vec<String>,
+    /// No subtitles.
+    #[arg(long, conflicts_with = "subs")]
+    pub no_subs: bool,
+    /// Codecs the player decodes (avc1,hvc1,av01,vp09,mp4a,ec-3,…): variants with others are
+    /// left out.
+    #[arg(long, value_delimiter = ',', value_name = "CODECS")]
+    pub codecs: Vec<String>,
+    /// Standard dynamic range only (no HDR10, HLG or Dolby Vision variant).
+    #[arg(long)]
+    pub no_hdr: bool,
+    /// The most audio channels the player plays (2: stereo).
+    #[arg(long, value_name = "N")]
+    pub max_channels: Option<u32>,
+    /// Only this part of an HLS stream: START-END (05:00-20:00, 1:02:03-, -90).
+    #[arg(long, value_name = "START-END")]
+    pub range: Option<String>,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
@@ -82,9 +113,13 @@ pub enum Command {
         /// Referer header.
         #[arg(long)]
         referer: Option<String>,
-        /// Print JSON.
+        /// Print JSON (with "pick": the tracks a download with these choices would store, and
+        /// its size against the space and the quota).
         #[arg(long)]
         json: bool,
+        /// Which tracks, and which part.
+        #[command(flatten, next_help_heading = "Choosing tracks")]
+        choices: Choices,
     },
     /// Download a source into the vault and wait until it is complete.
     Download {
@@ -93,9 +128,6 @@ pub enum Command {
         /// normal (plain files any player opens) or encrypted (sealed for this app only).
         #[arg(long, default_value = "normal")]
         mode: String,
-        /// best, worst, a height (720p) or a bandwidth ceiling (800k).
-        #[arg(long, default_value = "best")]
-        quality: String,
         /// Request headers ("Name: value"), repeatable; sent with every request.
         #[arg(long = "header", value_name = "NAME: VALUE")]
         headers: Vec<String>,
@@ -143,6 +175,9 @@ pub enum Command {
         /// Port for --play [default: any free port].
         #[arg(long, default_value_t = 0, requires = "play")]
         port: u16,
+        /// Which tracks, and which part.
+        #[command(flatten, next_help_heading = "Choosing tracks")]
+        choices: Choices,
     },
     /// Continue interrupted, paused or failed downloads (one, or all) and wait for them.
     Resume {

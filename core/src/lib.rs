@@ -60,9 +60,10 @@ pub use keyfile::{KeyFile, KeyFileError, KeyFileInfo, KeyId, parse_signer};
 pub use keys::{ContentKey, KeyError};
 pub use model::{
     AssetInfo, AssetKind, AssetState, AudioChoice, Conditions, DashRepresentationInfo, DashSetInfo, DownloadRequest,
-    Event, FailureReason, ImageInfo, ImageKind, KeepFree, Mode, Network, OutputType, Prepared, Progress, Quality,
-    RefreshRequest, Requirements, SpaceCheck, SubtitleChoice, UrlRefresher, VodIdentity, VodMezzanineInfo, VodRequest,
-    VodStreamInfo, WaitReason, parse_vod_source,
+    DynamicRange, Event, FailureReason, ImageInfo, ImageKind, KeepFree, Mode, Network, OutputType, PickedTrack,
+    Prepared, Preview, Progress, Quality, RefreshRequest, RenditionRole, Requirements, SpaceCheck, SubtitleChoice,
+    TimeRange, TrackRules, UrlRefresher, VodIdentity, VodMezzanineInfo, VodRequest, VodStreamInfo, WaitReason,
+    codec_family, parse_vod_source,
 };
 pub use playback::{AssetReader, PlaybackSession, content_type};
 pub use seal::{SealError, SealOptions, SealWriter, SealedFileWriter, SealedReader};

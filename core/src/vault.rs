@@ -23,8 +23,8 @@ use crate::fetch::{Http, HttpConfig, RetryPolicy};
 use crate::keyfile::{KeyFile, KeyId};
 use crate::keys::{Kek, WrappedKey};
 use crate::model::{
-    AssetInfo, AssetState, Conditions, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, Requirements,
-    SpaceCheck, UrlRefresher,
+    AssetInfo, AssetState, Conditions, DownloadRequest, Event, FailureReason, ImageInfo, Mode, Prepared, Preview,
+    Requirements, SpaceCheck, UrlRefresher,
 };
 use crate::playback::{Access, AssetReader, AssetView, Expiry, IntegritySink, PlaybackSession, Server, verify_files};
 use crate::scheduler::{Gate, Scheduler};
@@ -65,6 +65,10 @@ pub struct VaultConfig {
     /// past it is refused with [`VaultError::QuotaExceeded`]; one that reaches it midway (its
     /// size was an estimate) waits as `waiting_for_storage`.
     pub quota: Option<u64>,
+    /// Remove assets whose offline period is over (past `offline_until`) by themselves: when
+    /// the vault opens, and before a download is checked against the space and the quota.
+    /// Off by default ([`Vault::evict_expired`] does it on request).
+    pub evict_expired: bool,
     /// Assets downloading at once.
     pub max_parallel_assets: usize,
     /// Concurrent requests per asset.
@@ -106,6 +110,7 @@ impl fmt::Debug for VaultConfig {
             .field("conditions", &self.conditions)
             .field("requirements", &self.requirements)
             .field("quota", &self.quota)
+            .field("evict_expired", &self.evict_expired)
             .field("max_parallel_assets", &self.max_parallel_assets)
             .field("max_parallel_requests", &self.max_parallel_requests)
             .field("default_headers", &header_names(&self.default_headers))
@@ -131,6 +136,7 @@ impl VaultConfig {
             conditions: Conditions::default(),
             requirements: Requirements::default(),
             quota: None,
+            evict_expired: false,
             max_parallel_assets: 3,
             max_parallel_requests: 6,
             default_headers: Vec::new(),
@@ -153,6 +159,8 @@ struct Inner {
     /// The loopback playback server, started on first use.
     server: tokio::sync::OnceCell<Server>,
     closed: AtomicBool,
+    /// [`VaultConfig::evict_expired`].
+    evict_expired: bool,
 }
 
 impl Inner {
@@ -178,6 +186,18 @@ impl fmt::Debug for Vault {
             .field("key_id", &self.inner.deps.kek.key_id())
             .finish()
     }
+}
+
+/// The time range a stored request asked for (read only from requests that name one).
+fn stored_range(request: &str) -> Option<crate::model::TimeRange> {
+    #[derive(serde::Deserialize)]
+    struct WithRange {
+        range: Option<crate::model::TimeRange>,
+    }
+    if !request.contains("\"range\"") {
+        return None;
+    }
+    serde_json::from_str::<WithRange>(request).ok()?.range
 }
 
 const META_KEY_ID: &str = "key_id";
@@ -252,8 +272,18 @@ impl Vault {
             config.autostart,
             Gate { conditions: config.conditions, requirements: config.requirements, quota: config.quota },
         );
-        let inner = Inner { deps, scheduler, server: tokio::sync::OnceCell::new(), closed: AtomicBool::new(false) };
-        Ok(Self { inner: Arc::new(inner) })
+        let inner = Inner {
+            deps,
+            scheduler,
+            server: tokio::sync::OnceCell::new(),
+            closed: AtomicBool::new(false),
+            evict_expired: config.evict_expired,
+        };
+        let vault = Self { inner: Arc::new(inner) };
+        if config.evict_expired {
+            vault.evict_expired().await?;
+        }
+        Ok(vault)
     }
 
     /// Moves a closed vault from one key file to another (key rotation): every asset's content
@@ -425,9 +455,19 @@ impl Vault {
     /// # Errors
     /// As [`Vault::prepare`].
     pub async fn check_space(&self, request: &DownloadRequest) -> Result<SpaceCheck> {
+        Ok(self.preview(request).await?.space)
+    }
+
+    /// What downloading `request` would store, without storing anything: the tracks its
+    /// quality, choices and [`crate::TrackRules`] pick (after its time range), and
+    /// [`Vault::check_space`]'s answer.
+    ///
+    /// # Errors
+    /// As [`Vault::prepare`], and [`VaultError::InvalidRequest`] when the rules accept nothing.
+    pub async fn preview(&self, request: &DownloadRequest) -> Result<Preview> {
         self.ensure_open()?;
         let scheduler = &self.inner.scheduler;
-        Ok(engine::check_space(&self.inner.deps, request, |own| scheduler.limits(own)).await?)
+        Ok(engine::preview(&self.inner.deps, request, |own| scheduler.limits(own)).await?)
     }
 
     /// Adds a download to the queue and returns the asset id at once; [`Vault::wait`] for it.
@@ -446,6 +486,9 @@ impl Vault {
     /// asset, not here.
     pub async fn download(&self, request: DownloadRequest) -> Result<String> {
         self.ensure_open()?;
+        if self.inner.evict_expired {
+            self.evict_expired().await?;
+        }
         let scheduler = &self.inner.scheduler;
         let id = engine::create(&self.inner.deps, &request, |own| scheduler.limits(own)).await?;
         self.start(&id).await?;
@@ -611,6 +654,24 @@ impl Vault {
         Ok(())
     }
 
+    /// Removes every asset whose offline period is over (`offline_until` in the past), as
+    /// [`Vault::remove`] does, and returns their ids.
+    ///
+    /// # Errors
+    /// As [`Vault::remove`].
+    pub async fn evict_expired(&self) -> Result<Vec<String>> {
+        self.ensure_open()?;
+        let ids = self.inner.catalog().ids_expired(crate::clock::now_ms()).await?;
+        for id in &ids {
+            match self.remove(id).await {
+                Ok(()) | Err(VaultError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            tracing::debug!(asset = %id, "evicted: its offline period is over");
+        }
+        Ok(ids)
+    }
+
     /// Removes every asset.
     ///
     /// # Errors
@@ -676,6 +737,7 @@ impl Vault {
             completed_at: r.completed_at,
             offline_until: r.offline_until,
             vod: r.vod.as_deref().and_then(VodState::from_json).map(VodState::app_identity),
+            range: stored_range(&r.request),
         }
     }
 

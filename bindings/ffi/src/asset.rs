@@ -125,6 +125,20 @@ pub struct AssetInfo {
     pub offline_until: Option<i64>,
     /// For a VOD asset: which stream it is.
     pub vod: Option<VodIdentity>,
+    /// The part of the stream it holds, when downloaded with a time range.
+    pub range: Option<TimeRange>,
+}
+
+/// A part of a stream, in milliseconds from its start.
+pub type TimeRange = core::TimeRange;
+
+/// A part of a stream, in milliseconds from its start.
+#[uniffi::remote(Record)]
+pub struct TimeRange {
+    /// Start.
+    pub start_ms: u64,
+    /// End (null: to the end of the stream).
+    pub end_ms: Option<u64>,
 }
 
 /// What an image stored with an asset is.

@@ -84,6 +84,10 @@ pub struct VaultConfig {
     /// Bytes the vault's assets may store in all (null: no quota).
     #[uniffi(default = None)]
     pub quota: Option<u64>,
+    /// Remove assets past their `offlineUntil` by themselves (when the vault opens and before
+    /// each download is checked against the space and the quota).
+    #[uniffi(default = false)]
+    pub evict_expired: bool,
     /// Assets downloading at once.
     #[uniffi(default = 3)]
     pub max_parallel_assets: u32,
@@ -118,6 +122,7 @@ impl VaultConfig {
             c.requirements = requirements.into();
         }
         c.quota = self.quota;
+        c.evict_expired = self.evict_expired;
         c.max_parallel_assets = self.max_parallel_assets as usize;
         c.max_parallel_requests = self.max_parallel_requests as usize;
         c.default_headers = headers(self.default_headers);

@@ -4,7 +4,7 @@
 //! through), [`config`] (opening one), [`request`] (what to download, the URL refresh hook),
 //! [`source_info`] (what `prepare` reports), [`asset`] (assets, images, progress), [`listener`]
 //! (events and their handle), [`playback`] and [`reader`] (playing what is stored), [`vod`]
-//! (ApsaraVideo VOD), [`conditions`] (the device's network, power and space, and what downloads
+//! (ApsaraVideo VOD), [`rules`] (tracks by codecs, ranges and languages; previews), [`conditions`] (the device's network, power and space, and what downloads
 //! require of them), [`keyfiles`], [`errors`] and [`runtime`].
 //!
 //! Core's plain records and enums (states, modes, failure reasons, the error, asset info, VOD
@@ -30,6 +30,7 @@ pub mod listener;
 pub mod playback;
 pub mod reader;
 pub mod request;
+pub mod rules;
 mod runtime;
 pub mod source_info;
 pub mod vault;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use vodvault_core as core;
 
+use crate::asset::TimeRange;
 use crate::conditions::Requirements;
 use crate::config::{HttpHeader, headers};
 use crate::errors::{Result, VaultError};
+use crate::rules::TrackRules;
 use crate::runtime::HookThread;
 use crate::vod::VodOptions;
 
@@ -94,6 +96,13 @@ pub struct DownloadRequest {
     /// What this download requires of the device, replacing the vault's (null: the vault's).
     #[uniffi(default = None)]
     pub requirements: Option<Requirements>,
+    /// What the device decodes and the user's languages (null: `quality`, `audio` and
+    /// `subtitles` alone).
+    #[uniffi(default = None)]
+    pub rules: Option<TrackRules>,
+    /// Only this part of an HLS stream (the segments overlapping it); null: all of it.
+    #[uniffi(default = None)]
+    pub range: Option<TimeRange>,
 }
 
 impl std::fmt::Debug for DownloadRequest {
@@ -132,6 +141,8 @@ impl TryFrom<DownloadRequest> for core::DownloadRequest {
         c.parallel = r.parallel.map(|p| p as usize);
         c.offline_until = r.offline_until_ms;
         c.requirements = r.requirements.map(Into::into);
+        c.range = r.range;
+        c.rules = r.rules.map(Into::into);
         if let Some(v) = r.vod {
             let video_id = core::parse_vod_source(&r.url)
                 .ok_or_else(|| VaultError::InvalidRequest { details: "VOD options need a vod:<VideoId> URL".into() })?;

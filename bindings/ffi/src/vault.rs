@@ -12,6 +12,7 @@ use crate::listener::{self, ListenerHandle, VaultListener};
 use crate::playback::PlaybackSession;
 use crate::reader::AssetReader;
 use crate::request::{DownloadRequest, Refresher, UrlRefresher};
+use crate::rules::Preview;
 use crate::runtime::spawn;
 use crate::source_info::SourceInfo;
 use crate::vod::{CredentialsProvider, Provider};
@@ -103,6 +104,12 @@ impl Vault {
         spawn(async move { v.remove_all().await }).await?
     }
 
+    /// Removes every asset whose offline period is over; returns their ids.
+    pub async fn evict_expired(&self) -> Result<Vec<String>> {
+        let v = self.0.clone();
+        spawn(async move { v.evict_expired().await }).await?
+    }
+
     /// Every asset, oldest first.
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
         let v = self.0.clone();
@@ -170,6 +177,14 @@ impl Vault {
         let v = self.0.clone();
         let request = core::DownloadRequest::try_from(request)?;
         spawn(async move { v.check_space(&request).await }).await?
+    }
+
+    /// What downloading `request` would store (the tracks its quality, choices and rules pick)
+    /// and take, without storing anything.
+    pub async fn preview(&self, request: DownloadRequest) -> Result<Preview> {
+        let v = self.0.clone();
+        let request = core::DownloadRequest::try_from(request)?;
+        spawn(async move { v.preview(&request).await }).await?
     }
 
     /// Sets (or clears) the hook that supplies fresh URLs when signed ones expire.

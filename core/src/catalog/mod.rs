@@ -202,6 +202,19 @@ impl Catalog {
         Ok(u64::try_from(total).unwrap_or(0))
     }
 
+    /// Ids of assets whose offline period ended at or before `now` (Unix ms), oldest first.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn ids_expired(&self, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM assets WHERE offline_until IS NOT NULL AND offline_until <= ? ORDER BY created_at, id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Ids of assets in `state`, oldest first.
     ///
     /// # Errors

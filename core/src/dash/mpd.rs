@@ -131,6 +131,9 @@ pub struct Representation {
     pub sampling_rate: Option<String>,
     /// `AudioChannelConfiguration`.
     pub channels: Option<Channels>,
+    /// The transfer characteristics an `EssentialProperty` or `SupplementalProperty` of scheme
+    /// `urn:mpeg:mpegB:cicp:TransferCharacteristics` gives (ITU-T H.273: 16 is PQ, 18 is HLG).
+    pub transfer: Option<u32>,
     /// The resolved base URL of its media.
     pub base: Url,
     /// How its pieces are addressed.
@@ -349,6 +352,15 @@ struct Inherited {
     sar: Option<String>,
     sampling_rate: Option<String>,
     channels: Option<Channels>,
+    transfer: Option<u32>,
+}
+
+/// The transfer characteristics `n` declares (see [`Representation::transfer`]).
+fn transfer_characteristics(n: Node<'_, '_>) -> Option<u32> {
+    n.children()
+        .filter(|c| c.is_element() && matches!(c.tag_name().name(), "EssentialProperty" | "SupplementalProperty"))
+        .find(|c| attr(*c, "schemeIdUri").is_some_and(|s| s == "urn:mpeg:mpegB:cicp:TransferCharacteristics"))
+        .and_then(|c| attr(c, "value")?.trim().parse().ok())
 }
 
 impl Inherited {
@@ -377,6 +389,7 @@ impl Inherited {
                     value: attr(c, "value").unwrap_or_default(),
                 })
                 .or_else(|| self.channels.clone()),
+            transfer: transfer_characteristics(n).or(self.transfer),
         })
     }
 }
@@ -528,6 +541,7 @@ impl Mpd {
                         sar: r_inh.sar,
                         sampling_rate: r_inh.sampling_rate,
                         channels: r_inh.channels,
+                        transfer: r_inh.transfer,
                         base: base_at(r, &a_base)?,
                         addressing,
                     });

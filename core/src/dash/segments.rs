@@ -366,6 +366,7 @@ mod tests {
             sar: None,
             sampling_rate: None,
             channels: None,
+            transfer: None,
             base: Url::parse("https://h/d/").unwrap(),
             addressing,
         }

@@ -10,7 +10,9 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::keys::ContentKey;
-use crate::model::{AssetKind, AssetState, DownloadRequest, KeepFree, Mode, Requirements, SpaceCheck};
+use crate::model::{
+    AssetKind, AssetState, DownloadRequest, KeepFree, Mode, PickedTrack, Preview, Requirements, SegmentKind, SpaceCheck,
+};
 use crate::plan::{self, NewPlan};
 use crate::source::{self, Resolved, Source};
 use crate::store;
@@ -24,14 +26,25 @@ pub(crate) async fn plan_source(
     headers: &HeaderMap,
 ) -> Result<NewPlan> {
     let resolved = source::resolve(src, url, headers).await?;
+    if let Some(range) = &request.range {
+        range.check().map_err(Error::InvalidRequest)?;
+    }
     if let Resolved::File { size, content_type, validator, url: final_url, .. } = &resolved {
+        if request.range.is_some() {
+            return Err(Error::InvalidRequest("a time range is for HLS and DASH streams, not a single file".into()));
+        }
         let identity = request.identity.clone().unwrap_or_else(|| identity::strip_signature(url));
         return Ok(plan::progressive(identity, final_url, *size, content_type.as_deref(), validator.clone()));
     }
     let mut choice = source::choose(&resolved, request)?;
-    let fetched = source::playlists(src, &resolved, &mut choice, headers).await?;
+    let fetched = source::playlists(src, &resolved, &mut choice, headers, request.range).await?;
     let kind = if matches!(resolved, Resolved::Dash { .. }) { AssetKind::Dash } else { AssetKind::Hls };
-    Ok(plan::hls(url, request.identity.clone(), kind, &choice, fetched))
+    let mut plan = plan::hls(url, request.identity.clone(), kind, &choice, fetched);
+    if let Some(range) = request.range {
+        // Another part of the same stream is another asset.
+        plan.identity.push_str(&format!("|range={range}"));
+    }
+    Ok(plan)
 }
 
 /// Queues a paused, failed or cancelled asset again (clearing its failure).
@@ -62,7 +75,7 @@ async fn planned(deps: &Deps, request: &DownloadRequest) -> Result<Planned> {
     let mut request = request.clone();
     let vod_source = match request.vod_request().map_err(Error::InvalidRequest)? {
         Some(v) => {
-            let resolved = source::vod::resolve(&deps.source, &v, request.quality).await?;
+            let resolved = source::vod::resolve(&deps.source, &v, request.quality, request.rules.as_ref()).await?;
             request.vod = Some(v);
             request.identity = Some(resolved.state.identity());
             if request.title.is_none() {
@@ -117,16 +130,41 @@ pub(crate) async fn room(
     })
 }
 
-/// What a download would take, and whether it fits, without storing anything (see
-/// [`crate::Vault::check_space`]).
-pub(crate) async fn check_space(
+/// What a download would store and take, and whether it fits, without storing anything (see
+/// [`crate::Vault::preview`]).
+pub(crate) async fn preview(
     deps: &Deps,
     request: &DownloadRequest,
     limits: impl FnOnce(Option<&Requirements>) -> (KeepFree, Option<u64>),
-) -> Result<SpaceCheck> {
+) -> Result<Preview> {
     let p = planned(deps, request).await?;
     let (keep, quota) = limits(p.request.requirements.as_ref());
-    room(deps, p.plan.expected, keep, quota).await
+    let space = room(deps, p.plan.expected, keep, quota).await?;
+    let tracks = p
+        .plan
+        .renditions
+        .iter()
+        .map(|r| {
+            let attrs: serde_json::Value = serde_json::from_str(&r.attrs).unwrap_or_default();
+            let text = |k: &str| attrs.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let number = |k: &str| attrs.get(k).and_then(serde_json::Value::as_u64);
+            let rows = p.plan.segments.iter().filter(|s| s.rendition == r.idx && s.kind != SegmentKind::Init);
+            let playlist = plan::stored_playlist(r).ok();
+            PickedTrack {
+                role: r.kind,
+                name: text("name").or_else(|| text("label")),
+                language: text("language").or_else(|| text("lang")),
+                codecs: text("codecs"),
+                bandwidth: number("bandwidth").filter(|b| *b > 0),
+                height: number("height"),
+                video_range: text("video_range"),
+                channels: text("channels"),
+                segments: rows.count() as u64,
+                duration_secs: playlist.map(|pl| pl.duration()).or(p.plan.duration.filter(|_| r.idx == 0)),
+            }
+        })
+        .collect();
+    Ok(Preview { tracks, space })
 }
 
 /// Creates the asset for `request` (or finds it), returning its id. The asset is `queued`. A new

@@ -24,7 +24,7 @@ mod progressive;
 mod ranges;
 mod refresh;
 
-pub(crate) use create::{check_space, create, requeue};
+pub(crate) use create::{create, preview, requeue};
 pub(crate) use images::retry_images;
 pub(crate) use lock::{is_locked, wait_unlocked};
 

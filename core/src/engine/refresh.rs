@@ -123,7 +123,7 @@ async fn refresh_plan(ctx: &Ctx, plan: &Plan, url: &Url) -> JobResult {
             updates.push(old.idx);
         }
     }
-    let playlists = source::playlists(&deps.source, &resolved, &mut choice, &ctx.headers)
+    let playlists = source::playlists(&deps.source, &resolved, &mut choice, &ctx.headers, ctx.request.range)
         .await
         .map_err(|e| error_to_failure("refreshed playlist", &e))?;
     let fetched: Vec<_> =

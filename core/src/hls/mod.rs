@@ -2,6 +2,7 @@
 
 pub mod aes128;
 pub mod attrs;
+pub mod cut;
 pub mod master;
 pub mod media;
 pub mod vars;

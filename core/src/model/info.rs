@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::failure::FailureReason;
+use super::request::TimeRange;
 use super::states::{AssetKind, AssetState, Mode};
 use crate::hls::master::{Rendition, Variant};
 
@@ -240,4 +241,6 @@ pub struct AssetInfo {
     pub offline_until: Option<i64>,
     /// For a VOD asset: which stream it is.
     pub vod: Option<VodIdentity>,
+    /// The part of the stream it holds, when it was downloaded with a time range.
+    pub range: Option<TimeRange>,
 }

@@ -7,6 +7,7 @@ mod event;
 mod failure;
 mod info;
 mod request;
+mod rules;
 mod states;
 
 pub use conditions::{Conditions, KeepFree, Network, Requirements, Space, SpaceCheck, WaitReason, wait_reason};
@@ -16,6 +17,8 @@ pub use info::{
     AssetInfo, DashRepresentationInfo, DashSetInfo, ImageInfo, Prepared, VodIdentity, VodMezzanineInfo, VodStreamInfo,
 };
 pub use request::{
-    AudioChoice, DownloadRequest, OutputType, Quality, SubtitleChoice, VodRequest, parse_vod_source, valid_video_id,
+    AudioChoice, DownloadRequest, OutputType, Quality, SubtitleChoice, TimeRange, VodRequest, parse_vod_source,
+    valid_video_id,
 };
+pub use rules::{DynamicRange, PickedTrack, Preview, TrackRules, codec_family};
 pub use states::{AssetKind, AssetState, ImageKind, Mode, RenditionRole, SegmentKind, UnknownText};

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Requirements;
+use super::rules::TrackRules;
 use super::states::Mode;
 use crate::hls::master::Variant;
 
@@ -140,6 +141,86 @@ pub struct DownloadRequest {
     /// [`crate::Vault::set_requirements`]).
     #[serde(default)]
     pub requirements: Option<Requirements>,
+    /// What the device decodes and the user's languages: variants by codecs and dynamic range
+    /// before `quality` picks one, audio by language preference and channels, subtitles by
+    /// language (these replace `audio` and `subtitles` when they say something about them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<TrackRules>,
+    /// Only the part of an HLS stream between these times: the segments that overlap it (each
+    /// track's own), with a local playlist of exactly those. Refused for DASH and single files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<TimeRange>,
+}
+
+/// A part of a stream, in milliseconds from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    /// Start.
+    pub start_ms: u64,
+    /// End (`None`: to the end of the stream).
+    pub end_ms: Option<u64>,
+}
+
+impl TimeRange {
+    /// Start and end in seconds (the end `f64::INFINITY` when open).
+    pub fn secs(&self) -> (f64, f64) {
+        (self.start_ms as f64 / 1000.0, self.end_ms.map_or(f64::INFINITY, |e| e as f64 / 1000.0))
+    }
+
+    /// Checks that the range is not empty.
+    ///
+    /// # Errors
+    /// Why it is empty.
+    pub fn check(&self) -> Result<(), String> {
+        match self.end_ms {
+            Some(e) if e <= self.start_ms => {
+                Err(format!("the range ends ({e} ms) before it starts ({} ms)", self.start_ms))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for TimeRange {
+    type Err = String;
+
+    /// `05:00-20:00`, `1:02:03.5-`, `90-120` (seconds), `-10:00` (from the start).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("bad range {s:?}: use START-END, e.g. 05:00-20:00 or 1:02:03-");
+        let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+        let ms = |t: &str| -> Result<Option<u64>, String> {
+            let t = t.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let mut secs = 0.0f64;
+            for part in t.split(':') {
+                let v: f64 = part.parse().map_err(|_| bad())?;
+                if !v.is_finite() || v < 0.0 {
+                    return Err(bad());
+                }
+                secs = secs * 60.0 + v;
+            }
+            if t.split(':').count() > 3 {
+                return Err(bad());
+            }
+            Ok(Some((secs * 1000.0).round() as u64))
+        };
+        let range = TimeRange { start_ms: ms(a)?.unwrap_or(0), end_ms: ms(b)? };
+        range.check()?;
+        Ok(range)
+    }
+}
+
+impl fmt::Display for TimeRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = |ms: u64| {
+            let (s, frac) = (ms / 1000, ms % 1000);
+            let hms = format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+            if frac == 0 { hms } else { format!("{hms}.{frac:03}") }
+        };
+        write!(f, "{}-{}", t(self.start_ms), self.end_ms.map(t).unwrap_or_default())
+    }
 }
 
 impl fmt::Debug for DownloadRequest {
@@ -197,6 +278,8 @@ impl DownloadRequest {
             offline_until: None,
             vod: None,
             requirements: None,
+            rules: None,
+            range: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::hls::media::{ByteRange, MediaPlaylist};
 use crate::hls::vars::VarSource;
 use crate::model::{
     AudioChoice, DashRepresentationInfo, DashSetInfo, DownloadRequest, Prepared, RenditionRole, SubtitleChoice,
+    TrackRules,
 };
 
 /// An MPD's error as the vault's: live, DRM and addressing it does not handle are unsupported
@@ -228,6 +229,11 @@ fn as_variant(rep: &Representation) -> Variant {
         width: rep.width,
         height: rep.height,
         frame_rate: frame_rate(rep),
+        video_range: match rep.transfer {
+            Some(16) => Some("PQ".into()),
+            Some(18) => Some("HLG".into()),
+            _ => None,
+        },
         ..Variant::with_bandwidth(rep.id.clone(), rep.bandwidth)
     }
 }
@@ -237,6 +243,24 @@ fn as_variant(rep: &Representation) -> Variant {
 fn pick_rep(set: &AdaptationSet, request: &DownloadRequest) -> usize {
     let storable: Vec<usize> = (0..set.reps.len()).filter(|i| unsupported(&set.reps[*i], set.kind).is_none()).collect();
     let pool = if storable.is_empty() { (0..set.reps.len()).collect() } else { storable };
+    // Those the device decodes (and, for audio, within its channels), if any is.
+    let pool = match &request.rules {
+        Some(rules) => {
+            let fit: Vec<usize> = pool
+                .iter()
+                .copied()
+                .filter(|i| {
+                    let rep = &set.reps[*i];
+                    rules.accepts(&as_variant(rep))
+                        && rules
+                            .max_audio_channels
+                            .is_none_or(|max| rep.channels.as_ref().and_then(|c| c.count()).is_none_or(|c| c <= max))
+                })
+                .collect();
+            if fit.is_empty() { pool } else { fit }
+        }
+        None => pool,
+    };
     let variants: Vec<Variant> = pool.iter().map(|i| as_variant(&set.reps[*i])).collect();
     pool[request.quality.pick(&variants)]
 }
@@ -275,6 +299,34 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
             .filter(|(s, r)| unsupported(&period.sets[*s].reps[*r], period.sets[*s].kind).is_none())
             .collect();
         let pool = if storable.is_empty() { all } else { storable };
+        let pool: Vec<(usize, usize)> = match &request.rules {
+            Some(rules) => {
+                let fit: Vec<(usize, usize)> = pool
+                    .iter()
+                    .copied()
+                    .filter(|(s, r)| rules.accepts(&as_variant(&period.sets[*s].reps[*r])))
+                    .collect();
+                if fit.is_empty() {
+                    let offered: Vec<String> = pool
+                        .iter()
+                        .map(|(s, r)| {
+                            let v = as_variant(&period.sets[*s].reps[*r]);
+                            format!(
+                                "{} {}",
+                                v.codecs.as_deref().unwrap_or("(codecs not given)"),
+                                v.video_range.as_deref().unwrap_or("SDR")
+                            )
+                        })
+                        .collect();
+                    return Err(Error::InvalidRequest(format!(
+                        "no video representation the track rules accept (offered: {})",
+                        offered.join("; ")
+                    )));
+                }
+                fit
+            }
+            None => pool,
+        };
         let variants: Vec<Variant> = pool.iter().map(|(s, r)| as_variant(&period.sets[*s].reps[*r])).collect();
         pool[request.quality.pick(&variants)]
     };
@@ -282,8 +334,34 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
     if let Some(why) = unsupported(main_rep, period.sets[main_pick.0].kind) {
         return Err(Error::Unsupported(why));
     }
+    let rules = request.rules.clone().unwrap_or_default();
     let audio: Vec<usize> = if video_sets.is_empty() {
         Vec::new()
+    } else if !rules.audio_languages.is_empty() {
+        // The first preferred language offered (its main set first), else the main set.
+        let main_first = |sets: Vec<usize>| {
+            sets.iter()
+                .copied()
+                .find(|i| period.sets[*i].roles.iter().any(|r| r == "main"))
+                .or_else(|| sets.first().copied())
+        };
+        rules
+            .audio_languages
+            .iter()
+            .find_map(|l| {
+                main_first(
+                    audio_sets
+                        .iter()
+                        .copied()
+                        .filter(|i| {
+                            TrackRules::wants_language(std::slice::from_ref(l), period.sets[*i].lang.as_deref())
+                        })
+                        .collect(),
+                )
+            })
+            .or_else(|| main_first(audio_sets.clone()))
+            .into_iter()
+            .collect()
     } else {
         match &request.audio {
             AudioChoice::None => Vec::new(),
@@ -301,6 +379,10 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
         }
     };
     let text: Vec<usize> = match &request.subtitles {
+        _ if !rules.subtitle_languages.is_empty() => text_sets
+            .into_iter()
+            .filter(|i| TrackRules::wants_language(&rules.subtitle_languages, period.sets[*i].lang.as_deref()))
+            .collect(),
         SubtitleChoice::None => Vec::new(),
         SubtitleChoice::All => text_sets,
         SubtitleChoice::Languages(l) => text_sets.into_iter().filter(|i| lang_wanted(&period.sets[*i], l)).collect(),

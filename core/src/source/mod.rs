@@ -10,11 +10,12 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::fetch::{ErrorClass, FetchError, Http, Request, Retry, RetryPolicy, header_map};
+use crate::hls::cut::CutError;
 use crate::hls::master::{MasterPlaylist, PlaylistKind, Rendition, RenditionKind, Variant, playlist_kind};
 use crate::hls::media::{MediaPlaylist, PlaylistError};
 use crate::hls::vars::{VarSource, Variables};
 use crate::identity;
-use crate::model::{AudioChoice, DownloadRequest, Prepared, RenditionRole, SubtitleChoice};
+use crate::model::{AudioChoice, DownloadRequest, Prepared, RenditionRole, SubtitleChoice, TimeRange, TrackRules};
 use crate::sniff::{self, Content};
 use crate::vod::VodClient;
 
@@ -229,8 +230,28 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
             }],
         }),
         Resolved::Master { master, base } => {
-            let vi = request.quality.pick(&master.variants);
-            let variant = master.variants[vi].clone();
+            let rules = request.rules.clone().unwrap_or_default();
+            // The variants the device decodes and shows, then the one `quality` picks of them.
+            let fit: Vec<usize> = (0..master.variants.len()).filter(|i| rules.accepts(&master.variants[*i])).collect();
+            if fit.is_empty() {
+                let offered: Vec<String> = master
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{} {}",
+                            v.codecs.as_deref().unwrap_or("(codecs not given)"),
+                            v.video_range.as_deref().unwrap_or("SDR")
+                        )
+                    })
+                    .collect();
+                return Err(Error::InvalidRequest(format!(
+                    "no variant the track rules accept (offered: {})",
+                    offered.join("; ")
+                )));
+            }
+            let fitting: Vec<Variant> = fit.iter().map(|i| master.variants[*i].clone()).collect();
+            let variant = fitting[request.quality.pick(&fitting)].clone();
             let join = |uri: &str| {
                 base.join(uri).map_err(|e| Error::InvalidRequest(format!("bad URI in master playlist: {e}")))
             };
@@ -241,7 +262,9 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
                 dash: None,
             }];
             let audio_group = master.group(RenditionKind::Audio, variant.audio_group.as_deref());
+            let by_rules = rules.pick_audio(&audio_group);
             let audio = match &request.audio {
+                _ if by_rules.is_some() => by_rules.unwrap_or_default(),
                 AudioChoice::Default => pick_renditions(audio_group, None, true),
                 AudioChoice::All => pick_renditions(audio_group, None, false),
                 AudioChoice::Languages(l) => pick_renditions(audio_group, Some(l), false),
@@ -249,6 +272,12 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
             };
             let subs_group = master.group(RenditionKind::Subtitles, variant.subtitles_group.as_deref());
             let subs = match &request.subtitles {
+                _ if !rules.subtitle_languages.is_empty() => subs_group
+                    .into_iter()
+                    .filter(|r| {
+                        r.uri.is_some() && TrackRules::wants_language(&rules.subtitle_languages, r.language.as_deref())
+                    })
+                    .collect(),
                 SubtitleChoice::All => pick_renditions(subs_group, None, false),
                 SubtitleChoice::Languages(l) => pick_renditions(subs_group, Some(l), false),
                 SubtitleChoice::None => Vec::new(),
@@ -275,7 +304,39 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
 
 /// The media playlist of each chosen rendition, in order: fetched (HLS, with the master's
 /// variables), the source itself (a media playlist), or made from the MPD (DASH).
+/// With a time `range` (HLS only), each keeps only the segments that overlap it.
 pub(crate) async fn playlists(
+    src: &Source,
+    resolved: &Resolved,
+    choice: &mut Choice,
+    headers: &HeaderMap,
+    range: Option<TimeRange>,
+) -> Result<Vec<Fetched>> {
+    if range.is_some() && matches!(resolved, Resolved::Dash { .. }) {
+        // The local MPD repeats the source's periods and timelines, which a cut would break.
+        return Err(Error::InvalidRequest("a time range is for HLS streams; DASH is downloaded whole".into()));
+    }
+    let fetched = all_playlists(src, resolved, choice, headers).await?;
+    let Some(range) = range else {
+        return Ok(fetched);
+    };
+    let (start, end) = range.secs();
+    fetched
+        .into_iter()
+        .zip(&choice.renditions)
+        .map(|(f, r)| {
+            let text = crate::hls::cut::cut(&f.text, &f.playlist, start, end).map_err(|e| match e {
+                CutError::Empty { .. } => Error::InvalidRequest(format!("--range {range}: {} track: {e}", r.role)),
+                CutError::Mismatch => Error::BadSource(format!("the {} playlist: {e}", r.role)),
+            })?;
+            let playlist = MediaPlaylist::parse(&text, VarSource::Stored(&f.playlist.variables))
+                .map_err(|error| Error::MediaPlaylist { which: format!("{} (cut to {range})", r.role), error })?;
+            Ok(Fetched { text, base: f.base, playlist })
+        })
+        .collect()
+}
+
+async fn all_playlists(
     src: &Source,
     resolved: &Resolved,
     choice: &mut Choice,

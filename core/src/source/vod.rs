@@ -10,7 +10,9 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::hls::master::Variant;
 use crate::identity;
-use crate::model::{FailureReason, ImageKind, Prepared, Quality, VodMezzanineInfo, VodRequest, VodStreamInfo};
+use crate::model::{
+    FailureReason, ImageKind, Prepared, Quality, TrackRules, VodMezzanineInfo, VodRequest, VodStreamInfo, codec_family,
+};
 use crate::vod::api::{PlayInfo, SnapshotType};
 use crate::vod::{VodClient, VodError};
 
@@ -160,6 +162,48 @@ fn format_rank(format: &str) -> u8 {
     }
 }
 
+/// The streams the device decodes and shows (`CodecName`, `HDRType`), by `rules`; all of them
+/// without rules. Audio streams are kept (the rules are about their codecs only when named).
+fn by_rules(streams: &[PlayInfo], rules: Option<&TrackRules>) -> Result<Vec<PlayInfo>> {
+    let Some(rules) = rules.filter(|r| !r.codecs.is_empty() || !r.ranges.is_empty()) else {
+        return Ok(streams.to_vec());
+    };
+    let as_variant = |s: &PlayInfo| {
+        let mut v = Variant::with_bandwidth(String::new(), 0);
+        v.codecs = s.codec_name.as_deref().map(codec_family);
+        v.video_range = match s.hdr_type.as_deref().map(|h| h.trim().to_ascii_lowercase()) {
+            Some(h) if h == "hlg" => Some("HLG".into()),
+            Some(h) if h.starts_with("dolby") => {
+                v.codecs = Some("dvh1".into());
+                None
+            }
+            Some(h) if h.starts_with("hdr") => Some("PQ".into()),
+            _ => None,
+        };
+        v
+    };
+    let kept: Vec<PlayInfo> = streams.iter().filter(|s| rules.accepts(&as_variant(s))).cloned().collect();
+    if kept.is_empty() && !streams.is_empty() {
+        let offered: Vec<String> = streams
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {} {}",
+                    s.definition,
+                    s.format,
+                    s.codec_name.as_deref().unwrap_or("?"),
+                    s.hdr_type.as_deref().unwrap_or("SDR")
+                )
+            })
+            .collect();
+        return Err(Error::InvalidRequest(format!(
+            "no VOD stream the track rules accept (offered: {})",
+            offered.join(", ")
+        )));
+    }
+    Ok(kept)
+}
+
 /// Picks the stream for `request` among `streams`: the asked stream type (video if offered),
 /// format (m3u8, then mp4, then mpd, then audio formats) and definition (exact) or quality.
 fn choose<'a>(streams: &'a [PlayInfo], request: &VodRequest, quality: Quality) -> Result<&'a PlayInfo, VodError> {
@@ -204,7 +248,13 @@ fn choose<'a>(streams: &'a [PlayInfo], request: &VodRequest, quality: Quality) -
 }
 
 /// Resolves a VOD request: asks VOD for the stream (or the source file) and lists its images.
-pub(crate) async fn resolve(src: &Source, request: &VodRequest, quality: Quality) -> Result<Resolved> {
+/// `rules` filter the streams by codec and dynamic range first.
+pub(crate) async fn resolve(
+    src: &Source,
+    request: &VodRequest,
+    quality: Quality,
+    rules: Option<&TrackRules>,
+) -> Result<Resolved> {
     check_id(&request.video_id)?;
     let vod = client(src);
     let (url, state, mut title) = if request.mezzanine {
@@ -233,7 +283,8 @@ pub(crate) async fn resolve(src: &Source, request: &VodRequest, quality: Quality
             )
             .await
             .map_err(vod_error)?;
-        let s = choose(&info.streams, request, quality).map_err(vod_error)?;
+        let streams = by_rules(&info.streams, rules)?;
+        let s = choose(&streams, request, quality).map_err(vod_error)?;
         let state = VodState {
             video_id: request.video_id.clone(),
             definition: s.definition.clone(),

@@ -110,6 +110,11 @@ pub struct PlayInfo {
     pub job_id: Option<String>,
     /// `Normal`, or `Invisible` for an older stream of the same definition and format.
     pub status: Option<String>,
+    /// The video codec (`H.264`, `H.265`, `AV1`, …).
+    pub codec_name: Option<String>,
+    /// The dynamic range: `SDR`, `HDR`, `HDR10`, `HLG`, `DolbyVision` (none: SDR).
+    #[serde(rename = "HDRType")]
+    pub hdr_type: Option<String>,
 }
 
 impl PlayInfo {
