@@ -156,6 +156,32 @@ def test_the_quota_refuses_a_download_with_the_numbers_and_stores_nothing(tmp_pa
         assert not media_requests(origin), "no media fetched (only the playlists)"
         vault.set_quota(None)
         assert (await vault.check_space(request)).fits_quota
+        # Expired assets go when asked (or by themselves with evict_expired).
+        await vault.set_offline_until(small, 1000)
+        assert await vault.evict_expired() == [small]
+        assert await vault.assets() == [] and (await vault.check_space(request)).used == 0
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
+def test_expired_assets_are_evicted_when_the_vault_opens_if_asked(tmp_path, origin):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(config(tmp_path, key, requirements=vv.Requirements(**NO_KEEP)))
+        expired = await vault.download(vv.DownloadRequest(url=origin.url("progressive/sample.mp4"), mode=vv.StorageMode.NORMAL))
+        kept = await vault.download(vv.DownloadRequest(url=origin.url("hls-aes/low/index.m3u8"), mode=vv.StorageMode.NORMAL))
+        await vault.wait(expired)
+        await vault.wait(kept)
+        await vault.set_offline_until(expired, 1000)
+        await vault.shutdown()
+        # Without the option nothing goes; with it, the expired asset and its files go.
+        vault = await vv.Vault.open(config(tmp_path, key, requirements=vv.Requirements(**NO_KEEP)))
+        assert {a.id for a in await vault.assets()} == {expired, kept}
+        await vault.shutdown()
+        vault = await vv.Vault.open(config(tmp_path, key, requirements=vv.Requirements(**NO_KEEP), evict_expired=True))
+        assert [a.id for a in await vault.assets()] == [kept]
+        assert not (tmp_path / "vault" / "assets" / expired).exists()
         await vault.shutdown()
 
     asyncio.run(flow())

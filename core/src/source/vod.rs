@@ -586,6 +586,38 @@ mod tests {
     }
 
     #[test]
+    fn track_rules_filter_streams_by_codec_name_and_hdr_type() {
+        let with = |def: &str, codec: &str, hdr: Option<&str>, bitrate: f64| {
+            let mut s = stream(def, "m3u8", 2160, bitrate);
+            s.codec_name = Some(codec.into());
+            s.hdr_type = hdr.map(Into::into);
+            s
+        };
+        let streams = vec![
+            with("4K", "H.265", Some("HDR10"), 9000.0),
+            with("2K", "H.265", None, 6000.0),
+            with("HD", "H.264", Some("SDR"), 3000.0),
+            with("8K", "H.265", Some("DolbyVision"), 20000.0),
+        ];
+        let pick = |rules: TrackRules| {
+            by_rules(&streams, Some(&rules))
+                .map(|s| choose(&s, &VodRequest::new("v"), Quality::Best).unwrap().definition.clone())
+        };
+        use crate::model::DynamicRange::*;
+        let r = |codecs: &[&str], ranges: &[crate::model::DynamicRange]| TrackRules {
+            codecs: codecs.iter().map(|c| (*c).to_owned()).collect(),
+            ranges: ranges.to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(pick(r(&["avc1"], &[])).unwrap(), "HD");
+        assert_eq!(pick(r(&["hvc1"], &[Sdr])).unwrap(), "2K");
+        assert_eq!(pick(r(&["hev1"], &[Sdr, Hdr10])).unwrap(), "4K");
+        assert_eq!(pick(r(&["hvc1", "dvh1"], &[])).unwrap(), "8K");
+        assert!(matches!(pick(r(&["av01"], &[])), Err(Error::InvalidRequest(m)) if m.contains("4K m3u8 H.265 HDR10")));
+        assert_eq!(by_rules(&streams, None).unwrap().len(), 4);
+    }
+
+    #[test]
     fn choosing_a_stream() {
         let streams = vec![
             stream("LD", "m3u8", 360, 400.0),
