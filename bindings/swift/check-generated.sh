@@ -10,7 +10,9 @@ for api in 'public static func `open`(config: VaultConfig)' 'func download(reque
   'func play(assetId: String)' 'func addListener(listener: VaultListener)' 'func setRefresher(refresher: UrlRefresher?)' \
   'func openReader(assetId: String, name: String)' 'public func rotateVaultKey(' 'public protocol VaultListener' \
   'public protocol UrlRefresher' 'enum VaultError' 'public protocol CredentialsProvider' \
-  'func setCredentialsProvider(provider: CredentialsProvider?)' 'func images(assetId: String)' 'case vod('; do
+  'func setCredentialsProvider(provider: CredentialsProvider?)' 'func images(assetId: String)' 'case vod(' \
+  'func setConditions(conditions: Conditions)' 'func checkSpace(request: DownloadRequest)' \
+  'func preview(request: DownloadRequest)' 'case waitingForUnmetered' 'case QuotaExceeded('; do
   grep -qF "$api" VodVault.swift || { echo "generated Swift lacks: $api" >&2; exit 1; }
 done
 echo "Swift bindings generated ($(wc -l < VodVault.swift) lines); Swift tests need macOS: bindings/swift/build-xcframework.sh"

@@ -310,6 +310,46 @@ final class VaultTests: XCTestCase {
         try await vault.shutdown()
     }
 
+    func testConditionsHoldDownloadsAndTheQuotaRefuses() async throws {
+        let origin = try Origin()
+        defer { origin.stop() }
+        let noKeep = Requirements(keepFreePercent: 0, keepFreeAtLeast: 0, keepFreeAtMost: 0)
+        let wifiOnly = Requirements(unmeteredOnly: true, keepFreePercent: 0, keepFreeAtLeast: 0, keepFreeAtMost: 0)
+        var cfg = config(dir, try generateKeyFile(appId: app))
+        cfg.requirements = wifiOnly
+        cfg.conditions = Conditions(network: .unmetered)
+        let vault = try await Vault.open(config: cfg)
+        origin.delay = 0.3
+        var req = request(origin.url("hls-aes/master.m3u8"), .normal)
+        req.parallel = 1
+        let id = try await vault.download(request: req)
+        while try await vault.asset(assetId: id).segmentsDone < 2 { try await Task.sleep(nanoseconds: 20_000_000) }
+        vault.setConditions(conditions: Conditions(network: .metered))
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let held = try await vault.asset(assetId: id)
+        XCTAssertEqual(held.state, .waitingForUnmetered)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        XCTAssertEqual(try await vault.asset(assetId: id).segmentsDone, held.segmentsDone, "nothing more while metered")
+        origin.delay = 0
+        vault.setConditions(conditions: Conditions(network: .unmetered))
+        XCTAssertEqual(try await vault.wait(assetId: id).state, .completed)
+
+        let used = try await vault.assets().reduce(0) { $0 + $1.bytesDone }
+        vault.setQuota(quota: used + 1000)
+        var big = request(origin.url("hls-aes/master.m3u8"), .normal)
+        big.quality = "worst"
+        big.requirements = noKeep
+        do {
+            _ = try await vault.download(request: big)
+            XCTFail("over the quota")
+        } catch let VaultError.QuotaExceeded(needed, usedNow, quota) {
+            XCTAssertEqual(usedNow, used)
+            XCTAssertEqual(quota, used + 1000)
+            XCTAssertEqual(try await vault.checkSpace(request: big).needed, needed)
+        }
+        try await vault.shutdown()
+    }
+
     func testQueueControlsOfflineExpiryAndRemovalEvents() async throws {
         let origin = try Origin()
         defer { origin.stop() }
