@@ -578,18 +578,25 @@ fn print_prepared(p: &Prepared, json: bool) {
         return;
     }
     match p {
-        Prepared::Hls { master, variants, renditions, duration_secs, segments } => {
+        Prepared::Hls { master, variants, renditions, duration_secs, segments, variant_bytes, bytes_exact } => {
             println!("HLS {} playlist", if *master { "master" } else { "media" });
             for (i, v) in variants.iter().enumerate() {
                 let res = match (v.width, v.height) {
                     (Some(w), Some(h)) => format!("{w}x{h}"),
                     _ => "-".into(),
                 };
+                let size = variant_bytes
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|b| format!("  {}{}", if *bytes_exact { "" } else { "~" }, human(b)))
+                    .unwrap_or_default();
                 println!(
-                    "  variant {i}: {:>9} bit/s  {:>9}  {}{}",
+                    "  variant {i}: {:>9} bit/s  {:>9}  {}{}{}{size}",
                     v.bandwidth,
                     res,
                     v.codecs.clone().unwrap_or_default(),
+                    v.video_range.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
                     v.frame_rate.map(|f| format!("  {f} fps")).unwrap_or_default()
                 );
             }

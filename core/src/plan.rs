@@ -212,27 +212,7 @@ fn progressive_ext(content_type: Option<&str>, url: &Url) -> String {
 /// Estimated stored bytes of an HLS choice: exact for clear byte-range playlists, otherwise
 /// bandwidth × duration.
 fn hls_expected(choice: &Choice, playlists: &[MediaPlaylist]) -> (Option<u64>, bool) {
-    let all_ranged_clear = playlists.iter().all(|p| {
-        p.segments
-            .iter()
-            .filter(|s| !s.gap)
-            .all(|s| s.byte_range.is_some() && s.encryption == crate::hls::media::Encryption::None)
-            && p.maps.iter().all(|m| m.byte_range.is_some() && m.encryption == crate::hls::media::Encryption::None)
-    });
-    if all_ranged_clear {
-        let total: u64 = playlists
-            .iter()
-            .map(|p| {
-                p.segments.iter().filter(|s| !s.gap).filter_map(|s| s.byte_range).map(|r| r.length).sum::<u64>()
-                    + p.maps
-                        .iter()
-                        .zip(p.used_maps())
-                        .filter(|(_, used)| *used)
-                        .filter_map(|(m, _)| m.byte_range)
-                        .map(|r| r.length)
-                        .sum::<u64>()
-            })
-            .sum();
+    if let Some(total) = playlists.iter().map(crate::source::ranged_size).sum::<Option<u64>>() {
         return (Some(total), true);
     }
     let bw = choice.variant.average_bandwidth.unwrap_or(choice.variant.bandwidth);

@@ -234,3 +234,24 @@ fn ranges_parse_and_print() {
         assert!(bad.parse::<TimeRange>().is_err(), "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prepare_gives_each_variants_size_estimated_or_exact() {
+    let origin = Origin::start(fixtures()).await;
+    let tv = test_vault(|c| c.requirements.keep_free = vodvault_core::KeepFree::NONE).await;
+    let p = tv.vault.prepare(&origin.url("hls-aes/master.m3u8"), &[]).await.unwrap();
+    let vodvault_core::Prepared::Hls { variant_bytes, bytes_exact, duration_secs, segments, .. } = p else {
+        panic!("{p:?}")
+    };
+    // AVERAGE-BANDWIDTH × 8 s.
+    assert_eq!(
+        (variant_bytes, bytes_exact, duration_secs, segments),
+        (vec![Some(150_000), Some(240_000), Some(380_000)], false, Some(8.0), Some(4))
+    );
+    // Clear byte ranges: exact, and what a download stores.
+    let url = origin.url("hls-byterange/ts.m3u8");
+    let p = tv.vault.prepare(&url, &[]).await.unwrap();
+    let vodvault_core::Prepared::Hls { variant_bytes, bytes_exact: true, .. } = p else { panic!("{p:?}") };
+    let id = tv.vault.download(DownloadRequest::new(&url)).await.unwrap();
+    assert_eq!(Some(wait(&tv.vault, &id).await.unwrap().bytes_done), variant_bytes[0]);
+}

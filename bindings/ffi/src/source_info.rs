@@ -27,6 +27,10 @@ pub struct VariantInfo {
     pub audio_group: Option<String>,
     /// `SUBTITLES` group.
     pub subtitles_group: Option<String>,
+    /// `VIDEO-RANGE` (`SDR`, `PQ`, `HLG`).
+    pub video_range: Option<String>,
+    /// Its size in bytes: exact or an estimate (see `SourceInfo.Hls.bytesExact`); null when unknown.
+    pub bytes: Option<u64>,
 }
 
 /// The kind of an alternative rendition.
@@ -129,10 +133,12 @@ pub enum SourceInfo {
         variants: Vec<VariantInfo>,
         /// Renditions.
         renditions: Vec<RenditionInfo>,
-        /// For a media playlist: duration in seconds.
+        /// Duration in seconds (of a master: its first variant's).
         duration_secs: Option<f64>,
-        /// For a media playlist: segments.
+        /// Segments (of a master: its first variant's).
         segments: Option<u64>,
+        /// Whether the variants' `bytes` are exact (else bandwidth × duration estimates).
+        bytes_exact: bool,
     },
     /// A DASH source (a static MPD).
     Dash {
@@ -172,11 +178,23 @@ pub enum SourceInfo {
 impl From<core::Prepared> for SourceInfo {
     fn from(p: core::Prepared) -> Self {
         match p {
-            core::Prepared::Hls { master, variants, renditions, duration_secs, segments } => SourceInfo::Hls {
+            core::Prepared::Hls {
                 master,
+                variants,
+                renditions,
+                duration_secs,
+                segments,
+                variant_bytes,
+                bytes_exact,
+            } => SourceInfo::Hls {
+                master,
+                bytes_exact,
                 variants: variants
                     .into_iter()
-                    .map(|v| VariantInfo {
+                    .zip(variant_bytes.into_iter().chain(std::iter::repeat(None)))
+                    .map(|(v, bytes)| VariantInfo {
+                        bytes,
+                        video_range: v.video_range,
                         uri: v.uri,
                         bandwidth: v.bandwidth,
                         average_bandwidth: v.average_bandwidth,

@@ -22,10 +22,16 @@ pub enum Prepared {
         variants: Vec<Variant>,
         /// `EXT-X-MEDIA` renditions, closed captions included (nothing to download for them).
         renditions: Vec<Rendition>,
-        /// For a media playlist: its duration in seconds and segment count.
+        /// Duration in seconds (of a master: its first variant's).
         duration_secs: Option<f64>,
-        /// For a media playlist: segments.
+        /// Segments (of a master: its first variant's).
         segments: Option<usize>,
+        /// Each variant's size in bytes: an estimate (bandwidth × duration) for a master's, exact
+        /// for a media playlist made of clear byte ranges (`bytes_exact`); `None` when unknown.
+        /// [`crate::Vault::preview`] gives a chosen download's size.
+        variant_bytes: Vec<Option<u64>>,
+        /// Whether `variant_bytes` are exact.
+        bytes_exact: bool,
     },
     /// A DASH source: a static MPD.
     Dash {

@@ -149,11 +149,34 @@ pub(crate) async fn prepare(src: &Source, url: &str, headers: &[(String, String)
     let url = parse_url(url)?;
     let headers = merged_headers(src, headers)?;
     Ok(match resolve(src, &url, &headers).await? {
-        Resolved::Master { master, .. } => {
+        Resolved::Master { master, base } => {
             // URIs are shown without their query: it may hold signatures, or tokens that
             // EXT-X-DEFINE put there.
             let no_query = |u: &str| u.split(['?', '#']).next().unwrap_or(u).to_owned();
+            // The duration, from the first variant's playlist (every variant has it), gives
+            // each variant's estimated size. Only a playlist on the master's own host is asked
+            // (listing a source talks to that host alone; `preview` fetches what a download
+            // would); one that cannot be read leaves the sizes unknown.
+            let first = match master.variants.first().map(|v| base.join(&v.uri)) {
+                Some(Ok(u))
+                    if u.host_str() == base.host_str() && u.port_or_known_default() == base.port_or_known_default() =>
+                {
+                    fetch_playlist(src, &u, &headers, Some(&master.variables), "video").await.ok()
+                }
+                _ => None,
+            };
+            let duration = first.as_ref().map(|f| f.playlist.duration());
+            let variant_bytes = master
+                .variants
+                .iter()
+                .map(|v| {
+                    let bw = v.average_bandwidth.unwrap_or(v.bandwidth);
+                    duration.filter(|_| bw > 0).map(|d| (bw as f64 * d / 8.0) as u64)
+                })
+                .collect();
             Prepared::Hls {
+                variant_bytes,
+                bytes_exact: false,
                 master: true,
                 variants: master.variants.into_iter().map(|v| Variant { uri: no_query(&v.uri), ..v }).collect(),
                 renditions: master
@@ -161,11 +184,15 @@ pub(crate) async fn prepare(src: &Source, url: &str, headers: &[(String, String)
                     .into_iter()
                     .map(|r| Rendition { uri: r.uri.as_deref().map(no_query), ..r })
                     .collect(),
-                duration_secs: None,
-                segments: None,
+                duration_secs: duration,
+                segments: first.map(|f| f.playlist.segments.len()),
             }
         }
         Resolved::Media { playlist, .. } => Prepared::Hls {
+            // Exact when every piece is a clear byte range; otherwise there is no bandwidth to
+            // estimate from (`preview` says the same).
+            variant_bytes: vec![ranged_size(&playlist)],
+            bytes_exact: ranged_size(&playlist).is_some(),
             master: false,
             variants: vec![Variant::with_bandwidth(identity::redact(&url), 0)],
             renditions: Vec::new(),
@@ -177,6 +204,20 @@ pub(crate) async fn prepare(src: &Source, url: &str, headers: &[(String, String)
             Prepared::File { size, content_type, accept_ranges }
         }
     })
+}
+
+/// The size of a media playlist whose every piece is a byte range in the clear.
+pub(crate) fn ranged_size(pl: &MediaPlaylist) -> Option<u64> {
+    let clear = |e: &crate::hls::media::Encryption| *e == crate::hls::media::Encryption::None;
+    let segments = pl.segments.iter().filter(|s| !s.gap);
+    let maps = pl.maps.iter().zip(pl.used_maps()).filter(|(_, used)| *used).map(|(m, _)| m);
+    let mut total = 0u64;
+    for (range, enc) in
+        segments.map(|s| (s.byte_range, &s.encryption)).chain(maps.map(|m| (m.byte_range, &m.encryption)))
+    {
+        total = total.checked_add(range.filter(|_| clear(enc))?.length)?;
+    }
+    Some(total)
 }
 
 fn media_only_variant(url: &Url) -> Variant {
