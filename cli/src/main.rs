@@ -13,6 +13,7 @@ mod bench;
 mod commands;
 mod credentials;
 mod demo;
+mod show;
 
 /// Download, store and play back HLS and MP4 streams for offline viewing.
 #[derive(Parser, Debug)]

@@ -53,19 +53,19 @@ pub(crate) enum Error {
     #[error("storage full: no space left on the device")]
     StorageFull,
     /// A download does not fit in the space downloads may use.
-    #[error("storage full: needs {needed} bytes, {available} available")]
+    #[error("storage full")]
     NoRoom {
-        /// Bytes it needs (its size, or its estimate and 5%).
-        needed: u64,
-        /// Bytes free, less what downloads keep free.
+        /// Bytes it needs (its size, or its estimate and 5%), when known.
+        needed: Option<u64>,
+        /// Bytes free, less what downloads keep free and other downloads still expect.
         available: u64,
     },
     /// A download would take the vault past its quota.
-    #[error("over the vault's quota: needs {needed} bytes, {used} of {quota} used")]
+    #[error("over the vault's quota")]
     QuotaExceeded {
-        /// Bytes it needs.
-        needed: u64,
-        /// Bytes the vault's assets store.
+        /// Bytes it needs, when known.
+        needed: Option<u64>,
+        /// Bytes the vault's assets store and unfinished downloads still expect.
         used: u64,
         /// The quota.
         quota: u64,
@@ -330,11 +330,14 @@ pub enum VaultError {
     },
     /// A download would take the vault past its quota ([`crate::VaultConfig::quota`]): remove
     /// assets or raise the quota.
-    #[error("over the vault's quota: needs {needed} bytes, {used} of {quota} used")]
+    #[error(
+        "over the vault's quota: {used} of {quota} bytes used{}",
+        needed.map(|n| format!(", needs {n} more")).unwrap_or_default()
+    )]
     QuotaExceeded {
-        /// Bytes the download needs (its size, or its estimate).
-        needed: u64,
-        /// Bytes the vault's assets store now.
+        /// Bytes the download needs (its size, or its estimate and 5%), when known.
+        needed: Option<u64>,
+        /// Bytes the vault's assets store, and unfinished downloads still expect to.
         used: u64,
         /// The quota in bytes.
         quota: u64,
@@ -422,9 +425,7 @@ impl From<Error> for VaultError {
             Error::Key(k) => return VaultError::storage("a stored key", &k),
             Error::Catalog(c) => return VaultError::storage("catalog", &c),
             Error::StorageFull => VaultError::StorageFull { needed: None, available: None },
-            Error::NoRoom { needed, available } => {
-                VaultError::StorageFull { needed: Some(needed), available: Some(available) }
-            }
+            Error::NoRoom { needed, available } => VaultError::StorageFull { needed, available: Some(available) },
             Error::QuotaExceeded { needed, used, quota } => VaultError::QuotaExceeded { needed, used, quota },
             Error::Io(io) => return VaultError::storage("file system", &io),
             Error::Seal(SealError::Io(io)) => return VaultError::storage("file system", &io),

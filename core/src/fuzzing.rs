@@ -52,6 +52,15 @@ pub fn hls_media(data: &[u8]) {
         assert_eq!((a.msn, a.discontinuity, a.gap), (b.msn, b.discontinuity, b.gap));
         assert_eq!(a.map.is_some(), b.map.is_some());
     }
+    // Time ranges: a cut either holds no segment or is exactly the overlapping segments as the
+    // source had them (the cut checks itself; a mismatch is a bug).
+    let total = pl.duration();
+    for (from, to) in [(0.0, f64::INFINITY), (total / 3.0, total * 2.0 / 3.0), (total / 2.0, total / 2.0 + 0.001)] {
+        match crate::hls::cut::cut(text, &pl, from, to) {
+            Ok(_) | Err(crate::hls::cut::CutError::Empty { .. }) => {}
+            Err(e) => panic!("cutting {from}-{to}: {e}\n{text}"),
+        }
+    }
 }
 
 /// A master playlist, choosing from it, and the local master written for the choice, which

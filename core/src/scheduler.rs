@@ -67,6 +67,14 @@ struct State {
     waiting: HashMap<String, WaitReason>,
     /// Each candidate asset's own requirements (read once from its request).
     own: HashMap<String, Option<Requirements>>,
+    /// Downloads being held back: the task doing it, and the download's own task.
+    holding: HashMap<String, Holding>,
+}
+
+/// A download being held back (see [`hold`]).
+struct Holding {
+    task: JoinHandle<()>,
+    job: tokio::task::AbortHandle,
 }
 
 struct Shared {
@@ -103,6 +111,7 @@ impl Scheduler {
             gate,
             waiting: HashMap::new(),
             own: HashMap::new(),
+            holding: HashMap::new(),
         };
         let shared =
             Arc::new(Shared { deps, max_parallel: max_parallel.max(1), state: Mutex::new(state), wake: Notify::new() });
@@ -119,6 +128,12 @@ impl Scheduler {
     /// those it lets through start.
     pub(crate) fn set_gate(&self, change: impl FnOnce(&mut Gate)) {
         change(&mut self.shared.state().gate);
+        self.shared.wake.notify_one();
+    }
+
+    /// Forgets what `id` requires of its own (it changed) and applies the gate again.
+    pub(crate) fn requirements_changed(&self, id: &str) {
+        self.shared.state().own.remove(id);
         self.shared.wake.notify_one();
     }
 
@@ -156,10 +171,17 @@ impl Scheduler {
     /// Blocking work the job started keeps the asset's lock until it is done (see
     /// `engine::lock`): wait for the lock before touching the asset's files.
     pub(crate) async fn stop(&self, id: &str) {
-        let job = self.shared.state().jobs.remove(id);
+        let (job, holding) = {
+            let mut st = self.shared.state();
+            (st.jobs.remove(id), st.holding.remove(id))
+        };
         if let Some(job) = job {
             job.task.abort();
             let _ = job.task.await;
+        }
+        if let Some(h) = holding {
+            h.job.abort();
+            let _ = h.task.await;
         }
     }
 
@@ -171,6 +193,10 @@ impl Scheduler {
         let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        let holding: Vec<Holding> = self.shared.state().holding.drain().map(|(_, h)| h).collect();
+        for h in holding {
+            let _ = h.task.await;
         }
         let jobs: Vec<(String, Job)> = self.shared.state().jobs.drain().collect();
         let deps = &self.shared.deps;
@@ -195,6 +221,10 @@ impl Drop for Scheduler {
         for (_, job) in state.jobs.drain() {
             job.task.abort();
         }
+        for (_, h) in state.holding.drain() {
+            h.job.abort();
+            h.task.abort();
+        }
         drop(state);
         if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() {
             task.abort();
@@ -207,11 +237,13 @@ async fn run_loop(shared: Arc<Shared>) {
         if shared.state().closed {
             return;
         }
-        match shared.deps.catalog.ids_in_state(AssetState::Queued).await {
+        match shared.deps.catalog.queued().await {
             Ok(queued) => {
-                let (queued, held) = gate(&shared, queued).await;
-                start_jobs(&shared, queued);
-                hold(&shared, held).await;
+                let (startable, held) = gate(&shared, queued).await;
+                start_jobs(&shared, startable);
+                for (id, job, reason) in held {
+                    hold(&shared, id, job, reason);
+                }
             }
             Err(e) => tracing::warn!("scheduler: reading the queue: {e}"),
         }
@@ -234,38 +266,54 @@ fn pass_interval(shared: &Shared) -> Duration {
 }
 const PASS_DOWNLOADING: Duration = Duration::from_millis(250);
 
-/// Applies the gate to the queued assets this process would run and to its running downloads:
-/// returns the queued ones it lets through, and the running jobs it holds back (taken out of
-/// the jobs). Reports every change of an asset's waiting reason.
-async fn gate(shared: &Arc<Shared>, queued: Vec<String>) -> (Vec<String>, Vec<(String, Job)>) {
+/// Applies the gate to the queued assets this process would run (id, bytes still expected) and
+/// to its running downloads: returns the queued ones it lets through, and the running jobs it
+/// holds back (taken out of the jobs) with why. Reports every change of an asset's waiting reason.
+async fn gate(
+    shared: &Arc<Shared>,
+    queued: Vec<(String, Option<u64>)>,
+) -> (Vec<String>, Vec<(String, Job, WaitReason)>) {
+    let queued_ids: Vec<String> = queued.iter().map(|(id, _)| id.clone()).collect();
     let (gate, candidates, unknown) = {
         let st = shared.state();
-        let mut candidates: Vec<String> = queued
+        let mut candidates: Vec<String> = queued_ids
             .iter()
+            .filter(|id| !st.holding.contains_key(*id))
             .filter(|id| match &st.scope {
                 Scope::All => true,
                 Scope::Only(set) => set.contains(*id),
             })
             .cloned()
             .collect();
-        candidates
-            .extend(st.jobs.iter().filter(|(id, j)| !j.for_players && !queued.contains(id)).map(|(id, _)| id.clone()));
+        candidates.extend(
+            st.jobs.iter().filter(|(id, j)| !j.for_players && !queued_ids.contains(id)).map(|(id, _)| id.clone()),
+        );
         let unknown: Vec<String> = candidates.iter().filter(|id| !st.own.contains_key(*id)).cloned().collect();
         (st.gate, candidates, unknown)
     };
     if candidates.is_empty() {
         let mut st = shared.state();
-        st.waiting.clear();
+        let holding: HashSet<String> = st.holding.keys().cloned().collect();
+        st.waiting.retain(|id, _| holding.contains(id));
         st.own.clear();
-        return (queued, Vec::new());
+        return (Vec::new(), Vec::new());
     }
     let deps = &shared.deps;
     let mut own = Vec::new();
+    // A download whose own requirements cannot be read now is not started this pass (the
+    // vault's might allow what its own forbid).
+    let mut unread = HashSet::new();
     for id in unknown {
-        // An unreadable request has no requirements of its own (its job fails on it).
-        if let Ok(Some(json)) = deps.catalog.request(&id).await {
-            let req = serde_json::from_str::<DownloadRequest>(&json).ok().and_then(|r| r.requirements);
-            own.push((id, req));
+        match deps.catalog.request(&id).await {
+            Ok(Some(json)) => {
+                // An unreadable request has no requirements of its own (its job fails on it).
+                let req = serde_json::from_str::<DownloadRequest>(&json).ok().and_then(|r| r.requirements);
+                own.push((id, req));
+            }
+            Ok(None) => {}
+            Err(_) => {
+                unread.insert(id);
+            }
         }
     }
     let root = deps.layout.root().to_owned();
@@ -274,16 +322,21 @@ async fn gate(shared: &Arc<Shared>, queued: Vec<String>) -> (Vec<String>, Vec<(S
         _ => None,
     };
     let over_quota = match gate.quota {
-        Some(quota) => deps.catalog.bytes_stored().await.is_ok_and(|used| used >= quota),
+        Some(quota) => deps.catalog.bytes_stored().await.is_ok_and(|used| used > quota),
         None => false,
     };
+    let needs: HashMap<&str, u64> =
+        queued.iter().map(|(id, left)| (id.as_str(), left.map_or(0, |l| l.saturating_add(l / 20)))).collect();
     let mut st = shared.state();
     st.own.extend(own);
     let mut waiting = HashMap::new();
     for id in &candidates {
         let req = st.own.get(id).copied().flatten().unwrap_or(gate.requirements);
         let was_storage = st.waiting.get(id) == Some(&WaitReason::Storage);
-        if let Some(reason) = wait_reason(&req, &gate.conditions, space, over_quota, was_storage) {
+        // A queued download must fit what it still needs; a running one is held back only
+        // when free space falls below what is kept free.
+        let need = needs.get(id.as_str()).copied().unwrap_or(0);
+        if let Some(reason) = wait_reason(&req, &gate.conditions, space, need, over_quota, was_storage) {
             waiting.insert(id.clone(), reason);
         }
     }
@@ -294,7 +347,7 @@ async fn gate(shared: &Arc<Shared>, queued: Vec<String>) -> (Vec<String>, Vec<(S
         }
     }
     for id in st.waiting.keys() {
-        if !waiting.contains_key(id) && queued.contains(id) {
+        if !waiting.contains_key(id) && !st.holding.contains_key(id) && queued_ids.contains(id) {
             deps.events.state(id, AssetState::Queued, None);
         }
     }
@@ -304,33 +357,65 @@ async fn gate(shared: &Arc<Shared>, queued: Vec<String>) -> (Vec<String>, Vec<(S
         .filter(|(id, j)| !j.for_players && waiting.contains_key(*id))
         .map(|(id, _)| id.clone())
         .collect();
-    let held = held_ids.into_iter().filter_map(|id| st.jobs.remove(&id).map(|j| (id, j))).collect();
+    let held = held_ids
+        .into_iter()
+        .filter_map(|id| {
+            let reason = waiting[&id];
+            st.jobs.remove(&id).map(|j| (id, j, reason))
+        })
+        .collect();
     st.own.retain(|id, _| candidates.contains(id));
+    // Those being held back keep their reason until the next pass looks at them again.
+    let previous = std::mem::take(&mut st.waiting);
+    waiting.extend(previous.into_iter().filter(|(id, _)| st.holding.contains_key(id)));
     st.waiting = waiting;
-    let queued = queued.into_iter().filter(|id| !st.waiting.contains_key(id)).collect();
-    (queued, held)
+    let startable = queued_ids
+        .into_iter()
+        .filter(|id| !st.waiting.contains_key(id) && !st.holding.contains_key(id) && !unread.contains(id))
+        .collect();
+    (startable, held)
 }
 
-/// Holds running downloads back: each takes no new piece, its pieces under way get
-/// [`HOLD_GRACE`] to be stored and recorded, then it is stopped and queued again.
-async fn hold(shared: &Arc<Shared>, held: Vec<(String, Job)>) {
-    let deps = &shared.deps;
-    let each = held.into_iter().map(|(id, mut job)| async move {
+/// Holds a running download back, in a task of its own (the loop goes on): the download takes
+/// no new piece, its pieces under way get [`HOLD_GRACE`] to be stored and recorded, then it is
+/// stopped and queued again. Then it says again why it waits (it may have said `downloading`).
+fn hold(shared: &Arc<Shared>, id: String, mut job: Job, reason: WaitReason) {
+    let mut st = shared.state();
+    let abort = job.task.abort_handle();
+    let sh = Arc::clone(shared);
+    let key = id.clone();
+    let task = tokio::spawn(async move {
+        let deps = &sh.deps;
         job.drain.store(true, Ordering::SeqCst);
+        // Ended by itself (held, completed or failed): it recorded its own state.
         if tokio::time::timeout(HOLD_GRACE, &mut job.task).await.is_err() {
             job.task.abort();
             let _ = job.task.await;
+            // Its blocking work ends on its own; if another process took the asset meanwhile,
+            // its files and state are that process's.
+            if engine::wait_unlocked(deps, &id).await.is_ok() {
+                let dir = deps.layout.asset_dir(&id);
+                let _ = tokio::task::spawn_blocking(move || store::remove_temp_files(&dir)).await;
+                let from = [AssetState::Downloading];
+                if let Err(e) = deps.catalog.transition(&id, &from, AssetState::Queued, None).await {
+                    tracing::warn!(asset = %id, "holding back: could not queue the download again: {e}");
+                }
+            } else {
+                tracing::warn!(asset = %id, "holding back: the download's file work did not end within 15 s");
+            }
         }
-        if engine::wait_unlocked(deps, &id).await.is_err() {
-            tracing::warn!(asset = %id, "holding back: the download's file work did not end within 15 s");
+        let still = sh.state().waiting.get(&id).copied();
+        if let Some(why) = still
+            && matches!(deps.catalog.state(&id).await, Ok(Some(AssetState::Queued)))
+        {
+            deps.events.state(&id, why.state(), None);
+        } else if still.is_none() {
+            tracing::debug!(asset = %id, "held back for {:?}, now allowed again", reason);
         }
-        if let Err(e) = deps.catalog.transition(&id, &[AssetState::Downloading], AssetState::Queued, None).await {
-            tracing::warn!(asset = %id, "holding back: could not queue the download again: {e}");
-        }
-        let dir = deps.layout.asset_dir(&id);
-        let _ = tokio::task::spawn_blocking(move || store::remove_temp_files(&dir)).await;
+        sh.state().holding.remove(&id);
+        sh.wake.notify_one();
     });
-    futures_util::future::join_all(each).await;
+    st.holding.insert(key, Holding { task, job: abort });
 }
 
 /// A player asked for a piece of `id` that is not stored: a queued asset starts (ahead of the
@@ -408,7 +493,11 @@ fn start_jobs(shared: &Arc<Shared>, mut queued: Vec<String>) {
     state.jobs.retain(|_, j| !j.task.is_finished());
     // Preferred assets first; a preference lasts until the asset is no longer queued.
     let preferred = std::mem::take(&mut state.preferred);
-    state.preferred = preferred.into_iter().filter(|p| queued.contains(p) && !state.jobs.contains_key(p)).collect();
+    // (A preference outlives a wait: the asset a player watches starts first once allowed.)
+    state.preferred = preferred
+        .into_iter()
+        .filter(|p| (queued.contains(p) || state.waiting.contains_key(p)) && !state.jobs.contains_key(p))
+        .collect();
     queued.sort_by_key(|id| !state.preferred.contains(id));
     for id in queued {
         // A player waiting for an asset does not wait for a free slot.

@@ -58,8 +58,8 @@ pub struct VaultConfig {
     /// download starts before it has said so.
     pub conditions: Conditions,
     /// What downloads require of the device (Wi-Fi only, charging, battery, free space kept);
-    /// a download's own requirements replace these. Default: nothing but keeping 5% of the
-    /// volume and at least 200 MiB free.
+    /// a download's own requirements replace these, free space kept included. Default: nothing
+    /// but keeping 5% of the volume free, at least 200 MiB and at most 1 GiB.
     pub requirements: Requirements,
     /// Bytes the vault's assets may store in all (`None`: no quota). A download that would go
     /// past it is refused with [`VaultError::QuotaExceeded`]; one that reaches it midway (its
@@ -280,8 +280,10 @@ impl Vault {
             evict_expired: config.evict_expired,
         };
         let vault = Self { inner: Arc::new(inner) };
-        if config.evict_expired {
-            vault.evict_expired().await?;
+        if config.evict_expired
+            && let Err(e) = vault.evict_expired().await
+        {
+            tracing::warn!("evicting expired assets: {e}");
         }
         Ok(vault)
     }
@@ -361,12 +363,27 @@ impl Vault {
         self.inner.deps.source.http.rate_limit().get()
     }
 
-    /// Tells the vault what the device is like now (network, charging, battery). Downloads
+    /// Tells the vault what the device is like now (network, charging, battery: all three;
+    /// [`Vault::set_network`] and [`Vault::set_power`] change one part). Downloads
     /// whose requirements these do not meet stop taking pieces at once (those under way get
     /// 0.7 s to finish, then are aborted) and wait in a `waiting_for_*` state; those they now
     /// allow start again by themselves. Nothing stored is lost.
     pub fn set_conditions(&self, conditions: Conditions) {
         self.inner.scheduler.set_gate(|g| g.conditions = conditions);
+    }
+
+    /// Changes only the network of the conditions (for an app whose network and battery news
+    /// come from separate callbacks).
+    pub fn set_network(&self, network: crate::model::Network) {
+        self.inner.scheduler.set_gate(|g| g.conditions.network = network);
+    }
+
+    /// Changes only the power part of the conditions: charging, and whether the battery is low.
+    pub fn set_power(&self, charging: bool, battery_low: bool) {
+        self.inner.scheduler.set_gate(|g| {
+            g.conditions.charging = charging;
+            g.conditions.battery_low = battery_low;
+        });
     }
 
     /// What the vault was last told about the device.
@@ -378,6 +395,23 @@ impl Vault {
     /// them), applied at once as [`Vault::set_conditions`] is.
     pub fn set_requirements(&self, requirements: Requirements) {
         self.inner.scheduler.set_gate(|g| g.requirements = requirements);
+    }
+
+    /// Changes what one download requires of the device (`None`: the vault's requirements),
+    /// applied at once as [`Vault::set_conditions`] is. Asking for a download again with other
+    /// requirements does not change them; this does.
+    ///
+    /// # Errors
+    /// [`VaultError::NotFound`], [`VaultError::Storage`].
+    pub async fn set_download_requirements(&self, id: &str, requirements: Option<Requirements>) -> Result<()> {
+        self.ensure_open()?;
+        let row = self.row(id).await?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(&row.request).map_err(|e| VaultError::storage("the stored request", &e))?;
+        value["requirements"] = serde_json::to_value(requirements).unwrap_or_default();
+        self.inner.catalog().set_request(id, &value.to_string()).await?;
+        self.inner.scheduler.requirements_changed(id);
+        Ok(())
     }
 
     /// What downloads require of the device (unless a download says otherwise).
@@ -466,6 +500,9 @@ impl Vault {
     /// As [`Vault::prepare`], and [`VaultError::InvalidRequest`] when the rules accept nothing.
     pub async fn preview(&self, request: &DownloadRequest) -> Result<Preview> {
         self.ensure_open()?;
+        if self.inner.evict_expired {
+            self.evict_expired().await?;
+        }
         let scheduler = &self.inner.scheduler;
         Ok(engine::preview(&self.inner.deps, request, |own| scheduler.limits(own)).await?)
     }
@@ -655,21 +692,28 @@ impl Vault {
     }
 
     /// Removes every asset whose offline period is over (`offline_until` in the past), as
-    /// [`Vault::remove`] does, and returns their ids.
+    /// [`Vault::remove`] does, and returns the ids removed. Best effort: one that cannot be
+    /// removed now (another process holds it) is logged and stays for next time.
     ///
     /// # Errors
-    /// As [`Vault::remove`].
+    /// [`VaultError::Closed`], [`VaultError::Storage`] when the catalog cannot be read.
     pub async fn evict_expired(&self) -> Result<Vec<String>> {
         self.ensure_open()?;
         let ids = self.inner.catalog().ids_expired(crate::clock::now_ms()).await?;
-        for id in &ids {
-            match self.remove(id).await {
-                Ok(()) | Err(VaultError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+        let mut removed = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Best effort: one that another process holds (busy) stays for next time.
+            match self.remove(&id).await {
+                Ok(()) => {
+                    tracing::debug!(asset = %id, "evicted: its offline period is over");
+                    removed.push(id);
+                }
+                Err(VaultError::NotFound { .. }) => {}
+                Err(VaultError::Closed) => return Err(VaultError::Closed),
+                Err(e) => tracing::warn!(asset = %id, "could not evict an expired asset: {e}"),
             }
-            tracing::debug!(asset = %id, "evicted: its offline period is over");
         }
-        Ok(ids)
+        Ok(removed)
     }
 
     /// Removes every asset.

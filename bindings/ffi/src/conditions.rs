@@ -109,9 +109,10 @@ pub struct SpaceCheck {
     pub free: u64,
     /// Bytes downloads keep free there.
     pub keep_free: u64,
-    /// Bytes downloads may use: `free` less `keepFree`.
+    /// Bytes this download may use: `free` less `keepFree` and what other unfinished downloads
+    /// still expect.
     pub available: u64,
-    /// Bytes the vault's assets store now.
+    /// Bytes the vault's assets store now, and unfinished downloads still expect to.
     pub used: u64,
     /// The vault's quota, if any.
     pub quota: Option<u64>,

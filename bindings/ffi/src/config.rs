@@ -78,7 +78,8 @@ pub struct VaultConfig {
     /// requirements passes what it knows, so that nothing starts before it has said so.
     #[uniffi(default = None)]
     pub conditions: Option<Conditions>,
-    /// What downloads require of the device (null: keep 5% and 200 MiB free, nothing else).
+    /// What downloads require of the device (null: keep 5% of the volume free, at least 200 MiB
+    /// and at most 1 GiB, nothing else).
     #[uniffi(default = None)]
     pub requirements: Option<Requirements>,
     /// Bytes the vault's assets may store in all (null: no quota).

@@ -51,7 +51,7 @@ pub enum VaultError {
     /// The device is full: free space, then try again.
     StorageFull { needed: Option<u64>, available: Option<u64> },
     /// A download would take the vault past its quota: remove assets or raise the quota.
-    QuotaExceeded { needed: u64, used: u64, quota: u64 },
+    QuotaExceeded { needed: Option<u64>, used: u64, quota: u64 },
     /// Local storage failed (details are in the log).
     Storage { details: String },
     /// A stored file failed verification (modified or damaged); none of it was returned.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use vodvault_core as core;
 
 use crate::asset::{AssetImage, AssetInfo};
-use crate::conditions::{Conditions, Requirements, SpaceCheck};
+use crate::conditions::{Conditions, Network, Requirements, SpaceCheck};
 use crate::config::{HttpHeader, VaultConfig, headers};
 use crate::errors::Result;
 use crate::listener::{self, ListenerHandle, VaultListener};
@@ -139,11 +139,24 @@ impl Vault {
         self.0.max_rate()
     }
 
-    /// Tells the vault what the device is like now. Downloads whose requirements these do not
+    /// Tells the vault what the device is like now (all three parts; `setNetwork` and
+    /// `setPower` change one). Downloads whose requirements these do not
     /// meet stop taking pieces at once (those under way get 0.7 s) and wait in a
     /// `WaitingFor…` state; those now allowed start again by themselves. Nothing is lost.
     pub fn set_conditions(&self, conditions: Conditions) {
         self.0.set_conditions(conditions.into());
+    }
+
+    /// Changes only the network (from a `NetworkCallback`, say), keeping what was said about
+    /// power.
+    pub fn set_network(&self, network: Network) {
+        self.0.set_network(network);
+    }
+
+    /// Changes only charging and battery-low (from `ACTION_BATTERY_CHANGED`, say), keeping the
+    /// network.
+    pub fn set_power(&self, charging: bool, battery_low: bool) {
+        self.0.set_power(charging, battery_low);
     }
 
     /// What the vault was last told about the device.
@@ -154,6 +167,12 @@ impl Vault {
     /// Changes what downloads require (those with their own requirements keep them), at once.
     pub fn set_requirements(&self, requirements: Requirements) {
         self.0.set_requirements(requirements.into());
+    }
+
+    /// Changes what one download requires of the device (null: the vault's), at once.
+    pub async fn set_download_requirements(&self, asset_id: String, requirements: Option<Requirements>) -> Result<()> {
+        let v = self.0.clone();
+        spawn(async move { v.set_download_requirements(&asset_id, requirements.map(Into::into)).await }).await?
     }
 
     /// What downloads require of the device.

@@ -75,6 +75,9 @@ def test_wifi_only_waits_on_a_metered_network_within_a_second_and_goes_on_by_its
         info = await vault.asset(asset)
         assert info.state == vv.AssetState.WAITING_FOR_UNMETERED and info.segments_done == held
         assert held < info.segments_total
+        with recorder.lock:
+            last = [s for (i, s, _) in recorder.states if i == asset][-1]
+        assert last == vv.AssetState.WAITING_FOR_UNMETERED, "what a listener last heard is the wait"
 
         origin.delay = 0.0
         vault.set_conditions(vv.Conditions(network=vv.Network.UNMETERED))
@@ -89,6 +92,48 @@ def test_wifi_only_waits_on_a_metered_network_within_a_second_and_goes_on_by_its
         w = states.index(vv.AssetState.WAITING_FOR_UNMETERED)
         assert vv.AssetState.DOWNLOADING in states[w:] and states[-1] == vv.AssetState.COMPLETED, states
         handle.cancel()
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
+def test_a_piece_slower_than_the_grace_is_aborted_and_a_pause_during_a_hold_is_a_pause(tmp_path, origin, fixtures):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(
+            config(tmp_path, key, requirements=vv.Requirements(unmetered_only=True, **NO_KEEP),
+                   conditions=vv.Conditions(network=vv.Network.UNMETERED))
+        )
+        origin.delay = 0.2
+        asset = await vault.download(vv.DownloadRequest(url=origin.url(MASTER), mode=vv.StorageMode.NORMAL, parallel=1))
+
+        async def one_stored():
+            return (await vault.asset(asset)).segments_done >= 1
+        await until("a piece stored", one_stored)
+        origin.delay = 3.0  # the piece under way now takes longer than the 0.7 s of grace
+        await asyncio.sleep(0.3)
+        vault.set_conditions(vv.Conditions(network=vv.Network.METERED))
+        t0 = time.monotonic()
+        await asyncio.sleep(1.0)
+        held = await vault.asset(asset)
+        assert held.state == vv.AssetState.WAITING_FOR_UNMETERED
+        await asyncio.sleep(1.5)
+        assert media_requests(origin, since=t0 + 0.9) == [], "nothing asked after the grace"
+        assert (await vault.asset(asset)).segments_done == held.segments_done, "the slow piece was not stored"
+        # Paused while held back: paused, and it stays so whatever the conditions say.
+        await vault.pause(asset)
+        assert (await vault.asset(asset)).state == vv.AssetState.PAUSED
+        origin.delay = 0.0
+        vault.set_conditions(vv.Conditions(network=vv.Network.UNMETERED))
+        await asyncio.sleep(1.2)
+        assert (await vault.asset(asset)).state == vv.AssetState.PAUSED
+        await vault.resume(asset)
+        done = await asyncio.wait_for(vault.wait(asset), 30)
+        assert done.state == vv.AssetState.COMPLETED
+        assert_stored_as_the_source(pathlib.Path(done.dir), fixtures)
+        counts = Counter(media_requests(origin))
+        # Only the piece cut off mid-transfer was asked twice.
+        assert sum(1 for c in counts.values() if c > 1) <= 1 and max(counts.values()) <= 2, counts
         await vault.shutdown()
 
     asyncio.run(flow())
@@ -112,22 +157,56 @@ def test_charging_battery_and_no_network_hold_a_download_before_its_first_byte(t
                 return (await vault.asset(asset)).state == s
             return check
         await until("waiting_for_charging", await state_is(vv.AssetState.WAITING_FOR_CHARGING), 3)
-        vault.set_conditions(vv.Conditions(network=vv.Network.METERED, charging=True, battery_low=True))
+        vault.set_power(True, True)
         await until("waiting_for_battery", await state_is(vv.AssetState.WAITING_FOR_BATTERY), 1)
-        vault.set_conditions(vv.Conditions(network=vv.Network.NONE, charging=True, battery_low=False))
+        vault.set_network(vv.Network.NONE)
         await until("waiting_for_network", await state_is(vv.AssetState.WAITING_FOR_NETWORK), 1)
+        # Power news keeps the network that was reported.
+        vault.set_power(True, False)
+        assert vault.conditions() == vv.Conditions(network=vv.Network.NONE, charging=True, battery_low=False)
         await asyncio.sleep(1.2)
+        assert (await vault.asset(asset)).state == vv.AssetState.WAITING_FOR_NETWORK
         assert media_requests(origin) == [], "nothing fetched while held"
         assert (await vault.asset(asset)).segments_done == 0
 
         # Metered is fine for this download (only the vault's requirements are replaced).
-        vault.set_conditions(vv.Conditions(network=vv.Network.METERED, charging=True, battery_low=False))
+        vault.set_network(vv.Network.METERED)
         done = await asyncio.wait_for(vault.wait(asset), 30)
         assert done.state == vv.AssetState.COMPLETED
         assert max(Counter(media_requests(origin)).values()) == 1
         reader = await vault.open_reader(asset, "video/seg-00002.ts")
         plain = (fixtures / "hls-aes/plain/high/seg-2.ts").read_bytes()
         assert reader.read_at(0, reader.len()) == plain
+        await vault.shutdown()
+
+    asyncio.run(flow())
+
+
+def test_a_downloads_own_requirements_change_after_it_was_asked_for(tmp_path, origin):
+    async def flow():
+        key = vv.generate_key_file(APP)
+        vault = await vv.Vault.open(
+            config(tmp_path, key, requirements=vv.Requirements(**NO_KEEP),
+                   conditions=vv.Conditions(network=vv.Network.METERED))
+        )
+        wifi = vv.Requirements(unmetered_only=True, **NO_KEEP)
+        asset = await vault.download(
+            vv.DownloadRequest(url=origin.url(MASTER), mode=vv.StorageMode.NORMAL, requirements=wifi)
+        )
+
+        async def waiting():
+            return (await vault.asset(asset)).state == vv.AssetState.WAITING_FOR_UNMETERED
+        await until("waiting_for_unmetered", waiting, 3)
+        # Asking again with other requirements does not change them; saying so does.
+        again = await vault.download(vv.DownloadRequest(url=origin.url(MASTER), mode=vv.StorageMode.NORMAL))
+        assert again == asset
+        await asyncio.sleep(0.6)
+        assert await waiting()
+        await vault.set_download_requirements(asset, None)
+        done = await asyncio.wait_for(vault.wait(asset), 30)
+        assert done.state == vv.AssetState.COMPLETED
+        with pytest.raises(vv.VaultError.NotFound):
+            await vault.set_download_requirements("0000000000000000", None)
         await vault.shutdown()
 
     asyncio.run(flow())

@@ -158,6 +158,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces what was asked for an asset (the request's JSON).
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn set_request(&self, id: &str, request: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query("UPDATE assets SET request = ?, updated_at = ? WHERE id = ?")
+            .bind(request)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// One asset.
     ///
     /// # Errors
@@ -199,6 +214,40 @@ impl Catalog {
     pub async fn bytes_stored(&self) -> Result<u64> {
         let total: i64 =
             sqlx::query_scalar("SELECT COALESCE(SUM(bytes_done), 0) FROM assets").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// Queued assets, oldest first: id, and the bytes still expected (`None`: unknown).
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn queued(&self) -> Result<Vec<(String, Option<u64>)>> {
+        let rows: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT id, bytes_expected, bytes_done FROM assets WHERE state = 'queued' ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, expected, done)| {
+                let left = expected.map(|e| u64::try_from(e.saturating_sub(done)).unwrap_or(0));
+                (id, left)
+            })
+            .collect())
+    }
+
+    /// The bytes every unfinished download (queued, downloading, paused or failed) still
+    /// expects to fetch, by its size or estimate.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn bytes_pending(&self) -> Result<u64> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(MAX(bytes_expected - bytes_done, 0)), 0) FROM assets \
+             WHERE bytes_expected IS NOT NULL AND state IN ('queued', 'downloading', 'paused', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
 

@@ -112,11 +112,18 @@ pub(crate) async fn room(
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let keep = keep_free.on(space.total);
-    let available = space.free.saturating_sub(keep);
-    let used = deps.catalog.bytes_stored().await?;
+    // Other unfinished downloads will take what they still expect: it is not available, and it
+    // counts against the quota.
+    let pending = deps.catalog.bytes_pending().await?;
+    let available = space.free.saturating_sub(keep).saturating_sub(pending);
+    let used = deps.catalog.bytes_stored().await?.saturating_add(pending);
     let needed = expected.0.map(|e| if expected.1 { e } else { e.saturating_add(e / 20) });
-    let fits_space = needed.is_none_or(|n| n <= available);
-    let fits_quota = quota.is_none_or(|q| used.saturating_add(needed.unwrap_or(0)) <= q);
+    // Of unknown size, it fits while anything does.
+    let fits_space = needed.map_or(available > 0, |n| n <= available);
+    let fits_quota = quota.is_none_or(|q| match needed {
+        Some(n) => used.saturating_add(n) <= q,
+        None => used < q,
+    });
     Ok(SpaceCheck {
         needed,
         exact: expected.1,
@@ -192,10 +199,10 @@ pub(crate) async fn create(
     let (keep, quota) = limits(request.requirements.as_ref());
     let room = room(deps, plan.expected, keep, quota).await?;
     if let (false, Some(quota)) = (room.fits_quota, room.quota) {
-        return Err(Error::QuotaExceeded { needed: room.needed.unwrap_or(0), used: room.used, quota });
+        return Err(Error::QuotaExceeded { needed: room.needed, used: room.used, quota });
     }
     if !room.fits_space {
-        return Err(Error::NoRoom { needed: room.needed.unwrap_or(0), available: room.available });
+        return Err(Error::NoRoom { needed: room.needed, available: room.available });
     }
     let (key_id, wrapped) = match request.mode {
         Mode::Encrypted => {

@@ -301,6 +301,10 @@ async fn run(deps: &Arc<Deps>, id: &str, drain: Arc<AtomicBool>) -> JobResult {
     let Some(hold) = Hold::acquire(deps, id).await.map_err(|e| storage("lock file", e))? else {
         return Err(Stop::External);
     };
+    // Held back before it started: it stays queued, and says nothing.
+    if drain.load(Ordering::SeqCst) {
+        return Err(Stop::External);
+    }
     match deps.catalog.transition(id, &[AssetState::Queued], AssetState::Downloading, None).await {
         Ok(true) => {}
         Ok(false) => return Err(Stop::External),

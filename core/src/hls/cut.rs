@@ -2,20 +2,33 @@
 //! range, every state they depend on kept (the key and the initialization section in force, the
 //! media sequence number that implicit AES-128 IVs are made from, explicit byte-range offsets).
 
-use super::media::MediaPlaylist;
+use super::attrs::Attrs;
+use super::media::{Encryption, MediaPlaylist};
+use super::vars::{VarSource, Variables};
 
-/// Segment tags: they belong to the segment whose URI follows them.
-const SEGMENT_TAGS: &[&str] = &[
-    "#EXTINF",
-    "#EXT-X-BYTERANGE",
-    "#EXT-X-DISCONTINUITY",
-    "#EXT-X-PROGRAM-DATE-TIME",
-    "#EXT-X-GAP",
-    "#EXT-X-BITRATE",
-    "#EXT-X-DATERANGE",
-    "#EXT-X-KEY",
-    "#EXT-X-MAP",
+/// Tags of the playlist as a whole; every other tag belongs to the segment whose URI follows it
+/// (`EXTINF`, `EXT-X-KEY`, `EXT-X-MAP`, `EXT-X-DATERANGE`, cue tags, …).
+const PLAYLIST_TAGS: &[&str] = &[
+    "#EXTM3U",
+    "#EXT-X-VERSION",
+    "#EXT-X-TARGETDURATION",
+    "#EXT-X-MEDIA-SEQUENCE",
+    "#EXT-X-DISCONTINUITY-SEQUENCE",
+    "#EXT-X-PLAYLIST-TYPE",
+    "#EXT-X-INDEPENDENT-SEGMENTS",
+    "#EXT-X-START",
+    "#EXT-X-DEFINE",
+    "#EXT-X-ENDLIST",
+    "#EXT-X-I-FRAMES-ONLY",
+    "#EXT-X-ALLOW-CACHE",
+    "#EXT-X-SERVER-CONTROL",
+    "#EXT-X-PART-INF",
 ];
+
+/// A key in force: its KEYFORMAT, its position among the tags, its line.
+type KeyLine<'a> = (String, usize, &'a str);
+/// The initialization section in force: its position, its line, the keys in force where it is.
+type MapLine<'a> = (usize, &'a str, Vec<KeyLine<'a>>);
 
 /// Why a range cannot be cut.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -67,17 +80,25 @@ pub fn overlapping(pl: &MediaPlaylist, start: f64, end: f64) -> Result<(usize, u
 /// [`CutError`].
 pub fn cut(text: &str, pl: &MediaPlaylist, start: f64, end: f64) -> Result<String, CutError> {
     let (first, last) = overlapping(pl, start, end)?;
+    let out = cut_text(text, pl, first, last)?;
+    check(&out, pl, first, last)?;
+    Ok(out)
+}
+
+/// The text of segments `first..last` of `pl` (parsed from `text`), unchecked.
+fn cut_text(text: &str, pl: &MediaPlaylist, first: usize, last: usize) -> Result<String, CutError> {
     let first_seg = &pl.segments[first];
     let mut out = String::with_capacity(text.len());
     let mut block: Vec<&str> = Vec::new();
-    // State from the segments left out before the first kept one: the last key per KEYFORMAT
-    // and the last initialization section.
-    // Each with its position, to repeat them in their order (a map after a key is encrypted).
-    let mut keys: Vec<(String, usize, &str)> = Vec::new();
-    let mut map: Option<(usize, &str)> = None;
+    // State from the segments left out before the first kept one, each with its position: the
+    // last key per KEYFORMAT, and the last initialization section with the keys in force where
+    // it appears (an init section after a key is encrypted with it).
+    let mut keys: Vec<KeyLine<'_>> = Vec::new();
+    let mut map: Option<MapLine<'_>> = None;
     let mut position = 0usize;
     let mut discontinuities = 0u64;
     let mut index = 0usize;
+    let (mut wrote_sequence, mut ended) = (false, false);
     for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() {
@@ -90,30 +111,19 @@ pub fn cut(text: &str, pl: &MediaPlaylist, start: f64, end: f64) -> Result<Strin
             if index < first {
                 for tag in &block {
                     position += 1;
-                    if tag.starts_with("#EXT-X-KEY") {
-                        let format = key_format(tag);
+                    if is(tag, "#EXT-X-KEY") {
+                        let format = key_format(tag, &pl.variables);
                         keys.retain(|(f, _, _)| *f != format);
                         keys.push((format, position, tag));
-                    } else if tag.starts_with("#EXT-X-MAP") {
-                        map = Some((position, tag));
+                    } else if is(tag, "#EXT-X-MAP") {
+                        map = Some((position, tag, keys.clone()));
                     } else if *tag == "#EXT-X-DISCONTINUITY" {
                         discontinuities += 1;
                     }
                 }
             } else if index < last {
                 if index == first {
-                    // Less what the segment's own tags replace.
-                    let own_keys: Vec<String> =
-                        block.iter().filter(|t| t.starts_with("#EXT-X-KEY")).map(|t| key_format(t)).collect();
-                    let own_map = block.iter().any(|t| t.starts_with("#EXT-X-MAP"));
-                    let mut state: Vec<(usize, &str)> =
-                        keys.iter().filter(|(f, _, _)| !own_keys.contains(f)).map(|(_, p, k)| (*p, *k)).collect();
-                    state.extend(map.filter(|_| !own_map));
-                    state.sort_unstable();
-                    for (_, line) in state {
-                        out.push_str(line);
-                        out.push('\n');
-                    }
+                    out.push_str(&state_before(&keys, map.as_ref(), &block, &pl.variables));
                 }
                 for tag in &block {
                     // The first segment kept starts a new discontinuity sequence: its own
@@ -122,7 +132,7 @@ pub fn cut(text: &str, pl: &MediaPlaylist, start: f64, end: f64) -> Result<Strin
                         discontinuities += 1;
                         continue;
                     }
-                    match (tag.starts_with("#EXT-X-BYTERANGE"), seg.byte_range) {
+                    match (is(tag, "#EXT-X-BYTERANGE"), seg.byte_range) {
                         (true, Some(r)) => out.push_str(&format!("#EXT-X-BYTERANGE:{}@{}", r.length, r.offset)),
                         _ => out.push_str(tag),
                     }
@@ -136,13 +146,17 @@ pub fn cut(text: &str, pl: &MediaPlaylist, start: f64, end: f64) -> Result<Strin
             continue;
         }
         let name = line.split_once(':').map_or(line, |(n, _)| n);
-        if SEGMENT_TAGS.contains(&name) {
+        if !line.starts_with("#EXT") {
+            // A comment.
+        } else if !PLAYLIST_TAGS.contains(&name) {
             block.push(line);
         } else if name == "#EXT-X-MEDIA-SEQUENCE" {
             out.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", first_seg.msn));
+            wrote_sequence = true;
         } else if name == "#EXT-X-DISCONTINUITY-SEQUENCE" {
             // Written once the discontinuities left out are counted (below).
-        } else if line.starts_with("#EXT") && (index < last || name == "#EXT-X-ENDLIST") {
+        } else {
+            ended |= name == "#EXT-X-ENDLIST";
             out.push_str(line);
             out.push('\n');
         }
@@ -150,25 +164,87 @@ pub fn cut(text: &str, pl: &MediaPlaylist, start: f64, end: f64) -> Result<Strin
     if index != pl.segments.len() {
         return Err(CutError::Mismatch);
     }
-    if !out.contains("#EXT-X-MEDIA-SEQUENCE:") && first_seg.msn != 0 {
+    if !wrote_sequence && first_seg.msn != 0 {
         out = insert_after_header(&out, &format!("#EXT-X-MEDIA-SEQUENCE:{}", first_seg.msn));
     }
     let seq = pl.discontinuity_sequence + discontinuities;
     if seq != 0 {
         out = insert_after_header(&out, &format!("#EXT-X-DISCONTINUITY-SEQUENCE:{seq}"));
     }
-    if !out.contains("#EXT-X-ENDLIST") {
+    if !ended {
         out.push_str("#EXT-X-ENDLIST\n");
     }
     Ok(out)
 }
 
-fn key_format(tag: &str) -> String {
-    let attrs = tag.split_once(':').map_or("", |(_, a)| a);
-    attrs
-        .split(',')
-        .find_map(|kv| kv.trim().strip_prefix("KEYFORMAT="))
-        .map_or_else(|| "identity".to_owned(), |v| v.trim_matches('"').to_owned())
+/// The state the first kept segment (whose own tags are `block`) needs from the segments left
+/// out: the initialization section in force, after the keys in force where it appeared, then
+/// the keys in force now (less those its own tags replace, when they do not precede its own
+/// initialization section).
+fn state_before(keys: &[KeyLine<'_>], map: Option<&MapLine<'_>>, block: &[&str], vars: &Variables) -> String {
+    let own_map = block.iter().position(|t| is(t, "#EXT-X-MAP"));
+    let own_keys: Vec<String> = block
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| is(t, "#EXT-X-KEY") && own_map.is_none_or(|m| *i < m))
+        .map(|(_, t)| key_format(t, vars))
+        .collect();
+    let mut lines: Vec<&str> = Vec::new();
+    let mut emitted: Vec<usize> = Vec::new();
+    if let (Some((_, tag, at_map)), None) = (map, own_map) {
+        let mut before = at_map.clone();
+        before.sort_by_key(|(_, p, _)| *p);
+        for (_, p, k) in &before {
+            lines.push(k);
+            emitted.push(*p);
+        }
+        lines.push(tag);
+    }
+    let mut now: Vec<&KeyLine<'_>> =
+        keys.iter().filter(|(f, p, _)| !emitted.contains(p) && !own_keys.contains(f)).collect();
+    now.sort_by_key(|(_, p, _)| *p);
+    lines.extend(now.iter().map(|(_, _, k)| *k));
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Checks that the cut playlist holds exactly the kept segments as the source had them: media
+/// sequence numbers, URIs, durations, byte ranges, keys and IVs, initialization sections.
+fn check(out: &str, pl: &MediaPlaylist, first: usize, last: usize) -> Result<(), CutError> {
+    let got = MediaPlaylist::parse(out, VarSource::Stored(&pl.variables)).map_err(|_| CutError::Mismatch)?;
+    let key_uri = |p: &MediaPlaylist, e: &Encryption| match e {
+        Encryption::None => None,
+        Encryption::Aes128 { key, iv } => Some((p.keys.get(*key).map(|k| k.uri.clone()), *iv)),
+    };
+    let map_of = |p: &MediaPlaylist, m: Option<usize>| {
+        m.and_then(|i| p.maps.get(i)).map(|m| (m.uri.clone(), m.byte_range, key_uri(p, &m.encryption)))
+    };
+    let same = got.segments.len() == last - first
+        && got.segments.iter().zip(&pl.segments[first..last]).all(|(a, b)| {
+            (a.msn, &a.uri, a.byte_range, a.duration, a.gap) == (b.msn, &b.uri, b.byte_range, b.duration, b.gap)
+                && key_uri(&got, &a.encryption) == key_uri(pl, &b.encryption)
+                && map_of(&got, a.map) == map_of(pl, b.map)
+        });
+    if same { Ok(()) } else { Err(CutError::Mismatch) }
+}
+
+/// Whether `line` is the tag `name` (not merely a tag whose name starts the same).
+fn is(line: &str, name: &str) -> bool {
+    line.split_once(':').map_or(line, |(n, _)| n) == name
+}
+
+/// The `KEYFORMAT` of an `EXT-X-KEY` line, read as the parser reads it (variables substituted);
+/// one that cannot be read is its own format (it then matches no other, and the cut's check
+/// refuses a playlist read differently).
+fn key_format(tag: &str, vars: &Variables) -> String {
+    let value = tag.split_once(':').map_or("", |(_, a)| a);
+    let mut budget = usize::MAX;
+    let Some(mut attrs) = Attrs::parse(value) else {
+        return format!("unreadable {tag}");
+    };
+    if attrs.substitute(vars, &mut budget).is_err() {
+        return format!("unreadable {tag}");
+    }
+    attrs.get("KEYFORMAT").unwrap_or("identity").to_owned()
 }
 
 fn insert_after_header(text: &str, line: &str) -> String {
@@ -224,6 +300,40 @@ mod tests {
         assert_eq!(got.media_sequence, 12);
         assert!(text.contains("URI=\"k2\""), "{text}");
         assert!(!text.contains("URI=\"k1\""), "the key no longer in force is not repeated: {text}");
+    }
+
+    #[test]
+    fn an_init_section_keeps_the_key_it_was_encrypted_with() {
+        // KEY1, MAP (encrypted with KEY1), a segment, KEY2, the segment kept.
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-KEY:METHOD=AES-128,URI=\"k1\",IV=0x1\n\
+            #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\na.mp4\n#EXT-X-KEY:METHOD=AES-128,URI=\"k2\",IV=0x2\n#EXTINF:4,\nb.mp4\n\
+            #EXT-X-MAP:URI=\"init2.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"k3\"\n#EXTINF:4,\nc.mp4\n#EXT-X-ENDLIST\n";
+        let pl = parse(text);
+        for (from, to) in [(4.0, 8.0), (8.0, 12.0), (4.0, 12.0)] {
+            let cut = cut(text, &pl, from, to).unwrap();
+            let got = parse(&cut);
+            let first = (from / 4.0) as usize;
+            for (a, b) in got.segments.iter().zip(&pl.segments[first..]) {
+                let (ma, mb) = (&got.maps[a.map.unwrap()], &pl.maps[b.map.unwrap()]);
+                assert_eq!(ma.uri, mb.uri);
+                let uri = |p: &MediaPlaylist, e: &Encryption| match e {
+                    Encryption::Aes128 { key, .. } => Some(p.keys[*key].uri.clone()),
+                    Encryption::None => None,
+                };
+                assert_eq!(uri(&got, &ma.encryption), uri(&pl, &mb.encryption), "{cut}");
+                assert_eq!(uri(&got, &a.encryption), uri(&pl, &b.encryption), "{cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn tags_of_left_out_segments_stay_with_them() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-CUE-OUT:DURATION=4\n#EXTINF:4,\nb.ts\n\
+            #EXT-X-CUE-IN\n#EXTINF:4,\nc.ts\n#EXT-X-ENDLIST\n";
+        let pl = parse(text);
+        let cut = cut(text, &pl, 8.0, 12.0).unwrap();
+        assert!(!cut.contains("CUE-OUT") && cut.contains("CUE-IN"), "{cut}");
+        assert_eq!(parse(&cut).segments.len(), 1);
     }
 
     #[test]

@@ -141,27 +141,30 @@ pub struct SpaceCheck {
     pub free: u64,
     /// Bytes downloads keep free there ([`KeepFree`]).
     pub keep_free: u64,
-    /// Bytes downloads may use: `free` less `keep_free`.
+    /// Bytes this download may use: `free` less `keep_free` and what other unfinished
+    /// downloads still expect.
     pub available: u64,
-    /// Bytes the vault's assets store now.
+    /// Bytes the vault's assets store now, and unfinished downloads still expect to.
     pub used: u64,
     /// The vault's quota, if any.
     pub quota: Option<u64>,
-    /// Whether `needed` fits in `available`.
+    /// Whether `needed` fits in `available` (of unknown size: whether anything is available).
     pub fits_space: bool,
     /// Whether `used` + `needed` stays within `quota`.
     pub fits_quota: bool,
 }
 
 /// Whether a download with these requirements may run under these conditions; `None` if it may,
-/// else why it waits. `space` is the volume's (when measured); `over_quota` says the vault's
-/// quota is used up. A download already waiting for storage (`waiting_for_storage`) runs again
-/// only once a little more than what must be kept free is free (1% of the volume, at most
-/// 16 MiB), so that it does not start and stop at the edge.
+/// else why it waits. `space` is the volume's (when measured); `need` is what the download
+/// still has to store (0 once it runs: it is then held back only when free space falls below
+/// what is kept free); `over_quota` says the vault's quota is used up. A download already
+/// waiting for storage (`waiting_for_storage`) runs again only once a little more is free (1% of
+/// the volume, at most 16 MiB), so that it does not start and stop at the edge.
 pub fn wait_reason(
     req: &Requirements,
     cond: &Conditions,
     space: Option<Space>,
+    need: u64,
     over_quota: bool,
     waiting_for_storage: bool,
 ) -> Option<WaitReason> {
@@ -182,7 +185,7 @@ pub fn wait_reason(
     }
     if let Some(s) = space {
         let margin = if waiting_for_storage { (s.total / 100).min(16 << 20) } else { 0 };
-        if s.free < req.keep_free.on(s.total).saturating_add(margin) {
+        if s.free < req.keep_free.on(s.total).saturating_add(margin).saturating_add(need) {
             return Some(WaitReason::Storage);
         }
     }
@@ -201,28 +204,34 @@ mod tests {
         let all =
             Requirements { unmetered_only: true, charging_only: true, not_battery_low: true, ..Default::default() };
         let ok = Conditions::default();
-        assert_eq!(wait_reason(&all, &ok, space, false, false), None);
+        assert_eq!(wait_reason(&all, &ok, space, 0, false, false), None);
         let c = |network, charging, battery_low| Conditions { network, charging, battery_low };
-        assert_eq!(wait_reason(&all, &c(Network::None, true, false), space, false, false), Some(WaitReason::Network));
         assert_eq!(
-            wait_reason(&Requirements::default(), &c(Network::None, true, false), space, false, false),
+            wait_reason(&all, &c(Network::None, true, false), space, 0, false, false),
+            Some(WaitReason::Network)
+        );
+        assert_eq!(
+            wait_reason(&Requirements::default(), &c(Network::None, true, false), space, 0, false, false),
             Some(WaitReason::Network),
             "no network holds every download"
         );
         assert_eq!(
-            wait_reason(&all, &c(Network::Metered, true, false), space, false, false),
+            wait_reason(&all, &c(Network::Metered, true, false), space, 0, false, false),
             Some(WaitReason::Unmetered)
         );
-        assert_eq!(wait_reason(&Requirements::default(), &c(Network::Metered, false, true), space, false, false), None);
         assert_eq!(
-            wait_reason(&all, &c(Network::Unmetered, false, false), space, false, false),
+            wait_reason(&Requirements::default(), &c(Network::Metered, false, true), space, 0, false, false),
+            None
+        );
+        assert_eq!(
+            wait_reason(&all, &c(Network::Unmetered, false, false), space, 0, false, false),
             Some(WaitReason::Charging)
         );
         assert_eq!(
-            wait_reason(&all, &c(Network::Unmetered, true, true), space, false, false),
+            wait_reason(&all, &c(Network::Unmetered, true, true), space, 0, false, false),
             Some(WaitReason::Battery)
         );
-        assert_eq!(wait_reason(&all, &ok, space, true, false), Some(WaitReason::Storage));
+        assert_eq!(wait_reason(&all, &ok, space, 0, true, false), Some(WaitReason::Storage));
     }
 
     #[test]
@@ -239,11 +248,13 @@ mod tests {
         let ok = Conditions::default();
         let at = |free| Some(Space { free, total: 16 * GB });
         let keep = 16 * GB / 20;
-        assert_eq!(wait_reason(&req, &ok, at(keep - 1), false, false), Some(WaitReason::Storage));
-        assert_eq!(wait_reason(&req, &ok, at(keep), false, false), None);
-        assert_eq!(wait_reason(&req, &ok, at(keep), false, true), Some(WaitReason::Storage), "not at the edge");
-        assert_eq!(wait_reason(&req, &ok, at(keep + (16 << 20)), false, true), None);
-        assert_eq!(wait_reason(&req, &ok, at(keep + (16 << 20) - 1), false, true), Some(WaitReason::Storage));
-        assert_eq!(wait_reason(&req, &ok, None, false, false), None, "unmeasured space holds nothing back");
+        assert_eq!(wait_reason(&req, &ok, at(keep - 1), 0, false, false), Some(WaitReason::Storage));
+        assert_eq!(wait_reason(&req, &ok, at(keep), 0, false, false), None);
+        assert_eq!(wait_reason(&req, &ok, at(keep), 0, false, true), Some(WaitReason::Storage), "not at the edge");
+        assert_eq!(wait_reason(&req, &ok, at(keep + (16 << 20)), 0, false, true), None);
+        assert_eq!(wait_reason(&req, &ok, at(keep + (16 << 20) - 1), 0, false, true), Some(WaitReason::Storage));
+        assert_eq!(wait_reason(&req, &ok, None, 0, false, false), None, "unmeasured space holds nothing back");
+        assert_eq!(wait_reason(&req, &ok, at(keep + 100), 100, false, false), None, "what it needs fits");
+        assert_eq!(wait_reason(&req, &ok, at(keep + 100), 101, false, false), Some(WaitReason::Storage));
     }
 }

@@ -30,7 +30,8 @@ pub struct TrackRules {
     pub audio_languages: Vec<String>,
     /// The most audio channels the device plays (2: no 5.1 rendition when a stereo one exists).
     pub max_audio_channels: Option<u32>,
-    /// Subtitle languages: every subtitle rendition in one of them (none: no subtitles).
+    /// Subtitle languages: every subtitle rendition in one of them (empty: the request's
+    /// `subtitles` choice decides).
     pub subtitle_languages: Vec<String>,
     /// Codecs the device decodes, by family: `avc1`, `hvc1` (= `hev1`), `av01`, `vp09`, `dvh1`
     /// (Dolby Vision), `mp4a`, `ac-3`, `ec-3`, `opus`, `flac`, … Every codec of a variant must be
@@ -124,22 +125,27 @@ impl TrackRules {
                 .find(|r| r.default)
                 .or_else(|| pool.iter().copied().max_by_key(|r| channels(r.channels.as_deref()).unwrap_or(0)))
         };
+        // Each preference in turn: its exact tag (`en-GB`), else its language (`en-US` for a
+        // user in Britain), before the next preference (RFC 4647 lookup).
         for lang in &self.audio_languages {
-            let matching: Vec<&Rendition> = with_uri
-                .iter()
-                .copied()
-                .filter(|r| r.language.as_deref().is_some_and(|l| same_language(lang, l)))
-                .collect();
-            if let Some(r) = best(matching) {
-                return Some(vec![r]);
+            for strict in [true, false] {
+                let matching: Vec<&Rendition> = with_uri
+                    .iter()
+                    .copied()
+                    .filter(|r| r.language.as_deref().is_some_and(|l| language_matches(lang, l, strict)))
+                    .collect();
+                if let Some(r) = best(matching) {
+                    return Some(vec![r]);
+                }
             }
         }
         Some(best(with_uri).into_iter().collect())
     }
 
-    /// Whether a subtitle (or audio) track in `language` is wanted by `languages`.
+    /// Whether a track in `language` is in one of `languages` (by language: `en-US` wants
+    /// `en-GB` too).
     pub fn wants_language(languages: &[String], language: Option<&str>) -> bool {
-        language.is_some_and(|l| languages.iter().any(|w| same_language(w, l)))
+        language.is_some_and(|l| languages.iter().any(|w| language_matches(w, l, false)))
     }
 }
 
@@ -245,15 +251,25 @@ fn primary(tag: &str) -> String {
     THREE_LETTERS.iter().find(|(three, _)| *three == p).map_or(p, |(_, two)| (*two).to_owned())
 }
 
-/// Whether `want` (what the user asks for) names `have` (what a track says): the same primary
-/// language, and the same region when `want` names one (`pt-BR` is not `pt-PT`; `pt` is both).
-pub(crate) fn same_language(want: &str, have: &str) -> bool {
+/// The region of a tag, if it names one: `fr-CA` → `ca`, `zh-Hans-CN` → `cn` (the script,
+/// `Hans`, is not a region).
+fn region(tag: &str) -> Option<String> {
+    let is_region = |s: &&str| {
+        (s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()))
+            || (s.len() == 3 && s.chars().all(|c| c.is_ascii_digit()))
+    };
+    tag.trim().split(['-', '_']).skip(1).find(is_region).map(str::to_ascii_lowercase)
+}
+
+/// Whether `want` (what the user asks for) names `have` (what a track says): the same language
+/// (`fr` is `fra`); `strict`ly, also the same region when both name one (`pt-BR` is not
+/// `pt-PT`; `pt` is both).
+pub(crate) fn language_matches(want: &str, have: &str, strict: bool) -> bool {
     if primary(want) != primary(have) {
         return false;
     }
-    let region = |t: &str| t.trim().split(['-', '_']).nth(1).map(str::to_ascii_lowercase);
-    match (region(want), region(have)) {
-        (Some(w), Some(h)) => w == h,
+    match (strict, region(want), region(have)) {
+        (true, Some(w), Some(h)) => w == h,
         _ => true,
     }
 }
@@ -307,9 +323,25 @@ mod tests {
 
     #[test]
     fn languages_match_by_primary_tag_region_and_three_letter_codes() {
-        assert!(same_language("fr", "fr-CA") && same_language("fr", "fra") && same_language("FRE", "fr"));
-        assert!(same_language("pt", "pt-BR") && !same_language("pt-PT", "pt-BR") && same_language("pt-BR", "pt"));
-        assert!(!same_language("en", "de") && same_language("zh", "chi"));
+        let strict = |w, h| language_matches(w, h, true);
+        assert!(strict("fr", "fr-CA") && strict("fr", "fra") && strict("FRE", "fr"));
+        assert!(strict("pt", "pt-BR") && !strict("pt-PT", "pt-BR") && strict("pt-BR", "pt"));
+        assert!(!strict("en", "de") && strict("zh", "chi"));
+        assert!(strict("zh-Hans-CN", "zh-CN") && !strict("zh-Hant-TW", "zh-CN"), "a script is not a region");
+        assert!(language_matches("pt-PT", "pt-BR", false) && !language_matches("en-US", "de-DE", false));
+    }
+
+    #[test]
+    fn a_phone_locale_finds_its_language_in_another_region_before_the_next_preference() {
+        let gb = audio("gb", "en-GB", "2", false);
+        let fr = audio("fr", "fr", "2", true);
+        let group = vec![&fr, &gb];
+        let r = TrackRules { audio_languages: vec!["en-US".into(), "fr".into()], ..Default::default() };
+        assert_eq!(r.pick_audio(&group).unwrap()[0].name, "gb");
+        let us = audio("us", "en-US", "2", false);
+        let group = vec![&fr, &gb, &us];
+        assert_eq!(r.pick_audio(&group).unwrap()[0].name, "us", "the exact tag first");
+        assert!(TrackRules::wants_language(&["en-US".into()], Some("en-GB")));
     }
 
     fn audio(name: &str, lang: &str, ch: &str, default: bool) -> Rendition {

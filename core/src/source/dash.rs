@@ -338,7 +338,14 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
     let audio: Vec<usize> = if video_sets.is_empty() {
         Vec::new()
     } else if !rules.audio_languages.is_empty() {
-        // The first preferred language offered (its main set first), else the main set.
+        // The first preferred language offered (its main set first), else the main set; of
+        // the sets with a representation the device decodes, if any has one.
+        let playable: Vec<usize> = audio_sets
+            .iter()
+            .copied()
+            .filter(|i| period.sets[*i].reps.iter().any(|r| rules.accepts(&as_variant(r))))
+            .collect();
+        let audio_sets = if playable.is_empty() { audio_sets } else { playable };
         let main_first = |sets: Vec<usize>| {
             sets.iter()
                 .copied()

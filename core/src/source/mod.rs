@@ -367,7 +367,7 @@ pub(crate) async fn playlists(
         .zip(&choice.renditions)
         .map(|(f, r)| {
             let text = crate::hls::cut::cut(&f.text, &f.playlist, start, end).map_err(|e| match e {
-                CutError::Empty { .. } => Error::InvalidRequest(format!("--range {range}: {} track: {e}", r.role)),
+                CutError::Empty { .. } => Error::InvalidRequest(format!("the range {range}, {} track: {e}", r.role)),
                 CutError::Mismatch => Error::BadSource(format!("the {} playlist: {e}", r.role)),
             })?;
             let playlist = MediaPlaylist::parse(&text, VarSource::Stored(&f.playlist.variables))

@@ -162,8 +162,9 @@ fn format_rank(format: &str) -> u8 {
     }
 }
 
-/// The streams the device decodes and shows (`CodecName`, `HDRType`), by `rules`; all of them
-/// without rules. Audio streams are kept (the rules are about their codecs only when named).
+/// The video streams the device decodes and shows (`CodecName`, `HDRType`) by `rules`, and every
+/// audio stream (`StreamType` audio: VOD names no audio codec worth filtering by); all of them
+/// without codec or range rules.
 fn by_rules(streams: &[PlayInfo], rules: Option<&TrackRules>) -> Result<Vec<PlayInfo>> {
     let Some(rules) = rules.filter(|r| !r.codecs.is_empty() || !r.ranges.is_empty()) else {
         return Ok(streams.to_vec());
@@ -182,7 +183,11 @@ fn by_rules(streams: &[PlayInfo], rules: Option<&TrackRules>) -> Result<Vec<Play
         };
         v
     };
-    let kept: Vec<PlayInfo> = streams.iter().filter(|s| rules.accepts(&as_variant(s))).cloned().collect();
+    let kept: Vec<PlayInfo> = streams
+        .iter()
+        .filter(|s| !s.stream_type.eq_ignore_ascii_case("video") || rules.accepts(&as_variant(s)))
+        .cloned()
+        .collect();
     if kept.is_empty() && !streams.is_empty() {
         let offered: Vec<String> = streams
             .iter()
