@@ -20,5 +20,6 @@ pub use request::{
     AudioChoice, DownloadRequest, OutputType, Quality, SubtitleChoice, TimeRange, VodRequest, parse_vod_source,
     valid_video_id,
 };
+pub(crate) use rules::offered;
 pub use rules::{DynamicRange, PickedTrack, Preview, TrackRules, codec_family};
 pub use states::{AssetKind, AssetState, ImageKind, Mode, RenditionRole, SegmentKind, UnknownText};

@@ -184,6 +184,20 @@ pub struct Preview {
     pub space: crate::model::SpaceCheck,
 }
 
+/// What a refusal lists of what was offered: each variant's codecs and dynamic range.
+pub(crate) fn offered<'a>(variants: impl Iterator<Item = &'a Variant>) -> String {
+    let each: Vec<String> = variants
+        .map(|v| {
+            format!(
+                "{} {}",
+                v.codecs.as_deref().unwrap_or("(codecs not given)"),
+                v.video_range.as_deref().unwrap_or("SDR")
+            )
+        })
+        .collect();
+    each.join("; ")
+}
+
 fn is_video(family: &str) -> bool {
     matches!(family, "avc1" | "hvc1" | "dvh1" | "dva1" | "vp09" | "av01" | "vp08")
 }

@@ -307,20 +307,11 @@ pub(crate) fn choose(mpd: &Mpd, base: &Url, request: &DownloadRequest) -> Result
                     .filter(|(s, r)| rules.accepts(&as_variant(&period.sets[*s].reps[*r])))
                     .collect();
                 if fit.is_empty() {
-                    let offered: Vec<String> = pool
-                        .iter()
-                        .map(|(s, r)| {
-                            let v = as_variant(&period.sets[*s].reps[*r]);
-                            format!(
-                                "{} {}",
-                                v.codecs.as_deref().unwrap_or("(codecs not given)"),
-                                v.video_range.as_deref().unwrap_or("SDR")
-                            )
-                        })
-                        .collect();
+                    let offered: Vec<Variant> =
+                        pool.iter().map(|(s, r)| as_variant(&period.sets[*s].reps[*r])).collect();
                     return Err(Error::InvalidRequest(format!(
                         "no video representation the track rules accept (offered: {})",
-                        offered.join("; ")
+                        crate::model::offered(offered.iter())
                     )));
                 }
                 fit

@@ -275,20 +275,9 @@ pub(crate) fn choose(resolved: &Resolved, request: &DownloadRequest) -> Result<C
             // The variants the device decodes and shows, then the one `quality` picks of them.
             let fit: Vec<usize> = (0..master.variants.len()).filter(|i| rules.accepts(&master.variants[*i])).collect();
             if fit.is_empty() {
-                let offered: Vec<String> = master
-                    .variants
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{} {}",
-                            v.codecs.as_deref().unwrap_or("(codecs not given)"),
-                            v.video_range.as_deref().unwrap_or("SDR")
-                        )
-                    })
-                    .collect();
                 return Err(Error::InvalidRequest(format!(
                     "no variant the track rules accept (offered: {})",
-                    offered.join("; ")
+                    crate::model::offered(master.variants.iter())
                 )));
             }
             let fitting: Vec<Variant> = fit.iter().map(|i| master.variants[*i].clone()).collect();
