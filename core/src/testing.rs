@@ -71,3 +71,85 @@ pub(crate) async fn commit_delay(root: &Path) {
         tokio::time::sleep(d).await;
     }
 }
+
+/// Adds `n` completed Normal-mode HLS assets of `segments` segments each to the (closed) vault at
+/// `dir`, as rows only (no media files): a vault grown large, made in seconds, for measuring
+/// what the catalog costs per asset. Returns their ids.
+///
+/// # Errors
+/// A one-line description of what failed.
+pub async fn populate(dir: &Path, n: usize, segments: u32) -> Result<Vec<String>, String> {
+    use crate::catalog::{AssetRow, RenditionRow, SegmentRow};
+    use crate::model::{AssetKind, AssetState, Mode, RenditionRole, SegmentKind};
+    let catalog = Catalog::open(&Layout::new(dir.to_owned()).catalog()).await.map_err(|e| e.to_string())?;
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    for i in 0..segments {
+        playlist.push_str(&format!("#EXTINF:2.0,\nseg-{i}.ts\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    let now = crate::clock::now_ms();
+    let mut ids = Vec::with_capacity(n);
+    for k in 0..n {
+        let identity = format!("https://cdn.example.com/populated/{k}/index.m3u8");
+        let id = crate::identity::asset_id(&identity);
+        let row = AssetRow {
+            id: id.clone(),
+            identity: identity.clone(),
+            kind: AssetKind::Hls,
+            mode: Mode::Normal,
+            source_url: identity.clone(),
+            request: serde_json::to_string(&crate::model::DownloadRequest::new(&identity))
+                .map_err(|e| e.to_string())?,
+            title: Some(format!("Film {k}")),
+            metadata: None,
+            headers: None,
+            state: AssetState::Completed,
+            failure: None,
+            bytes_expected: Some(u64::from(segments) * 100_000),
+            expected_exact: true,
+            bytes_done: u64::from(segments) * 100_000,
+            segments_total: u64::from(segments),
+            segments_done: u64::from(segments),
+            duration_secs: Some(f64::from(segments) * 2.0),
+            key_id: None,
+            wrapped_key: None,
+            entry: Some("index.m3u8".into()),
+            created_at: now + k as i64,
+            updated_at: now + k as i64,
+            completed_at: Some(now + k as i64),
+            offline_until: None,
+            vod: None,
+        };
+        let rendition = RenditionRow {
+            idx: 0,
+            kind: RenditionRole::Video,
+            dir: "video".into(),
+            url: identity.clone(),
+            uri: identity.clone(),
+            attrs: "{}".into(),
+            playlist: Some(playlist.clone()),
+            validator: None,
+            variables: None,
+        };
+        let rows: Vec<SegmentRow> = (0..segments)
+            .map(|i| SegmentRow {
+                rendition: 0,
+                kind: SegmentKind::Media,
+                idx: i,
+                msn: Some(u64::from(i)),
+                uri: format!("seg-{i}.ts"),
+                range: None,
+                file: format!("video/seg-{i:05}.ts"),
+                size: Some(100_000),
+                sha256: None,
+                resume_offset: 0,
+                pieces: None,
+                done: true,
+            })
+            .collect();
+        catalog.insert_asset(&row, &[rendition], &rows, &[]).await.map_err(|e| e.to_string())?;
+        ids.push(id);
+    }
+    catalog.close().await;
+    Ok(ids)
+}

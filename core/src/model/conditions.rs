@@ -144,7 +144,8 @@ pub struct SpaceCheck {
     /// Bytes this download may use: `free` less `keep_free` and what other unfinished
     /// downloads still expect.
     pub available: u64,
-    /// Bytes the vault's assets store now, and unfinished downloads still expect to.
+    /// Bytes the vault's assets store now (counted when there is a quota), and unfinished
+    /// downloads still expect to.
     pub used: u64,
     /// The vault's quota, if any.
     pub quota: Option<u64>,
