@@ -4,5 +4,5 @@
 #   benches/catalog-scale.sh [--rounds N] [--assets N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p vodvault-benches --bin vodvault-catalog-scale
+cargo build -q --release -p vodvault-benches --features scale --bin vodvault-catalog-scale
 exec target/release/vodvault-catalog-scale "$@"
