@@ -150,8 +150,9 @@ def test_the_app_flow(tmp_path, origin, fixtures):
         asset = await vault.download(
             vv.DownloadRequest(url=origin.url("hls-aes/master.m3u8"), mode=vv.StorageMode.ENCRYPTED, title="Film")
         )
+        # Asked of the vault, not of the listener (whose events arrive in order, but not at once).
         for _ in range(400):
-            if any(p.segments_done >= 2 for p in recorder.progress):
+            if (await vault.asset(asset)).segments_done >= 2:
                 break
             await asyncio.sleep(0.025)
         await vault.pause(asset)
