@@ -2,29 +2,31 @@
 # Compares vodvault's decrypt+verify throughput with OpenSSL's unauthenticated AES-CTR of the same
 # key size (AES-256), single core, in the same run, and prints the ratio.
 #
-#   benches/compare-openssl.sh [--size BYTES] [--rounds N] [--seconds S]
+#   benches/compare-openssl.sh [--size BYTES] [--rounds N] [--seconds S] [--profile NAME]
 #
 # Both sides transform one buffer of --size bytes in place on one pinned core: OpenSSL with
 # `openssl speed -evp aes-256-ctr -bytes SIZE`, vodvault with `vodvault bench` (AES-256-GCM open
 # of every chunk, tag checked). Rounds alternate between the two so that machine noise hits both;
 # medians are compared. AES-128-CTR is printed for reference only (the sealed format uses 256-bit
-# keys). Target: ratio >= 0.90.
+# keys). Target: ratio >= 0.90. --profile builds vodvault with another cargo profile (`mobile`, as
+# benches/footprint.sh does) instead of `release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size=$((64 * 1024 * 1024)) rounds=5 seconds=1
+size=$((64 * 1024 * 1024)) rounds=5 seconds=1 profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    *) echo "usage: $0 [--size BYTES] [--rounds N] [--seconds S]" >&2; exit 2 ;;
+    --profile) profile=$2; shift 2 ;;
+    *) echo "usage: $0 [--size BYTES] [--rounds N] [--seconds S] [--profile NAME]" >&2; exit 2 ;;
   esac
 done
 command -v openssl >/dev/null || { echo "openssl is not installed (apt-get install openssl)" >&2; exit 1; }
 
-cargo build --release --quiet -p vodvault-cli
-vodvault=target/release/vodvault
+cargo build --profile "$profile" --quiet -p vodvault-cli
+vodvault=target/$profile/vodvault
 pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
@@ -53,7 +55,7 @@ mread=$(printf '%s\n' "${reads[@]}" | median)
 ratio=$(awk -v a="$mours" -v b="$m256" 'BEGIN { printf "%.2f", a / b }')
 verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.90) ? "meets" : "MISSES" }')
 cat <<OUT
-$(openssl version) · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') · 1 core · buffer $size B · median of $rounds rounds
+$(openssl version) · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') · 1 core · buffer $size B · median of $rounds rounds · vodvault built with profile $profile
 openssl speed -evp aes-256-ctr (unauthenticated)   $m256 GB/s
 vodvault decrypt+verify (AES-256-GCM, sealed v1)  $mours GB/s
 ratio vodvault / openssl aes-256-ctr               $ratio  ($verdict the >= 0.90 target)
