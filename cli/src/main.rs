@@ -340,6 +340,7 @@ fn run_bench(size: u64, chunk_size: u64, rounds: usize, seconds: f64, json: bool
         );
         println!("decrypt+verify (in place)   {:6.2} GB/s", report.decrypt_verify_gbps);
         println!("read_at (copy+decrypt)      {:6.2} GB/s", report.read_at_gbps);
+        println!("read_at from a file         {:6.2} GB/s", report.read_at_file_gbps);
         println!("seal                        {:6.2} GB/s", report.seal_gbps);
     }
     ExitCode::SUCCESS
