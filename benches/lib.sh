@@ -7,13 +7,14 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_nginx WORK_DIR ROOT PORT [ACCESS_LOG]: nginx (one worker, sendfile, long keep-alive)
-# serving ROOT on 127.0.0.1:PORT, its pid in WORK_DIR/nginx.pid; with ACCESS_LOG, every request
-# is logged there as "<uri> <status>".
+# start_nginx WORK_DIR ROOT PORT [ACCESS_LOG [FORMAT]]: nginx (one worker, sendfile, long
+# keep-alive) serving ROOT on 127.0.0.1:PORT, its pid in WORK_DIR/nginx.pid; with ACCESS_LOG,
+# every request is logged there as FORMAT (default '$uri $status'; '$msec $uri $status' adds
+# the time).
 start_nginx() {
-  local work=$1 root=$2 port=$3 log=${4:-}
+  local work=$1 root=$2 port=$3 log=${4:-} format=${5:-'$uri $status'}
   local access="access_log off;"
-  [ -n "$log" ] && access="log_format uri_status '\$uri \$status'; access_log $log uri_status;"
+  [ -n "$log" ] && access="log_format uri_status '$format'; access_log $log uri_status;"
   cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 pid $work/nginx.pid;

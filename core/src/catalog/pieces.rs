@@ -190,13 +190,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn renditions(&self, id: &str) -> Result<Vec<RenditionRow>> {
-        sqlx::query("SELECT * FROM renditions WHERE asset_id = ? ORDER BY idx")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(RenditionRow::from_row)
-            .collect()
+        let rows = sqlx::query("SELECT * FROM renditions WHERE asset_id = ? ORDER BY idx").bind(id).fetch(&self.pool);
+        decode_each(rows, RenditionRow::from_row).await
     }
 
     /// An asset's segments, in download order (renditions in order; init sections first).
@@ -204,16 +199,13 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn segments(&self, id: &str) -> Result<Vec<SegmentRow>> {
-        sqlx::query(
+        let rows = sqlx::query(
             "SELECT * FROM segments WHERE asset_id = ?
              ORDER BY rendition, CASE kind WHEN 'init' THEN 0 ELSE 1 END, idx",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(SegmentRow::from_row)
-        .collect()
+        .fetch(&self.pool);
+        decode_each(rows, SegmentRow::from_row).await
     }
 
     /// Marks segments done (their files are durable) and updates the asset's counters, in one
@@ -427,4 +419,18 @@ async fn insert_segment(tx: &mut sqlx::SqliteConnection, id: &str, s: &SegmentRo
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Decodes rows as they arrive, so that SQLite's copy of each row is dropped at once: a
+/// 10,800-segment asset's rows held whole cost 10 MB more at the peak (issue 14).
+async fn decode_each<T>(
+    mut rows: impl futures_util::Stream<Item = sqlx::Result<sqlx::sqlite::SqliteRow>> + Unpin,
+    decode: impl Fn(&sqlx::sqlite::SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    use futures_util::TryStreamExt as _;
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
 }

@@ -50,9 +50,11 @@ fn load_plan(rows: &[RenditionRow]) -> JobResult<Vec<RPlan>> {
 }
 pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     let deps = &ctx.deps;
-    let (_, rows, segs) = load(ctx).await?;
-    if adopt_finished(ctx, &rows, &segs).await? > 0 {
-        tracing::debug!(asset = %ctx.id, "kept pieces an earlier process finished");
+    {
+        let (_, rows, segs) = load(ctx).await?;
+        if adopt_finished(ctx, &rows, &segs).await? > 0 {
+            tracing::debug!(asset = %ctx.id, "kept pieces an earlier process finished");
+        }
     }
     let (asset, rows, segs) = load(ctx).await?;
     let plan: Arc<Plan> = Arc::new(RwLock::new(load_plan(&rows)?));
@@ -62,7 +64,9 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
         refresh(ctx, Some(&plan), ctx.generation.load(Ordering::SeqCst), 0).await?;
     }
     let tracker = tracker(ctx, &asset, &segs);
-    let pending: VecDeque<SegmentRow> = segs.iter().filter(|s| !s.done).cloned().collect();
+    // The rows move into the queue: a 6-hour stream has 10,800 of them (issue 14).
+    let pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
+    drop(rows);
     if !pending.is_empty() {
         // Check free space against what is still expected, before fetching anything.
         let (expected, _) = tracker.expected();
