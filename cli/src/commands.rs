@@ -283,27 +283,32 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { id, port, no_download } => {
-            let session = vault.play_on_port(&id, port).await.map_err(|e| e.to_string())?;
-            let state = vault.asset(&id).await.map_err(|e| e.to_string())?.state;
-            let downloading = state != AssetState::Completed && !no_download;
-            if downloading {
-                // Queued, interrupted, paused or failed: its download goes on while it plays.
-                vault.resume(&id).await.map_err(|e| e.to_string())?;
-            }
-            print_url(session.url());
-            match (state, downloading) {
-                (AssetState::Completed, _) => eprintln!("serving {id}; stop with Ctrl-C"),
-                (_, true) => eprintln!("serving {id} while it downloads; stop with Ctrl-C (it stays resumable)"),
-                (AssetState::Queued | AssetState::Downloading, false) => {
-                    eprintln!("serving {id} ({state}): playing it downloads it; stop with Ctrl-C")
+        Command::Serve { ids, port, no_download } => {
+            let mut sessions = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let session = vault.play_on_port(id, port).await.map_err(|e| e.to_string())?;
+                let state = vault.asset(id).await.map_err(|e| e.to_string())?.state;
+                let downloading = state != AssetState::Completed && !no_download;
+                if downloading {
+                    // Queued, interrupted, paused or failed: its download goes on while it plays.
+                    vault.resume(id).await.map_err(|e| e.to_string())?;
                 }
-                (_, false) => {
-                    eprintln!("serving {id} ({state}): only the pieces players ask for are fetched; stop with Ctrl-C")
+                print_url(session.url());
+                match (state, downloading) {
+                    (AssetState::Completed, _) => eprintln!("serving {id}"),
+                    (_, true) => eprintln!("serving {id} while it downloads (it stays resumable)"),
+                    (AssetState::Queued | AssetState::Downloading, false) => {
+                        eprintln!("serving {id} ({state}): playing it downloads it")
+                    }
+                    (_, false) => eprintln!("serving {id} ({state}): only the pieces players ask for are fetched"),
                 }
+                sessions.push(session);
             }
+            eprintln!("stop with Ctrl-C");
             wait_for_signal().await;
-            session.close();
+            for session in sessions {
+                session.close();
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { id } => {

@@ -220,12 +220,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve an asset to players on 127.0.0.1; prints the URL first, then serves until Ctrl-C
-    /// or SIGTERM. An asset that is not complete plays too, and its download continues
-    /// meanwhile (pieces a player asks for first).
+    /// Serve assets to players on 127.0.0.1; prints their URLs first (one line each, in the
+    /// order given), then serves until Ctrl-C or SIGTERM. An asset that is not complete plays
+    /// too, and its download continues meanwhile (pieces a player asks for first).
     Serve {
-        /// The asset.
-        id: String,
+        /// The assets: one or more, all on one server.
+        #[arg(required = true)]
+        ids: Vec<String>,
         /// Port to listen on [default: any free port].
         #[arg(long, default_value_t = 0)]
         port: u16,

@@ -420,18 +420,37 @@ async fn serve_and_verify() {
     let out = home.run(&["verify", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    // serve: the URL alone on the first line of stdout, then serving until SIGTERM.
-    let mut child = home.spawn(&["serve", &id]);
+    // A second asset, a media playlist stored in Normal mode.
+    let out = home.run(&["download", &origin.url("hls-aes/high/index.m3u8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second = text(&out.stdout).trim().to_owned();
+
+    // serve: one URL per asset, alone on its line of stdout in the order given, then serving
+    // both from one server until SIGTERM.
+    let mut child = home.spawn(&["serve", &id, &second]);
     let stdout = child.take_stdout().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
+        for line in std::io::BufReader::new(stdout).lines().take(2) {
+            let _ = tx.send(line.unwrap_or_default());
+        }
     });
     let url = rx.recv_timeout(Duration::from_secs(20)).unwrap().trim().to_owned();
+    let second_url = rx.recv_timeout(Duration::from_secs(20)).unwrap().trim().to_owned();
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/index.m3u8"), "{url:?}");
+    let port = |u: &str| u.split('/').nth(2).map(str::to_owned);
+    assert_eq!(port(&url), port(&second_url), "one server: {url} {second_url}");
+    assert_ne!(url, second_url);
+    let playlist = vodvault_tests::raw_http("GET", &second_url, &[]);
+    assert_eq!(playlist.status, 200);
+    let seg = vodvault_tests::raw_http("GET", &second_url.replace("index.m3u8", "video/seg-00002.ts"), &[]);
+    assert!(
+        seg.complete() && seg.body == std::fs::read(fixtures().join("hls-aes/plain/high/seg-2.ts")).unwrap(),
+        "{}: {}",
+        seg.status,
+        String::from_utf8_lossy(&playlist.body)
+    );
     let master = vodvault_tests::raw_http("GET", &url, &[]);
     assert_eq!(master.status, 200);
     assert!(String::from_utf8_lossy(&master.body).contains("video/index.m3u8"));
