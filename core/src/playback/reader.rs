@@ -306,14 +306,14 @@ impl AssetReader {
         }
     }
 
-    /// Plaintext bytes per verified chunk (reads aligned to it avoid decrypting a chunk twice);
-    /// 1 MiB for plain files.
-    pub(crate) fn block(&self) -> usize {
+    /// A read size of about `about` bytes that is a whole number of verified chunks (reads
+    /// aligned to it never decrypt a chunk twice): `about` for plain files.
+    pub(crate) fn block(&self, about: usize) -> usize {
         match &self.source {
-            Source::Plain { .. } => 1 << 20,
+            Source::Plain { .. } => about,
             Source::Sealed(r) => {
                 let chunk = r.chunk_size() as usize;
-                chunk * (1usize << 20).div_ceil(chunk)
+                chunk * about.div_ceil(chunk)
             }
         }
     }
@@ -351,7 +351,7 @@ pub(crate) fn verify_files(view: &AssetView, digests: &HashMap<String, String>) 
     for name in names {
         let ok = match view.mode {
             Mode::Encrypted => view.open(name).is_ok_and(|r| {
-                let mut buf = vec![0u8; r.block()];
+                let mut buf = vec![0u8; r.block(1 << 20)];
                 let mut pos = 0;
                 loop {
                     match r.read_into(pos, &mut buf) {

@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
+use super::blocks::{BLOCKING_THREADS, Body, IntegritySink, Streaming, read_block, stream_body};
 use super::reader::{AssetReader, AssetView};
 use crate::error::{Error, Result};
 use crate::live::{LiveAsset, PartialFile, Tap, TapRead, piece_name};
@@ -73,9 +74,6 @@ impl Drop for PlaybackSession {
 
 type Sessions = Mutex<HashMap<String, Arc<AssetView>>>;
 
-/// Told of every stored file that failed verification while being served: (asset, file).
-pub(crate) type IntegritySink = Arc<dyn Fn(&str, &str) + Send + Sync>;
-
 /// The vault's loopback server. It owns its accept loop and every connection: [`Server::stop`]
 /// stops accepting, ends the connections and waits for them.
 pub(crate) struct Server {
@@ -91,8 +89,6 @@ impl Drop for Server {
         let _ = self.stop.send(true);
     }
 }
-
-type Body = BoxBody<Bytes, std::io::Error>;
 
 impl Server {
     /// Binds 127.0.0.1 (`port` 0 = ephemeral) and serves sessions; `sink` is told of integrity
@@ -111,7 +107,11 @@ impl Server {
         let (ended, task) = tokio::sync::oneshot::channel();
         let s = Arc::clone(&sessions);
         std::thread::Builder::new().name("vodvault-playback".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            match tokio::runtime::Builder::new_current_thread()
+                .max_blocking_threads(BLOCKING_THREADS)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt.block_on(async move {
                     match TcpListener::from_std(listener) {
                         Ok(listener) => accept_loop(listener, s, sink, stopped).await,
@@ -273,6 +273,7 @@ async fn handle(
     } else {
         // Read and verify the first block before answering: damage found now is a 500 with a
         // status the player understands; damage found later can only cut the response.
+        let streaming = Streaming::start();
         let r = Arc::clone(&reader);
         let first = match tokio::task::spawn_blocking(move || read_block(&r, start, end)).await {
             Ok(Ok(block)) => block,
@@ -285,7 +286,7 @@ async fn handle(
             }
             Err(_) => return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")),
         };
-        stream_body(reader.clone(), first, start, end, sink)
+        stream_body(reader.clone(), first, start, end, sink, streaming)
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -637,63 +638,6 @@ async fn arriving(tap: Arc<Tap>, content_type: &'static str) -> Response<Body> {
 
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// The block of `reader` that starts at `pos` (up to the next block boundary, so that every
-/// later read is block aligned, and not past `end`), read and verified.
-fn read_block(reader: &AssetReader, pos: u64, end: u64) -> Result<Bytes> {
-    let block = reader.block() as u64;
-    let next = ((pos / block) + 1) * block;
-    let n = (next.min(end) - pos) as usize;
-    let mut buf = BytesMut::zeroed(n);
-    if reader.read_into(pos, &mut buf)? != n {
-        return Err(Error::Io(std::io::Error::other("stored file shorter than expected")));
-    }
-    Ok(buf.freeze())
-}
-
-/// Bytes `start..end` of `reader` (the first block already read), the rest read and verified
-/// block by block on the blocking pool, one block ahead of the one being sent. Each read is
-/// awaited by the response body itself: when the response ends or the connection goes (the
-/// server stopping included), nothing is left reading but the one block under way. A block that
-/// fails verification is never sent: the stream ends with an error (the client sees the
-/// response cut short) and the vault reports it.
-fn stream_body(reader: Arc<AssetReader>, first: Bytes, start: u64, end: u64, sink: IntegritySink) -> Body {
-    type Read = tokio::task::JoinHandle<Result<Bytes>>;
-    let read = move |reader: &Arc<AssetReader>, pos: u64| -> Option<Read> {
-        let r = Arc::clone(reader);
-        (pos < end).then(|| tokio::task::spawn_blocking(move || read_block(&r, pos, end)))
-    };
-    let next_pos = start + first.len() as u64;
-    let ahead = read(&reader, next_pos);
-    struct State {
-        reader: Arc<AssetReader>,
-        first: Option<Bytes>,
-        ahead: Option<Read>,
-        pos: u64,
-        sink: IntegritySink,
-    }
-    let state = State { reader, first: Some(first), ahead, pos: next_pos, sink };
-    let stream = futures_util::stream::unfold(state, move |mut st| async move {
-        if let Some(first) = st.first.take() {
-            return Some((Ok(Frame::data(first)), st));
-        }
-        let block = match st.ahead.take()?.await {
-            Ok(Ok(block)) => block,
-            Ok(Err(e)) => {
-                if let Error::Integrity { id, file } = e {
-                    tracing::error!(asset = %id, "stored file {file} failed verification; response cut");
-                    (st.sink)(&id, &file);
-                }
-                return Some((Err(std::io::Error::other("stored data failed verification")), st));
-            }
-            Err(_) => return Some((Err(std::io::Error::other("internal error")), st)),
-        };
-        st.pos += block.len() as u64;
-        st.ahead = read(&st.reader, st.pos);
-        Some((Ok(Frame::data(block)), st))
-    });
-    BodyExt::boxed(StreamBody::new(stream))
 }
 
 /// How long the server waits after accepting failed for want of resources.
