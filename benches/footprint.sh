@@ -3,6 +3,7 @@
 #
 #   benches/footprint.sh [--rounds N]
 #
+# On an x86-64 Linux host (the target and the ldd list are x86-64's).
 # 1. Builds `vodvault-ffi` (the cdylib the Kotlin and Swift packages load) with the `release` and
 #    the `mobile` profile and prints both stripped sizes, against the 6 MB target (x86-64).
 # 2. `ldd` of the mobile build: fails if it needs anything beyond libc, libm, libgcc_s and ld.

@@ -34,8 +34,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--rounds N] [--size-mib N] [--seeks N] [--clients N] [--client-mib N]" >&2; exit 2 ;;
   esac
 done
-for tool in nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install nginx-light curl python3)" >&2; exit 1; }
+for tool in nginx curl python3 bc; do
+  command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install nginx-light curl python3 bc)" >&2; exit 1; }
 done
 
 out=$PWD/bench-out
@@ -97,7 +97,6 @@ for r in $(seq 1 "$rounds"); do
   ours+=("$(curl -s -o /dev/null -w '%{time_total}' "$vurl")")
   echo "round $r/$rounds: nginx ${theirs[-1]} s, vodvault ${ours[-1]} s" >&2
 done
-big_rss=$(rss_kib "$serve_pid")
 
 seek_stats() { # url -> "p50 p99" in ms
   python3 - "$1" "$bytes" "$seeks" <<'PY'
@@ -124,6 +123,7 @@ PY
 read -r v50 v99 < <(seek_stats "$vurl")
 read -r n50 n99 < <(seek_stats "$nurl")
 
+big_rss=$(rss_kib "$serve_pid")   # the peak over the whole file and the seeks
 kill "$serve_pid"
 
 # Many players at once: one `vodvault serve` for every client's asset, one curl per client.
@@ -170,9 +170,11 @@ cmp -s <(curl -s -r "$(range_of 0)" "${curls[0]}") <(curl -s -r "$(range_of 0)" 
   || { echo "vodvault served other bytes than the source" >&2; exit 1; }
 agg_ours=() agg_theirs=() starved=()
 for r in $(seq 1 "$rounds"); do
-  mapfile -t res < <(all_at_once nurls)
+  all_at_once nurls > "$work/res"
+  mapfile -t res < "$work/res"
   agg_theirs+=("$(awk -v w="${res[0]}" -v b="$((span * clients))" 'BEGIN { printf "%.3f", b / w / 1e9 }')")
-  mapfile -t res < <(all_at_once curls)
+  all_at_once curls > "$work/res"
+  mapfile -t res < "$work/res"
   agg_ours+=("$(awk -v w="${res[0]}" -v b="$((span * clients))" 'BEGIN { printf "%.3f", b / w / 1e9 }')")
   # The slowest client's throughput against the median client's (times are inverse rates).
   starved+=("$(printf '%s\n' "${res[@]:1}" | sort -g | awk '{v[NR] = $1} END { printf "%.2f", v[int((NR + 1) / 2)] / v[NR] }')")

@@ -284,9 +284,13 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { ids, port, no_download } => {
+            // Every asset opened first: a bad id fails before any URL is printed or any
+            // download resumed.
             let mut sessions = Vec::with_capacity(ids.len());
             for id in &ids {
-                let session = vault.play_on_port(id, port).await.map_err(|e| e.to_string())?;
+                sessions.push(vault.play_on_port(id, port).await.map_err(|e| e.to_string())?);
+            }
+            for (id, session) in ids.iter().zip(&sessions) {
                 let state = vault.asset(id).await.map_err(|e| e.to_string())?.state;
                 let downloading = state != AssetState::Completed && !no_download;
                 if downloading {
@@ -302,7 +306,6 @@ async fn command(vault: &Vault, command: Command) -> CmdResult {
                     }
                     (_, false) => eprintln!("serving {id} ({state}): only the pieces players ask for are fetched"),
                 }
-                sessions.push(session);
             }
             eprintln!("stop with Ctrl-C");
             wait_for_signal().await;

@@ -424,7 +424,8 @@ pub trait ReadAt {
     /// I/O errors, or `UnexpectedEof` when fewer bytes are available.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Fills `bufs` one after the other with the bytes from `offset`, or fails with
-    /// [`io::ErrorKind::UnexpectedEof`]. Files do it in one system call (`preadv`) where they can.
+    /// [`io::ErrorKind::UnexpectedEof`]. Files do it in one system call (`preadv`) on Linux,
+    /// Android and Apple systems; the default reads a buffer at a time.
     ///
     /// # Errors
     /// As [`ReadAt::read_exact_at`].
@@ -447,7 +448,7 @@ impl ReadAt for File {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
     fn read_exact_vectored_at(&self, mut bufs: &mut [IoSliceMut<'_>], mut offset: u64) -> io::Result<()> {
         while !bufs.is_empty() {
             match rustix::io::preadv(self, bufs, offset) {
@@ -457,6 +458,14 @@ impl ReadAt for File {
                     offset += n as u64;
                 }
                 Err(rustix::io::Errno::INTR) => {}
+                // Older Apple systems (before iOS 14, macOS 11) have no preadv: a buffer at a time.
+                Err(rustix::io::Errno::NOSYS) => {
+                    for buf in bufs {
+                        self.read_exact_at(buf, offset)?;
+                        offset += buf.len() as u64;
+                    }
+                    return Ok(());
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -228,7 +228,13 @@ async fn a_tampered_chunk_is_never_served_and_verify_names_the_file() {
     let r = raw_http("GET", s.url(), &[]);
     assert_eq!(r.status, 200);
     assert!(!r.complete(), "cut");
-    assert_eq!(r.body.len(), 2 << 20, "every verified block before the damage, nothing after");
+    // Blocks are 1 MiB, or 256 KiB when the server streams to many players: the damage (at
+    // 2.5 MiB) cuts the response at the start of the block that holds it.
+    let sent = r.body.len();
+    assert!(
+        sent.is_multiple_of(256 << 10) && ((2 << 20)..=(40 * 65536)).contains(&sent),
+        "every verified block before the damage, nothing after: {sent}"
+    );
     assert!(film.starts_with(&r.body));
     // Random access around the damage still works.
     let r = raw_http("GET", s.url(), &[("Range", "bytes=0-65535")]);

@@ -65,7 +65,8 @@ pub(super) async fn hls(ctx: &Arc<Ctx>) -> JobResult {
     }
     let tracker = tracker(ctx, &asset, &segs);
     // The rows move into the queue: a 6-hour stream has 10,800 of them (issue 14).
-    let pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
+    let mut pending: VecDeque<SegmentRow> = segs.into_iter().filter(|s| !s.done).collect();
+    pending.shrink_to_fit(); // a resume keeps room only for what is left
     drop(rows);
     if !pending.is_empty() {
         // Check free space against what is still expected, before fetching anything.

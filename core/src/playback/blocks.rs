@@ -24,38 +24,43 @@ pub(crate) type IntegritySink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 /// Requests beyond them queue in order, so no player is starved (design D50).
 pub(super) const BLOCKING_THREADS: usize = 4;
 
-/// Responses streaming now, in this process.
-static STREAMING: AtomicUsize = AtomicUsize::new(0);
+/// The responses one server is streaming now.
+#[derive(Clone, Default)]
+pub(super) struct Load(Arc<AtomicUsize>);
 
-/// Counts a streaming response while it lives.
-pub(super) struct Streaming;
-
-impl Streaming {
-    pub(super) fn start() -> Self {
-        STREAMING.fetch_add(1, Ordering::Relaxed);
-        Self
+impl Load {
+    /// Counts a response until the returned guard is dropped.
+    pub(super) fn start(&self) -> Streaming {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Streaming(Arc::clone(&self.0))
     }
 }
+
+/// One response of a server's [`Load`], counted while it lives.
+pub(super) struct Streaming(Arc<AtomicUsize>);
 
 impl Drop for Streaming {
     fn drop(&mut self) {
-        STREAMING.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// What the server reads, verifies and sends at once (rounded up to whole chunks). A response
-/// holds two blocks (the one being sent, the next one read ahead). Up to four responses at once
-/// read 1 MiB blocks, which one player needs for the full speed of the disk and the cipher;
-/// with more, 256 KiB blocks keep the memory bounded (16 players: 8 MiB, not 32) and cost
-/// nothing in aggregate throughput (design D50).
-fn serve_block() -> usize {
-    if STREAMING.load(Ordering::Relaxed) > 4 { 256 << 10 } else { 1 << 20 }
+impl Streaming {
+    /// What to read, verify and send at once now (rounded up to whole chunks by the reader). A
+    /// response holds two blocks (the one being sent, the next one read ahead). While at most
+    /// four responses stream, 1 MiB blocks, which one player needs for the full speed of the
+    /// disk and the cipher; with more, 256 KiB blocks keep the memory bounded (16 players: 8 MiB,
+    /// not 32) and cost nothing in aggregate throughput (design D50).
+    pub(super) fn block(&self) -> usize {
+        if self.0.load(Ordering::Relaxed) > 4 { 256 << 10 } else { 1 << 20 }
+    }
 }
 
-/// The block of `reader` that starts at `pos` (up to the next block boundary, so that every
-/// later read is block aligned, and not past `end`), read and verified.
-pub(super) fn read_block(reader: &AssetReader, pos: u64, end: u64) -> Result<Bytes> {
-    let block = reader.block(serve_block()) as u64;
+/// The block of `reader` that starts at `pos`, of about `about` bytes: up to the next multiple of
+/// its size (whole chunks), so that every later block starts on a chunk boundary whatever size
+/// it has, and not past `end`; read and verified.
+pub(super) fn read_block(reader: &AssetReader, pos: u64, end: u64, about: usize) -> Result<Bytes> {
+    let block = reader.block(about) as u64;
     let next = ((pos / block) + 1) * block;
     let n = (next.min(end) - pos) as usize;
     let mut buf = BytesMut::zeroed(n);
@@ -80,21 +85,21 @@ pub(super) fn stream_body(
     streaming: Streaming,
 ) -> Body {
     type Read = tokio::task::JoinHandle<Result<Bytes>>;
-    let read = move |reader: &Arc<AssetReader>, pos: u64| -> Option<Read> {
+    let read = move |reader: &Arc<AssetReader>, pos: u64, about: usize| -> Option<Read> {
         let r = Arc::clone(reader);
-        (pos < end).then(|| tokio::task::spawn_blocking(move || read_block(&r, pos, end)))
+        (pos < end).then(|| tokio::task::spawn_blocking(move || read_block(&r, pos, end, about)))
     };
     let next_pos = start + first.len() as u64;
-    let ahead = read(&reader, next_pos);
+    let ahead = read(&reader, next_pos, streaming.block());
     struct State {
         reader: Arc<AssetReader>,
         first: Option<Bytes>,
         ahead: Option<Read>,
         pos: u64,
         sink: IntegritySink,
-        _streaming: Streaming,
+        streaming: Streaming,
     }
-    let state = State { reader, first: Some(first), ahead, pos: next_pos, sink, _streaming: streaming };
+    let state = State { reader, first: Some(first), ahead, pos: next_pos, sink, streaming };
     let stream = futures_util::stream::unfold(state, move |mut st| async move {
         if let Some(first) = st.first.take() {
             return Some((Ok(Frame::data(first)), st));
@@ -111,7 +116,7 @@ pub(super) fn stream_body(
             Err(_) => return Some((Err(std::io::Error::other("internal error")), st)),
         };
         st.pos += block.len() as u64;
-        st.ahead = read(&st.reader, st.pos);
+        st.ahead = read(&st.reader, st.pos, st.streaming.block());
         Some((Ok(Frame::data(block)), st))
     });
     BodyExt::boxed(StreamBody::new(stream))

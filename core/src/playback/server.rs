@@ -18,7 +18,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use super::blocks::{BLOCKING_THREADS, Body, IntegritySink, Streaming, read_block, stream_body};
+use super::blocks::{BLOCKING_THREADS, Body, IntegritySink, Load, Streaming, read_block, stream_body};
 use super::reader::{AssetReader, AssetView};
 use crate::error::{Error, Result};
 use crate::live::{LiveAsset, PartialFile, Tap, TapRead, piece_name};
@@ -184,6 +184,7 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     sessions: Arc<Sessions>,
     sink: IntegritySink,
+    load: Load,
 ) -> std::result::Result<Response<Body>, std::convert::Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
@@ -234,7 +235,7 @@ async fn handle(
             // A progressive file downloading in pieces: ranges from the pieces written.
             match wait_for_file(&view, &name).await {
                 Waited::Stored(r) => Arc::new(r),
-                Waited::Partial(part) => return Ok(partial(&req, view, name, part).await),
+                Waited::Partial(part) => return Ok(partial(&req, view, name, part, &load).await),
                 Waited::Damaged => {
                     sink(&view.id, &name);
                     return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "stored file failed verification\n"));
@@ -273,9 +274,9 @@ async fn handle(
     } else {
         // Read and verify the first block before answering: damage found now is a 500 with a
         // status the player understands; damage found later can only cut the response.
-        let streaming = Streaming::start();
-        let r = Arc::clone(&reader);
-        let first = match tokio::task::spawn_blocking(move || read_block(&r, start, end)).await {
+        let streaming = load.start();
+        let (r, about) = (Arc::clone(&reader), streaming.block());
+        let first = match tokio::task::spawn_blocking(move || read_block(&r, start, end, about)).await {
             Ok(Ok(block)) => block,
             Ok(Err(e)) => {
                 if let Error::Integrity { id, file } = e {
@@ -450,6 +451,7 @@ async fn partial(
     view: Arc<AssetView>,
     name: String,
     part: Arc<dyn PartialFile>,
+    load: &Load,
 ) -> Response<Body> {
     let len = part.len();
     let piece = part.piece().max(1);
@@ -482,10 +484,19 @@ async fn partial(
             stored: Option<Arc<AssetReader>>,
             pos: u64,
             over: bool,
+            streaming: Streaming,
         }
         let version = live.version();
-        let st =
-            St { view: Arc::clone(&view), live, name: name.clone(), version, stored: None, pos: start, over: false };
+        let st = St {
+            view: Arc::clone(&view),
+            live,
+            name: name.clone(),
+            version,
+            stored: None,
+            pos: start,
+            over: false,
+            streaming: load.start(),
+        };
         let stream = futures_util::stream::unfold(st, move |mut st| async move {
             if st.over || st.pos >= end {
                 return None;
@@ -513,7 +524,7 @@ async fn partial(
             {
                 st.live.want(&piece_name(&st.name, k + 1));
             }
-            let (pos, view, name) = (st.pos, Arc::clone(&st.view), st.name.clone());
+            let (pos, view, name, about) = (st.pos, Arc::clone(&st.view), st.name.clone(), st.streaming.block());
             let stored = st.stored.clone();
             let read = tokio::task::spawn_blocking(move || -> Result<(Bytes, Option<Arc<AssetReader>>)> {
                 match from {
@@ -529,7 +540,7 @@ async fn partial(
                             Some(r) => r,
                             None => Arc::new(view.open(&name)?),
                         };
-                        let block = read_block(&reader, pos, end)?;
+                        let block = read_block(&reader, pos, end, about)?;
                         Ok((block, Some(reader)))
                     }
                 }
@@ -653,6 +664,8 @@ async fn accept_loop(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    // What this server streams: each response's block size follows it.
+    let load = Load::default();
     // Out of file descriptors (EMFILE) or memory, accepting fails until connections close:
     // wait a little (200 ms) between tries instead of spinning, and say so once.
     let mut failing = false;
@@ -684,9 +697,10 @@ async fn accept_loop(
             continue; // bound to 127.0.0.1, but never serve anyone else
         }
         let _ = tcp.set_nodelay(true);
-        let (s, sink) = (Arc::clone(&sessions), Arc::clone(&sink));
+        let (s, sink, load) = (Arc::clone(&sessions), Arc::clone(&sink), load.clone());
         connections.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&s), Arc::clone(&sink)));
+            let svc =
+                hyper::service::service_fn(move |req| handle(req, Arc::clone(&s), Arc::clone(&sink), load.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
