@@ -429,18 +429,23 @@ pub trait ReadAt {
     ///
     /// # Errors
     /// As [`ReadAt::read_exact_at`].
-    fn read_exact_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], mut offset: u64) -> io::Result<()> {
-        for buf in bufs {
-            self.read_exact_at(buf, offset)?;
-            offset += buf.len() as u64;
-        }
-        Ok(())
+    fn read_exact_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<()> {
+        read_in_turn(self, bufs, offset)
     }
     /// Total size in bytes.
     ///
     /// # Errors
     /// I/O errors.
     fn size(&self) -> io::Result<u64>;
+}
+
+/// Fills `bufs` one after the other from `offset`, a `read_exact_at` each.
+fn read_in_turn<S: ReadAt + ?Sized>(source: &S, bufs: &mut [IoSliceMut<'_>], mut offset: u64) -> io::Result<()> {
+    for buf in bufs {
+        source.read_exact_at(buf, offset)?;
+        offset += buf.len() as u64;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -459,13 +464,7 @@ impl ReadAt for File {
                 }
                 Err(rustix::io::Errno::INTR) => {}
                 // Older Apple systems (before iOS 14, macOS 11) have no preadv: a buffer at a time.
-                Err(rustix::io::Errno::NOSYS) => {
-                    for buf in bufs {
-                        self.read_exact_at(buf, offset)?;
-                        offset += buf.len() as u64;
-                    }
-                    return Ok(());
-                }
+                Err(rustix::io::Errno::NOSYS) => return read_in_turn(self, bufs, offset),
                 Err(e) => return Err(e.into()),
             }
         }

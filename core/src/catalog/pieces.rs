@@ -68,13 +68,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`].
     pub async fn images(&self, id: &str) -> Result<Vec<ImageRow>> {
-        sqlx::query("SELECT * FROM images WHERE asset_id = ? ORDER BY kind, idx")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(ImageRow::from_row)
-            .collect()
+        let rows = sqlx::query("SELECT * FROM images WHERE asset_id = ? ORDER BY kind, idx").bind(id).fetch(&self.pool);
+        decode_each(rows, ImageRow::from_row).await
     }
 
     /// Marks an image stored.
@@ -419,18 +414,4 @@ async fn insert_segment(tx: &mut sqlx::SqliteConnection, id: &str, s: &SegmentRo
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Decodes rows as they arrive, so that SQLite's copy of each row is dropped at once: a
-/// 10,800-segment asset's rows held whole cost 10 MB more at the peak (issue 14).
-async fn decode_each<T>(
-    mut rows: impl futures_util::Stream<Item = sqlx::Result<sqlx::sqlite::SqliteRow>> + Unpin,
-    decode: impl Fn(&sqlx::sqlite::SqliteRow) -> Result<T>,
-) -> Result<Vec<T>> {
-    use futures_util::TryStreamExt as _;
-    let mut out = Vec::new();
-    while let Some(row) = rows.try_next().await? {
-        out.push(decode(&row)?);
-    }
-    Ok(out)
 }
